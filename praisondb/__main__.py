@@ -1,0 +1,3 @@
+from praisondb.cli import main
+
+main()

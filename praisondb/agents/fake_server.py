@@ -1,0 +1,571 @@
+"""A local stand-in for Anthropic's managed-agents API, for tests and the offline demo.
+
+It speaks the endpoints the ``anthropic`` SDK (2.x) calls under ``client.beta``:
+``POST/GET /v1/agents``, ``POST/GET /v1/environments``, ``POST/GET/DELETE
+/v1/sessions``, ``POST/GET /v1/sessions/{id}/events`` and the Server-Sent-Events
+stream ``GET /v1/sessions/{id}/events/stream`` (with ``event_deltas`` previews),
+using the SDK's JSON shapes and ``event: <type>`` / ``data: <json>`` framing. It
+records every request it receives, checks the API key (``x-api-key`` or a
+``Bearer`` authorization header, which SDK 2.x sends), and can be told
+to fail (status codes or dropped connections) so retry paths can be tested.
+
+The "agent" is a script: it answers each user message with a deterministic reply
+(and a tool call when the message asks for one), so conversations are repeatable.
+It ships inside the package because ``praisondb demo`` uses it when no API key is set.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+FAKE_API_KEY = "sk-ant-fake-local-key"
+TRANSCRIPT_MARK = "[user] "
+Reply = Callable[[str, int], str]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def default_reply(text: str, turn: int) -> str:
+    return f"Echo: {text} (turn {turn} of this conversation)"
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class _Fault:
+    method: str
+    path: re.Pattern[str]
+    status: int
+    """HTTP status to answer with; 0 drops the connection without an answer."""
+    times: int
+
+
+@dataclass
+class _RemoteSession:
+    data: dict[str, Any]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    subscribers: list[tuple[queue.Queue[dict[str, Any] | None], bool]] = field(default_factory=list)
+    user_turns: int = 0
+
+
+class FakeManagedAgentsServer:
+    """``with FakeManagedAgentsServer() as server: Anthropic(base_url=server.url, ...)``."""
+
+    def __init__(
+        self,
+        api_key: str = FAKE_API_KEY,
+        *,
+        reply: Reply = default_reply,
+        step_delay: float = 0.005,
+    ) -> None:
+        self.api_key = api_key
+        self.reply = reply
+        self.step_delay = step_delay
+        self.requests: list[RecordedRequest] = []
+        self.agents: dict[str, dict[str, Any]] = {}
+        self.environments: dict[str, dict[str, Any]] = {}
+        self.sessions: dict[str, _RemoteSession] = {}
+        self._faults: list[_Fault] = []
+        self._stream_breaks: list[int] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- control --------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "server not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FakeManagedAgentsServer:
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            for session in self.sessions.values():
+                for q, _ in session.subscribers:
+                    q.put(None)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeManagedAgentsServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def fail(self, method: str, path: str, status: int, times: int = 1) -> None:
+        """Answer the next ``times`` requests matching ``method`` and the ``path`` regex
+        with ``status`` (0: drop the connection)."""
+        with self._lock:
+            self._faults.append(_Fault(method.upper(), re.compile(path), status, times))
+
+    def break_next_stream(self, after_events: int) -> None:
+        """Drop the next event stream connection after it has sent ``after_events`` events."""
+        with self._lock:
+            self._stream_breaks.append(after_events)
+
+    def forget_session(self, session_id: str) -> None:
+        """Make a remote session vanish, as if it expired or was deleted elsewhere."""
+        with self._lock:
+            self.sessions.pop(session_id, None)
+
+    def requests_to(self, method: str, pattern: str) -> list[RecordedRequest]:
+        regex = re.compile(pattern)
+        with self._lock:
+            return [r for r in self.requests if r.method == method and regex.search(r.path)]
+
+    # -- the API --------------------------------------------------------------------
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}_{next(self._ids):06d}{int(time.time() * 1000) % 100000:05d}"
+
+    def _fault_for(self, method: str, path: str) -> int | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.method == method and fault.path.search(path) and fault.times > 0:
+                    fault.times -= 1
+                    return fault.status
+        return None
+
+    def create_agent(self, body: dict[str, Any]) -> dict[str, Any]:
+        now = _now()
+        model = body.get("model")
+        tools = [_resolve_tool(t) for t in body.get("tools") or []]
+        agent: dict[str, Any] = {
+            "id": self._id("agent"),
+            "type": "agent",
+            "name": body.get("name"),
+            "description": body.get("description"),
+            "model": model if isinstance(model, dict) else {"id": model},
+            "system": body.get("system"),
+            "tools": tools,
+            "skills": body.get("skills") or [],
+            "mcp_servers": body.get("mcp_servers") or [],
+            "metadata": body.get("metadata") or {},
+            "execution_identity": {"type": "service_account"},
+            "multiagent": None,
+            "archived_at": None,
+            "created_at": now,
+            "updated_at": now,
+            "version": 1,
+        }
+        with self._lock:
+            self.agents[agent["id"]] = agent
+        return agent
+
+    def create_environment(self, body: dict[str, Any]) -> dict[str, Any]:
+        now = _now()
+        config = dict(body.get("config") or {"type": "cloud"})
+        packages = dict(config.get("packages") or {})
+        config["packages"] = {
+            **{k: list(packages.get(k) or []) for k in ("apt", "cargo", "gem", "go", "npm", "pip")},
+            "type": "packages",
+        }
+        config.setdefault("networking", {"type": "unrestricted"})
+        environment: dict[str, Any] = {
+            "id": self._id("env"),
+            "type": "environment",
+            "name": body.get("name"),
+            "description": body.get("description"),
+            "config": config,
+            "metadata": body.get("metadata") or {},
+            "scope": body.get("scope"),
+            "archived_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self._lock:
+            self.environments[environment["id"]] = environment
+        return environment
+
+    def create_session(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        agent_ref = body.get("agent")
+        agent_id = agent_ref.get("id") if isinstance(agent_ref, dict) else agent_ref
+        with self._lock:
+            agent = self.agents.get(str(agent_id))
+            if agent is None:
+                return 404, _error("not_found_error", f"agent {agent_id} not found")
+            if body.get("environment_id") not in self.environments:
+                return 404, _error("not_found_error", "environment not found")
+            now = _now()
+            snapshot = {
+                k: agent[k]
+                for k in (
+                    "id",
+                    "description",
+                    "execution_identity",
+                    "mcp_servers",
+                    "model",
+                    "multiagent",
+                    "name",
+                    "skills",
+                    "system",
+                    "tools",
+                    "type",
+                    "version",
+                )
+            }
+            data = {
+                "id": self._id("sesn"),
+                "type": "session",
+                "agent": snapshot,
+                "environment_id": body["environment_id"],
+                "title": body.get("title"),
+                "metadata": body.get("metadata") or {},
+                "status": "idle",
+                "usage": {"input_tokens": 0, "output_tokens": 0},
+                "stats": {"active_seconds": 0.0, "duration_seconds": 0.0},
+                "resources": [],
+                "outcome_evaluations": [],
+                "vault_ids": [],
+                "budget": None,
+                "archived_at": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            self.sessions[data["id"]] = _RemoteSession(data)
+        return 200, data
+
+    def session(self, session_id: str) -> _RemoteSession | None:
+        with self._lock:
+            return self.sessions.get(session_id)
+
+    def publish(
+        self, session: _RemoteSession, event: dict[str, Any], *, delta: bool = False
+    ) -> None:
+        with self._lock:
+            if not delta:
+                session.events.append(event)
+            subscribers = list(session.subscribers)
+        for q, wants_deltas in subscribers:
+            if not delta or wants_deltas:
+                q.put(event)
+
+    def send_events(
+        self, session: _RemoteSession, events: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        accepted = []
+        for raw in events:
+            event = {**raw, "id": self._id("sevt"), "processed_at": _now()}
+            accepted.append(event)
+            self.publish(session, event)
+            if raw.get("type") == "user.message":
+                threading.Thread(target=self._respond, args=(session, event), daemon=True).start()
+        return accepted
+
+    def _respond(self, session: _RemoteSession, user_event: dict[str, Any]) -> None:
+        """Play one scripted agent turn into the session's event log."""
+        texts = [
+            b.get("text", "") for b in user_event.get("content", []) if b.get("type") == "text"
+        ]
+        prompt = texts[-1] if texts else ""
+        replayed = sum(
+            1 for t in texts[:-1] for line in t.splitlines() if line.startswith(TRANSCRIPT_MARK)
+        )
+        with self._lock:
+            session.user_turns += 1 + replayed
+            turn = session.user_turns
+            session.data["status"] = "running"
+
+        def emit(kind: str, **fields: Any) -> dict[str, Any]:
+            time.sleep(self.step_delay)
+            event = {"id": self._id("sevt"), "type": kind, "processed_at": _now(), **fields}
+            self.publish(session, event)
+            return event
+
+        emit("session.status_running")
+        start = emit("span.model_request_start")
+        command = _tool_request(prompt)
+        if command is not None:
+            use = emit("agent.tool_use", name="bash", input={"command": command})
+            emit(
+                "agent.tool_result",
+                tool_use_id=use["id"],
+                content=[{"type": "text", "text": f"$ {command}\nok"}],
+                is_error=False,
+            )
+        reply = self.reply(prompt, turn)
+        message_id = self._id("sevt")
+        self.publish(
+            session,
+            {"type": "event_start", "event": {"type": "agent.message", "id": message_id}},
+            delta=True,
+        )
+        for piece in _pieces(reply):
+            time.sleep(self.step_delay)
+            self.publish(
+                session,
+                {
+                    "type": "event_delta",
+                    "event_id": message_id,
+                    "delta": {
+                        "type": "content_delta",
+                        "index": 0,
+                        "content": {"type": "text", "text": piece},
+                    },
+                },
+                delta=True,
+            )
+        time.sleep(self.step_delay)
+        self.publish(
+            session,
+            {
+                "id": message_id,
+                "type": "agent.message",
+                "content": [{"type": "text", "text": reply}],
+                "processed_at": _now(),
+            },
+        )
+        usage = {
+            "input_tokens": 12 + sum(len(t) for t in texts) // 4,
+            "output_tokens": 1 + len(reply) // 4,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        }
+        emit(
+            "span.model_request_end",
+            model_request_start_id=start["id"],
+            model_usage=usage,
+            is_error=False,
+        )
+        with self._lock:
+            session.data["usage"]["input_tokens"] += usage["input_tokens"]
+            session.data["usage"]["output_tokens"] += usage["output_tokens"]
+            session.data["status"] = "idle"
+            session.data["updated_at"] = _now()
+        emit("session.status_idle", stop_reason={"type": "end_turn"}, stop_details=None)
+
+
+def _resolve_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    if tool.get("type") == "agent_toolset_20260401":
+        return {
+            "type": "agent_toolset_20260401",
+            "configs": list(tool.get("configs") or []),
+            "default_config": tool.get("default_config")
+            or {"enabled": True, "permission_policy": {"type": "always_allow"}},
+        }
+    return dict(tool)
+
+
+def _tool_request(prompt: str) -> str | None:
+    """``run: <command>`` (anywhere in the message) makes the scripted agent call its bash tool."""
+    match = re.search(r"\brun:\s*(.+)", prompt)
+    return match.group(1).strip() if match else None
+
+
+def _pieces(text: str, size: int = 12) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def _error(kind: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_fake"}
+
+
+_STATUS_ERRORS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "api_error",
+    529: "overloaded_error",
+}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeManagedAgentsServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read .requests
+        return None
+
+    # -- plumbing -------------------------------------------------------------------
+    def _record(self) -> tuple[str, dict[str, list[str]], Any]:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            body = raw.decode("utf-8", "replace")
+        query = parse_qs(parts.query)
+        with self.fake._lock:
+            self.fake.requests.append(
+                RecordedRequest(
+                    self.command,
+                    parts.path,
+                    query,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                )
+            )
+        return parts.path, query, body
+
+    def _json(self, status: int, payload: Any) -> None:
+        data = orjson.dumps(payload)
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.send_header("request-id", "req_fake")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        self.connection.close()
+
+    def _dispatch(self) -> None:
+        path, query, body = self._record()
+        fault = self.fake._fault_for(self.command, path)
+        if fault is not None:
+            if fault == 0:
+                self._drop()
+                return
+            self._json(fault, _error(_STATUS_ERRORS.get(fault, "api_error"), f"injected {fault}"))
+            return
+        bearer = self.headers.get("authorization", "").removeprefix("Bearer ")
+        if self.fake.api_key not in (self.headers.get("x-api-key"), bearer):
+            self._json(401, _error("authentication_error", "invalid API key"))
+            return
+        self._route(path, query, body if isinstance(body, dict) else {})
+
+    do_GET = do_POST = do_DELETE = _dispatch
+
+    # -- routes ---------------------------------------------------------------------
+    def _route(self, path: str, query: dict[str, list[str]], body: dict[str, Any]) -> None:
+        fake, method = self.fake, self.command
+        parts = [p for p in path.split("/") if p]
+        if parts[:1] != ["v1"] or len(parts) < 2:
+            self._json(404, _error("not_found_error", f"no route {path}"))
+            return
+        kind, rest = parts[1], parts[2:]
+        if kind == "agents" and method == "POST" and not rest:
+            self._json(200, fake.create_agent(body))
+        elif kind == "agents" and method == "GET" and len(rest) == 1:
+            self._found(fake.agents.get(rest[0]), "agent")
+        elif kind == "environments" and method == "POST" and not rest:
+            self._json(200, fake.create_environment(body))
+        elif kind == "environments" and method == "GET" and len(rest) == 1:
+            self._found(fake.environments.get(rest[0]), "environment")
+        elif kind == "sessions" and method == "POST" and not rest:
+            self._json(*fake.create_session(body))
+        elif kind == "sessions" and rest:
+            self._session_route(method, rest, query, body)
+        else:
+            self._json(404, _error("not_found_error", f"no route {method} {path}"))
+
+    def _found(self, item: dict[str, Any] | None, what: str) -> None:
+        if item is None:
+            self._json(404, _error("not_found_error", f"{what} not found"))
+        else:
+            self._json(200, item)
+
+    def _session_route(
+        self, method: str, rest: list[str], query: dict[str, list[str]], body: dict[str, Any]
+    ) -> None:
+        fake = self.fake
+        session = fake.session(rest[0])
+        if session is None:
+            self._json(404, _error("not_found_error", f"session {rest[0]} not found"))
+            return
+        tail = rest[1:]
+        if not tail and method == "GET":
+            self._json(200, session.data)
+        elif not tail and method == "DELETE":
+            fake.forget_session(rest[0])
+            self._json(200, {"id": rest[0], "type": "session_deleted"})
+        elif tail == ["events"] and method == "POST":
+            events = body.get("events")
+            if not isinstance(events, list) or not events:
+                self._json(400, _error("invalid_request_error", "events must be a non-empty list"))
+                return
+            self._json(200, {"data": fake.send_events(session, events)})
+        elif tail == ["events"] and method == "GET":
+            with fake._lock:
+                events = list(session.events)
+            if query.get("order") == ["desc"]:
+                events.reverse()
+            self._json(200, {"data": events, "next_page": None})
+        elif tail == ["events", "stream"] and method == "GET":
+            deltas = query.get("event_deltas[]", []) + query.get("event_deltas", [])
+            self._stream(session, "agent.message" in deltas)
+        else:
+            self._json(
+                404, _error("not_found_error", f"no route {method} sessions/{'/'.join(rest)}")
+            )
+
+    def _stream(self, session: _RemoteSession, wants_deltas: bool) -> None:
+        fake = self.fake
+        q: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        with fake._lock:
+            session.subscribers.append((q, wants_deltas))
+            limit = fake._stream_breaks.pop(0) if fake._stream_breaks else None
+        sent = 0
+        try:
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("cache-control", "no-cache")
+            self.send_header("connection", "close")
+            self.end_headers()
+            self.wfile.flush()
+            self.close_connection = True
+            while not fake._stopping.is_set():
+                try:
+                    event = q.get(timeout=0.25)
+                except queue.Empty:
+                    self.wfile.write(b": keep-alive\n\n")
+                    self.wfile.flush()
+                    continue
+                if event is None:
+                    return
+                if limit is not None and sent >= limit:
+                    self._drop()
+                    return
+                frame = (
+                    b"event: "
+                    + event["type"].encode()
+                    + b"\ndata: "
+                    + orjson.dumps(event)
+                    + b"\n\n"
+                )
+                self.wfile.write(frame)
+                self.wfile.flush()
+                sent += 1
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            return
+        finally:
+            with fake._lock:
+                session.subscribers[:] = [s for s in session.subscribers if s[0] is not q]

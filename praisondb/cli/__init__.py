@@ -1,0 +1,46 @@
+"""The ``praisondb`` command: a thin layer over documented functions.
+
+Each command group lives in its own module with a ``register(group)`` function.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from ..errors import PraisonDBError
+
+COMMAND_MODULES = ("doctor", "sessions", "db", "demo", "transfer", "analytics")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="praisondb")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """praisondb: one data layer for AI-agent sessions, and tools to move and analyse it."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"{__name__}.{_name}").register(cli)
+
+
+def main() -> None:
+    """Entry point: library errors become one clean line and exit code 2 (1 is for 'verify failed')."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except PraisonDBError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,92 @@
+"""``praisondb sessions list|show|delete``."""
+
+from __future__ import annotations
+
+import click
+
+from ..facade import PraisonDB
+from .options import database_url_option, json_option
+from .output import echo_json, echo_table
+
+
+@click.group()
+def sessions() -> None:
+    """Browse and delete stored sessions."""
+
+
+@sessions.command("list")
+@database_url_option
+@click.option("--user", "user_id", help="Only this user's sessions.")
+@click.option("--agent", help="Only this agent's sessions.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--cursor", help="Continue after a previous page (printed at its end).")
+@json_option
+def list_sessions(
+    url: str | None,
+    user_id: str | None,
+    agent: str | None,
+    limit: int,
+    cursor: str | None,
+    as_json: bool,
+) -> None:
+    """List sessions, newest first."""
+    with PraisonDB(url) as db:
+        page = db.sessions.list(user_id, agent, limit=limit, cursor=cursor)
+    if as_json:
+        echo_json({"items": page.items, "next_cursor": page.next_cursor})
+        return
+    echo_table(
+        ["id", "user", "agent", "title", "messages", "updated"],
+        [[s.id, s.user_id, s.agent, s.title, s.message_count, s.updated_at] for s in page.items],
+    )
+    if page.next_cursor:
+        click.echo(f"more: --cursor {page.next_cursor}")
+
+
+@sessions.command("show")
+@database_url_option
+@click.argument("session_id")
+@click.option("--last", type=click.IntRange(0), default=None, help="Only the last N messages.")
+@json_option
+def show_session(url: str | None, session_id: str, last: int | None, as_json: bool) -> None:
+    """Show one session and its messages."""
+    with PraisonDB(url) as db:
+        info = db.sessions.get(session_id)
+        messages = db.messages.list(session_id, last=last)
+    if as_json:
+        echo_json({"session": info, "messages": messages})
+        return
+    click.echo(f"session  {info.id}")
+    for label, value in [
+        ("user", info.user_id),
+        ("agent", info.agent),
+        ("title", info.title),
+        ("parent", info.parent_id),
+        ("created", info.created_at.isoformat()),
+        ("updated", info.updated_at.isoformat()),
+        ("messages", info.message_count),
+    ]:
+        if value is not None:
+            click.echo(f"{label:<8} {value}")
+    for m in messages:
+        text = m.content if isinstance(m.content, str) else str(m.content)
+        click.echo(f"{m.seq:>5}  {m.role:<9} {text}")
+
+
+@sessions.command("delete")
+@database_url_option
+@click.argument("session_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete_session(url: str | None, session_id: str, yes: bool) -> None:
+    """Delete a session with its messages, runs, checkpoints and state."""
+    if not yes:
+        click.confirm(f"delete session {session_id!r} and everything in it?", abort=True)
+    with PraisonDB(url) as db:
+        deleted = db.sessions.delete(session_id)
+    if not deleted:
+        raise click.ClickException(f"no session {session_id!r}")
+    click.echo(f"deleted {session_id}")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(sessions)

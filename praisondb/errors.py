@@ -1,0 +1,80 @@
+"""The praisondb error hierarchy.
+
+::
+
+    PraisonDBError
+    ├── ConfigError            bad URL, option or credentials; fix the configuration
+    ├── BackendUnavailable     cannot reach a store (transient; retried before it is raised)
+    ├── NotFound               the session, checkpoint, run or key does not exist
+    ├── Conflict               compare-and-set or version clash; re-read and retry
+    ├── ValidationError        the input can never be stored as given
+    └── SchemaOutOfDate        the database schema is behind; run ``praisondb db upgrade``
+
+Every error that names a URL names it redacted. ``transient`` tells retry code
+whether trying again can help.
+"""
+
+from __future__ import annotations
+
+
+class PraisonDBError(Exception):
+    """Root of every error praisondb raises on purpose."""
+
+    transient: bool = False
+
+
+class ConfigError(PraisonDBError, ValueError):
+    """A URL, option or credential is wrong; nothing will work until it is fixed."""
+
+
+class BackendUnavailable(PraisonDBError, ConnectionError):
+    """A store could not be reached after every retry."""
+
+    transient = True
+
+    def __init__(self, message: str, *, url: str | None = None, attempts: int = 1) -> None:
+        self.url = url
+        self.attempts = attempts
+        where = f" ({url})" if url else ""
+        tries = f" after {attempts} attempt{'s' if attempts != 1 else ''}" if attempts > 1 else ""
+        super().__init__(f"{message}{where}{tries}")
+
+
+class NotFound(PraisonDBError, KeyError):
+    """The thing asked for does not exist."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else "not found"
+
+
+class Conflict(PraisonDBError):
+    """A write lost a race: a version changed or an id already exists."""
+
+
+class ValidationError(PraisonDBError, ValueError):
+    """The input is malformed in a way no retry can fix."""
+
+
+class SchemaOutOfDate(PraisonDBError):
+    """The database schema is older than this version of praisondb expects."""
+
+    def __init__(self, current: str | None, expected: str, *, url: str | None = None) -> None:
+        self.current = current
+        self.expected = expected
+        where = f" {url}" if url else ""
+        super().__init__(
+            f"database{where} is at schema revision {current or 'none'}, "
+            f"this praisondb needs {expected}: run `praisondb db upgrade"
+            f"{' --url ' + url if url else ''}` (or pass auto_migrate=True)"
+        )
+
+
+__all__ = [
+    "BackendUnavailable",
+    "ConfigError",
+    "Conflict",
+    "NotFound",
+    "PraisonDBError",
+    "SchemaOutOfDate",
+    "ValidationError",
+]

@@ -1,0 +1,207 @@
+"""``PraisonDB``: one object for conversations, fast state and analytics.
+
+Stores open lazily on first use, so constructing a ``PraisonDB`` never touches the
+network and ``import praisondb`` never imports a driver.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .lifecycle import LifecycleMixin
+from .model import Event, SessionInfo
+from .repositories import Checkpoints, Messages, Runs, Sessions, State
+from .session import Session
+from .stores import open_analytics_sink, open_conversation_store, open_state_store
+from .stores.base import AnalyticsSink, ConversationStore, StateStore
+from .stores.memory import MemoryStore
+from .urls import StoreURL, parse_url
+
+if TYPE_CHECKING:
+    from .stores.clickhouse import ClickHouseSink
+
+DEFAULT_DATABASE_URL = "sqlite:///praisondb.db"
+_LABEL_CACHE = 4096
+
+
+class PraisonDB(LifecycleMixin):
+    """The facade.
+
+    ``database_url`` holds conversations (default ``sqlite:///praisondb.db``);
+    ``state_url`` holds key/value state (default: the conversation store);
+    ``analytics_url`` receives events (default: none). Extra keyword ``options`` go to
+    the conversation store (for SQL: ``pool_size``, ``max_overflow``, ``pool_timeout``,
+    ``pool_recycle``, ``pool_pre_ping``, ``echo``, ``auto_migrate``); ``state_options`` and
+    ``analytics_options`` go to the other two.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        state_url: str | None = None,
+        analytics_url: str | None = None,
+        *,
+        state_options: dict[str, Any] | None = None,
+        analytics_options: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        self.database_url: StoreURL = parse_url(database_url or DEFAULT_DATABASE_URL)
+        self.state_url: StoreURL | None = parse_url(state_url, "state") if state_url else None
+        self.analytics_url: StoreURL | None = (
+            parse_url(analytics_url, "analytics") if analytics_url else None
+        )
+        self._options = options
+        self._state_options = state_options or {}
+        self._analytics_options = analytics_options or {}
+        self._lock = threading.RLock()
+        self._conversations: ConversationStore | None = None
+        self._state: StateStore | None = None
+        self._analytics: AnalyticsSink | None = None
+        self._temp_state = MemoryStore(parse_url("memory://"))
+        self._labels: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._closed = False
+        self.sessions = Sessions(self)
+        self.messages = Messages(self)
+        self.state = State(self)
+        self.checkpoints = Checkpoints(self)
+        self.runs = Runs(self)
+
+    def __repr__(self) -> str:
+        parts = [f"database_url={self.database_url.redacted!r}"]
+        if self.state_url:
+            parts.append(f"state_url={self.state_url.redacted!r}")
+        if self.analytics_url:
+            parts.append(f"analytics_url={self.analytics_url.redacted!r}")
+        return f"PraisonDB({', '.join(parts)})"
+
+    # -- stores, opened on first use --------------------------------------------
+    @property
+    def conversations(self) -> ConversationStore:
+        store = self._conversations
+        if store is None:
+            with self._lock:
+                if self._conversations is None:
+                    self._conversations = open_conversation_store(
+                        self.database_url, **self._options
+                    )
+                store = self._conversations
+        return store
+
+    @property
+    def state_store(self) -> StateStore:
+        store = self._state
+        if store is None:
+            with self._lock:
+                if self._state is None:
+                    if self.state_url is None or self.state_url.secret == self.database_url.secret:
+                        self._state = self.conversations  # type: ignore[assignment]
+                    else:
+                        self._state = open_state_store(self.state_url, **self._state_options)
+                store = self._state
+        assert store is not None
+        return store
+
+    @property
+    def analytics(self) -> ClickHouseSink | None:
+        """The analytics sink, or None when no ``analytics_url`` was given.
+
+        Besides ``record``/``flush``/``close`` it answers the ready queries
+        (``db.analytics.tokens_by_model()``, ``.report()``, read-only ``.query(sql, params)``).
+        """
+        if self.analytics_url is None:
+            return None
+        sink = self._analytics
+        if sink is None:
+            with self._lock:
+                if self._analytics is None:
+                    self._analytics = open_analytics_sink(
+                        self.analytics_url, **self._analytics_options
+                    )
+                sink = self._analytics
+        return sink  # type: ignore[return-value]  # the only analytics backend is ClickHouse
+
+    def session(
+        self, session_id: str, user_id: str | None = None, agent: str | None = None
+    ) -> Session:
+        """The :class:`Session` ``session_id`` (created if it does not exist yet)."""
+        return Session(self, session_id, user_id=user_id, agent=agent)
+
+    # -- analytics plumbing ---------------------------------------------------------
+    def _remember(self, info: SessionInfo) -> None:
+        """Keep (user_id, agent) of recent sessions so events carry them without a lookup."""
+        if self.analytics_url is None:
+            return
+        with self._lock:
+            self._labels[info.id] = (info.user_id or "", info.agent or "")
+            self._labels.move_to_end(info.id)
+            while len(self._labels) > _LABEL_CACHE:
+                self._labels.popitem(last=False)
+
+    def _forget(self, session_id: str) -> None:
+        with self._lock:
+            self._labels.pop(session_id, None)
+
+    def _emit(self, event: Event, info: SessionInfo | None = None) -> None:
+        sink = self.analytics
+        if sink is None:
+            return
+        if event.session_id and not (event.user_id or event.agent):
+            labels = self._labels.get(event.session_id)
+            if labels is None and info is None:
+                try:
+                    info = self.conversations.get_session(event.session_id)
+                except Exception:  # noqa: BLE001 - analytics never breaks the caller
+                    info = None
+                if info is not None:
+                    self._remember(info)
+            if info is not None:
+                labels = (info.user_id or "", info.agent or "")
+            if labels:
+                event.user_id, event.agent = labels
+        sink.record(event)
+
+    # -- lifecycle ------------------------------------------------------------------
+    def ping(self) -> dict[str, float]:
+        """Round-trip each configured role; returns milliseconds per role.
+
+        Raises BackendUnavailable for the first role that does not answer.
+        """
+        result: dict[str, float] = {}
+        targets: list[tuple[str, Any]] = [("conversations", self.conversations)]
+        if self.state_url is not None:
+            targets.append(("state", self.state_store))
+        if self.analytics is not None:
+            targets.append(("analytics", self.analytics))
+        for role, store in targets:
+            started = time.perf_counter()
+            store.ping()
+            result[role] = (time.perf_counter() - started) * 1000
+        return result
+
+    def close(self) -> None:
+        """Flush analytics and release every connection pool. Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            closed: list[Any] = []
+            for store in (self._analytics, self._state, self._conversations):
+                if store is not None and not any(store is c for c in closed):
+                    store.close()
+                    closed.append(store)
+            self._analytics = self._state = self._conversations = None
+
+    def __enter__(self) -> PraisonDB:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

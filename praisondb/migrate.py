@@ -1,0 +1,277 @@
+"""Schema migrations for the SQL backend, as plain functions over Alembic.
+
+``praisondb db upgrade|current|history`` is a thin layer over these; the SQL store calls
+:func:`ensure_schema` when it opens. The Alembic scripts ship inside the wheel as
+``praisondb/_migrations`` and live in the repository as ``migrations/``.
+
+Upgrades take a database-wide lock first (SQLite: the write lock of ``BEGIN IMMEDIATE``;
+PostgreSQL: a transaction advisory lock; MySQL/MariaDB: ``GET_LOCK``) and re-read the
+revision under it, so several processes migrating one database at once is safe: one
+migrates, the others find the schema already at head.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+
+from .errors import BackendUnavailable, ConfigError, PraisonDBError, SchemaOutOfDate
+from .retry import Retry
+from .stores import sql_dialects
+from .stores.sql_schema import VERSION_TABLE, include_name, metadata
+from .urls import StoreURL, parse_url
+
+T = TypeVar("T")
+
+_PG_LOCK_KEY = 0x70726169736F6E  # "praison": one advisory lock id for every praisondb schema
+_MYSQL_LOCK = "praisondb_migrate"
+_LOCK_TIMEOUT_S = 300
+
+
+def script_location() -> Path:
+    """The Alembic scripts: inside the installed wheel, else the repository's ``migrations/``."""
+    package = Path(__file__).resolve().parent
+    shipped = package / "_migrations"
+    if (shipped / "env.py").is_file():
+        return shipped
+    repo = package.parent / "migrations"
+    if (repo / "env.py").is_file():
+        return repo
+    raise ConfigError(f"praisondb's migration scripts are missing (looked in {shipped} and {repo})")
+
+
+def alembic_config(
+    *,
+    url: StoreURL | None = None,
+    connection: Connection | None = None,
+    output: TextIO | None = None,
+) -> Config:
+    """An Alembic Config built in code (no alembic.ini), pointing at our scripts.
+
+    ``output`` receives the SQL of offline (``sql=True``) runs; Alembic's own chatter
+    is discarded (the CLI prints its own summary).
+    """
+    config = Config(stdout=io.StringIO(), output_buffer=output)
+    config.set_main_option("script_location", str(script_location()))
+    if url is not None:
+        config.attributes["url"] = url
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@functools.lru_cache(maxsize=1)
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head() -> str:
+    """The newest revision this version of praisondb knows."""
+    revision = _scripts().get_current_head()
+    if revision is None:  # pragma: no cover - the package always ships revisions
+        raise ConfigError("praisondb ships no schema revisions")
+    return revision
+
+
+@dataclass(frozen=True)
+class Revision:
+    revision: str
+    down_revision: str | None
+    message: str
+    is_head: bool
+    is_current: bool = False
+
+
+def history(url: str | StoreURL | None = None, **options: Any) -> list[Revision]:
+    """Every revision, oldest first; with a URL, the one the database is at is marked."""
+    applied = current(url, **options) if url is not None else None
+    found = []
+    for script in _scripts().walk_revisions():
+        down = script.down_revision
+        found.append(
+            Revision(
+                revision=script.revision,
+                down_revision=down if isinstance(down, str) or down is None else ",".join(down),
+                message=(script.doc or "").strip().splitlines()[0] if script.doc else "",
+                is_head=script.is_head,
+                is_current=script.revision == applied,
+            )
+        )
+    return list(reversed(found))
+
+
+def current(url: str | StoreURL, **options: Any) -> str | None:
+    """The revision the database is at, or None for an empty database."""
+    with _engine(url, options) as (engine, parsed):
+        return _call(parsed, lambda: current_on(engine), "reading the schema revision")
+
+
+def upgrade(
+    url: str | StoreURL,
+    revision: str = "head",
+    *,
+    sql: bool = False,
+    output: TextIO | None = None,
+    **options: Any,
+) -> str | None:
+    """Upgrade the database to ``revision``; returns the revision it ends at.
+
+    With ``sql=True`` nothing is touched: the SQL is written to ``output`` (offline mode).
+    """
+    parsed = _parse(url)
+    if sql:
+        config = alembic_config(url=parsed, output=output or sys.stdout)
+        command.upgrade(config, revision, sql=True)
+        return None
+    with _engine(parsed, options) as (engine, _):
+        return _call(parsed, lambda: upgrade_engine(engine, revision), "schema upgrade")
+
+
+def check(url: str | StoreURL, **options: Any) -> list[Any]:
+    """Differences between the migrated database and ``sql_schema`` (empty means in sync)."""
+    with _engine(url, options) as (engine, parsed):
+
+        def compare() -> list[Any]:
+            with engine.connect() as conn:
+                context = MigrationContext.configure(
+                    conn,
+                    opts={
+                        "target_metadata": metadata,
+                        "version_table": VERSION_TABLE,
+                        "include_name": include_name,
+                        "compare_type": True,
+                    },
+                )
+                return list(compare_metadata(context, metadata))
+
+        return _call(parsed, compare, "schema check")
+
+
+# -- used by the store -------------------------------------------------------------------
+
+
+def current_on(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        return context.get_current_revision()
+
+
+def upgrade_engine(engine: Engine, revision: str = "head") -> str | None:
+    """Take the migration lock, re-read the revision, and upgrade if still needed."""
+    dialect = engine.dialect.name
+    target = head() if revision == "head" else revision
+    with engine.connect() as conn:
+        if dialect == "sqlite":
+            conn.execution_options(**{sql_dialects.WRITE: True})
+        with _mysql_lock(conn), conn.begin():
+            if dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            before = context.get_current_revision()
+            if before != target:
+                command.upgrade(alembic_config(connection=conn), revision)
+            after = MigrationContext.configure(
+                conn, opts={"version_table": VERSION_TABLE}
+            ).get_current_revision()
+    return after
+
+
+def ensure_schema(engine: Engine, url: StoreURL, *, auto_migrate: bool) -> str:
+    """Check the schema when a store opens; upgrade a fresh SQLite file (or when asked).
+
+    A server database (or an SQLite file already holding an older schema) that is behind
+    raises SchemaOutOfDate unless ``auto_migrate`` is true: migrating a shared database
+    should be a deliberate step, not a side effect of the first app instance to start.
+    """
+    wanted = head()
+    applied = current_on(engine)
+    if applied == wanted:
+        return applied
+    if applied is not None and not _known(applied):
+        raise ConfigError(
+            f"{url.redacted} is at schema revision {applied}, which this praisondb does not "
+            f"know (it knows up to {wanted}); upgrade praisondb"
+        )
+    if auto_migrate or (applied is None and url.family == "sqlite"):
+        return upgrade_engine(engine) or wanted
+    raise SchemaOutOfDate(applied, wanted, url=url.redacted)
+
+
+def _known(revision: str) -> bool:
+    try:
+        return _scripts().get_revision(revision) is not None
+    except Exception:  # noqa: BLE001 - alembic raises several types for unknown ids
+        return False
+
+
+# -- plumbing ------------------------------------------------------------------------------
+
+
+def _parse(url: str | StoreURL) -> StoreURL:
+    parsed = url if isinstance(url, StoreURL) else parse_url(url)
+    if parsed.backend.name != "sql":
+        raise ConfigError(f"{parsed.redacted} is not a SQL database; migrations are for SQL only")
+    return parsed
+
+
+@contextlib.contextmanager
+def _engine(url: str | StoreURL, options: dict[str, Any]) -> Iterator[tuple[Engine, StoreURL]]:
+    parsed = _parse(url)
+    options = {k: v for k, v in options.items() if k != "auto_migrate"}
+    engine = sql_dialects.create_engine(parsed, sql_dialects.parse_options(parsed, options))
+    try:
+        yield engine, parsed
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def _mysql_lock(conn: Connection) -> Iterator[None]:
+    if conn.dialect.name not in sql_dialects.MYSQL:
+        yield
+        return
+    got = conn.execute(
+        sa.text("SELECT GET_LOCK(:name, :timeout)"),
+        {"name": _MYSQL_LOCK, "timeout": _LOCK_TIMEOUT_S},
+    ).scalar()
+    conn.commit()
+    if got != 1:
+        raise BackendUnavailable("timed out waiting for another process's schema migration")
+    try:
+        yield
+    finally:
+        conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": _MYSQL_LOCK})
+        conn.commit()
+
+
+def _call(url: StoreURL, fn: Callable[[], T], action: str) -> T:
+    """Run ``fn`` with retries; driver errors come out as praisondb errors, redacted."""
+
+    def attempt() -> T:
+        try:
+            return fn()
+        except PraisonDBError:
+            raise
+        except sa.exc.SQLAlchemyError as exc:
+            translated = sql_dialects.translate(exc, url)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    return Retry().call(
+        attempt, transient=sql_dialects.is_retryable, url=url.redacted, action=action
+    )

@@ -1,0 +1,131 @@
+"""The domain model: plain dataclasses that know nothing about any backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Generic, Literal, TypeVar
+
+from .ids import new_id
+
+JSON = Any
+"""Anything orjson can serialise: dict, list, str, int, float, bool, None."""
+
+Content = str | list[dict[str, Any]]
+Role = Literal["user", "assistant", "system", "tool"]
+ROLES: frozenset[str] = frozenset({"user", "assistant", "system", "tool"})
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    """Aware UTC now; every timestamp praisondb stores is aware UTC with microseconds."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass(slots=True)
+class SessionInfo:
+    id: str
+    user_id: str | None = None
+    agent: str | None = None
+    title: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    parent_id: str | None = None
+    forked_at_seq: int | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+    message_count: int = 0
+    last_seq: int = 0
+    """Highest seq ever assigned; seq values are never reused, even after deletes."""
+
+
+@dataclass(slots=True)
+class Message:
+    session_id: str
+    role: str
+    content: Content
+    metadata: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
+    id: str = field(default_factory=new_id)
+    seq: int = 0
+    """0 until the store assigns it."""
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(slots=True)
+class Run:
+    """One agent turn."""
+
+    session_id: str
+    id: str = field(default_factory=new_id)
+    model: str | None = None
+    status: str = "running"
+    input_tokens: int = 0
+    output_tokens: int = 0
+    started_at: datetime = field(default_factory=utcnow)
+    ended_at: datetime | None = None
+    error: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    session_id: str
+    seq: int
+    state: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None
+    id: str = field(default_factory=new_id)
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(slots=True)
+class Span:
+    """A trace or a span inside one; a trace is the span whose ``parent_id`` is None."""
+
+    trace_id: str
+    name: str
+    id: str = field(default_factory=new_id)
+    parent_id: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    status: str = "running"
+    attributes: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime = field(default_factory=utcnow)
+    ended_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class StateEntry:
+    scope: str
+    key: str
+    value: JSON
+    version: int = 1
+    """Starts at 1 and grows by one on every write; the compare-and-set token."""
+    expires_at: datetime | None = None
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(slots=True)
+class Event:
+    """One analytics event (a message, a run, a tool call, an error)."""
+
+    type: str
+    ts: datetime = field(default_factory=utcnow)
+    session_id: str = ""
+    user_id: str = ""
+    agent: str = ""
+    model: str = ""
+    role: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms: float = 0.0
+    tool: str = ""
+    status: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None

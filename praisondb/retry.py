@@ -1,0 +1,77 @@
+"""Retry with exponential backoff and full jitter, as one small reusable policy."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from .errors import BackendUnavailable, PraisonDBError
+from .urls import StoreURL, redact_text
+
+T = TypeVar("T")
+log = logging.getLogger("praisondb.retry")
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempts: int = 3
+    base_delay: float = 0.05
+    max_delay: float = 2.0
+
+    def backoff(self, failures: int) -> float:
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (failures - 1)))
+
+    def call(
+        self,
+        fn: Callable[[], T],
+        *,
+        transient: Callable[[BaseException], bool],
+        url: StoreURL | str,
+        action: str = "request",
+    ) -> T:
+        """Run ``fn``; retry transient failures; raise :class:`BackendUnavailable` at the end.
+
+        Given a StoreURL, the driver's error text is scrubbed of its password; a plain
+        string must already be redacted. Errors that are not transient pass through.
+        """
+        shown = url.redacted if isinstance(url, StoreURL) else url
+        secrets = (url.secret,) if isinstance(url, StoreURL) else ()
+        failures = 0
+        while True:
+            try:
+                return fn()
+            except PraisonDBError:
+                raise
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                failures += 1
+                if failures >= self.attempts:
+                    detail = redact_text(_first_line(exc), *secrets)
+                    raise BackendUnavailable(
+                        f"{action} failed: {type(exc).__name__}: {detail}",
+                        url=shown,
+                        attempts=failures,
+                    ) from exc
+                delay = self.backoff(failures)
+                log.warning(
+                    "%s on %s failed (%s); retry %d in %.2fs",
+                    action,
+                    shown,
+                    type(exc).__name__,
+                    failures,
+                    delay,
+                )
+                time.sleep(delay)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else ""
+
+
+NO_RETRY = Retry(attempts=1)

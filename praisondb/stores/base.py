@@ -1,0 +1,293 @@
+"""The contracts every backend implements, and the small helpers they share.
+
+Semantics here are the promises the conformance suite (``tests/conformance``) checks
+on every backend. Inputs arrive validated (see :mod:`praisondb.validation`); stores
+never need to re-check ids, roles or JSON-ness.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+import orjson
+
+from ..errors import ValidationError
+from ..model import JSON, Checkpoint, Event, Message, Page, Run, SessionInfo, Span, StateEntry
+from ..urls import StoreURL
+
+
+class Capability(enum.Enum):
+    """What a backend can promise. A conformance test skips only for a missing capability."""
+
+    PERSISTENT = "persistent"
+    """Data survives the process (memory:// does not)."""
+    MULTI_PROCESS = "multi_process"
+    """Several processes may write the same store at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionQuery:
+    """Filters for listing sessions. Results are newest-created first, ties broken by id.
+
+    Ordering by the immutable ``created_at`` keeps keyset pagination stable while
+    sessions are being written to.
+    """
+
+    user_id: str | None = None
+    agent: str | None = None
+    parent_id: str | None = None
+    updated_after: datetime | None = None
+    """Inclusive lower bound on ``updated_at``."""
+    updated_before: datetime | None = None
+    """Exclusive upper bound on ``updated_at``."""
+    limit: int = 50
+    cursor: str | None = None
+
+
+UNSET: Any = object()
+"""Marks an argument that was not passed (``None`` is a real value for titles)."""
+
+
+@runtime_checkable
+class ConversationStore(Protocol):
+    """Sessions, messages, runs, spans and checkpoints."""
+
+    url: StoreURL
+    capabilities: frozenset[Capability]
+
+    def ping(self) -> None:
+        """Round-trip to the backend; raise BackendUnavailable when it does not answer."""
+
+    def schema_version(self) -> str | None:
+        """The applied schema/migration revision, or None for schemaless stores."""
+
+    def close(self) -> None: ...
+
+    # -- sessions -------------------------------------------------------------
+    def create_session(self, info: SessionInfo) -> SessionInfo:
+        """Insert a new session (``message_count``/``last_seq`` forced to 0).
+
+        Raises Conflict if the id exists.
+        """
+
+    def put_session(self, info: SessionInfo) -> None:
+        """Insert or overwrite a session exactly as given (timestamps, parent, counters).
+
+        For import and transfer. ``last_seq`` never goes down; ``message_count`` is
+        recomputed from stored messages where the backend can, else taken as given.
+        """
+
+    def get_session(self, session_id: str) -> SessionInfo:
+        """Raises NotFound."""
+
+    def list_sessions(self, query: SessionQuery) -> Page[SessionInfo]: ...
+
+    def count_sessions(self, query: SessionQuery) -> int:
+        """Like list_sessions without limit/cursor."""
+
+    def update_session(
+        self,
+        session_id: str,
+        *,
+        title: str | None = UNSET,
+        metadata: dict[str, Any] | None = None,
+        replace_metadata: bool = False,
+    ) -> SessionInfo:
+        """Set the title, and merge (or replace) metadata; bumps ``updated_at``. NotFound."""
+
+    def delete_session(self, session_id: str) -> bool:
+        """Delete the session with its messages, runs, spans and checkpoints."""
+
+    # -- messages -------------------------------------------------------------
+    def append_messages(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
+        """Append in one atomic step; assign ``seq`` = last_seq+1, +2, ... to each.
+
+        Gap-free and unique under concurrent writers. Updates ``message_count``,
+        ``last_seq`` and ``updated_at`` of the session. Returns the same Message
+        objects with ``seq`` set. Raises NotFound if the session does not exist.
+        Cost is independent of the session's length.
+        """
+
+    def put_messages(self, session_id: str, messages: Sequence[Message]) -> int:
+        """Insert messages keeping their id, seq and created_at; skip ids already stored.
+
+        Idempotent, for import/transfer. Raises Conflict if a seq is held by another
+        id. Raises last_seq to the highest seq stored. Returns how many were inserted.
+        """
+
+    def list_messages(
+        self,
+        session_id: str,
+        *,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        last: int | None = None,
+        limit: int | None = None,
+    ) -> list[Message]:
+        """Messages in seq order. ``last`` keeps the final N (after the seq filters).
+
+        A missing session returns []. Use ``limit`` with ``after_seq`` to page forward.
+        """
+
+    def count_messages(self, session_id: str) -> int: ...
+
+    def delete_messages(
+        self, session_id: str, *, from_seq: int | None = None, to_seq: int | None = None
+    ) -> int:
+        """Delete messages with from_seq <= seq <= to_seq; seq values are never reused."""
+
+    # -- runs, spans, checkpoints ----------------------------------------------
+    def save_run(self, run: Run) -> None:
+        """Insert or overwrite by id."""
+
+    def get_run(self, run_id: str) -> Run:
+        """Raises NotFound."""
+
+    def list_runs(self, session_id: str, *, limit: int | None = None) -> list[Run]:
+        """Oldest first (by started_at, then id); ``limit`` keeps the newest N."""
+
+    def save_span(self, span: Span) -> None:
+        """Insert or overwrite by id."""
+
+    def list_spans(
+        self,
+        *,
+        trace_id: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        roots_only: bool = False,
+        limit: int | None = None,
+    ) -> list[Span]:
+        """Oldest first (by started_at, then id); ``limit`` keeps the newest N."""
+
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Insert or overwrite by id."""
+
+    def get_checkpoint(self, checkpoint_id: str) -> Checkpoint:
+        """Raises NotFound."""
+
+    def list_checkpoints(self, session_id: str) -> list[Checkpoint]:
+        """Oldest first (by created_at, then id)."""
+
+    def delete_checkpoint(self, checkpoint_id: str) -> bool: ...
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """Scoped key/value state with TTL and versions."""
+
+    url: StoreURL
+    capabilities: frozenset[Capability]
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def get_entry(self, scope: str, key: str) -> StateEntry | None:
+        """The live entry, or None (expired entries are invisible)."""
+
+    def set_entry(
+        self,
+        scope: str,
+        key: str,
+        value: JSON,
+        *,
+        expires_at: datetime | None = None,
+        expected_version: int | None = None,
+    ) -> StateEntry:
+        """Write a value; version becomes the live entry's version + 1 (or 1).
+
+        ``expected_version``: None writes unconditionally; 0 writes only if no live
+        entry exists; n writes only if the live entry has version n. Otherwise Conflict.
+        """
+
+    def delete_entry(self, scope: str, key: str, *, expected_version: int | None = None) -> bool:
+        """Delete; with expected_version, Conflict unless the live entry has that version."""
+
+    def incr(
+        self, scope: str, key: str, amount: int = 1, *, expires_at: datetime | None = None
+    ) -> int:
+        """Atomically add to an integer value (missing counts as 0); returns the new value.
+
+        ``expires_at`` applies only when the entry is created. A non-integer value
+        is a ValidationError.
+        """
+
+    def list_entries(
+        self,
+        scope: str | None = None,
+        prefix: str = "",
+        *,
+        limit: int | None = None,
+        after: tuple[str, str] | None = None,
+    ) -> list[StateEntry]:
+        """Live entries sorted by (scope, key); ``scope=None`` means every scope.
+
+        ``after`` is the (scope, key) to continue after, for paging.
+        """
+
+    def delete_scope(self, scope: str) -> int: ...
+
+    def put_entries(self, entries: Iterable[StateEntry]) -> None:
+        """Overwrite entries exactly as given (version, expiry), for import/transfer."""
+
+
+@runtime_checkable
+class AnalyticsSink(Protocol):
+    """Where analytics events go. ``record`` must never block on the network."""
+
+    url: StoreURL
+
+    def record(self, event: Event) -> None: ...
+
+    def flush(self, timeout: float | None = None) -> None: ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# -- shared helpers ----------------------------------------------------------
+
+
+def encode_cursor(*values: Any) -> str:
+    """An opaque, URL-safe keyset cursor."""
+    raw = orjson.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, arity: int) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = orjson.loads(raw)
+    except (ValueError, orjson.JSONDecodeError) as exc:
+        raise ValidationError(f"invalid cursor {cursor[:40]!r}") from exc
+    if not isinstance(values, list) or len(values) != arity:
+        raise ValidationError(f"invalid cursor {cursor[:40]!r}")
+    return values
+
+
+def session_cursor(info: SessionInfo) -> str:
+    return encode_cursor(info.created_at, info.id)
+
+
+def decode_session_cursor(cursor: str) -> tuple[datetime, str]:
+    created, session_id = decode_cursor(cursor, 2)
+    try:
+        return datetime.fromisoformat(created), str(session_id)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"invalid cursor {cursor[:40]!r}") from exc
+
+
+def merge_metadata(
+    current: dict[str, Any], update: dict[str, Any] | None, replace: bool
+) -> dict[str, Any]:
+    """Shallow merge: top-level keys of ``update`` win."""
+    if replace:
+        return dict(update or {})
+    return {**current, **(update or {})}

@@ -1,0 +1,232 @@
+"""Scoped key/value state for the JSON-files store (the StateStore half).
+
+Layout: ``state/<scope-name>/<key-name>.json``, one small file per key, each holding
+the real scope and key next to the value. A write replaces one file atomically, so
+its cost does not grow with the scope. Every write of a scope (set, compare-and-set,
+incr, delete, clearing the scope) holds that scope's cross-process lock, which makes
+compare-and-set and incr atomic across processes and lets ``delete_scope`` move the
+whole directory away without racing a writer. Reads take no lock: a file is always
+either the old or the new version.
+
+Expired entries are invisible; their files are removed by the next write of the
+key or scope. Listing reads every file of the scopes asked for (O(entries)).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import os
+import shutil
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from ..errors import Conflict, ValidationError
+from ..model import JSON, StateEntry, utcnow
+from .jsonfiles_codec import entry_from_json, entry_to_json
+from .jsonfiles_io import (
+    TEMP_PREFIX,
+    LockTable,
+    Root,
+    atomic_write,
+    dumps,
+    guarded,
+    loads_line,
+    new_token,
+    safe_name,
+)
+
+if TYPE_CHECKING:
+    from ..urls import StoreURL
+
+log = logging.getLogger("praisondb.jsonfiles")
+
+
+class StateFiles:
+    """Mixin: the store class provides the attributes declared here."""
+
+    url: StoreURL
+    _fs: Root
+    _locks: LockTable
+    _fsync: bool
+
+    # -- paths and files ------------------------------------------------------------
+    def _scope_dir(self, scope: str) -> str:
+        return self._fs.dir("state", safe_name(scope))
+
+    def _entry_path(self, scope: str, key: str) -> str:
+        return self._fs.file("state", safe_name(scope), f"{safe_name(key)}.json")
+
+    def _scope_lock_name(self, scope: str) -> str:
+        return "state-" + safe_name(scope)
+
+    @staticmethod
+    def _read_entry_file(path: str) -> StateEntry | None:
+        try:
+            with open(path, "rb") as handle:
+                data = loads_line(handle.read())
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        try:
+            return entry_from_json(data) if data is not None else None
+        except (KeyError, TypeError, ValueError):
+            log.warning("ignoring a damaged state file %s", path)
+            return None
+
+    def _read_live(self, scope: str, key: str, now: datetime) -> StateEntry | None:
+        entry = self._read_entry_file(self._entry_path(scope, key))
+        if entry is None or entry.scope != scope or entry.key != key:
+            return None
+        if entry.expires_at is not None and entry.expires_at <= now:
+            return None
+        return entry
+
+    def _write_entry(self, entry: StateEntry) -> None:
+        os.makedirs(self._scope_dir(entry.scope), exist_ok=True)
+        data = dumps(entry_to_json(entry), f"state {entry.scope}/{entry.key}")
+        atomic_write(self._entry_path(entry.scope, entry.key), data, fsync=self._fsync)
+
+    def _scope_entries(self, directory: str) -> list[StateEntry]:
+        found: list[StateEntry] = []
+        try:
+            names = os.listdir(directory)
+        except (FileNotFoundError, NotADirectoryError):
+            return found
+        for name in names:
+            if name.startswith(TEMP_PREFIX) or not name.endswith(".json"):
+                continue
+            entry = self._read_entry_file(os.path.join(directory, name))
+            if entry is not None:
+                found.append(entry)
+        return found
+
+    # -- the StateStore protocol ------------------------------------------------------
+    @guarded
+    def get_entry(self, scope: str, key: str) -> StateEntry | None:
+        return self._read_live(scope, key, utcnow())
+
+    @guarded
+    def set_entry(
+        self,
+        scope: str,
+        key: str,
+        value: JSON,
+        *,
+        expires_at: datetime | None = None,
+        expected_version: int | None = None,
+    ) -> StateEntry:
+        with self._locks(self._scope_lock_name(scope)):
+            now = utcnow()
+            current = self._read_live(scope, key, now)
+            _check_version(scope, key, current, expected_version)
+            entry = StateEntry(
+                scope,
+                key,
+                copy.deepcopy(value),
+                (current.version + 1) if current else 1,
+                expires_at,
+                now,
+            )
+            self._write_entry(entry)
+            return copy.deepcopy(entry)
+
+    @guarded
+    def delete_entry(self, scope: str, key: str, *, expected_version: int | None = None) -> bool:
+        with self._locks(self._scope_lock_name(scope)):
+            current = self._read_live(scope, key, utcnow())
+            if expected_version is not None:
+                _check_version(scope, key, current, expected_version)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._entry_path(scope, key))
+            return current is not None
+
+    @guarded
+    def incr(
+        self, scope: str, key: str, amount: int = 1, *, expires_at: datetime | None = None
+    ) -> int:
+        with self._locks(self._scope_lock_name(scope)):
+            now = utcnow()
+            current = self._read_live(scope, key, now)
+            if current is None:
+                entry = StateEntry(scope, key, amount, 1, expires_at, now)
+            else:
+                if not isinstance(current.value, int) or isinstance(current.value, bool):
+                    raise ValidationError(
+                        f"state {scope}/{key} holds {type(current.value).__name__}, not an integer"
+                    )
+                entry = StateEntry(
+                    scope,
+                    key,
+                    current.value + amount,
+                    current.version + 1,
+                    current.expires_at,
+                    now,
+                )
+            self._write_entry(entry)
+            return int(entry.value)
+
+    @guarded
+    def list_entries(
+        self,
+        scope: str | None = None,
+        prefix: str = "",
+        *,
+        limit: int | None = None,
+        after: tuple[str, str] | None = None,
+    ) -> list[StateEntry]:
+        now = utcnow()
+        if scope is not None:
+            directories = [self._scope_dir(scope)]
+        else:
+            base = self._fs.dir("state")
+            directories = [os.path.join(base, name) for name in sorted(os.listdir(base))]
+        found = [
+            entry
+            for directory in directories
+            for entry in self._scope_entries(directory)
+            if (scope is None or entry.scope == scope)
+            and entry.key.startswith(prefix)
+            and (after is None or (entry.scope, entry.key) > after)
+            and (entry.expires_at is None or entry.expires_at > now)
+        ]
+        found.sort(key=lambda e: (e.scope, e.key))
+        return found if limit is None else found[:limit]
+
+    @guarded
+    def delete_scope(self, scope: str) -> int:
+        """Counts the live entries removed; expired leftovers go too, uncounted."""
+        with self._locks(self._scope_lock_name(scope)):
+            directory = self._scope_dir(scope)
+            now = utcnow()
+            live = sum(
+                1
+                for e in self._scope_entries(directory)
+                if e.scope == scope and (e.expires_at is None or e.expires_at > now)
+            )
+            tomb = self._fs.dir("trash", f"state-{new_token()}")
+            try:
+                os.rename(directory, tomb)
+            except FileNotFoundError:
+                return 0
+        shutil.rmtree(tomb, ignore_errors=True)
+        return live
+
+    @guarded
+    def put_entries(self, entries: Iterable[StateEntry]) -> None:
+        by_scope: dict[str, list[StateEntry]] = {}
+        for entry in entries:
+            by_scope.setdefault(entry.scope, []).append(entry)
+        for scope, items in by_scope.items():
+            with self._locks(self._scope_lock_name(scope)):
+                for entry in items:
+                    self._write_entry(entry)
+
+
+def _check_version(scope: str, key: str, current: StateEntry | None, expected: int | None) -> None:
+    if expected is None:
+        return
+    actual = current.version if current else 0
+    if actual != expected:
+        raise Conflict(f"state {scope}/{key} is at version {actual}, expected {expected}")

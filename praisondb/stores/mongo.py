@@ -1,0 +1,642 @@
+"""MongoDB store (``mongodb://``, ``mongodb+srv://``): conversations and state, MongoDB 4.0+.
+
+Collections: ``sessions``, ``messages`` (one document per message, so a session never
+meets the 16 MB document limit), ``runs``, ``checkpoints``, ``spans``, ``state`` and
+``praisondb_migrations`` (numbered index migrations, applied idempotently on first use).
+
+An append is one transaction on a replica set or sharded cluster: ``$inc`` of
+``last_seq`` on the session document (which serialises concurrent writers, so seq is
+gap-free) plus one ``insert_many``; a crash or a stopped server leaves nothing partial.
+A standalone server has no transactions: the same two steps run without one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode
+
+import pymongo
+import pymongo.errors
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+
+from ..errors import BackendUnavailable, ConfigError, Conflict, NotFound, ValidationError
+from ..model import Checkpoint, Message, Page, Run, SessionInfo, Span, utcnow
+from ..retry import Retry
+from ..urls import StoreURL, redact_text
+from .base import UNSET, Capability, SessionQuery, decode_session_cursor, session_cursor
+from .mongo_codec import (
+    checkpoint_doc,
+    escape,
+    escape_key,
+    message_doc,
+    parse_checkpoint,
+    parse_message,
+    parse_run,
+    parse_session,
+    parse_span,
+    run_doc,
+    session_doc,
+    span_doc,
+    to_us,
+)
+from .mongo_state import MongoStateMixin
+
+T = TypeVar("T")
+OPTIONS = {"auto_migrate", "database", "timeout", "connect_timeout", "retry_attempts"}
+COLLECTIONS = ("sessions", "messages", "runs", "checkpoints", "spans", "state")
+_TOO_LARGE = {10334, 17419, 17420, 257, 2}  # BSONObjectTooLarge, TransactionTooLarge, ...
+_CONTENTION_SECONDS = 120.0
+
+
+def _migration_1(db: Any) -> None:
+    db.sessions.create_index([("created_at", DESCENDING), ("_id", DESCENDING)])
+    for field in ("user_id", "agent", "parent_id"):
+        db.sessions.create_index(
+            [(field, ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
+        )
+    db.sessions.create_index([("updated_at", ASCENDING)])
+    db.messages.create_index([("sid", ASCENDING), ("seq", ASCENDING)], unique=True)
+    db.runs.create_index([("sid", ASCENDING), ("started_at", ASCENDING), ("_id", ASCENDING)])
+    db.checkpoints.create_index([("sid", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
+    for field in ("trace_id", "session_id", "user_id"):
+        db.spans.create_index([(field, ASCENDING), ("started_at", ASCENDING)])
+    db.state.create_index([("s", ASCENDING), ("k", ASCENDING)], unique=True)
+    db.state.create_index("x", expireAfterSeconds=0)  # native cleanup of expired entries
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[Any], None]]] = [
+    (1, "collections and indexes", _migration_1),
+]
+"""Numbered like the SQL migrations: append, never edit, so shape changes are versioned."""
+
+
+class MongoStore(MongoStateMixin):
+    """Options (keyword or URL query): ``database`` (else the URL path, else ``praisondb``),
+    ``timeout``/``connect_timeout`` (seconds, default 5: how long to wait for a server),
+    ``retry_attempts`` (default 3). Other URL query parameters go to pymongo."""
+
+    capabilities: frozenset[Capability] = frozenset(
+        {Capability.PERSISTENT, Capability.MULTI_PROCESS}
+    )
+
+    def __init__(self, url: StoreURL, **options: Any) -> None:
+        self.url = url
+        unknown = sorted(set(options) - OPTIONS)
+        if unknown:
+            raise ConfigError(f"unknown option(s) for {url.redacted}: {', '.join(unknown)}")
+        merged: dict[str, Any] = {k: v for k, v in url.options.items() if k in OPTIONS}
+        merged.update(options)
+        try:
+            timeout = float(merged.get("timeout", 5))
+            connect_timeout = float(merged.get("connect_timeout", timeout))
+            attempts = int(merged.get("retry_attempts", 3))
+        except ValueError as exc:
+            raise ConfigError(f"bad option value for {url.redacted}: {exc}") from None
+        if attempts < 1 or timeout <= 0:
+            raise ConfigError("retry_attempts must be >= 1 and timeout > 0")
+        self._retry = Retry(attempts=attempts)
+        base, _, query = url.secret.partition("?")
+        rest = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in OPTIONS]
+        try:
+            self._client: Any = pymongo.MongoClient(
+                base + ("?" + urlencode(rest) if rest else ""),
+                serverSelectionTimeoutMS=int(timeout * 1000),
+                connectTimeoutMS=int(connect_timeout * 1000),
+                socketTimeoutMS=int(max(timeout, 30) * 1000),
+                connect=False,
+            )
+            default = self._client.get_default_database(default=None)
+        except (pymongo.errors.ConfigurationError, pymongo.errors.InvalidURI, ValueError) as exc:
+            raise ConfigError(
+                f"bad MongoDB URL {url.redacted}: {redact_text(str(exc), url.secret)}"
+            ) from None
+        name = merged.get("database") or (default.name if default is not None else "praisondb")
+        self._db: Any = self._client[name]
+        self._ready_lock = threading.Lock()
+        self._ready = False
+        self._transactions = False
+
+    # -- plumbing -----------------------------------------------------------------
+    def _call(self, action: str, fn: Callable[[], T]) -> T:
+        """Run with retries on connection errors; map driver errors to praisondb errors."""
+
+        def attempt() -> T:
+            self._ensure_ready()
+            return fn()
+
+        try:
+            return self._retry.call(
+                attempt, transient=_transient, url=self.url.redacted, action=action
+            )
+        except BackendUnavailable as exc:
+            text = str(exc)
+            if redact_text(text, self.url.secret) != text:
+                raise BackendUnavailable(
+                    redact_text(text, self.url.secret), attempts=exc.attempts
+                ) from None
+            raise
+        except (pymongo.errors.DocumentTooLarge, OverflowError) as exc:
+            raise ValidationError(_too_large(action, exc)) from None
+        except (pymongo.errors.DuplicateKeyError, pymongo.errors.BulkWriteError) as exc:
+            error = _bulk_error("", exc) if isinstance(exc, pymongo.errors.BulkWriteError) else None
+            if error is None or isinstance(error, Conflict):
+                raise Conflict(f"{action}: {_first_line(exc)}") from None
+            raise error from None
+        except pymongo.errors.OperationFailure as exc:
+            if exc.code in _TOO_LARGE or "too large" in str(exc).lower():
+                raise ValidationError(_too_large(action, exc)) from None
+            if exc.code in (18, 13):  # AuthenticationFailed, Unauthorized
+                raise ConfigError(
+                    f"MongoDB refused {self.url.redacted}: {_first_line(exc)}"
+                ) from None
+            raise BackendUnavailable(
+                f"{action} failed: {redact_text(_first_line(exc), self.url.secret)}",
+                url=self.url.redacted,
+            ) from None
+
+    def _ensure_ready(self) -> None:
+        """Create collections (4.0 cannot create them inside a transaction) and indexes."""
+        if self._ready:
+            return
+        with self._ready_lock:
+            if self._ready:
+                return
+            hello = self._client.admin.command("isMaster")
+            self._transactions = bool(hello.get("setName") or hello.get("msg") == "isdbgrid")
+            existing = set(self._db.list_collection_names())
+            for name in (*COLLECTIONS, "praisondb_migrations"):
+                if name not in existing:
+                    with contextlib.suppress(pymongo.errors.CollectionInvalid):
+                        self._db.create_collection(name)  # unless another process just did
+            applied = {d["_id"] for d in self._db.praisondb_migrations.find({}, {"_id": 1})}
+            for number, name, migrate in MIGRATIONS:
+                if number not in applied:
+                    migrate(self._db)
+                    self._db.praisondb_migrations.update_one(
+                        {"_id": number},
+                        {"$setOnInsert": {"name": name, "applied_at": utcnow()}},
+                        upsert=True,
+                    )
+            self._ready = True
+
+    def _atomic(self, action: str, body: Callable[[Any], T]) -> T:
+        """Run ``body(session)`` in a transaction, retrying write conflicts (not outages)."""
+        if not self._transactions:
+            return self._call(action, functools.partial(body, None))
+
+        def run() -> T:
+            deadline = time.monotonic() + _CONTENTION_SECONDS
+            delay = 0.001
+            while True:
+                with self._client.start_session() as session:
+                    try:
+                        session.start_transaction()
+                        result = body(session)
+                        _commit(session)
+                        return result
+                    except pymongo.errors.PyMongoError as exc:
+                        if session.in_transaction:
+                            _abort(session)
+                        contention = exc.has_error_label(
+                            "TransientTransactionError"
+                        ) and not isinstance(exc, pymongo.errors.ConnectionFailure)
+                        if not contention or time.monotonic() > deadline:
+                            raise
+                    except BaseException:
+                        if session.in_transaction:
+                            _abort(session)
+                        raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+
+        return self._call(action, run)
+
+    def ping(self) -> None:
+        self._call("ping", lambda: self._client.admin.command("ping"))
+
+    def schema_version(self) -> str | None:
+        def run() -> str | None:
+            top = self._db.praisondb_migrations.find_one(sort=[("_id", DESCENDING)])
+            return None if top is None else str(top["_id"])
+
+        return self._call("schema version", run)
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- sessions -------------------------------------------------------------
+    def _purge_children(self, session_id: str, session: Any = None) -> None:
+        """Remove what a deleted (or never-finished) session left behind."""
+        self._db.messages.delete_many({"sid": session_id}, session=session)
+        self._db.runs.delete_many({"sid": session_id}, session=session)
+        self._db.checkpoints.delete_many({"sid": session_id}, session=session)
+        self._db.spans.delete_many({"session_id": session_id}, session=session)
+
+    def create_session(self, info: SessionInfo) -> SessionInfo:
+        doc = session_doc(info)
+        doc["message_count"] = doc["last_seq"] = 0
+
+        def run() -> SessionInfo:
+            if self._db.sessions.find_one({"_id": info.id}, {"_id": 1}) is not None:
+                raise Conflict(f"session {info.id!r} already exists")
+            self._db.messages.delete_many({"sid": info.id})  # leftovers of an interrupted delete
+            try:
+                self._db.sessions.insert_one(doc)
+            except pymongo.errors.DuplicateKeyError:
+                raise Conflict(f"session {info.id!r} already exists") from None
+            return parse_session(doc)
+
+        return self._call("create session", run)
+
+    def put_session(self, info: SessionInfo) -> None:
+        doc = session_doc(info)
+
+        def body(session: Any) -> None:
+            old = self._db.sessions.find_one({"_id": info.id}, session=session)
+            if old is None:
+                self._purge_children(info.id, session)
+            top = self._db.messages.find_one(
+                {"sid": info.id}, {"seq": 1}, sort=[("seq", DESCENDING)], session=session
+            )
+            doc["message_count"] = self._db.messages.count_documents(
+                {"sid": info.id}, session=session
+            )
+            doc["last_seq"] = max(
+                info.last_seq,
+                int(old["last_seq"]) if old else 0,
+                int(top["seq"]) if top else 0,
+            )
+            self._db.sessions.replace_one({"_id": info.id}, doc, upsert=True, session=session)
+
+        self._atomic("put session", body)
+
+    def get_session(self, session_id: str) -> SessionInfo:
+        doc = self._call("get session", lambda: self._db.sessions.find_one({"_id": session_id}))
+        if doc is None:
+            raise NotFound(f"session {session_id!r} not found")
+        return parse_session(doc)
+
+    @staticmethod
+    def _filter(query: SessionQuery) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for field in ("user_id", "agent", "parent_id"):
+            if getattr(query, field) is not None:
+                found[field] = getattr(query, field)
+        updated: dict[str, int] = {}
+        if query.updated_after is not None:
+            updated["$gte"] = to_us(query.updated_after)
+        if query.updated_before is not None:
+            updated["$lt"] = to_us(query.updated_before)
+        if updated:
+            found["updated_at"] = updated
+        return found
+
+    def list_sessions(self, query: SessionQuery) -> Page[SessionInfo]:
+        where = self._filter(query)
+        if query.cursor:
+            created, last_id = decode_session_cursor(query.cursor)
+            c = to_us(created)
+            where = {
+                "$and": [
+                    where,
+                    {
+                        "$or": [
+                            {"created_at": {"$lt": c}},
+                            {"created_at": c, "_id": {"$lt": last_id}},
+                        ]
+                    },
+                ]
+            }
+
+        def run() -> list[dict[str, Any]]:
+            return list(
+                self._db.sessions.find(where)
+                .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+                .limit(query.limit + 1)
+            )
+
+        docs = self._call("list sessions", run)
+        items = [parse_session(d) for d in docs[: query.limit]]
+        more = len(docs) > query.limit
+        return Page(items, session_cursor(items[-1]) if more and items else None)
+
+    def count_sessions(self, query: SessionQuery) -> int:
+        where = self._filter(query)
+        return int(self._call("count sessions", lambda: self._db.sessions.count_documents(where)))
+
+    def update_session(
+        self,
+        session_id: str,
+        *,
+        title: str | None = UNSET,
+        metadata: dict[str, Any] | None = None,
+        replace_metadata: bool = False,
+    ) -> SessionInfo:
+        changes: dict[str, Any] = {}
+        if title is not UNSET:
+            changes["title"] = title
+        if replace_metadata:
+            changes["metadata"] = escape(metadata or {})
+        else:  # shallow merge server-side: escaped keys hold no '.', so the paths are exact
+            for key, value in (metadata or {}).items():
+                changes["metadata." + escape_key(key)] = escape(value)
+        update: dict[str, Any] = {"$max": {"updated_at": to_us(utcnow())}}
+        if changes:
+            update["$set"] = changes
+        doc = self._call(
+            "update session",
+            lambda: self._db.sessions.find_one_and_update(
+                {"_id": session_id}, update, return_document=ReturnDocument.AFTER
+            ),
+        )
+        if doc is None:
+            raise NotFound(f"session {session_id!r} not found")
+        return parse_session(doc)
+
+    def delete_session(self, session_id: str) -> bool:
+        """The session document goes first, so it vanishes at once; its children follow
+        (create_session sweeps leftovers if this is interrupted)."""
+
+        def run() -> bool:
+            deleted = self._db.sessions.delete_one({"_id": session_id}).deleted_count
+            self._purge_children(session_id)
+            return bool(deleted)
+
+        return self._call("delete session", run)
+
+    # -- messages -------------------------------------------------------------
+    def append_messages(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
+        n = len(messages)
+
+        def body(session: Any) -> int:
+            doc = self._db.sessions.find_one_and_update(
+                {"_id": session_id},
+                {
+                    "$inc": {"last_seq": n, "message_count": n},
+                    "$max": {"updated_at": to_us(utcnow())},
+                },
+                projection={"last_seq": 1},
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+            if doc is None:
+                raise NotFound(f"session {session_id!r} not found")
+            first = int(doc["last_seq"]) - n + 1
+            if n:
+                docs = [message_doc(session_id, m, first + i) for i, m in enumerate(messages)]
+                try:
+                    self._db.messages.insert_many(docs, ordered=True, session=session)
+                except pymongo.errors.BulkWriteError as exc:
+                    if session is None:  # no transaction: undo the counter bump we can
+                        self._rollback_standalone(session_id, docs, exc)
+                    raise _bulk_error(session_id, exc) from None
+            return first
+
+        first = self._atomic("append messages", body)
+        for offset, message in enumerate(messages):
+            message.seq = first + offset
+            message.session_id = session_id
+        return list(messages)
+
+    def _rollback_standalone(self, session_id: str, docs: list[dict[str, Any]], exc: Any) -> None:
+        inserted = int(exc.details.get("nInserted", 0))
+        if inserted:
+            self._db.messages.delete_many({"_id": {"$in": [d["_id"] for d in docs[:inserted]]}})
+        self._db.sessions.update_one({"_id": session_id}, {"$inc": {"message_count": -len(docs)}})
+
+    def put_messages(self, session_id: str, messages: Sequence[Message]) -> int:
+        def body(session: Any) -> int:
+            info = self._db.sessions.find_one({"_id": session_id}, {"last_seq": 1}, session=session)
+            if info is None:
+                raise NotFound(f"session {session_id!r} not found")
+            wanted = {m.id: m for m in messages}
+            stored = {
+                d["id"]
+                for d in self._db.messages.find(
+                    {"sid": session_id, "id": {"$in": list(wanted)}}, {"id": 1}, session=session
+                )
+            }
+            fresh = [m for m in messages if m.id not in stored]
+            if not fresh:
+                return 0
+            holders = self._db.messages.find(
+                {"sid": session_id, "seq": {"$in": [m.seq for m in fresh]}},
+                {"id": 1, "seq": 1},
+                session=session,
+            )
+            for holder in holders:
+                raise Conflict(
+                    f"seq {holder['seq']} of session {session_id!r} is held by {holder['id']!r}"
+                )
+            self._db.messages.insert_many(
+                [message_doc(session_id, m, m.seq) for m in fresh], session=session
+            )
+            self._db.sessions.update_one(
+                {"_id": session_id},
+                {
+                    "$max": {"last_seq": max(m.seq for m in fresh)},
+                    "$inc": {"message_count": len(fresh)},
+                },
+                session=session,
+            )
+            return len(fresh)
+
+        return self._atomic("put messages", body)
+
+    def list_messages(
+        self,
+        session_id: str,
+        *,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        last: int | None = None,
+        limit: int | None = None,
+    ) -> list[Message]:
+        where: dict[str, Any] = {"sid": session_id}
+        seq: dict[str, int] = {}
+        if after_seq is not None:
+            seq["$gt"] = after_seq
+        if before_seq is not None:
+            seq["$lt"] = before_seq
+        if seq:
+            where["seq"] = seq
+        if (last is not None and last <= 0) or (limit is not None and limit <= 0):
+            return []
+
+        def run() -> list[dict[str, Any]]:
+            if last is not None:
+                docs = list(self._db.messages.find(where).sort("seq", DESCENDING).limit(last))
+                docs.reverse()
+                return docs if limit is None else docs[:limit]
+            cursor = self._db.messages.find(where).sort("seq", ASCENDING)
+            return list(cursor if limit is None else cursor.limit(limit))
+
+        return [parse_message(d) for d in self._call("list messages", run)]
+
+    def count_messages(self, session_id: str) -> int:
+        return int(
+            self._call(
+                "count messages", lambda: self._db.messages.count_documents({"sid": session_id})
+            )
+        )
+
+    def delete_messages(
+        self, session_id: str, *, from_seq: int | None = None, to_seq: int | None = None
+    ) -> int:
+        where: dict[str, Any] = {"sid": session_id}
+        seq: dict[str, int] = {}
+        if from_seq is not None:
+            seq["$gte"] = from_seq
+        if to_seq is not None:
+            seq["$lte"] = to_seq
+        if seq:
+            where["seq"] = seq
+
+        def body(session: Any) -> int:
+            removed = int(self._db.messages.delete_many(where, session=session).deleted_count)
+            if removed:
+                self._db.sessions.update_one(
+                    {"_id": session_id},
+                    {
+                        "$inc": {"message_count": -removed},
+                        "$max": {"updated_at": to_us(utcnow())},
+                    },
+                    session=session,
+                )
+            return removed
+
+        return self._atomic("delete messages", body)
+
+    # -- runs, spans, checkpoints ----------------------------------------------
+    def _upsert(self, collection: str, doc: dict[str, Any]) -> None:
+        self._call(
+            f"save {collection}",
+            lambda: self._db[collection].replace_one({"_id": doc["_id"]}, doc, upsert=True),
+        )
+
+    def _get(self, collection: str, what: str, item_id: str) -> dict[str, Any]:
+        doc = self._call(f"get {what}", lambda: self._db[collection].find_one({"_id": item_id}))
+        if doc is None:
+            raise NotFound(f"{what} {item_id!r} not found")
+        found: dict[str, Any] = doc
+        return found
+
+    def save_run(self, run: Run) -> None:
+        self._upsert("runs", run_doc(run))
+
+    def get_run(self, run_id: str) -> Run:
+        return parse_run(self._get("runs", "run", run_id))
+
+    def list_runs(self, session_id: str, *, limit: int | None = None) -> list[Run]:
+        return [
+            parse_run(d) for d in self._newest("runs", {"sid": session_id}, "started_at", limit)
+        ]
+
+    def _newest(
+        self, collection: str, where: dict[str, Any], field: str, limit: int | None
+    ) -> list[dict[str, Any]]:
+        """Oldest first by (field, _id); ``limit`` keeps the newest N."""
+        if limit is not None and limit <= 0:
+            return []
+
+        def run() -> list[dict[str, Any]]:
+            if limit is None:
+                return list(self._db[collection].find(where).sort([(field, 1), ("_id", 1)]))
+            docs = list(
+                self._db[collection].find(where).sort([(field, -1), ("_id", -1)]).limit(limit)
+            )
+            docs.reverse()
+            return docs
+
+        return self._call(f"list {collection}", run)
+
+    def save_span(self, span: Span) -> None:
+        self._upsert("spans", span_doc(span))
+
+    def list_spans(
+        self,
+        *,
+        trace_id: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        roots_only: bool = False,
+        limit: int | None = None,
+    ) -> list[Span]:
+        where: dict[str, Any] = {}
+        for field, value in (
+            ("trace_id", trace_id),
+            ("session_id", session_id),
+            ("user_id", user_id),
+        ):
+            if value is not None:
+                where[field] = value
+        if roots_only:
+            where["parent_id"] = None
+        return [parse_span(d) for d in self._newest("spans", where, "started_at", limit)]
+
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self._upsert("checkpoints", checkpoint_doc(checkpoint))
+
+    def get_checkpoint(self, checkpoint_id: str) -> Checkpoint:
+        return parse_checkpoint(self._get("checkpoints", "checkpoint", checkpoint_id))
+
+    def list_checkpoints(self, session_id: str) -> list[Checkpoint]:
+        docs = self._newest("checkpoints", {"sid": session_id}, "created_at", None)
+        return [parse_checkpoint(d) for d in docs]
+
+    def delete_checkpoint(self, checkpoint_id: str) -> bool:
+        return bool(
+            self._call(
+                "delete checkpoint",
+                lambda: self._db.checkpoints.delete_one({"_id": checkpoint_id}).deleted_count,
+            )
+        )
+
+
+# -- helpers -------------------------------------------------------------------------
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, pymongo.errors.ConnectionFailure)
+
+
+def _commit(session: Any) -> None:
+    """Commit, retrying only an unknown commit result (the commit itself is idempotent)."""
+    for tries in range(3):
+        try:
+            session.commit_transaction()
+            return
+        except pymongo.errors.PyMongoError as exc:
+            if not exc.has_error_label("UnknownTransactionCommitResult") or tries == 2:
+                raise
+
+
+def _abort(session: Any) -> None:
+    with contextlib.suppress(pymongo.errors.PyMongoError):  # the server drops it on its own
+        session.abort_transaction()
+
+
+def _bulk_error(session_id: str, exc: Any) -> Exception:
+    errors = exc.details.get("writeErrors") or [{}]
+    if errors[0].get("code") == 11000:
+        return Conflict(f"a message id of this batch already exists in session {session_id!r}")
+    if errors[0].get("code") in _TOO_LARGE:
+        return ValidationError(_too_large("append", errors[0].get("errmsg", "")))
+    return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+
+def _too_large(action: str, exc: object) -> str:
+    return (
+        f"{action}: the data is over MongoDB's 16 MB limit for one document (or, on 4.0, "
+        f"for one transaction); store big payloads elsewhere and keep a reference ({exc})"
+    )[:500]
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__

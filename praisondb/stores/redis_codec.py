@@ -1,0 +1,259 @@
+"""Encoding and Lua scripts of the Redis backend (no driver import here: plain data).
+
+Values are orjson; timestamps are integer microseconds since the epoch, so they
+round-trip exactly (a float score or a BSON date would not).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+import orjson
+
+from ..model import Checkpoint, Message, Run, SessionInfo, Span, StateEntry
+from .base import SessionQuery
+
+T = TypeVar("T")
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+APPEND = """
+local info, msgs, ids = KEYS[1], KEYS[2], KEYS[3]
+if redis.call('EXISTS', info) == 0 then return -1 end
+local n = (#ARGV - 4) / 2
+local seen = 0
+for i = 1, n do
+  if redis.call('ZSCORE', ids, ARGV[3 + 2 * i]) then seen = seen + 1 end
+end
+if seen > 0 then
+  if ARGV[3] == '1' and seen == n then return tonumber(redis.call('ZSCORE', ids, ARGV[5])) end
+  return -2
+end
+local last = redis.call('HINCRBY', info, 'last_seq', n)
+local first = last - n + 1
+for i = 1, n do
+  redis.call('ZADD', msgs, first + i - 1, ARGV[4 + 2 * i])
+  redis.call('ZADD', ids, first + i - 1, ARGV[3 + 2 * i])
+end
+redis.call('HINCRBY', info, 'message_count', n)
+if tonumber(ARGV[1]) > tonumber(redis.call('HGET', info, 'updated_at')) then
+  redis.call('HSET', info, 'updated_at', ARGV[1])
+  redis.call('ZADD', KEYS[6], ARGV[1], ARGV[4])
+end
+if tonumber(ARGV[2]) > 0 then
+  for i = 1, 5 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+end
+return first
+"""
+
+# KEYS: info msgs ids; ARGV: (id, seq, member)*  -> inserted count, or {seq, holder} on a clash
+PUT_MESSAGES = """
+local info, msgs, ids = KEYS[1], KEYS[2], KEYS[3]
+if redis.call('EXISTS', info) == 0 then return -1 end
+local fresh = {}
+for i = 1, #ARGV, 3 do
+  if not redis.call('ZSCORE', ids, ARGV[i]) then
+    local holder = redis.call('ZRANGEBYSCORE', ids, ARGV[i + 1], ARGV[i + 1])
+    if holder[1] and holder[1] ~= ARGV[i] then return {ARGV[i + 1], holder[1]} end
+    fresh[#fresh + 1] = i
+  end
+end
+local top = tonumber(redis.call('HGET', info, 'last_seq'))
+for _, i in ipairs(fresh) do
+  redis.call('ZADD', msgs, ARGV[i + 1], ARGV[i + 2])
+  redis.call('ZADD', ids, ARGV[i + 1], ARGV[i])
+  if tonumber(ARGV[i + 1]) > top then top = tonumber(ARGV[i + 1]) end
+end
+redis.call('HSET', info, 'last_seq', string.format('%d', top), 'message_count', redis.call('ZCARD', msgs))
+return #fresh
+"""
+
+# KEYS: info msgs ids idx_updated; ARGV: lo, hi, now_us, sid, ttl
+DELETE_MESSAGES = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local removed = redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], ARGV[1], ARGV[2])
+if removed > 0 then
+  redis.call('HSET', KEYS[1], 'message_count', redis.call('ZCARD', KEYS[2]))
+  if tonumber(ARGV[3]) > tonumber(redis.call('HGET', KEYS[1], 'updated_at')) then
+    redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
+    redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
+  end
+end
+return removed
+"""
+
+LIVE_VERSION = """
+local function live_version(key, now)
+  local cur = redis.call('HMGET', key, 'ver', 'exp')
+  if not cur[1] then return 0 end
+  if cur[2] and tonumber(cur[2]) <= tonumber(now) then return 0 end
+  return tonumber(cur[1])
+end
+"""
+
+# KEYS: entry; ARGV: value, expected ('' = any), now_us, exp_us (''), exp_ms ('')
+STATE_SET = (
+    LIVE_VERSION
+    + """
+local ver = live_version(KEYS[1], ARGV[3])
+if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= ver then return {-1, ver} end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'ver', ver + 1, 'upd', ARGV[3])
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'exp', ARGV[4])
+  redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+end
+return {ver + 1, 0}
+"""
+)
+
+# KEYS: entry; ARGV: expected ('' = any), now_us
+STATE_DELETE = (
+    LIVE_VERSION
+    + """
+local ver = live_version(KEYS[1], ARGV[2])
+if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= ver then return {-1, ver} end
+redis.call('DEL', KEYS[1])
+if ver > 0 then return {1, 0} end
+return {0, 0}
+"""
+)
+
+# KEYS: entry; ARGV: amount, now_us, exp_us (''), exp_ms ('')  -> {1, new value} or {-1, value}
+STATE_INCR = (
+    LIVE_VERSION
+    + """
+if live_version(KEYS[1], ARGV[2]) == 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'ver', 1, 'upd', ARGV[2])
+  if ARGV[3] ~= '' then
+    redis.call('HSET', KEYS[1], 'exp', ARGV[3])
+    redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+  end
+  return {1, ARGV[1]}
+end
+local v = redis.call('HGET', KEYS[1], 'v')
+if not string.match(v, '^%-?%d+$') then return {-1, v} end
+redis.call('HINCRBY', KEYS[1], 'v', ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'ver', 1)
+redis.call('HSET', KEYS[1], 'upd', ARGV[2])
+return {1, redis.call('HGET', KEYS[1], 'v')}
+"""
+)
+
+
+def to_us(moment: datetime) -> int:
+    """Integer microseconds since the epoch: exact, unlike a float or a BSON date."""
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def from_us(us: int | bytes | str) -> datetime:
+    return EPOCH + timedelta(microseconds=int(us))
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+def glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "\\*?[]^-" else c for c in text)
+
+
+def first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__
+
+
+def query_fields(query: SessionQuery) -> dict[str, Any]:
+    return {f: getattr(query, f) for f in query.__dataclass_fields__}
+
+
+def matches(s: SessionInfo, query: SessionQuery) -> bool:
+    return (
+        (query.user_id is None or s.user_id == query.user_id)
+        and (query.agent is None or s.agent == query.agent)
+        and (query.parent_id is None or s.parent_id == query.parent_id)
+        and (query.updated_after is None or s.updated_at >= query.updated_after)
+        and (query.updated_before is None or s.updated_at < query.updated_before)
+    )
+
+
+def parse_message(session_id: str, member: bytes, seq: float) -> Message:
+    message_id, role, content, metadata, run_id, created = orjson.loads(member)
+    return Message(
+        session_id=session_id,
+        role=role,
+        content=content,
+        metadata=metadata,
+        run_id=run_id,
+        id=message_id,
+        seq=int(seq),
+        created_at=from_us(created),
+    )
+
+
+def parse_run(body: bytes) -> Run:
+    rid, sid, model, status, tin, tout, started, ended, error, metadata = orjson.loads(body)
+    return Run(
+        session_id=sid,
+        id=rid,
+        model=model,
+        status=status,
+        input_tokens=tin,
+        output_tokens=tout,
+        started_at=from_us(started),
+        ended_at=None if ended is None else from_us(ended),
+        error=error,
+        metadata=metadata,
+    )
+
+
+def parse_checkpoint(body: bytes) -> Checkpoint:
+    cid, sid, seq, state, label, created = orjson.loads(body)
+    return Checkpoint(sid, seq, state, label, id=cid, created_at=from_us(created))
+
+
+def parse_span(body: bytes) -> Span:
+    trace, name, sid_, parent, session, user, status, attrs, started, ended = orjson.loads(body)
+    return Span(
+        trace_id=trace,
+        name=name,
+        id=sid_,
+        parent_id=parent,
+        session_id=session,
+        user_id=user,
+        status=status,
+        attributes=attrs,
+        started_at=from_us(started),
+        ended_at=None if ended is None else from_us(ended),
+    )
+
+
+def parse_entry(scope: str, key: str, row: list[bytes | None], now_us: int) -> StateEntry | None:
+    value, version, updated, expires = row
+    if value is None or version is None or updated is None:
+        return None
+    if expires is not None and int(expires) <= now_us:
+        return None
+    return StateEntry(
+        scope,
+        key,
+        orjson.loads(value),
+        int(version),
+        None if expires is None else from_us(expires),
+        from_us(updated),
+    )
+
+
+def expiry_args(expires_at: datetime | None) -> tuple[str, str]:
+    """(µs for the exact round trip, ms for PEXPIREAT, rounded up so Redis never expires early)."""
+    if expires_at is None:
+        return "", ""
+    us = to_us(expires_at)
+    return str(us), str(max(1, math.ceil(us / 1000)))
+
+
+def newest(items: list[T], limit: int | None) -> list[T]:
+    return items if limit is None else items[-limit:] if limit > 0 else []

@@ -1,0 +1,184 @@
+"""Scoped key/value state on Redis: one hash per entry, native expiry, Lua compare-and-set.
+
+Key: ``<prefix>st:<byte length of scope>:<scope>:<key>``; the length makes the split
+between scope and key unambiguous whatever characters they hold. Listing uses SCAN
+(never KEYS) with glob characters escaped.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import orjson
+import redis.exceptions
+
+from ..errors import Conflict, ValidationError
+from ..model import JSON, StateEntry, utcnow
+from .redis_codec import dumps, expiry_args, first_line, from_us, glob_escape, parse_entry, to_us
+
+T = TypeVar("T")
+_BATCH = 200
+
+
+class RedisStateMixin:
+    """The StateStore half of RedisStore (kept apart to keep modules small)."""
+
+    prefix: str
+    _client: Any
+    _state_set: Any
+    _state_delete: Any
+    _state_incr: Any
+
+    def _call(self, action: str, fn: Callable[[], T]) -> T:
+        raise NotImplementedError
+
+    def _state_key(self, scope: str, key: str) -> str:
+        return f"{self.prefix}st:{len(scope.encode())}:{scope}:{key}"
+
+    def _split_state_key(self, raw: bytes) -> tuple[str, str]:
+        rest = raw[len(self.prefix.encode()) + 3 :]
+        length, _, rest = rest.partition(b":")
+        size = int(length)
+        return rest[:size].decode(), rest[size + 1 :].decode()
+
+    def get_entry(self, scope: str, key: str) -> StateEntry | None:
+        raw = self._call(
+            "get state",
+            lambda: self._client.hmget(self._state_key(scope, key), "v", "ver", "upd", "exp"),
+        )
+        return parse_entry(scope, key, raw, to_us(utcnow()))
+
+    def set_entry(
+        self,
+        scope: str,
+        key: str,
+        value: JSON,
+        *,
+        expires_at: datetime | None = None,
+        expected_version: int | None = None,
+    ) -> StateEntry:
+        now = utcnow()
+        exp_us, exp_ms = expiry_args(expires_at)
+        expected = "" if expected_version is None else str(expected_version)
+        args = [dumps(value), expected, str(to_us(now)), exp_us, exp_ms]
+        version, actual = self._call(
+            "set state", lambda: self._state_set([self._state_key(scope, key)], args)
+        )
+        if int(version) == -1:
+            raise Conflict(
+                f"state {scope}/{key} is at version {int(actual)}, expected {expected_version}"
+            )
+        return StateEntry(scope, key, value, int(version), expires_at, from_us(to_us(now)))
+
+    def delete_entry(self, scope: str, key: str, *, expected_version: int | None = None) -> bool:
+        expected = "" if expected_version is None else str(expected_version)
+        deleted, actual = self._call(
+            "delete state",
+            lambda: self._state_delete(
+                [self._state_key(scope, key)], [expected, str(to_us(utcnow()))]
+            ),
+        )
+        if int(deleted) == -1:
+            raise Conflict(
+                f"state {scope}/{key} is at version {int(actual)}, expected {expected_version}"
+            )
+        return bool(int(deleted))
+
+    def incr(
+        self, scope: str, key: str, amount: int = 1, *, expires_at: datetime | None = None
+    ) -> int:
+        exp_us, exp_ms = expiry_args(expires_at)
+        args = [str(amount), str(to_us(utcnow())), exp_us, exp_ms]
+        try:
+            ok, value = self._call(
+                "incr state", lambda: self._state_incr([self._state_key(scope, key)], args)
+            )
+        except redis.exceptions.ResponseError as exc:  # HINCRBY overflow
+            raise ValidationError(f"state {scope}/{key}: {first_line(exc)}") from None
+        if int(ok) == -1:
+            held = orjson.loads(value)
+            raise ValidationError(
+                f"state {scope}/{key} holds {type(held).__name__}, not an integer"
+            )
+        return int(value)
+
+    def _scan_state(self, scope: str | None, prefix: str) -> list[bytes]:
+        if scope is None:
+            pattern = glob_escape(self.prefix + "st:") + "*"
+        else:
+            pattern = glob_escape(self._state_key(scope, prefix)) + "*"
+        return list(self._client.scan_iter(match=pattern, count=1000))
+
+    def list_entries(
+        self,
+        scope: str | None = None,
+        prefix: str = "",
+        *,
+        limit: int | None = None,
+        after: tuple[str, str] | None = None,
+    ) -> list[StateEntry]:
+        def run() -> list[StateEntry]:
+            names = [(self._split_state_key(raw), raw) for raw in self._scan_state(scope, prefix)]
+            names = [
+                (sk, raw)
+                for sk, raw in names
+                if sk[1].startswith(prefix) and (after is None or sk > after)
+            ]
+            names.sort()
+            now = to_us(utcnow())
+            found: list[StateEntry] = []
+            for start in range(0, len(names), _BATCH):
+                chunk = names[start : start + _BATCH]
+                pipe = self._client.pipeline(transaction=False)
+                for _, raw in chunk:
+                    pipe.hmget(raw, "v", "ver", "upd", "exp")
+                for (sk, _), row in zip(chunk, pipe.execute(), strict=True):
+                    entry = parse_entry(sk[0], sk[1], row, now)
+                    if entry is not None:
+                        found.append(entry)
+                if limit is not None and len(found) >= limit:
+                    break
+            return found if limit is None else found[:limit]
+
+        return self._call("list state", run)
+
+    def delete_scope(self, scope: str) -> int:
+        def run() -> int:
+            names = self._scan_state(scope, "")
+            removed = 0
+            for start in range(0, len(names), 500):
+                removed += int(self._client.unlink(*names[start : start + 500]))
+            return removed
+
+        return self._call("delete scope", run)
+
+    def put_entries(self, entries: Iterable[StateEntry]) -> None:
+        def write(batch: list[StateEntry]) -> None:
+            pipe = self._client.pipeline(transaction=True)
+            for e in batch:
+                name = self._state_key(e.scope, e.key)
+                pipe.delete(name)
+                mapping: dict[str, Any] = {
+                    "v": dumps(e.value),
+                    "ver": e.version,
+                    "upd": to_us(e.updated_at),
+                }
+                exp_us, exp_ms = expiry_args(e.expires_at)
+                if exp_us:
+                    mapping["exp"] = exp_us
+                pipe.hset(name, mapping=mapping)
+                if exp_ms:
+                    pipe.pexpireat(name, int(exp_ms))
+            pipe.execute()
+
+        batch: list[StateEntry] = []
+        for entry in entries:
+            batch.append(entry)
+            if len(batch) == _BATCH:
+                self._call("put state", functools.partial(write, batch))
+                batch = []
+        if batch:
+            self._call("put state", functools.partial(write, batch))

@@ -1,0 +1,610 @@
+"""SQL backend (SQLite, PostgreSQL, MySQL/MariaDB) through SQLAlchemy 2 Core.
+
+One store serves both protocols (conversations and state). The schema comes only from the
+Alembic migrations (see :mod:`praisondb.migrate`); dialect differences live in
+:mod:`.sql_dialects`; the tables in :mod:`.sql_schema`.
+
+Concurrency: a session row holds ``last_seq`` and ``message_count``. Appending bumps them
+and inserts the messages in one transaction, so the row lock serialises writers of one
+session and seq stays gap-free across threads and processes, at a cost independent of
+the session's length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .. import migrate
+from ..errors import Conflict, NotFound, PraisonDBError
+from ..model import JSON, Checkpoint, Message, Page, Run, SessionInfo, Span, StateEntry, utcnow
+from ..retry import Retry
+from ..urls import StoreURL
+from . import sql_dialects as dialects
+from .base import (
+    UNSET,
+    Capability,
+    SessionQuery,
+    decode_session_cursor,
+    merge_metadata,
+    session_cursor,
+)
+from .sql_fastpath import FastPath
+from .sql_schema import checkpoints, messages, runs, sessions, spans
+from .sql_state import SQLState
+
+T = TypeVar("T")
+
+_CHUNK = 500
+"""Rows per IN (...) list or multi-row upsert; well below every dialect's parameter limit."""
+
+_SESSION_COLUMNS = (
+    sessions.c.id,
+    sessions.c.user_id,
+    sessions.c.agent,
+    sessions.c.title,
+    sessions.c.metadata,
+    sessions.c.parent_id,
+    sessions.c.forked_at_seq,
+    sessions.c.created_at,
+    sessions.c.updated_at,
+    sessions.c.message_count,
+    sessions.c.last_seq,
+)
+
+
+def _session(row: Any) -> SessionInfo:
+    return SessionInfo(*row)
+
+
+def _run_values(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "session_id": run.session_id,
+        "model": run.model,
+        "status": run.status,
+        "input_tokens": run.input_tokens,
+        "output_tokens": run.output_tokens,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "error": run.error,
+        "metadata": run.metadata,
+    }
+
+
+def _newest_first_then_reverse(rows: Sequence[Any], convert: Callable[[Any], T]) -> list[T]:
+    return [convert(row) for row in reversed(rows)]
+
+
+class SQLStore:
+    """Conversations and state in one SQL database."""
+
+    def __init__(self, url: StoreURL, **options: Any) -> None:
+        self.url = url
+        settings = dialects.parse_options(url, options)
+        self.capabilities: frozenset[Capability] = (
+            frozenset()
+            if dialects.is_memory_sqlite(url)
+            else frozenset({Capability.PERSISTENT, Capability.MULTI_PROCESS})
+        )
+        self._engine = dialects.create_engine(url, settings)
+        self._dialect = self._engine.dialect.name
+        self._write = {dialects.WRITE: True} if self._dialect == "sqlite" else {}
+        self._guard = dialects.connection_guard(url)
+        self._retry = Retry()
+        try:
+            self._call(
+                lambda: migrate.ensure_schema(
+                    self._engine, url, auto_migrate=settings.auto_migrate
+                ),
+                action="open",
+            )
+        except BaseException:
+            self._engine.dispose()
+            raise
+        self._fast = FastPath(self._engine)
+        self._state = SQLState(self._tx, self._dialect)
+
+    def __repr__(self) -> str:
+        return f"SQLStore({self.url.redacted!r})"
+
+    # -- plumbing -------------------------------------------------------------
+    def _call(self, fn: Callable[[], T], *, action: str) -> T:
+        """Run ``fn`` with retries on transient failures; driver errors become ours, redacted."""
+
+        def attempt() -> T:
+            try:
+                with self._guard:
+                    return fn()
+            except PraisonDBError:
+                raise
+            except sa.exc.SQLAlchemyError as exc:
+                translated = dialects.translate(exc, self.url)
+                if translated is None:
+                    raise
+                raise translated from exc
+
+        return self._retry.call(
+            attempt, transient=dialects.is_retryable, url=self.url.redacted, action=action
+        )
+
+    def _tx(
+        self,
+        fn: Callable[[Connection], T],
+        *,
+        write: bool = False,
+        action: str = "query",
+        races: int = 0,
+    ) -> T:
+        """``fn`` inside one transaction; ``races``: re-run it after that many unique-key races."""
+
+        def once() -> T:
+            left = races
+            while True:
+                try:
+                    with self._engine.connect() as conn:
+                        if write:
+                            conn.execution_options(**self._write)
+                        with conn.begin():
+                            return fn(conn)
+                except sa.exc.IntegrityError:
+                    if left <= 0:
+                        raise
+                    left -= 1
+
+        return self._call(once, action=action)
+
+    def ping(self) -> None:
+        self._tx(lambda conn: conn.execute(sa.text("SELECT 1")).scalar(), action="ping")
+
+    def schema_version(self) -> str | None:
+        return self._call(lambda: migrate.current_on(self._engine), action="schema_version")
+
+    def close(self) -> None:
+        self._fast.close()
+        self._engine.dispose()
+
+    # -- sessions -------------------------------------------------------------
+    def create_session(self, info: SessionInfo) -> SessionInfo:
+        values = self._session_values(info)
+        values["message_count"] = values["last_seq"] = 0
+
+        def insert(conn: Connection) -> None:
+            conn.execute(sessions.insert(), values)
+
+        try:
+            self._tx(insert, write=True, action="create_session")
+        except Conflict:
+            raise Conflict(f"session {info.id!r} already exists") from None
+        return SessionInfo(**values)
+
+    @staticmethod
+    def _session_values(info: SessionInfo) -> dict[str, Any]:
+        return {
+            "id": info.id,
+            "user_id": info.user_id,
+            "agent": info.agent,
+            "title": info.title,
+            "metadata": info.metadata,
+            "parent_id": info.parent_id,
+            "forked_at_seq": info.forked_at_seq,
+            "created_at": info.created_at,
+            "updated_at": info.updated_at,
+            "message_count": info.message_count,
+            "last_seq": info.last_seq,
+        }
+
+    def put_session(self, info: SessionInfo) -> None:
+        values = self._session_values(info)
+
+        def put(conn: Connection) -> None:
+            existing = conn.execute(
+                sa.select(sessions.c.last_seq).where(sessions.c.id == info.id).with_for_update()
+            ).first()
+            count, top = conn.execute(
+                sa.select(sa.func.count(), sa.func.max(messages.c.seq)).where(
+                    messages.c.session_id == info.id
+                )
+            ).one()
+            values["message_count"] = count
+            values["last_seq"] = max(
+                info.last_seq, existing[0] if existing else 0, top if top is not None else 0
+            )
+            if existing is None:
+                conn.execute(sessions.insert(), values)
+            else:
+                conn.execute(sessions.update().where(sessions.c.id == info.id), values)
+
+        self._tx(put, write=True, action="put_session", races=3)
+
+    def get_session(self, session_id: str) -> SessionInfo:
+        row = self._tx(
+            lambda conn: conn.execute(
+                sa.select(*_SESSION_COLUMNS).where(sessions.c.id == session_id)
+            ).first(),
+            action="get_session",
+        )
+        if row is None:
+            raise NotFound(f"session {session_id!r} not found")
+        return _session(row)
+
+    @staticmethod
+    def _session_filters(query: SessionQuery) -> list[sa.ColumnElement[bool]]:
+        where: list[sa.ColumnElement[bool]] = []
+        if query.user_id is not None:
+            where.append(sessions.c.user_id == query.user_id)
+        if query.agent is not None:
+            where.append(sessions.c.agent == query.agent)
+        if query.parent_id is not None:
+            where.append(sessions.c.parent_id == query.parent_id)
+        if query.updated_after is not None:
+            where.append(sessions.c.updated_at >= query.updated_after)
+        if query.updated_before is not None:
+            where.append(sessions.c.updated_at < query.updated_before)
+        return where
+
+    def list_sessions(self, query: SessionQuery) -> Page[SessionInfo]:
+        where = self._session_filters(query)
+        if query.cursor:
+            created, last_id = decode_session_cursor(query.cursor)
+            where.append(
+                sa.or_(
+                    sessions.c.created_at < created,
+                    sa.and_(sessions.c.created_at == created, sessions.c.id < last_id),
+                )
+            )
+        stmt = (
+            sa.select(*_SESSION_COLUMNS)
+            .where(*where)
+            .order_by(sessions.c.created_at.desc(), sessions.c.id.desc())
+            .limit(query.limit + 1)
+        )
+        rows = self._tx(lambda conn: conn.execute(stmt).all(), action="list_sessions")
+        items = [_session(row) for row in rows[: query.limit]]
+        more = len(rows) > query.limit
+        return Page(items, session_cursor(items[-1]) if more and items else None)
+
+    def count_sessions(self, query: SessionQuery) -> int:
+        stmt = sa.select(sa.func.count()).select_from(sessions).where(*self._session_filters(query))
+        return int(self._tx(lambda conn: conn.execute(stmt).scalar_one(), action="count_sessions"))
+
+    def update_session(
+        self,
+        session_id: str,
+        *,
+        title: str | None = UNSET,
+        metadata: dict[str, Any] | None = None,
+        replace_metadata: bool = False,
+    ) -> SessionInfo:
+        def update(conn: Connection) -> SessionInfo:
+            row = conn.execute(
+                sa.select(*_SESSION_COLUMNS).where(sessions.c.id == session_id).with_for_update()
+            ).first()
+            if row is None:
+                raise NotFound(f"session {session_id!r} not found")
+            info = _session(row)
+            if title is not UNSET:
+                info.title = title
+            info.metadata = merge_metadata(info.metadata, metadata, replace_metadata)
+            info.updated_at = max(utcnow(), info.updated_at)
+            conn.execute(
+                sessions.update()
+                .where(sessions.c.id == session_id)
+                .values(title=info.title, metadata=info.metadata, updated_at=info.updated_at)
+            )
+            return info
+
+        return self._tx(update, write=True, action="update_session")
+
+    def delete_session(self, session_id: str) -> bool:
+        def delete(conn: Connection) -> bool:
+            # Messages go with the session row (ON DELETE CASCADE); the rest by hand, since
+            # runs, spans and checkpoints may name sessions that were never stored.
+            if not conn.execute(sessions.delete().where(sessions.c.id == session_id)).rowcount:
+                return False
+            for table in (runs, spans, checkpoints):
+                conn.execute(table.delete().where(table.c.session_id == session_id))
+            return True
+
+        return self._tx(delete, write=True, action="delete_session")
+
+    # -- messages -------------------------------------------------------------
+    def append_messages(self, session_id: str, messages_: Sequence[Message]) -> list[Message]:
+        batch = list(messages_)
+        now = utcnow()
+        try:
+            base = self._call(
+                lambda: self._fast.append(session_id, batch, now), action="append_messages"
+            )
+        except Conflict:
+            raise Conflict(
+                f"a message id in this batch already exists in session {session_id!r}"
+            ) from None
+        if base is None:
+            raise NotFound(f"session {session_id!r} not found")
+        for seq, message in enumerate(batch, base + 1):
+            message.seq = seq
+            message.session_id = session_id
+        return batch
+
+    def put_messages(self, session_id: str, messages_: Sequence[Message]) -> int:
+        batch = list(messages_)
+
+        def put(conn: Connection) -> int:
+            session = conn.execute(
+                sa.select(sessions.c.last_seq).where(sessions.c.id == session_id).with_for_update()
+            ).first()
+            if session is None:
+                raise NotFound(f"session {session_id!r} not found")
+            known: set[str] = set()
+            for chunk in _chunks([m.id for m in batch]):
+                known.update(
+                    conn.execute(
+                        sa.select(messages.c.id).where(
+                            messages.c.session_id == session_id, messages.c.id.in_(chunk)
+                        )
+                    ).scalars()
+                )
+            fresh = [m for m in batch if m.id not in known]
+            if not fresh:
+                return 0
+            for seqs in _chunks([m.seq for m in fresh]):
+                clash = conn.execute(
+                    sa.select(messages.c.seq, messages.c.id).where(
+                        messages.c.session_id == session_id, messages.c.seq.in_(seqs)
+                    )
+                ).first()
+                if clash is not None:
+                    raise Conflict(
+                        f"seq {clash[0]} of session {session_id!r} is held by {clash[1]!r}"
+                    )
+            conn.execute(messages.insert(), [_message_values(session_id, m) for m in fresh])
+            conn.execute(
+                sessions.update()
+                .where(sessions.c.id == session_id)
+                .values(
+                    last_seq=max(session[0], *(m.seq for m in fresh)),
+                    message_count=sessions.c.message_count + len(fresh),
+                )
+            )
+            return len(fresh)
+
+        return self._tx(put, write=True, action="put_messages")
+
+    def list_messages(
+        self,
+        session_id: str,
+        *,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        last: int | None = None,
+        limit: int | None = None,
+    ) -> list[Message]:
+        if (last is not None and last <= 0) or (limit is not None and limit <= 0):
+            return []
+        found = self._call(
+            lambda: self._fast.load(
+                session_id, after_seq=after_seq, before_seq=before_seq, newest=last, limit=limit
+            ),
+            action="list_messages",
+        )
+        return found if last is None or limit is None else found[:limit]
+
+    def count_messages(self, session_id: str) -> int:
+        count = self._tx(
+            lambda conn: conn.execute(
+                sa.select(sessions.c.message_count).where(sessions.c.id == session_id)
+            ).scalar(),
+            action="count_messages",
+        )
+        return int(count or 0)
+
+    def delete_messages(
+        self, session_id: str, *, from_seq: int | None = None, to_seq: int | None = None
+    ) -> int:
+        def delete(conn: Connection) -> int:
+            session = conn.execute(
+                sa.select(sessions.c.updated_at)
+                .where(sessions.c.id == session_id)
+                .with_for_update()
+            ).first()
+            if session is None:
+                return 0
+            stmt = messages.delete().where(messages.c.session_id == session_id)
+            if from_seq is not None:
+                stmt = stmt.where(messages.c.seq >= from_seq)
+            if to_seq is not None:
+                stmt = stmt.where(messages.c.seq <= to_seq)
+            removed = int(conn.execute(stmt).rowcount)
+            if removed:
+                conn.execute(
+                    sessions.update()
+                    .where(sessions.c.id == session_id)
+                    .values(
+                        message_count=sessions.c.message_count - removed,
+                        updated_at=max(utcnow(), session[0]),
+                    )
+                )
+            return removed
+
+        return self._tx(delete, write=True, action="delete_messages")
+
+    # -- runs, spans, checkpoints ----------------------------------------------
+    def _upsert(self, table: sa.Table, values: dict[str, Any], action: str) -> None:
+        stmt = dialects.upsert(self._dialect, table, [values])
+        self._tx(lambda conn: conn.execute(stmt), write=True, action=action, races=2)
+
+    def save_run(self, run: Run) -> None:
+        self._upsert(runs, _run_values(run), "save_run")
+
+    def get_run(self, run_id: str) -> Run:
+        row = self._tx(
+            lambda conn: conn.execute(sa.select(runs).where(runs.c.id == run_id)).first(),
+            action="get_run",
+        )
+        if row is None:
+            raise NotFound(f"run {run_id!r} not found")
+        return Run(**row._mapping)
+
+    def list_runs(self, session_id: str, *, limit: int | None = None) -> list[Run]:
+        if limit is not None and limit <= 0:
+            return []
+        stmt = (
+            sa.select(runs)
+            .where(runs.c.session_id == session_id)
+            .order_by(runs.c.started_at.desc(), runs.c.id.desc())
+        )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        rows = self._tx(lambda conn: conn.execute(stmt).all(), action="list_runs")
+        return _newest_first_then_reverse(rows, lambda row: Run(**row._mapping))
+
+    def save_span(self, span: Span) -> None:
+        values = {
+            "id": span.id,
+            "trace_id": span.trace_id,
+            "parent_id": span.parent_id,
+            "session_id": span.session_id,
+            "user_id": span.user_id,
+            "name": span.name,
+            "status": span.status,
+            "attributes": span.attributes,
+            "started_at": span.started_at,
+            "ended_at": span.ended_at,
+        }
+        self._upsert(spans, values, "save_span")
+
+    def list_spans(
+        self,
+        *,
+        trace_id: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        roots_only: bool = False,
+        limit: int | None = None,
+    ) -> list[Span]:
+        if limit is not None and limit <= 0:
+            return []
+        stmt = sa.select(spans).order_by(spans.c.started_at.desc(), spans.c.id.desc())
+        if trace_id is not None:
+            stmt = stmt.where(spans.c.trace_id == trace_id)
+        if session_id is not None:
+            stmt = stmt.where(spans.c.session_id == session_id)
+        if user_id is not None:
+            stmt = stmt.where(spans.c.user_id == user_id)
+        if roots_only:
+            stmt = stmt.where(spans.c.parent_id.is_(None))
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        rows = self._tx(lambda conn: conn.execute(stmt).all(), action="list_spans")
+        return _newest_first_then_reverse(rows, lambda row: Span(**row._mapping))
+
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        values = {
+            "id": checkpoint.id,
+            "session_id": checkpoint.session_id,
+            "seq": checkpoint.seq,
+            "state": checkpoint.state,
+            "label": checkpoint.label,
+            "created_at": checkpoint.created_at,
+        }
+        self._upsert(checkpoints, values, "save_checkpoint")
+
+    def get_checkpoint(self, checkpoint_id: str) -> Checkpoint:
+        row = self._tx(
+            lambda conn: conn.execute(
+                sa.select(checkpoints).where(checkpoints.c.id == checkpoint_id)
+            ).first(),
+            action="get_checkpoint",
+        )
+        if row is None:
+            raise NotFound(f"checkpoint {checkpoint_id!r} not found")
+        return Checkpoint(**row._mapping)
+
+    def list_checkpoints(self, session_id: str) -> list[Checkpoint]:
+        stmt = (
+            sa.select(checkpoints)
+            .where(checkpoints.c.session_id == session_id)
+            .order_by(checkpoints.c.created_at, checkpoints.c.id)
+        )
+        rows = self._tx(lambda conn: conn.execute(stmt).all(), action="list_checkpoints")
+        return [Checkpoint(**row._mapping) for row in rows]
+
+    def delete_checkpoint(self, checkpoint_id: str) -> bool:
+        return bool(
+            self._tx(
+                lambda conn: (
+                    conn.execute(
+                        checkpoints.delete().where(checkpoints.c.id == checkpoint_id)
+                    ).rowcount
+                ),
+                write=True,
+                action="delete_checkpoint",
+            )
+        )
+
+    # -- state (see sql_state.py) ------------------------------------------------
+    def get_entry(self, scope: str, key: str) -> StateEntry | None:
+        return self._state.get_entry(scope, key)
+
+    def set_entry(
+        self,
+        scope: str,
+        key: str,
+        value: JSON,
+        *,
+        expires_at: datetime | None = None,
+        expected_version: int | None = None,
+    ) -> StateEntry:
+        return self._state.set_entry(
+            scope, key, value, expires_at=expires_at, expected_version=expected_version
+        )
+
+    def delete_entry(self, scope: str, key: str, *, expected_version: int | None = None) -> bool:
+        return self._state.delete_entry(scope, key, expected_version=expected_version)
+
+    def incr(
+        self, scope: str, key: str, amount: int = 1, *, expires_at: datetime | None = None
+    ) -> int:
+        return self._state.incr(scope, key, amount, expires_at=expires_at)
+
+    def list_entries(
+        self,
+        scope: str | None = None,
+        prefix: str = "",
+        *,
+        limit: int | None = None,
+        after: tuple[str, str] | None = None,
+    ) -> list[StateEntry]:
+        return self._state.list_entries(scope, prefix, limit=limit, after=after)
+
+    def delete_scope(self, scope: str) -> int:
+        return self._state.delete_scope(scope)
+
+    def put_entries(self, entries: Iterable[StateEntry]) -> None:
+        self._state.put_entries(entries)
+
+
+def _message_values(session_id: str, message: Message) -> dict[str, Any]:
+    content = message.content
+    is_text = isinstance(content, str)
+    return {
+        "session_id": session_id,
+        "seq": message.seq,
+        "id": message.id,
+        "role": message.role,
+        "content_kind": 0 if is_text else 1,
+        "content": content if is_text else dialects.json_dumps(content),
+        "metadata": message.metadata,
+        "run_id": message.run_id,
+        "created_at": message.created_at,
+    }
+
+
+def _chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]

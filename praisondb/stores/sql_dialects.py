@@ -1,0 +1,566 @@
+"""Everything that differs between SQLite, PostgreSQL and MySQL/MariaDB, in one place.
+
+The store (:mod:`praisondb.stores.sql`) and the migrations call these helpers instead of
+branching on the dialect themselves: column types, value codecs, engine options,
+row locks and upserts, and which driver errors are worth retrying.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+from ..errors import ConfigError, Conflict
+from ..urls import StoreURL, redact_text
+
+MYSQL = ("mysql", "mariadb")
+UTC = timezone.utc
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+# -- value codecs ---------------------------------------------------------------------
+# PostgreSQL's text and jsonb refuse U+0000. We escape it reversibly with a private-use
+# marker: U+E000 "0" stands for NUL and U+E000 "1" for a literal U+E000, so every string
+# (including ones that already contain the marker) comes back exactly.
+_MARK = "\ue000"
+_MARK_BYTES = _MARK.encode()
+_TEXT_ESCAPE = re.compile("[\x00\ue000]")
+_TEXT_UNESCAPE = re.compile("\ue000([01])")
+# In JSON text a NUL is the escape \u0000; a preceding escaped backslash (\\) must not be
+# mistaken for the start of one, so pairs of backslashes are matched (and kept) first.
+_JSON_ESCAPE = re.compile(r"\\\\|\\u0000|\ue000")
+
+
+def escape_text(value: str) -> str:
+    if "\x00" not in value and _MARK not in value:
+        return value
+    return _TEXT_ESCAPE.sub(lambda m: _MARK + ("0" if m.group() == "\x00" else "1"), value)
+
+
+def unescape_text(value: str) -> str:
+    if _MARK not in value:
+        return value
+    return _TEXT_UNESCAPE.sub(lambda m: "\x00" if m.group(1) == "0" else _MARK, value)
+
+
+_ESCAPED_BACKSLASH = "\\\\"
+_NUL_ESCAPE = "\\u0000"
+
+
+def _escape_json_token(match: re.Match[str]) -> str:
+    found = match.group()
+    if found == _ESCAPED_BACKSLASH:
+        return found
+    return _MARK + ("0" if found == _NUL_ESCAPE else "1")
+
+
+def _unescape_json_token(match: re.Match[str]) -> str:
+    return "\\u0000" if match.group(1) == "0" else _MARK
+
+
+def json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def json_loads(data: str | bytes | bytearray | memoryview | float) -> Any:
+    if isinstance(data, (int, float)):
+        # A JSON column has NUMERIC affinity in SQLite: a bare number comes back as one.
+        return data
+    if isinstance(data, memoryview):
+        data = bytes(data)
+    return orjson.loads(data)
+
+
+def pg_json_dumps(value: Any) -> str:
+    text = orjson.dumps(value).decode()
+    if "\\u0000" not in text and _MARK not in text:
+        return text
+    return _JSON_ESCAPE.sub(_escape_json_token, text)
+
+
+def pg_json_loads(data: str | bytes | bytearray | memoryview) -> Any:
+    if isinstance(data, memoryview):
+        data = bytes(data)
+    if isinstance(data, (bytes, bytearray)):
+        if _MARK_BYTES not in data:
+            return orjson.loads(data)
+        data = data.decode()
+    if _MARK in data:
+        data = _TEXT_UNESCAPE.sub(_unescape_json_token, data)
+    return orjson.loads(data)
+
+
+def to_micros(value: datetime) -> int:
+    """Integer microseconds since the epoch: SQLite sorts and compares them exactly and fast."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - EPOCH) // _MICROSECOND
+
+
+def from_micros(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return _aware(value).astimezone(UTC).replace(tzinfo=None)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How one dialect stores timestamps, free text and JSON; the single source of truth
+    for both the Core column types below and the DBAPI fast path."""
+
+    ts_bind: Callable[[datetime], Any]
+    ts_result: Callable[[Any], datetime]
+    text_bind: Callable[[str], str]
+    text_result: Callable[[str], str]
+    json_dumps: Callable[[Any], str]
+    json_loads: Callable[[Any], Any]
+
+
+_CODECS = {
+    "sqlite": Codec(to_micros, from_micros, _same, _same, json_dumps, json_loads),
+    "postgresql": Codec(_aware, _utc, escape_text, unescape_text, pg_json_dumps, pg_json_loads),
+    "mysql": Codec(_naive_utc, _utc, _same, _same, json_dumps, json_loads),
+}
+
+
+def codec(dialect_name: str) -> Codec:
+    return _CODECS["mysql" if dialect_name in MYSQL else dialect_name]
+
+
+# -- column types -------------------------------------------------------------------
+# The migrations spell out the same DDL types literally (a migration must not change when
+# this module does); ``praisondb.migrate.check`` proves the two agree.
+
+
+class UTCTimestamp(TypeDecorator[datetime]):
+    """Aware UTC datetimes with microseconds on every dialect.
+
+    SQLite: integer microseconds since the epoch. PostgreSQL: timestamptz.
+    MySQL/MariaDB: DATETIME(6) holding naive UTC.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.BigInteger())
+        if dialect.name in MYSQL:
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(postgresql.TIMESTAMP(timezone=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else codec(dialect.name).ts_bind(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return None if value is None else codec(dialect.name).ts_result(value)
+
+
+class FreeText(TypeDecorator[str]):
+    """Unbounded text that may hold NUL: LONGTEXT on MySQL, escaped on PostgreSQL."""
+
+    impl = sa.Text()
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        # Not through dialect.type_descriptor: PostgreSQL's would adapt TEXT to VARCHAR.
+        return mysql.LONGTEXT() if dialect.name in MYSQL else sa.TEXT()
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else codec(dialect.name).text_bind(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else codec(dialect.name).text_result(value)
+
+
+def json_type() -> sa.types.TypeEngine[Any]:
+    """JSONB on PostgreSQL, JSON elsewhere; (de)serialised by the engine's orjson codec."""
+    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def id_type(length: int = 255) -> sa.types.TypeEngine[Any]:
+    """Ids and keys compare by code point everywhere (PostgreSQL: the "C" collation).
+
+    MySQL/MariaDB get the same from the table's binary, no-pad collation.
+    """
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
+def table_options() -> dict[str, Any]:
+    """utf8mb4 for 4-byte characters; a binary NO PAD collation so 'a' != 'a ' and 'A' != 'a'."""
+    options: dict[str, Any] = {}
+    for prefix in MYSQL:
+        options[f"{prefix}_engine"] = "InnoDB"
+        options[f"{prefix}_charset"] = "utf8mb4"
+        options[f"{prefix}_collate"] = MYSQL_COLLATION
+    return options
+
+
+MYSQL_COLLATION = "utf8mb4_nopad_bin"
+"""MariaDB's binary NO PAD collation (MySQL 8 calls its equivalent utf8mb4_0900_bin)."""
+
+
+# -- engines ----------------------------------------------------------------------------
+
+DRIVERS = {
+    "sqlite": "sqlite+pysqlite",
+    "postgresql": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+}
+
+_BOOL = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
+ENGINE_OPTIONS = (
+    "pool_size",
+    "max_overflow",
+    "pool_timeout",
+    "pool_recycle",
+    "pool_pre_ping",
+    "echo",
+)
+URL_OPTIONS = frozenset(
+    {*ENGINE_OPTIONS, "connect_timeout", "synchronous", "busy_timeout", "auto_migrate"}
+)
+SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """The options of one store, merged from the URL query and keyword arguments."""
+
+    engine: dict[str, Any]
+    connect_timeout: float
+    synchronous: str
+    busy_timeout_ms: int
+    auto_migrate: bool
+
+
+def parse_options(url: StoreURL, options: Mapping[str, Any]) -> EngineSettings:
+    """Merge URL query options with keyword options (keywords win); unknown keywords fail."""
+    unknown = sorted(set(options) - URL_OPTIONS)
+    if unknown:
+        raise ConfigError(
+            f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for {url.redacted}; "
+            f"accepted: {', '.join(sorted(URL_OPTIONS))}"
+        )
+    merged: dict[str, Any] = {k: v for k, v in url.options.items() if k in URL_OPTIONS}
+    merged.update(options)
+    engine: dict[str, Any] = {}
+    for name in ENGINE_OPTIONS:
+        if name in merged:
+            engine[name] = _coerce(
+                name, merged[name], bool if name in {"pool_pre_ping", "echo"} else int
+            )
+    synchronous = str(merged.get("synchronous", "NORMAL")).upper()
+    if synchronous not in SYNCHRONOUS:
+        raise ConfigError(f"synchronous must be one of {sorted(SYNCHRONOUS)}, not {synchronous!r}")
+    return EngineSettings(
+        engine=engine,
+        connect_timeout=float(_coerce("connect_timeout", merged.get("connect_timeout", 10), float)),
+        synchronous=synchronous,
+        busy_timeout_ms=int(_coerce("busy_timeout", merged.get("busy_timeout", 60_000), int)),
+        auto_migrate=bool(_coerce("auto_migrate", merged.get("auto_migrate", False), bool)),
+    )
+
+
+def _coerce(name: str, value: Any, kind: type) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _BOOL:
+            return _BOOL[text]
+    else:
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            pass
+    raise ConfigError(f"option {name} must be {kind.__name__}, not {value!r}")
+
+
+def is_memory_sqlite(url: StoreURL) -> bool:
+    return url.family == "sqlite" and url.path in {"", ":memory:"}
+
+
+def driver_url(url: StoreURL) -> URL:
+    """The SQLAlchemy URL: our own query options removed, the driver pinned."""
+    try:
+        parsed = make_url(url.secret)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a config problem
+        raise ConfigError(f"cannot parse {url.redacted}: {type(exc).__name__}") from None
+    driver = DRIVERS.get(url.family)
+    if driver is None:
+        raise ConfigError(f"{url.redacted} is not a SQL URL")
+    query = {k: v for k, v in parsed.query.items() if k not in URL_OPTIONS}
+    if url.family == "mysql":
+        driver = "mariadb+pymysql" if url.scheme.startswith("mariadb") else driver
+        query["charset"] = "utf8mb4"
+    return parsed.set(drivername=driver, query=query)
+
+
+def create_engine(url: StoreURL, settings: EngineSettings) -> Engine:
+    target = driver_url(url)
+    kwargs: dict[str, Any] = dict(settings.engine)
+    family = url.family
+    json_codec = codec(family)
+    kwargs["json_serializer"] = json_codec.json_dumps
+    kwargs["json_deserializer"] = json_codec.json_loads
+    if family == "sqlite":
+        kwargs["connect_args"] = {
+            "check_same_thread": False,
+            "timeout": settings.busy_timeout_ms / 1000,
+        }
+        if is_memory_sqlite(url):
+            kwargs = {
+                k: v
+                for k, v in kwargs.items()
+                if k not in {"pool_size", "max_overflow", "pool_timeout"}
+            }
+            kwargs["poolclass"] = StaticPool
+    elif family == "postgresql":
+        kwargs["connect_args"] = {"connect_timeout": max(1, round(settings.connect_timeout))}
+    else:
+        kwargs["connect_args"] = {"connect_timeout": max(1, round(settings.connect_timeout))}
+        # READ COMMITTED: locking reads of a missing row take no gap locks, so racing
+        # creators of one state key get a duplicate-key error (retried) instead of a deadlock.
+        kwargs["isolation_level"] = "READ COMMITTED"
+    if kwargs.get("poolclass") is not StaticPool:
+        # Reuse the most recently returned connection: its page cache is warm (with SQLite
+        # WAL, switching connections costs a cache re-validation per transaction), and
+        # surplus connections sit idle long enough for pool_recycle / server timeouts.
+        kwargs["pool_use_lifo"] = True
+    try:
+        engine = sa.create_engine(target, **kwargs)
+    except (TypeError, ValueError, sa.exc.ArgumentError) as exc:
+        raise ConfigError(
+            f"cannot configure {url.redacted}: {redact_text(str(exc), url.secret)}"
+        ) from None
+    if family == "sqlite":
+        _configure_sqlite(engine, settings)
+    return engine
+
+
+WRITE = "praisondb_write"
+"""Execution option: this transaction will write (SQLite takes the write lock up front)."""
+
+
+def _configure_sqlite(engine: Engine, settings: EngineSettings) -> None:
+    """Pragmas on every connection, and explicit BEGIN / BEGIN IMMEDIATE.
+
+    pysqlite's own transaction handling is switched off (isolation_level=None) so that
+    SQLAlchemy's begin() really starts a transaction; writers use BEGIN IMMEDIATE so two
+    writers queue on busy_timeout instead of failing on a read-to-write lock upgrade.
+    """
+    pragmas = (
+        f"PRAGMA busy_timeout = {int(settings.busy_timeout_ms)}",
+        "PRAGMA journal_mode = WAL",
+        f"PRAGMA synchronous = {settings.synchronous}",
+        "PRAGMA foreign_keys = ON",
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            for pragma in pragmas:
+                cursor.execute(pragma)
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+# -- statements that differ ----------------------------------------------------------------
+
+
+def upsert(dialect_name: str, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> sa.Executable:
+    """INSERT ... ON CONFLICT (primary key) DO UPDATE every other column."""
+    keys = [c.name for c in table.primary_key.columns]
+    columns = [c.name for c in table.columns if c.name not in keys]
+    if dialect_name in MYSQL:
+        mysql_stmt = mysql.insert(table).values(list(rows))
+        return mysql_stmt.on_duplicate_key_update(
+            {name: mysql_stmt.inserted[name] for name in columns}
+        )
+    if dialect_name == "postgresql":
+        pg_stmt = postgresql.insert(table).values(list(rows))
+        return pg_stmt.on_conflict_do_update(
+            index_elements=keys, set_={name: pg_stmt.excluded[name] for name in columns}
+        )
+    from sqlalchemy.dialects import sqlite
+
+    lite_stmt = sqlite.insert(table).values(list(rows))
+    return lite_stmt.on_conflict_do_update(
+        index_elements=keys, set_={name: lite_stmt.excluded[name] for name in columns}
+    )
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with ``prefix``.
+
+    Lets a prefix search be an index range (``key >= prefix AND key < bound``) with no
+    LIKE wildcards to escape; valid because every dialect compares ids by code point.
+    """
+    chars = list(prefix)
+    while chars:
+        code = ord(chars[-1]) + 1
+        if code == 0xD800:
+            code = 0xE000  # skip the surrogate block: it cannot be stored
+        if code <= 0x10FFFF:
+            chars[-1] = chr(code)
+            return "".join(chars)
+        chars.pop()
+    return None
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+_PG_TRANSIENT_STATES = ("08", "40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300")
+_MYSQL_TRANSIENT_CODES = frozenset({1040, 1205, 1213, 2002, 2003, 2006, 2013, 2055})
+_SQLITE_TRANSIENT = ("database is locked", "database table is locked", "busy")
+
+
+_PG_CONFIG_TEXT = (
+    "does not exist",
+    "password authentication failed",
+    "no pg_hba.conf entry",
+    "authentication failed",
+)
+_MYSQL_CONFIG_CODES = frozenset({1044, 1045, 1049, 1698})
+
+
+def _driver(orig: object) -> str:
+    module = type(orig).__module__
+    return (
+        "psycopg"
+        if module.startswith("psycopg")
+        else "pymysql"
+        if module.startswith("pymysql")
+        else "sqlite"
+    )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Connection loss, pool exhaustion, deadlocks and lock timeouts: worth another try."""
+    if isinstance(exc, sa.exc.TimeoutError):
+        return True
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    driver = _driver(orig)
+    if driver == "psycopg":
+        state = getattr(orig, "sqlstate", None)
+        if isinstance(state, str):
+            return state.startswith(_PG_TRANSIENT_STATES)
+        # psycopg reports a failed connection attempt without a sqlstate
+        return isinstance(exc, sa.exc.OperationalError) and not is_config_error(exc)
+    if driver == "pymysql":
+        args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+        return bool(args) and args[0] in _MYSQL_TRANSIENT_CODES
+    text = str(orig).lower()
+    return isinstance(exc, sa.exc.OperationalError) and any(m in text for m in _SQLITE_TRANSIENT)
+
+
+def is_config_error(exc: BaseException) -> bool:
+    """Wrong password, unknown database or user: retrying cannot help."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    orig = exc.orig
+    driver = _driver(orig)
+    if driver == "psycopg":
+        state = getattr(orig, "sqlstate", None)
+        if isinstance(state, str):
+            return state.startswith(("28", "3D"))
+        text = str(orig)
+        return "FATAL" in text and any(marker in text for marker in _PG_CONFIG_TEXT)
+    if driver == "pymysql":
+        codes: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+        return bool(codes) and codes[0] in _MYSQL_CONFIG_CODES
+    return False
+
+
+def describe(exc: BaseException, url: StoreURL) -> str:
+    """A one-line, password-free description of a driver error."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    text = f"{type(orig).__name__}: {lines[0][:300] if lines else ''}"
+    return redact_text(text, url.secret, str(driver_url(url).render_as_string(hide_password=False)))
+
+
+class Unreachable(Exception):
+    """A transient driver failure, re-raised with a redacted message so Retry can report it."""
+
+
+def is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, Unreachable)
+
+
+def translate(exc: sa.exc.SQLAlchemyError, url: StoreURL) -> Exception | None:
+    """The praisondb error for a driver error, or None to let it through unchanged."""
+    if is_transient(exc):
+        return Unreachable(f"{describe(exc, url)}; is the database server up and reachable?")
+    if is_config_error(exc):
+        return ConfigError(
+            f"cannot use {url.redacted}: {describe(exc, url)}; check the user, password and "
+            "database name in the URL (create the database first if it is new)"
+        )
+    if isinstance(exc, sa.exc.IntegrityError):
+        return Conflict(describe(exc, url))
+    return None
+
+
+# -- a lock that serialises the single shared connection of sqlite:// (in memory) ----------
+
+
+class NullLock:
+    """A context manager that does nothing, for stores with a real connection pool."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+
+def connection_guard(url: StoreURL) -> threading.RLock | NullLock:
+    return threading.RLock() if is_memory_sqlite(url) else NullLock()

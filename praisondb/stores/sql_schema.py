@@ -1,0 +1,141 @@
+"""The SQL schema as SQLAlchemy Core tables: what the store queries and what Alembic compares.
+
+Tables are created only by the migrations in ``migrations/versions``; ``praisondb.migrate``
+checks that the migrated database and these definitions agree. Every query the store
+makes has an index here. Table names carry a ``praisondb_`` prefix so the schema can live
+beside an application's own tables (and its own ``alembic_version``).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ..validation import MAX_SCOPE_LENGTH
+from .sql_dialects import FreeText, UTCTimestamp, id_type, json_type, table_options
+
+PREFIX = "praisondb_"
+VERSION_TABLE = "praisondb_alembic_version"
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+sessions = sa.Table(
+    "praisondb_sessions",
+    metadata,
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("user_id", id_type(), nullable=True),
+    sa.Column("agent", id_type(), nullable=True),
+    sa.Column("title", FreeText(), nullable=True),
+    sa.Column("metadata", json_type(), nullable=False),
+    sa.Column("parent_id", id_type(), nullable=True),
+    sa.Column("forked_at_seq", sa.BigInteger(), nullable=True),
+    sa.Column("created_at", UTCTimestamp(), nullable=False),
+    sa.Column("updated_at", UTCTimestamp(), nullable=False),
+    sa.Column("message_count", sa.BigInteger(), nullable=False),
+    sa.Column("last_seq", sa.BigInteger(), nullable=False),
+    sa.Index(None, "user_id", "created_at", "id"),
+    sa.Index(None, "agent", "created_at", "id"),
+    sa.Index(None, "parent_id", "created_at", "id"),
+    sa.Index(None, "created_at", "id"),
+    sa.Index(None, "updated_at"),
+    **table_options(),
+)
+
+messages = sa.Table(
+    "praisondb_messages",
+    metadata,
+    sa.Column(
+        "session_id",
+        id_type(),
+        sa.ForeignKey(sessions.c.id, ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("seq", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("id", id_type(), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    # 0: ``content`` is the text itself; 1: ``content`` is a JSON list of content blocks.
+    sa.Column("content_kind", sa.SmallInteger(), nullable=False),
+    sa.Column("content", FreeText(), nullable=False),
+    sa.Column("metadata", json_type(), nullable=False),
+    sa.Column("run_id", id_type(), nullable=True),
+    sa.Column("created_at", UTCTimestamp(), nullable=False),
+    sa.UniqueConstraint("session_id", "id"),
+    **table_options(),
+)
+
+runs = sa.Table(
+    "praisondb_runs",
+    metadata,
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("session_id", id_type(), nullable=False),
+    sa.Column("model", FreeText(), nullable=True),
+    sa.Column("status", FreeText(), nullable=False),
+    sa.Column("input_tokens", sa.BigInteger(), nullable=False),
+    sa.Column("output_tokens", sa.BigInteger(), nullable=False),
+    sa.Column("started_at", UTCTimestamp(), nullable=False),
+    sa.Column("ended_at", UTCTimestamp(), nullable=True),
+    sa.Column("error", FreeText(), nullable=True),
+    sa.Column("metadata", json_type(), nullable=False),
+    sa.Index(None, "session_id", "started_at", "id"),
+    **table_options(),
+)
+
+spans = sa.Table(
+    "praisondb_spans",
+    metadata,
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("trace_id", id_type(), nullable=False),
+    sa.Column("parent_id", id_type(), nullable=True),
+    sa.Column("session_id", id_type(), nullable=True),
+    sa.Column("user_id", id_type(), nullable=True),
+    sa.Column("name", FreeText(), nullable=False),
+    sa.Column("status", FreeText(), nullable=False),
+    sa.Column("attributes", json_type(), nullable=False),
+    sa.Column("started_at", UTCTimestamp(), nullable=False),
+    sa.Column("ended_at", UTCTimestamp(), nullable=True),
+    sa.Index(None, "trace_id", "started_at", "id"),
+    sa.Index(None, "session_id", "started_at", "id"),
+    sa.Index(None, "user_id", "started_at", "id"),
+    **table_options(),
+)
+
+checkpoints = sa.Table(
+    "praisondb_checkpoints",
+    metadata,
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("session_id", id_type(), nullable=False),
+    sa.Column("seq", sa.BigInteger(), nullable=False),
+    sa.Column("state", json_type(), nullable=False),
+    sa.Column("label", FreeText(), nullable=True),
+    sa.Column("created_at", UTCTimestamp(), nullable=False),
+    sa.Index(None, "session_id", "created_at", "id"),
+    **table_options(),
+)
+
+state = sa.Table(
+    "praisondb_state",
+    metadata,
+    sa.Column("scope", id_type(MAX_SCOPE_LENGTH), primary_key=True),
+    sa.Column("key", id_type(), primary_key=True),
+    sa.Column("value", json_type(), nullable=False),
+    sa.Column("version", sa.BigInteger(), nullable=False),
+    sa.Column("expires_at", UTCTimestamp(), nullable=True),
+    sa.Column("updated_at", UTCTimestamp(), nullable=False),
+    sa.Index(None, "expires_at"),
+    **table_options(),
+)
+
+TABLES = (sessions, messages, runs, spans, checkpoints, state)
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic filter: only praisondb's tables; an application's own tables are not ours."""
+    if type_ == "table":
+        return bool(name) and str(name).startswith(PREFIX)
+    return True

@@ -1,0 +1,249 @@
+"""Scoped key/value state in SQL: TTL, versions (compare-and-set) and atomic incr.
+
+Writes lock the (scope, key) row (SELECT ... FOR UPDATE; SQLite's BEGIN IMMEDIATE) and
+decide in Python, so one code path serves every dialect. Two writers creating the same
+key race on the primary key: the loser gets a unique violation and the whole
+transaction is re-run, now finding the row. Expired rows are invisible to every read
+and are purged at most once a minute, piggybacked on writes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..errors import Conflict, ValidationError
+from ..model import JSON, StateEntry, utcnow
+from . import sql_dialects as dialects
+from .sql_schema import state
+
+T = TypeVar("T")
+_CHUNK = 500
+_PURGE_EVERY_S = 60.0
+
+_STATE_COLUMNS = (
+    state.c.scope,
+    state.c.key,
+    state.c.value,
+    state.c.version,
+    state.c.expires_at,
+    state.c.updated_at,
+)
+
+
+def _entry(row: Any) -> StateEntry:
+    return StateEntry(*row)
+
+
+class Transactor(Protocol):
+    """Runs ``fn`` in one transaction with retries (``SQLStore._tx``)."""
+
+    def __call__(
+        self,
+        fn: Callable[[Connection], T],
+        *,
+        write: bool = False,
+        action: str = "query",
+        races: int = 0,
+    ) -> T: ...
+
+
+class SQLState:
+    def __init__(self, tx: Transactor, dialect: str) -> None:
+        self._tx = tx
+        self._dialect = dialect
+        self._last_purge = 0.0
+
+    @staticmethod
+    def _live(now: datetime) -> sa.ColumnElement[bool]:
+        return sa.or_(state.c.expires_at.is_(None), state.c.expires_at > now)
+
+    @staticmethod
+    def _key(scope: str, key: str) -> sa.ColumnElement[bool]:
+        return sa.and_(state.c.scope == scope, state.c.key == key)
+
+    def _locked_entry(self, conn: Connection, scope: str, key: str) -> Any:
+        return conn.execute(
+            sa.select(state.c.value, state.c.version, state.c.expires_at)
+            .where(self._key(scope, key))
+            .with_for_update()
+        ).first()
+
+    def get_entry(self, scope: str, key: str) -> StateEntry | None:
+        now = utcnow()
+        row = self._tx(
+            lambda conn: conn.execute(
+                sa.select(*_STATE_COLUMNS).where(self._key(scope, key), self._live(now))
+            ).first(),
+            action="get_entry",
+        )
+        return None if row is None else _entry(row)
+
+    def set_entry(
+        self,
+        scope: str,
+        key: str,
+        value: JSON,
+        *,
+        expires_at: datetime | None = None,
+        expected_version: int | None = None,
+    ) -> StateEntry:
+        def write(conn: Connection) -> StateEntry:
+            now = utcnow()
+            row = self._locked_entry(conn, scope, key)
+            live = row is not None and (row[2] is None or row[2] > now)
+            version = row[1] if live else 0
+            if expected_version is not None and version != expected_version:
+                raise Conflict(
+                    f"state {scope}/{key} is at version {version}, expected {expected_version}"
+                )
+            entry = StateEntry(scope, key, value, version + 1, expires_at, now)
+            self._store_entry(conn, entry, exists=row is not None)
+            return entry
+
+        entry = self._tx(write, write=True, action="set_entry", races=5)
+        self._maybe_purge()
+        return entry
+
+    def _store_entry(self, conn: Connection, entry: StateEntry, *, exists: bool) -> None:
+        values = {
+            "value": entry.value,
+            "version": entry.version,
+            "expires_at": entry.expires_at,
+            "updated_at": entry.updated_at,
+        }
+        if exists:
+            conn.execute(state.update().where(self._key(entry.scope, entry.key)).values(values))
+        else:
+            conn.execute(state.insert().values(scope=entry.scope, key=entry.key, **values))
+
+    def delete_entry(self, scope: str, key: str, *, expected_version: int | None = None) -> bool:
+        def delete(conn: Connection) -> bool:
+            now = utcnow()
+            if expected_version is not None:
+                row = self._locked_entry(conn, scope, key)
+                live = row is not None and (row[2] is None or row[2] > now)
+                version = row[1] if live else 0
+                if version != expected_version:
+                    raise Conflict(
+                        f"state {scope}/{key} is at version {version}, expected {expected_version}"
+                    )
+            removed = conn.execute(
+                state.delete().where(self._key(scope, key), self._live(now))
+            ).rowcount
+            return bool(removed)
+
+        return self._tx(delete, write=True, action="delete_entry")
+
+    def incr(
+        self, scope: str, key: str, amount: int = 1, *, expires_at: datetime | None = None
+    ) -> int:
+        def bump(conn: Connection) -> int:
+            now = utcnow()
+            row = self._locked_entry(conn, scope, key)
+            live = row is not None and (row[2] is None or row[2] > now)
+            if not live:
+                entry = StateEntry(scope, key, amount, 1, expires_at, now)
+                self._store_entry(conn, entry, exists=row is not None)
+                return amount
+            current = row[0]
+            if not isinstance(current, int) or isinstance(current, bool):
+                raise ValidationError(
+                    f"state {scope}/{key} holds {type(current).__name__}, not an integer"
+                )
+            conn.execute(
+                state.update()
+                .where(self._key(scope, key))
+                .values(value=current + amount, version=row[1] + 1, updated_at=now)
+            )
+            return current + amount
+
+        result = self._tx(bump, write=True, action="incr", races=5)
+        self._maybe_purge()
+        return result
+
+    def list_entries(
+        self,
+        scope: str | None = None,
+        prefix: str = "",
+        *,
+        limit: int | None = None,
+        after: tuple[str, str] | None = None,
+    ) -> list[StateEntry]:
+        if limit is not None and limit <= 0:
+            return []
+        now = utcnow()
+        stmt = sa.select(*_STATE_COLUMNS).where(self._live(now))
+        if scope is not None:
+            stmt = stmt.where(state.c.scope == scope)
+        if prefix:
+            stmt = stmt.where(state.c.key >= prefix)
+            bound = dialects.prefix_upper_bound(prefix)
+            if bound is not None:
+                stmt = stmt.where(state.c.key < bound)
+        if after is not None:
+            stmt = stmt.where(
+                sa.or_(
+                    state.c.scope > after[0],
+                    sa.and_(state.c.scope == after[0], state.c.key > after[1]),
+                )
+            )
+        stmt = stmt.order_by(state.c.scope, state.c.key)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        rows = self._tx(lambda conn: conn.execute(stmt).all(), action="list_entries")
+        return [_entry(row) for row in rows]
+
+    def delete_scope(self, scope: str) -> int:
+        def delete(conn: Connection) -> int:
+            now = utcnow()
+            live = conn.execute(
+                state.delete().where(state.c.scope == scope, self._live(now))
+            ).rowcount
+            conn.execute(state.delete().where(state.c.scope == scope))
+            return int(live)
+
+        return self._tx(delete, write=True, action="delete_scope")
+
+    def put_entries(self, entries: Iterable[StateEntry]) -> None:
+        rows = [
+            {
+                "scope": e.scope,
+                "key": e.key,
+                "value": e.value,
+                "version": e.version,
+                "expires_at": e.expires_at,
+                "updated_at": e.updated_at,
+            }
+            for e in entries
+        ]
+
+        def put(conn: Connection) -> None:
+            for chunk in _chunks(rows):
+                conn.execute(dialects.upsert(self._dialect, state, chunk))
+
+        if rows:
+            self._tx(put, write=True, action="put_entries", races=2)
+
+    def _maybe_purge(self) -> None:
+        """Drop expired state now and then, so expired rows do not pile up forever."""
+        moment = time.monotonic()
+        if moment - self._last_purge < _PURGE_EVERY_S:
+            return
+        self._last_purge = moment
+        now = utcnow()
+        self._tx(
+            lambda conn: conn.execute(state.delete().where(state.c.expires_at <= now)),
+            write=True,
+            action="purge",
+        )
+
+
+def _chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]

@@ -1,0 +1,526 @@
+"""copy / export / import_ / verify: plan -> stream batches -> idempotent upsert -> cursor -> verify."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..archive import ArchiveReader, iso
+from ..errors import NotFound, ValidationError
+from ..model import SessionInfo, StateEntry, utcnow
+from ..stores.base import ConversationStore, SessionQuery, StateStore, session_cursor
+from ._endpoints import (
+    Endpoint,
+    cursor_scope,
+    open_endpoint,
+    refuse_self_copy,
+    same_state_store,
+)
+from ._reports import (
+    OnConflict,
+    ProgressCallback,
+    StateMode,
+    Tracker,
+    TransferReport,
+    VerifyReport,
+)
+from ._sources import SourceSession, StoreSession
+from ._sync import SessionSyncer, SyncOptions, state_equal
+from ._verify import (
+    CompareOptions,
+    compare_all_state,
+    compare_session,
+    iter_entries,
+    merge_entries,
+)
+
+DEFAULT_BATCH_SIZE = 1000
+SESSION_PAGE = 200
+INCREMENTAL_OVERLAP = timedelta(minutes=5)
+"""An incremental run re-reads sessions updated this long before the previous run began,
+so writers whose clocks run a little behind the copying host are not missed."""
+CURSOR_KEY = "cursor"
+CURSOR_INTERVAL = 1.0
+"""Seconds between cursor saves; each save is one small state write."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which sessions move: explicit ids, or filters on user, agent and ``updated_at``."""
+
+    sessions: tuple[str, ...] | None = None
+    user_id: str | None = None
+    agent: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @property
+    def filtered(self) -> bool:
+        return any(
+            v is not None for v in (self.sessions, self.user_id, self.agent, self.since, self.until)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sessions": list(self.sessions) if self.sessions is not None else None,
+            "user_id": self.user_id,
+            "agent": self.agent,
+            "since": iso(self.since) if self.since else None,
+            "until": iso(self.until) if self.until else None,
+        }
+
+    def matches(self, info: SessionInfo, lower: datetime | None) -> bool:
+        return (
+            (self.user_id is None or info.user_id == self.user_id)
+            and (self.agent is None or info.agent == self.agent)
+            and (lower is None or info.updated_at >= lower)
+            and (self.until is None or info.updated_at < self.until)
+        )
+
+
+Position = str | int | None
+"""Where a listing resumes: a keyset cursor, or how many explicit ids are done."""
+
+
+def iter_sessions(
+    store: ConversationStore,
+    selection: Selection,
+    lower: datetime | None,
+    position: Position = None,
+    notes: list[str] | None = None,
+) -> Iterator[tuple[SessionInfo, Position]]:
+    """Matching sessions in a stable order, each with the position just after it."""
+    if selection.sessions is not None:
+        start = position if isinstance(position, int) else 0
+        for index in range(start, len(selection.sessions)):
+            sid = selection.sessions[index]
+            try:
+                info = store.get_session(sid)
+            except NotFound:
+                if notes is not None:
+                    notes.append(f"session {sid!r} is not in the source")
+                continue
+            if selection.matches(info, lower):
+                yield info, index + 1
+        return
+    cursor = position if isinstance(position, str) else None
+    while True:
+        page = store.list_sessions(
+            SessionQuery(
+                user_id=selection.user_id,
+                agent=selection.agent,
+                updated_after=lower,
+                updated_before=selection.until,
+                limit=SESSION_PAGE,
+                cursor=cursor,
+            )
+        )
+        for info in page.items:
+            yield info, session_cursor(info)
+        if not page.next_cursor:
+            return
+        cursor = page.next_cursor
+
+
+def plan(
+    source: Any,
+    *,
+    sessions: list[str] | None = None,
+    user_id: str | None = None,
+    agent: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    source_options: dict[str, Any] | None = None,
+) -> tuple[int, int]:
+    """(sessions, messages) the selection holds, from session records alone (cheap)."""
+    selection = _selection(sessions, user_id, agent, since, until)
+    with open_endpoint(source, source_options) as src:
+        return _totals(src.conversations, selection, since)
+
+
+def _totals(
+    store: ConversationStore, selection: Selection, lower: datetime | None
+) -> tuple[int, int]:
+    count = messages = 0
+    for info, _ in iter_sessions(store, selection, lower):
+        count += 1
+        messages += info.message_count
+    return count, messages
+
+
+class CursorKeeper:
+    """Saves the copy's position in the target as it goes (at most once a second)."""
+
+    def __init__(self, state: StateStore | None, scope: str, base: dict[str, Any]) -> None:
+        self.state = state
+        self.scope = scope
+        self.data = dict(base)
+        self.last_save = 0.0
+        self.sessions_done = 0
+
+    def on_batch(self, session_id: str, seq: int) -> None:
+        self.data["session"], self.data["seq"] = session_id, seq
+        self._maybe_save()
+
+    def on_session(self, position: Position) -> None:
+        self.data["position"] = position
+        self.sessions_done += 1
+        self.data["sessions_done"] = self.sessions_done
+        self._maybe_save()
+
+    def _maybe_save(self) -> None:
+        if time.monotonic() - self.last_save >= CURSOR_INTERVAL:
+            self.save()
+
+    def save(self, status: str | None = None) -> None:
+        if status is not None:
+            self.data["status"] = status
+        if self.state is None:
+            return
+        self.data["saved_at"] = iso(utcnow())
+        self.state.set_entry(self.scope, CURSOR_KEY, dict(self.data))
+        self.last_save = time.monotonic()
+
+
+def load_cursor(state: StateStore | None, scope: str) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    entry = state.get_entry(scope, CURSOR_KEY)
+    return entry.value if entry is not None and isinstance(entry.value, dict) else None
+
+
+def _run_sessions(
+    items: Iterator[tuple[SessionInfo, Position]],
+    work: Callable[[SessionInfo], Any],
+    workers: int,
+    done: Callable[[Position], None],
+) -> None:
+    """Run ``work`` per session; ``done`` sees positions in listing order (the watermark).
+
+    At most ``2 * workers`` sessions are in flight, each holding one batch at a time.
+    """
+    if workers <= 1:
+        for info, position in items:
+            work(info)
+            done(position)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="praisondb-transfer")
+    window: deque[tuple[Future[Any], Position]] = deque()
+    try:
+        for info, position in items:
+            window.append((pool.submit(work, info), position))
+            while len(window) >= 2 * workers or (window and window[0][0].done()):
+                future, pos = window.popleft()
+                future.result()
+                done(pos)
+        while window:
+            future, pos = window.popleft()
+            future.result()
+            done(pos)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _selection(
+    sessions: list[str] | tuple[str, ...] | None,
+    user_id: str | None,
+    agent: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> Selection:
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None and moment.tzinfo is None:
+            raise ValidationError(f"{name} must be timezone-aware")
+    return Selection(
+        tuple(sessions) if sessions is not None else None, user_id, agent, since, until
+    )
+
+
+def _check_common(batch_size: int, workers: int, on_conflict: str, state: str) -> None:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValidationError(f"batch_size must be a positive integer, not {batch_size!r}")
+    if not isinstance(workers, int) or workers < 1:
+        raise ValidationError(f"workers must be a positive integer, not {workers!r}")
+    if on_conflict not in ("skip", "overwrite", "fail"):
+        raise ValidationError(f"on_conflict must be skip, overwrite or fail, not {on_conflict!r}")
+    if state not in ("auto", "all", "none"):
+        raise ValidationError(f"state must be auto, all or none, not {state!r}")
+
+
+def _state_plan(state: StateMode, selection: Selection) -> tuple[bool, bool]:
+    """(copy every scope, copy the session:<id> scope of each selected session)."""
+    if state == "none":
+        return False, False
+    if state == "all" or not selection.filtered:
+        return True, False
+    return False, True
+
+
+# -- copy ----------------------------------------------------------------------------------
+
+
+def copy(
+    source: Any,
+    target: Any,
+    *,
+    sessions: list[str] | None = None,
+    user_id: str | None = None,
+    agent: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int = 1,
+    on_conflict: OnConflict = "skip",
+    dry_run: bool = False,
+    verify: bool = True,
+    progress: ProgressCallback | None = None,
+    state: StateMode = "auto",
+    full: bool = False,
+    source_options: dict[str, Any] | None = None,
+    target_options: dict[str, Any] | None = None,
+) -> TransferReport:
+    """Copy sessions (with branches, messages, runs, checkpoints, spans) and state.
+
+    ``source``/``target`` are URLs, stores or :class:`~praisondb.PraisonDB` objects.
+    Idempotent and resumable: the position is saved in the target's state under a
+    reserved ``praisondb.transfer:<hash>`` scope; a re-run after a finished copy only
+    looks at sessions updated since that copy began (``full=True`` re-checks all).
+    ``on_conflict`` decides what happens when the target holds a session the source's
+    data cannot extend: ``skip`` it (reported), ``overwrite`` it, or ``fail``.
+    """
+    _check_common(batch_size, workers, on_conflict, state)
+    selection = _selection(sessions, user_id, agent, since, until)
+    started_clock = time.perf_counter()
+    with open_endpoint(source, source_options) as src, open_endpoint(target, target_options) as tgt:
+        refuse_self_copy(src, tgt)
+        report = TransferReport("copy", src.label, tgt.label, dry_run=dry_run)
+        scope = cursor_scope(src, selection.as_dict())
+        started, lower, position = _resume_point(
+            load_cursor(tgt.state, scope), selection, full, report
+        )
+        all_state, session_state = _state_plan(state, selection)
+        if (all_state or session_state) and same_state_store(src, tgt):
+            all_state = session_state = False
+            report.notes.append("source and target share one state store; state not copied")
+        totals = _totals(src.conversations, selection, lower) if progress else (None, None)
+        tracker = Tracker(
+            report, "copy", progress, sessions_total=totals[0], messages_total=totals[1]
+        )
+        keeper = CursorKeeper(
+            None if dry_run else tgt.state,
+            scope,
+            {
+                "version": 1,
+                "source": src.label,
+                "started_at": iso(started),
+                "lower": iso(lower) if lower else None,
+                "position": position,
+            },
+        )
+        keeper.save("running")
+        syncer = SessionSyncer(
+            tgt.conversations,
+            tgt.state,
+            src.state,
+            SyncOptions(batch_size, on_conflict, dry_run, session_state, count_bytes=dry_run),
+            tracker,
+            keeper.on_batch,
+        )
+        conflicting: set[str] = set()
+
+        def work(info: SessionInfo) -> None:
+            if syncer.sync(StoreSession(src.conversations, info)) == "conflicting":
+                conflicting.add(info.id)
+
+        items = iter_sessions(src.conversations, selection, lower, position, report.notes)
+        _run_sessions(_counted(items, report), work, workers, keeper.on_session)
+        if session_state and selection.user_id is not None:
+            _copy_scope_state(src, tgt, f"user:{selection.user_id}", syncer)
+        if all_state and src.state is not None:
+            _copy_all_state(src.state, tgt.state, syncer, batch_size)
+        keeper.save("complete")
+        report.elapsed = time.perf_counter() - started_clock
+        if verify and not dry_run:
+            report.verify = _verify_stores(
+                src,
+                tgt,
+                selection,
+                lower,
+                CompareOptions(batch_size, live=True, session_state=session_state),
+                all_state,
+                created_before=utcnow(),
+                exclude=conflicting,
+            )
+    return report
+
+
+def _counted(
+    items: Iterator[tuple[SessionInfo, Position]], report: TransferReport
+) -> Iterator[tuple[SessionInfo, Position]]:
+    for item in items:
+        report.sessions_seen += 1
+        yield item
+
+
+def _resume_point(
+    cursor: dict[str, Any] | None, selection: Selection, full: bool, report: TransferReport
+) -> tuple[datetime, datetime | None, Position]:
+    """(this run's start, lower bound on updated_at, listing position) from a saved cursor."""
+    now = utcnow()
+    if cursor is None or full:
+        return now, selection.since, None
+    try:
+        previous_start = datetime.fromisoformat(cursor["started_at"])
+        lower = datetime.fromisoformat(cursor["lower"]) if cursor.get("lower") else None
+    except (KeyError, TypeError, ValueError):
+        report.notes.append("ignored an unreadable transfer cursor in the target")
+        return now, selection.since, None
+    if cursor.get("status") == "running":
+        report.resumed = True
+        report.notes.append(
+            f"resuming an interrupted copy after {cursor.get('sessions_done', 0)} finished "
+            f"session(s); last batch: session {cursor.get('session')!r} seq {cursor.get('seq')}"
+        )
+        position = cursor.get("position")
+        return previous_start, lower, position if isinstance(position, (str, int)) else None
+    incremental = previous_start - INCREMENTAL_OVERLAP
+    if selection.since is not None:
+        incremental = max(incremental, selection.since)
+    report.incremental_since = iso(incremental)
+    report.notes.append(
+        f"incremental: only sessions updated since {iso(incremental)} (use full=True / --full "
+        "to re-check every session)"
+    )
+    return now, incremental, None
+
+
+def _copy_all_state(
+    source: StateStore, target: StateStore | None, syncer: SessionSyncer, batch: int
+) -> None:
+    theirs = iter_entries(target, None, batch) if target is not None else iter([])
+    pending: list[StateEntry] = []
+    for ours, other in merge_entries(iter_entries(source, None, batch), theirs):
+        if ours is not None and (other is None or not state_equal(ours, other)):
+            pending.append(ours)
+            if len(pending) >= batch:
+                syncer.write_state(pending)
+                pending = []
+    syncer.write_state(pending)
+
+
+def _copy_scope_state(src: Endpoint, tgt: Endpoint, scope: str, syncer: SessionSyncer) -> None:
+    if src.state is None:
+        return
+    have = tgt.state.list_entries(scope) if tgt.state is not None else []
+    changed = [
+        ours
+        for ours, other in merge_entries(src.state.list_entries(scope), have)
+        if ours is not None and (other is None or not state_equal(ours, other))
+    ]
+    syncer.write_state(changed)
+
+
+# -- verify ----------------------------------------------------------------------------------
+
+
+def verify(
+    source: Any,
+    target: Any,
+    *,
+    sessions: list[str] | None = None,
+    user_id: str | None = None,
+    agent: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    state: StateMode = "auto",
+    live: bool = False,
+    progress: ProgressCallback | None = None,
+    source_options: dict[str, Any] | None = None,
+    target_options: dict[str, Any] | None = None,
+) -> VerifyReport:
+    """Compare every selected session (and state) of ``source`` with ``target``.
+
+    ``source`` may also be an archive file, to check an import. ``live=True`` tolerates
+    a source that received appends after the copy (compares up to the target's last seq).
+    """
+    _check_common(batch_size, 1, "skip", state)
+    selection = _selection(sessions, user_id, agent, since, until)
+    with open_endpoint(target, target_options) as tgt:
+        if isinstance(source, (str, os.PathLike)) and _is_archive(source):
+            from ._archive_io import verify_archive
+
+            return verify_archive(ArchiveReader(source), tgt, batch_size, None, progress)
+        with open_endpoint(source, source_options) as src:
+            all_state, session_state = _state_plan(state, selection)
+            return _verify_stores(
+                src,
+                tgt,
+                selection,
+                since,
+                CompareOptions(batch_size, live=live, session_state=session_state),
+                all_state,
+                progress=progress,
+            )
+
+
+def _is_archive(path: str | os.PathLike[str]) -> bool:
+    from ..archive import is_archive_path
+
+    return is_archive_path(os.fspath(path))
+
+
+def _verify_stores(
+    src: Endpoint,
+    tgt: Endpoint,
+    selection: Selection,
+    lower: datetime | None,
+    options: CompareOptions,
+    all_state: bool,
+    *,
+    created_before: datetime | None = None,
+    exclude: set[str] | None = None,
+    progress: ProgressCallback | None = None,
+) -> VerifyReport:
+    clock = time.perf_counter()
+    report = VerifyReport(src.label, tgt.label)
+    shadow = TransferReport("verify", src.label, tgt.label)
+    tracker = Tracker(shadow, "verify", progress)
+    for info, _ in iter_sessions(src.conversations, selection, lower, None, report.notes):
+        if exclude and info.id in exclude:
+            continue
+        if created_before is not None and info.created_at > created_before:
+            continue
+        check_one(StoreSession(src.conversations, info), tgt, options, src.state, report, tracker)
+    if all_state and src.state is not None and tgt.state is not None:
+        if same_state_store(src, tgt):
+            report.notes.append("source and target share one state store; state not compared")
+        else:
+            compare_all_state(src.state, tgt.state, None, options.batch_size, report)
+    report.elapsed = time.perf_counter() - clock
+    return report
+
+
+def check_one(
+    src: SourceSession,
+    tgt: Endpoint,
+    options: CompareOptions,
+    source_state: StateStore | None,
+    report: VerifyReport,
+    tracker: Tracker,
+) -> None:
+    diff, checked = compare_session(src, tgt.conversations, options, source_state, tgt.state)
+    report.sessions_checked += 1
+    report.messages_checked += checked
+    if diff is None:
+        report.sessions_ok += 1
+    else:
+        report.add_difference(diff)
+    tracker.add(messages_copied=checked)
+    tracker.session_done("unchanged")

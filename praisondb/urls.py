@@ -1,0 +1,201 @@
+"""URL detection and redaction, in one place.
+
+A URL alone picks the backend. Whatever is printed about a URL goes through
+:func:`redact`, so a password never reaches an error, a log line, a repr or the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from .errors import ConfigError
+
+_SECRET_PARAMS = re.compile(r"(pass(word)?|secret|token|api[_-]?key|auth|sig(nature)?)", re.I)
+_SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    target: str
+    """``module:Class`` imported only when a URL needs it."""
+    roles: frozenset[str]
+    extra: str | None
+    """The pip extra that installs the driver, if any."""
+
+
+_CONV_STATE = frozenset({"conversations", "state"})
+BACKENDS: dict[str, Backend] = {
+    "sql": Backend("sql", "praisondb.stores.sql:SQLStore", _CONV_STATE, None),
+    "mongo": Backend("mongo", "praisondb.stores.mongo:MongoStore", _CONV_STATE, "mongo"),
+    "redis": Backend("redis", "praisondb.stores.redis:RedisStore", _CONV_STATE, "redis"),
+    "json": Backend("json", "praisondb.stores.jsonfiles:JsonFileStore", _CONV_STATE, None),
+    "memory": Backend("memory", "praisondb.stores.memory:MemoryStore", _CONV_STATE, None),
+    "clickhouse": Backend(
+        "clickhouse",
+        "praisondb.stores.clickhouse:ClickHouseSink",
+        frozenset({"analytics"}),
+        "clickhouse",
+    ),
+}
+
+SCHEMES: dict[str, str] = {
+    "sqlite": "sql",
+    "sqlite+pysqlite": "sql",
+    "postgresql": "sql",
+    "postgres": "sql",
+    "postgresql+psycopg": "sql",
+    "mysql": "sql",
+    "mysql+pymysql": "sql",
+    "mariadb": "sql",
+    "mariadb+pymysql": "sql",
+    "mongodb": "mongo",
+    "mongodb+srv": "mongo",
+    "redis": "redis",
+    "rediss": "redis",
+    "unix": "redis",
+    "json": "json",
+    "memory": "memory",
+    "clickhouse": "clickhouse",
+    "clickhouses": "clickhouse",
+    "http": "clickhouse",
+    "https": "clickhouse",
+    "chdb": "clickhouse",
+}
+
+SQL_DRIVER_EXTRAS = {
+    "postgresql": "postgres",
+    "postgres": "postgres",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+}
+
+
+@dataclass(frozen=True)
+class StoreURL:
+    """A parsed store URL. ``str()`` and ``repr()`` are redacted; ``secret`` is not."""
+
+    secret: str = field(repr=False)
+    scheme: str
+    backend: Backend
+    path: str = ""
+    """Filesystem path for sqlite/json/chdb, else the URL path."""
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def redacted(self) -> str:
+        return redact(self.secret)
+
+    @property
+    def family(self) -> str:
+        """The scheme without a ``+driver`` suffix: postgresql, mysql, sqlite, ..."""
+        base = self.scheme.split("+", 1)[0]
+        return {"postgres": "postgresql", "mariadb": "mysql"}.get(base, base)
+
+    def __str__(self) -> str:
+        return self.redacted
+
+    def __repr__(self) -> str:
+        return f"StoreURL({self.redacted!r})"
+
+
+def accepted_schemes() -> str:
+    return ", ".join(f"{s}://" for s in SCHEMES) + ", or a *.db / *.sqlite path, or a directory"
+
+
+def parse_url(url: str | os.PathLike[str], role: str = "conversations") -> StoreURL:
+    """Detect the backend from a URL or bare path and check it can serve ``role``."""
+    text = os.fspath(url).strip()
+    if not text:
+        raise ConfigError("empty URL; accepted: " + accepted_schemes())
+    if "://" not in text:
+        text = _bare_path_to_url(text)
+    scheme = text.split("://", 1)[0].lower()
+    backend = _backend_for(scheme)
+    if backend is None:
+        raise ConfigError(
+            f"unknown URL scheme {scheme!r} in {redact(text)}; accepted: {accepted_schemes()}"
+        )
+    if role not in backend.roles:
+        serving = sorted(n for n, b in BACKENDS.items() if role in b.roles)
+        raise ConfigError(f"{redact(text)} cannot serve {role}; use one of: {', '.join(serving)}")
+    parts = urlsplit(text)
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    path = ""
+    rest = unquote(text.split("://", 1)[1].split("?", 1)[0])
+    if scheme.startswith("sqlite"):
+        # SQLAlchemy's convention: sqlite:///rel.db is relative, sqlite:////abs.db absolute.
+        path = rest[1:] if rest.startswith("/") else rest
+    elif scheme in {"json", "chdb"}:
+        # file-URL convention: json:///var/data is /var/data, json://data is ./data.
+        path = rest
+    else:
+        path = parts.path
+    return StoreURL(secret=text, scheme=scheme, backend=backend, path=path, options=options)
+
+
+def _backend_for(scheme: str) -> Backend | None:
+    """Built-in schemes first, then third-party backends from the ``praisondb.backends`` group."""
+    if scheme in SCHEMES:
+        return BACKENDS[SCHEMES[scheme]]
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="praisondb.backends", name=scheme):
+        return Backend(scheme, ep.value, _CONV_STATE, None)
+    return None
+
+
+def _bare_path_to_url(text: str) -> str:
+    path = Path(text).expanduser()
+    if path.suffix.lower() in _SQLITE_SUFFIXES:
+        return "sqlite:///" + quote(str(path.resolve()), safe="/")
+    if path.is_dir() or text.endswith(("/", os.sep)):
+        return "json://" + quote(str(path.resolve()), safe="/")
+    raise ConfigError(
+        f"{text!r} is neither a URL nor a *.db/*.sqlite file or a directory; accepted: "
+        + accepted_schemes()
+    )
+
+
+def redact(url: str) -> str:
+    """The URL with its password and any secret-looking query values replaced by ``***``."""
+    if "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    location, sep, query = rest.partition("?")
+    netloc, slash, path = location.partition("/")
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            netloc = userinfo.split(":", 1)[0] + ":***@" + host
+    if query:
+        fragment = ""
+        if "#" in query:
+            query, fragment = query.split("#", 1)
+            fragment = "#" + fragment
+        pairs = [pair.partition("=") for pair in query.split("&")]
+        query = (
+            "&".join(
+                k + eq + ("***" if eq and _SECRET_PARAMS.search(unquote(k)) else v)
+                for k, eq, v in pairs
+            )
+            + fragment
+        )
+    return f"{scheme}://{netloc}{slash}{path}{sep}{query}"
+
+
+def redact_text(text: str, *urls: str) -> str:
+    """Scrub the passwords of ``urls`` from free text such as a driver's error message."""
+    for url in urls:
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
+        if password:
+            text = text.replace(password, "***").replace(quote(password, safe=""), "***")
+        text = text.replace(url, redact(url))
+    return text

@@ -1,0 +1,100 @@
+"""Shared fixtures: backend selection, strictness in CI, unique ids."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from praisondb import BackendUnavailable, PraisonDB
+from tests.backends import BACKENDS, TestBackend
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backends",
+        default=os.environ.get("PRAISONDB_TEST_BACKENDS", ",".join(BACKENDS)),
+        help="comma-separated backends to run the conformance suite against",
+    )
+
+
+def require_all_backends() -> bool:
+    """In CI an unreachable backend is a failure, never a skip."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"} or bool(
+        os.environ.get("PRAISONDB_REQUIRE_ALL_BACKENDS")
+    )
+
+
+def selected_backends(config: pytest.Config) -> list[str]:
+    names = [n.strip() for n in str(config.getoption("--backends")).split(",") if n.strip()]
+    unknown = sorted(set(names) - set(BACKENDS))
+    if unknown:
+        raise pytest.UsageError(f"unknown backends {unknown}; known: {sorted(BACKENDS)}")
+    return names
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise over the selected backends that can run the test.
+
+    A test that needs several processes on one store (the ``multi_process`` fixture) or
+    names its backends (``@pytest.mark.backends(...)``) is generated only for those, so
+    nothing is skipped at run time.
+    """
+    if "backend" not in metafunc.fixturenames:
+        return
+    names = selected_backends(metafunc.config)
+    only = metafunc.definition.get_closest_marker("backends")
+    if only is not None:
+        names = [n for n in names if n in only.args]
+    if "multi_process" in metafunc.fixturenames:
+        names = [n for n in names if BACKENDS[n].multi_process]
+    metafunc.parametrize("backend", names, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest) -> TestBackend:
+    return BACKENDS[request.param]
+
+
+@pytest.fixture(scope="session")
+def backend_url(backend: TestBackend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private store for this backend, shared by every test of the run (tests use unique ids)."""
+    tmp = tmp_path_factory.mktemp(backend.name)
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(backend.factory(tmp))
+        except Exception as exc:
+            message = f"backend {backend.name} is unreachable: {type(exc).__name__}: {exc}"
+            if require_all_backends():
+                pytest.fail(
+                    message + " (CI runs every backend; start it with tools/services.sh up)"
+                )
+            pytest.skip(message)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def db(backend_url: str) -> Iterator[PraisonDB]:
+    with PraisonDB(backend_url, auto_migrate=True) as database:
+        try:
+            database.ping()
+        except BackendUnavailable as exc:
+            if require_all_backends():
+                pytest.fail(str(exc))
+            pytest.skip(str(exc))
+        yield database
+
+
+@pytest.fixture
+def uid() -> str:
+    """A unique id, so tests sharing a store never see each other's data."""
+    return uuid.uuid4().hex
+
+
+@pytest.fixture
+def work_dir(tmp_path: Path) -> Path:
+    return tmp_path

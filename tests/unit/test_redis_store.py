@@ -1,0 +1,244 @@
+"""What is specific to the Redis backend: hash tags, prefixes, session TTL, Lua atomicity
+across processes, and a server that stops mid-run (on a private redis-server)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from praisondb import BackendUnavailable, PraisonDB
+from praisondb.stores.redis import RedisStore
+from tests.backends import redis_backend
+from tests.conftest import require_all_backends
+
+redis = pytest.importorskip("redis")
+from redis.crc import key_slot  # noqa: E402
+
+APPENDER = """
+import sys
+from praisondb import PraisonDB
+url, sid, count, tag = sys.argv[1:5]
+with PraisonDB(url) as db:
+    for i in range(int(count)):
+        db.messages.append(sid, "user", f"{tag}-{i}")
+"""
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    try:
+        with redis_backend(tmp_path_factory.mktemp("redis")) as private:
+            yield private
+    except redis.exceptions.ConnectionError as exc:
+        if require_all_backends():
+            pytest.fail(f"redis is unreachable: {exc}")
+        pytest.skip(f"redis is unreachable: {exc}")
+
+
+@pytest.fixture(scope="module")
+def db(url: str) -> Iterator[PraisonDB]:
+    with PraisonDB(url) as database:
+        yield database
+
+
+def _raw(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url.split("?")[0])
+
+
+def _prefix(url: str) -> str:
+    return url.split("prefix=", 1)[1]
+
+
+def test_every_key_of_a_session_shares_its_hash_tag(db: PraisonDB, url: str, uid: str) -> None:
+    db.sessions.create(uid, user_id="u")
+    db.messages.extend(uid, [{"role": "user", "content": "x"}] * 3)
+    db.runs.start(uid)
+    db.checkpoints.create(uid)
+    raw = _raw(url)
+    keys = list(raw.scan_iter(match=f"{_prefix(url)}s:{{{uid}}}:*"))
+    assert {k.decode().rsplit(":", 1)[1] for k in keys} == {"info", "msgs", "ids", "runs", "cps"}
+    assert {key_slot(k) for k in keys} == {key_slot(uid.encode())}
+    assert db.sessions.delete(uid)
+    assert list(raw.scan_iter(match=f"{_prefix(url)}*{uid}*")) == []
+
+
+def test_prefixes_keep_apps_apart(url: str, uid: str) -> None:
+    other = url.rsplit("prefix=", 1)[0] + f"prefix=other-{uid}:"
+    with PraisonDB(url) as first, PraisonDB(other) as second:
+        first.sessions.create(uid)
+        first.state.set("k", 1)
+        assert not second.sessions.exists(uid)
+        assert second.state.get("k") is None
+        second.sessions.create(uid)
+        second.messages.append(uid, "user", "only here")
+        assert first.messages.count(uid) == 0
+        second.sessions.delete(uid)
+        second.state.clear("app")
+
+
+def test_close_releases_the_pool(url: str) -> None:
+    with PraisonDB(url) as db:
+        db.ping()
+        store = db.conversations
+        assert isinstance(store, RedisStore)
+        assert store._client.connection_pool._created_connections >= 1
+    pool = store._client.connection_pool
+    sockets = [c._sock for c in [*pool._available_connections, *pool._in_use_connections]]
+    assert sockets and all(sock is None for sock in sockets), "close() left sockets open"
+
+
+def test_session_ttl_is_refreshed_on_write(url: str, uid: str) -> None:
+    with PraisonDB(url + "&session_ttl=100") as db:
+        db.sessions.create(uid)
+        raw = _raw(url)
+        info_key = f"{_prefix(url)}s:{{{uid}}}:info"
+        raw.expire(info_key, 5)
+        db.messages.append(uid, "user", "keeps it alive")
+        for part in ("info", "msgs", "ids"):
+            assert 90 < raw.ttl(f"{_prefix(url)}s:{{{uid}}}:{part}") <= 100
+        raw.delete(info_key)  # what expiry does: the session is gone, and so is it from lists
+        assert not db.sessions.exists(uid)
+        assert uid not in [s.id for s in db.sessions.list().items]
+
+
+def test_state_listing_uses_scan_with_literal_patterns(db: PraisonDB, uid: str) -> None:
+    scope = f"user:{uid}*?[x]"
+    db.state.set("a*", 1, scope=scope)
+    db.state.set("a:b", 2, scope=scope)
+    db.state.set("a*", 3, scope=f"user:{uid}")
+    assert [(e.scope, e.key) for e in db.state.list(scope)] == [(scope, "a*"), (scope, "a:b")]
+    assert [e.key for e in db.state.list(scope, "a*")] == ["a*"]
+    assert db.state.clear(scope) == 2
+
+
+def test_four_processes_times_500_appends_are_gap_free(db: PraisonDB, url: str, uid: str) -> None:
+    db.sessions.create(uid)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", APPENDER, url, uid, "500", f"p{n}"],
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parents[2],
+        )
+        for n in range(4)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    messages = db.messages.list(uid)
+    assert [m.seq for m in messages] == list(range(1, 2001))
+    assert len({m.id for m in messages}) == 2000
+    info = db.sessions.get(uid)
+    assert (info.message_count, info.last_seq) == (2000, 2000)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def private_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A redis-server of our own (never the shared one), with an fsync'ed AOF."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed; run tools/services.sh up")
+    port = _free_port()
+    yield port, tmp_path
+    with contextlib.suppress(redis.exceptions.RedisError):
+        redis.Redis(port=port, password="s3cret-pw").shutdown(nosave=True)
+
+
+def _start(port: int, data: Path, password: str) -> None:
+    subprocess.run(
+        [
+            "redis-server",
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(data),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--requirepass",
+            password,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    raw = redis.Redis(port=port, password=password)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            raw.ping()
+            return
+        except redis.exceptions.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_server_stopped_mid_run(private_server: tuple[int, Path], uid: str) -> None:
+    port, data = private_server
+    _start(port, data, "s3cret-pw")
+    url = f"redis://:s3cret-pw@127.0.0.1:{port}/0?timeout=1&retry_attempts=2"
+    raw = redis.Redis(port=port, password="s3cret-pw")
+    errors: list[BaseException] = []
+    failed_at: list[float] = []
+    with PraisonDB(url) as db:
+        db.sessions.create(uid)
+
+        def writer() -> None:
+            try:
+                while True:
+                    db.messages.extend(uid, [{"role": "user", "content": "x" * 100}] * 10)
+            except BaseException as exc:
+                failed_at.append(time.monotonic())
+                errors.append(exc)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        time.sleep(0.3)
+        stopped = time.monotonic()
+        subprocess.run(["kill", "-9", str(raw.info("server")["process_id"])], check=True)
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+        assert isinstance(errors[0], BackendUnavailable), errors
+        assert failed_at[0] - stopped < 1 * 2 + 2, "not within the configured timeout"
+        assert "s3cret-pw" not in str(errors[0]) and "***" in str(errors[0])
+        with pytest.raises(BackendUnavailable):
+            db.sessions.get(uid)
+    _start(port, data, "s3cret-pw")  # the AOF brings back every acknowledged write
+    with PraisonDB(url) as db:
+        info = db.sessions.get(uid)
+        messages = db.messages.list(uid)
+        assert info.message_count == len(messages) == info.last_seq > 0
+        assert len(messages) % 10 == 0, "a batch was half stored"
+        assert [m.seq for m in messages] == list(range(1, len(messages) + 1))
+
+
+def test_unreachable_url_is_backend_unavailable_and_redacted() -> None:
+    port = _free_port()
+    url = f"redis://user:hunter2@127.0.0.1:{port}/0?timeout=0.5&retry_attempts=2"
+    started = time.monotonic()
+    with PraisonDB(url) as db, pytest.raises(BackendUnavailable) as caught:
+        db.ping()
+    assert time.monotonic() - started < 3
+    assert "hunter2" not in str(caught.value) and caught.value.attempts == 2

@@ -1,0 +1,94 @@
+"""``praisondb db upgrade|current|history`` on SQLite and PostgreSQL, passwords redacted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from praisondb import BackendUnavailable, migrate
+from praisondb.cli import cli
+from tests.unit.sql_fixtures import postgres_url  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "Cli-S3cret-Pw"
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(cli, ["db", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'cli.db'}"
+    pg: str = request.getfixturevalue("postgres_url")
+    return pg.replace("postgres@", f"postgres:{SECRET}@", 1)  # trust auth ignores it
+
+
+def test_upgrade_current_history(url: str) -> None:
+    head = migrate.head()
+    assert "empty" in run("current", "--url", url)
+    assert "(current)" not in run("history", "--url", url)
+    assert f"upgraded (empty) -> {head}" in run("upgrade", "--url", url)
+    assert f"already at {head}" in run("upgrade", "--url", url)
+    assert f"{head} (head)" in run("current", "--url", url)
+    history = run("history", "--url", url)
+    assert f"<base> -> {head} (head, current)" in history
+    assert migrate.check(url) == []
+    for output in (run("current", "--url", url), history):
+        assert SECRET not in output
+
+
+def test_url_is_printed_redacted(postgres_url: str) -> None:  # noqa: F811
+    secret_url = postgres_url.replace("postgres@", f"postgres:{SECRET}@", 1)
+    output = run("upgrade", "--url", secret_url) + run("current", "--url", secret_url)
+    assert SECRET not in output and "postgres:***@" in output
+
+
+def test_url_comes_from_the_environment(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    result = CliRunner(env={"PRAISONDB_DATABASE_URL": url}).invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert migrate.current(url) == migrate.head()
+
+
+def test_offline_sql_touches_nothing(postgres_url: str) -> None:  # noqa: F811
+    output = run("upgrade", "--sql", "--url", postgres_url)
+    assert "CREATE TABLE praisondb_sessions" in output and "JSONB" in output
+    assert migrate.current(postgres_url) is None
+
+
+def test_history_offline_needs_no_database() -> None:
+    output = run("history", "--offline")
+    assert f"-> {migrate.head()} (head)" in output and "current" not in output
+
+
+def test_every_db_command_has_help() -> None:
+    for command in ("upgrade", "current", "history"):
+        output = run(command, "--help")
+        assert "--url" in output and len(output.splitlines()) > 3
+
+
+def test_unreachable_database_is_a_clean_error_without_the_password() -> None:
+    url = f"postgresql://postgres:{SECRET}@127.0.0.1:1/nowhere?connect_timeout=2"
+    with pytest.raises(BackendUnavailable) as caught:
+        CliRunner().invoke(cli, ["db", "current", "--url", url], catch_exceptions=False)
+    assert SECRET not in str(caught.value)
+    proc = subprocess.run(
+        [sys.executable, "-m", "praisondb", "db", "current", "--url", url],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") or "\nerror: " in proc.stderr
+    assert SECRET not in proc.stderr + proc.stdout and "***" in proc.stderr

@@ -1,0 +1,240 @@
+"""What is specific to the SQL backend: NUL on PostgreSQL, 4-byte characters and exact ids
+on MySQL/MariaDB, SQLite pragmas, options, redacted connection errors, cascades, purge."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from praisondb import BackendUnavailable, ConfigError, Message, PraisonDB, Run
+from praisondb.stores import open_conversation_store
+from praisondb.stores import sql_dialects as dialects
+from praisondb.stores.sql import SQLStore
+from praisondb.urls import parse_url
+from tests.unit.sql_fixtures import mysql_url, postgres_url  # noqa: F401
+
+TRICKY = [
+    "",
+    "plain",
+    "\x00",
+    "a\x00b\x00",
+    "\ue000",
+    "\ue0000",
+    "\ue0001\x00\ue000",
+    "\\u0000",
+    "\\\\u0000",
+    '"\\"\x00',
+    "🚀\x00中文",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_text_escaping_is_reversible(text: str) -> None:
+    escaped = dialects.escape_text(text)
+    assert "\x00" not in escaped
+    assert dialects.unescape_text(escaped) == text
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_json_escaping_is_reversible(text: str) -> None:
+    value = {text: [text, {"k": text}], "n": 1}
+    dumped = dialects.pg_json_dumps(value)
+    assert "\\u0000" not in dumped.replace("\\\\", "")
+    assert dialects.pg_json_loads(dumped) == value
+    assert dialects.pg_json_loads(dumped.encode()) == value
+
+
+def _raw_rows(url: str, sql: str) -> list[tuple[object, ...]]:
+    parsed = parse_url(url)
+    engine = dialects.create_engine(parsed, dialects.parse_options(parsed, {}))
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.text(sql))]
+    finally:
+        engine.dispose()
+
+
+def test_nul_round_trips_on_postgres(postgres_url: str) -> None:  # noqa: F811
+    with PraisonDB(postgres_url, auto_migrate=True) as db:
+        db.sessions.create("s", title="t\x00itle", metadata={"k\x00ey": "v\x00al", "\ue000": 1})
+        blocks = [{"type": "text", "text": "x\x00y", "\x00": "\ue0000"}]
+        db.messages.append("s", "user", "a\x00b\ue000c\\u0000", {"m\x00": ["\x00"]})
+        db.messages.append("s", "assistant", blocks)
+        db.conversations.put_messages("s", [Message("s", "tool", "\x00put", seq=10, id="p")])
+        db.state.set("k\ue000", {"v": "\x00"}, scope="user:u")
+        db.runs.save(Run("s", id="r", error="boom\x00", model="m\x00"))
+        got = db.messages.list("s")
+        assert [m.content for m in got] == ["a\x00b\ue000c\\u0000", blocks, "\x00put"]
+        assert got[0].metadata == {"m\x00": ["\x00"]}
+        info = db.sessions.get("s")
+        assert info.title == "t\x00itle" and info.metadata == {"k\x00ey": "v\x00al", "\ue000": 1}
+        assert db.state.get("k\ue000", scope="user:u") == {"v": "\x00"}
+        run = db.runs.get("r")
+        assert (run.error, run.model) == ("boom\x00", "m\x00")
+    stored = _raw_rows(postgres_url, "SELECT content FROM praisondb_messages ORDER BY seq")
+    assert all("\x00" not in str(row[0]) for row in stored)
+    assert stored[0][0] == "a\ue0000b\ue0001c\\u0000"
+
+
+def test_four_byte_characters_and_exact_ids_on_mysql(mysql_url: str) -> None:  # noqa: F811
+    with PraisonDB(mysql_url, auto_migrate=True) as db:
+        sid = "🚀 session 👩‍👩‍👧‍👦"
+        db.sessions.create(sid, user_id="𝔘ser", metadata={"🔑": "🎉", "𝔘": ["💯"]})
+        db.messages.append(sid, "user", "emoji 🏳️‍🌈 𝔘𝔫𝔦𝔠𝔬𝔡𝔢", {"😀": "😀"})
+        db.state.set("🔑", "🗝️", scope=f"session:{sid}")
+        assert db.sessions.get(sid).metadata == {"🔑": "🎉", "𝔘": ["💯"]}
+        assert db.sessions.list(user_id="𝔘ser").items[0].id == sid
+        (message,) = db.messages.list(sid)
+        assert message.content == "emoji 🏳️‍🌈 𝔘𝔫𝔦𝔠𝔬𝔡𝔢" and message.metadata == {"😀": "😀"}
+        assert db.state.get("🔑", scope=f"session:{sid}") == "🗝️"
+        # binary NO PAD collation: case, trailing spaces and accents all make different ids
+        for variant in ("Id", "id", "id ", "íd"):
+            db.sessions.create(variant, title=variant)
+        assert [db.sessions.get(v).title for v in ("Id", "id", "id ", "íd")] == [
+            "Id",
+            "id",
+            "id ",
+            "íd",
+        ]
+    collations = _raw_rows(
+        mysql_url,
+        "SELECT table_name, table_collation FROM information_schema.tables"
+        " WHERE table_schema = DATABASE() AND table_name LIKE 'praisondb%'"
+        " AND table_name <> 'praisondb_alembic_version'",
+    )
+    assert len(collations) == 6
+    assert {c for _, c in collations} == {dialects.MYSQL_COLLATION}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://postgres:P4ss-W0rd-Xy@127.0.0.1:1/nowhere",
+        "mysql://root:P4ss-W0rd-Xy@127.0.0.1:1/nowhere",
+        "postgresql+psycopg://postgres:P4ss%40W0rd-Xy@127.0.0.1:1/nowhere",
+    ],
+)
+def test_unreachable_server_is_retried_then_reported_without_password(url: str) -> None:
+    with pytest.raises(BackendUnavailable) as caught:
+        open_conversation_store(url, connect_timeout=2)
+    error = caught.value
+    text = f"{error} {error.url} {error!r}"
+    assert "P4ss" not in text and "W0rd" not in text
+    assert "***" in str(error) and error.attempts == 3
+    assert "attempts" in str(error) and "reachable" in str(error)
+
+
+def test_wrong_password_is_a_config_error_without_the_password(mysql_url: str) -> None:  # noqa: F811
+    wrong = mysql_url.replace("root@", "root:Wr0ng-Pw-Zz@", 1)
+    with pytest.raises(ConfigError) as caught:
+        open_conversation_store(wrong)
+    assert "Wr0ng" not in str(caught.value) and "***" in str(caught.value)
+
+
+def _pragmas(store: SQLStore) -> tuple[object, ...]:
+    pooled = store._engine.raw_connection()
+    try:
+        conn = pooled.driver_connection
+        assert conn is not None
+        return tuple(
+            conn.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        )
+    finally:
+        pooled.close()
+
+
+def test_sqlite_defaults_and_overrides(tmp_path: Path) -> None:
+    store = open_conversation_store(f"sqlite:///{tmp_path / 'a.db'}")
+    assert isinstance(store, SQLStore)
+    try:
+        assert _pragmas(store) == ("wal", 1, 1, 60000)  # WAL, NORMAL, foreign keys on
+    finally:
+        store.close()
+    store = open_conversation_store(
+        f"sqlite:///{tmp_path / 'a.db'}?synchronous=FULL&busy_timeout=1234"
+    )
+    assert isinstance(store, SQLStore)
+    try:
+        assert _pragmas(store) == ("wal", 2, 1, 1234)
+    finally:
+        store.close()
+
+
+def test_options_are_checked(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    with pytest.raises(ConfigError, match="pool_sise"):
+        open_conversation_store(url, pool_sise=3)
+    with pytest.raises(ConfigError, match="pool_size"):
+        open_conversation_store(url + "?pool_size=lots")
+    with pytest.raises(ConfigError, match="synchronous"):
+        open_conversation_store(url + "?synchronous=SOMETIMES")
+    store = open_conversation_store(
+        url, pool_size=2, max_overflow=1, pool_timeout=5, pool_recycle=60, pool_pre_ping=True
+    )
+    assert isinstance(store, SQLStore)
+    try:
+        assert store._engine.pool.size() == 2  # type: ignore[attr-defined]
+    finally:
+        store.close()
+
+
+def test_in_memory_sqlite_is_shared_safely_by_threads() -> None:
+    with PraisonDB("sqlite://") as db:
+        db.sessions.create("s")
+
+        def writer(tag: int) -> None:
+            for i in range(50):
+                db.messages.append("s", "user", f"{tag}-{i}")
+
+        threads = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [m.seq for m in db.messages.list("s")] == list(range(1, 201))
+
+
+def test_deleting_a_session_removes_every_row(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    with PraisonDB(url) as db:
+        db.sessions.create("gone")
+        db.sessions.create("kept")
+        for sid in ("gone", "kept"):
+            db.messages.extend(sid, [{"role": "user", "content": str(i)} for i in range(3)])
+            db.runs.start(sid)
+            db.checkpoints.create(sid)
+        assert db.sessions.delete("gone")
+    with sqlite3.connect(tmp_path / "c.db") as conn:
+        for table in ("messages", "runs", "checkpoints"):
+            rows = conn.execute(f"SELECT session_id FROM praisondb_{table}").fetchall()  # noqa: S608
+            assert {r[0] for r in rows} == {"kept"}, table
+
+
+def test_expired_state_is_purged_lazily(tmp_path: Path) -> None:
+    path = tmp_path / "ttl.db"
+    with PraisonDB(f"sqlite:///{path}") as db:
+        db.state.set("short", 1, ttl=0.05)
+        time.sleep(0.1)
+        store = db.state_store
+        assert isinstance(store, SQLStore)
+        store._state._last_purge = 0.0  # as if the last purge was long ago
+        db.state.set("other", 2)
+    with sqlite3.connect(path) as conn:
+        keys = [r[0] for r in conn.execute("SELECT key FROM praisondb_state")]
+    assert keys == ["other"]
+
+
+def test_timestamps_are_integer_microseconds_on_sqlite(tmp_path: Path) -> None:
+    path = tmp_path / "ts.db"
+    with PraisonDB(f"sqlite:///{path}") as db:
+        info = db.sessions.create("s")
+    with sqlite3.connect(path) as conn:
+        (created,) = conn.execute("SELECT created_at FROM praisondb_sessions").fetchone()
+    assert created == dialects.to_micros(info.created_at)
+    assert dialects.from_micros(created) == info.created_at
