@@ -179,7 +179,13 @@ def test_facade_logs_sessions_messages_and_runs(tmp_path: Path, chdb_url: str) -
         db.analytics.flush()
         assert db.analytics.top_users().rows == [("u1", 1, 2, 1, 7, 0)]
         timeline = db.analytics.session_timeline("s1")
-        assert [r[1] for r in timeline.rows] == ["session_start", "message", "message", "run_start", "run"]
+        assert [r[1] for r in timeline.rows] == [
+            "session_start",
+            "message",
+            "message",
+            "run_start",
+            "run",
+        ]
 
 
 def test_backfill_is_idempotent_and_skips_live_events(tmp_path: Path, chdb_url: str) -> None:
