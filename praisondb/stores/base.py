@@ -178,6 +178,23 @@ class ConversationStore(Protocol):
 
 
 @runtime_checkable
+class BulkSessionLoader(Protocol):
+    """Optional: load many whole sessions in one round trip (transfer's fast path).
+
+    A store that has it is found with ``isinstance(store, BulkSessionLoader)``; copy
+    falls back to put_session + put_messages per session otherwise.
+    """
+
+    def put_session_batch(self, items: Sequence[tuple[SessionInfo, Sequence[Message]]]) -> int:
+        """``put_session`` then ``put_messages`` for each item, in one transaction.
+
+        Same semantics as those two calls (exact upsert of the session; messages
+        idempotent by id, seq and created_at kept, Conflict if a seq is held by another
+        id; last_seq never goes down). All or nothing. Returns messages inserted.
+        """
+
+
+@runtime_checkable
 class StateStore(Protocol):
     """Scoped key/value state with TTL and versions."""
 

@@ -163,28 +163,44 @@ class MemoryStore:
                 info.updated_at = max(utcnow(), info.updated_at)
             return list(messages)
 
+    def _fresh_messages(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
+        """The messages not stored yet; Conflict if one's seq is held by another id."""
+        ids = self._message_ids.get(session_id, set())
+        seqs = {m.seq: m.id for m in self._messages.get(session_id, [])}
+        fresh = []
+        for message in messages:
+            if message.id in ids:
+                continue
+            holder = seqs.setdefault(message.seq, message.id)
+            if holder != message.id:
+                raise Conflict(f"seq {message.seq} of session {session_id!r} is held by {holder!r}")
+            fresh.append(message)
+        return fresh
+
     def put_messages(self, session_id: str, messages: Sequence[Message]) -> int:
         with self._lock:
             info = self._session(session_id)
+            fresh = self._fresh_messages(session_id, messages)
             stored = self._messages[session_id]
             ids = self._message_ids[session_id]
-            seqs = {m.seq: m.id for m in stored}
-            fresh = [m for m in messages if m.id not in ids]
-            for message in fresh:
-                holder = seqs.get(message.seq)
-                if holder is not None and holder != message.id:
-                    raise Conflict(
-                        f"seq {message.seq} of session {session_id!r} is held by {holder!r}"
-                    )
             for message in fresh:
                 item = _copy(message)
                 item.session_id = session_id
                 bisect.insort(stored, item, key=lambda m: m.seq)
                 ids.add(message.id)
-                seqs[message.seq] = message.id
                 info.last_seq = max(info.last_seq, message.seq)
             info.message_count = len(stored)
             return len(fresh)
+
+    def put_session_batch(self, items: Sequence[tuple[SessionInfo, Sequence[Message]]]) -> int:
+        with self._lock:
+            for info, messages in items:  # every check before any write: all or nothing
+                self._fresh_messages(info.id, messages)
+            inserted = 0
+            for info, messages in items:
+                self.put_session(info)
+                inserted += self.put_messages(info.id, messages)
+            return inserted
 
     def list_messages(
         self,
