@@ -20,7 +20,6 @@ import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 from typing import IO, Any, ParamSpec, TypeVar
 
 import filelock
@@ -60,28 +59,6 @@ def new_token() -> str:
 
 
 # -- timestamps ------------------------------------------------------------------------
-
-
-def dump_dt(value: datetime) -> str:
-    """ISO-8601 with microseconds and an explicit offset; naive values are taken as UTC."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
-def dump_opt_dt(value: datetime | None) -> str | None:
-    return None if value is None else dump_dt(value)
-
-
-def load_dt(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
-
-
-def load_opt_dt(text: str | None) -> datetime | None:
-    return None if text is None else load_dt(text)
 
 
 # -- JSON ------------------------------------------------------------------------------

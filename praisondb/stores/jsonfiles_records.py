@@ -18,16 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..codec import from_record, to_record
 from ..errors import NotFound
 from ..model import Checkpoint, Run, Span
-from .jsonfiles_codec import (
-    checkpoint_from_json,
-    checkpoint_to_json,
-    run_from_json,
-    run_to_json,
-    span_from_json,
-    span_to_json,
-)
 from .jsonfiles_io import (
     LockTable,
     PathLock,
@@ -140,24 +133,24 @@ class RecordFiles:
 
     @guarded
     def save_run(self, run: Run) -> None:
-        self._save_record("runs", run.id, run.session_id, run_to_json(run))
+        self._save_record("runs", run.id, run.session_id, to_record(run))
 
     @guarded
     def get_run(self, run_id: str) -> Run:
         record = self._get_record("runs", run_id)
         if record is None:
             raise NotFound(f"run {run_id!r} not found")
-        return run_from_json(record)
+        return from_record(Run, record)
 
     @guarded
     def list_runs(self, session_id: str, *, limit: int | None = None) -> list[Run]:
         records = self._load_records(self._records_path("runs", session_id)).values()
-        runs = sorted((run_from_json(r) for r in records), key=lambda r: (r.started_at, r.id))
+        runs = sorted((from_record(Run, r) for r in records), key=lambda r: (r.started_at, r.id))
         return newest(runs, limit)
 
     @guarded
     def save_span(self, span: Span) -> None:
-        self._save_record("spans", span.id, span.session_id, span_to_json(span))
+        self._save_record("spans", span.id, span.session_id, to_record(span))
 
     @guarded
     def list_spans(
@@ -179,7 +172,7 @@ class RecordFiles:
             (
                 s
                 for path in paths
-                for s in map(span_from_json, self._load_records(path).values())
+                for s in (from_record(Span, r) for r in self._load_records(path).values())
                 if (trace_id is None or s.trace_id == trace_id)
                 and (session_id is None or s.session_id == session_id)
                 and (user_id is None or s.user_id == user_id)
@@ -192,7 +185,7 @@ class RecordFiles:
     @guarded
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         self._save_record(
-            "checkpoints", checkpoint.id, checkpoint.session_id, checkpoint_to_json(checkpoint)
+            "checkpoints", checkpoint.id, checkpoint.session_id, to_record(checkpoint)
         )
 
     @guarded
@@ -200,12 +193,14 @@ class RecordFiles:
         record = self._get_record("checkpoints", checkpoint_id)
         if record is None:
             raise NotFound(f"checkpoint {checkpoint_id!r} not found")
-        return checkpoint_from_json(record)
+        return from_record(Checkpoint, record)
 
     @guarded
     def list_checkpoints(self, session_id: str) -> list[Checkpoint]:
         records = self._load_records(self._records_path("checkpoints", session_id)).values()
-        return sorted(map(checkpoint_from_json, records), key=lambda c: (c.created_at, c.id))
+        return sorted(
+            (from_record(Checkpoint, r) for r in records), key=lambda c: (c.created_at, c.id)
+        )
 
     @guarded
     def delete_checkpoint(self, checkpoint_id: str) -> bool:

@@ -23,9 +23,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from ..codec import from_record, to_record
 from ..errors import Conflict, ValidationError
 from ..model import JSON, StateEntry, utcnow
-from .jsonfiles_codec import entry_from_json, entry_to_json
 from .jsonfiles_io import (
     TEMP_PREFIX,
     LockTable,
@@ -70,7 +70,7 @@ class StateFiles:
         except (FileNotFoundError, NotADirectoryError):
             return None
         try:
-            return entry_from_json(data) if data is not None else None
+            return from_record(StateEntry, data) if data is not None else None
         except (KeyError, TypeError, ValueError):
             log.warning("ignoring a damaged state file %s", path)
             return None
@@ -85,7 +85,7 @@ class StateFiles:
 
     def _write_entry(self, entry: StateEntry) -> None:
         os.makedirs(self._scope_dir(entry.scope), exist_ok=True)
-        data = dumps(entry_to_json(entry), f"state {entry.scope}/{entry.key}")
+        data = dumps(to_record(entry), f"state {entry.scope}/{entry.key}")
         atomic_write(self._entry_path(entry.scope, entry.key), data, fsync=self._fsync)
 
     def _scope_entries(self, directory: str) -> list[StateEntry]:
