@@ -83,7 +83,14 @@ def managed_agent_step(ctx: DemoContext) -> None:
         if base_url:
             env["ANTHROPIC_BASE_URL"] = base_url
         subprocess.run(  # noqa: S603 - our own module, our own arguments
-            [sys.executable, "-m", "praisondb.agents.demo", ctx.database_url, SESSION_ID],
+            [
+                sys.executable,
+                "-m",
+                "praisondb.agents.demo",
+                ctx.database_url,
+                ctx.analytics_url,
+                SESSION_ID,
+            ],
             check=True,
             env=env,
         )
@@ -114,9 +121,9 @@ def managed_agent_step(ctx: DemoContext) -> None:
         agent.close()
 
 
-def resume(database_url: str, session_id: str) -> None:
+def resume(database_url: str, analytics_url: str, session_id: str) -> None:
     """The second process: same local session, same remote session, one more turn."""
-    with PraisonDB(database_url) as db:
+    with PraisonDB(database_url, analytics_url=analytics_url) as db:
         agent = ManagedAgent(config=CONFIG, db=db, session_id=session_id)
         remote = agent.retrieve_session()
         print(f"second process resumed remote session {remote['id']}", flush=True)
@@ -127,4 +134,4 @@ def resume(database_url: str, session_id: str) -> None:
 
 
 if __name__ == "__main__":
-    resume(sys.argv[1], sys.argv[2])
+    resume(sys.argv[1], sys.argv[2], sys.argv[3])

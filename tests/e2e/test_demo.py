@@ -1,0 +1,53 @@
+"""`praisondb demo` is the README's main job: run it as a user would, then check what it stored."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from praisondb import PraisonDB
+
+
+def test_demo_runs_on_embedded_defaults_and_stores_everything_it_prints(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "praisondb.cli", "demo", "--dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "second process resumed 'demo:support' at message 4 (order 1042)" in out
+    assert "no ANTHROPIC_API_KEY" in out
+    assert "second process resumed remote session" in out
+    assert "checkpoint 'before-refund'" in out
+    assert "restored 'demo:managed' to 'before-refund'" in out
+    assert "Sessions and messages per day" in out
+
+    with PraisonDB(f"sqlite:///{tmp_path / 'demo.db'}") as db:
+        support = db.messages.list("demo:support")
+        assert [m.seq for m in support] == [1, 2, 3, 4, 5, 6]
+        assert support[-1].content == "Done: replacement for order #1042 ships tomorrow."
+        runs = db.runs.list("demo:managed")
+        assert len(runs) == 3 and all(r.status == "completed" for r in runs)
+        branches = db.sessions.list(parent_id="demo:managed").items
+        assert len(branches) == 2
+        managed_sessions = db.sessions.count(agent=db.sessions.get("demo:managed").agent)
+        appended = len(support) + db.messages.count("demo:managed")
+        total_runs = sum(len(db.runs.list(i.id)) for i in db.sessions.iterate())
+
+    # every stored run and message reached the embedded ClickHouse, the second process's too
+    with PraisonDB("memory://", analytics_url=f"chdb://{tmp_path / 'analytics'}") as db:
+        assert db.analytics is not None
+        (row,) = db.analytics.activity_by_day().rows
+        columns = db.analytics.activity_by_day().columns
+        counts = dict(zip(columns, row, strict=True))
+        assert counts["runs"] == total_runs == 3
+        assert counts["sessions_started"] >= managed_sessions
+        # branch copies are written with put_messages, not appended, so they are no events
+        assert counts["messages"] >= appended
