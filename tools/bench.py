@@ -402,8 +402,9 @@ class RawMongo(Raw):
         self.coll.insert_one(self._doc(session_id, message, seq))
 
     def fetch(self, session_id: str) -> list[Any]:
-        """The store's own collection, read with one raw find (no key unescaping)."""
-        return list(self.store_coll.find({"sid": session_id}).sort("seq", 1))
+        """The store's own collection, read with one raw find (no key unescaping); the
+        long ``_id`` is projected away, as a hand-written loader would."""
+        return list(self.store_coll.find({"sid": session_id}, {"_id": 0}).sort("seq", 1))
 
     def load(self, session_id: str) -> list[Message]:
         return [

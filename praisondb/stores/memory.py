@@ -149,6 +149,9 @@ class MemoryStore:
             info = self._session(session_id)
             stored = self._messages[session_id]
             ids = self._message_ids[session_id]
+            batch_ids = {m.id for m in messages}
+            if len(batch_ids) < len(messages):
+                raise Conflict("the same message id appears twice in one batch")
             for message in messages:
                 if message.id in ids:
                     raise Conflict(f"message {message.id!r} already exists")

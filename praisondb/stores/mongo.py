@@ -30,6 +30,7 @@ from ..retry import Retry
 from ..urls import StoreURL, redact_text
 from .base import UNSET, Capability, SessionQuery, decode_session_cursor, session_cursor
 from .mongo_codec import (
+    MESSAGE_FIELDS,
     checkpoint_doc,
     escape,
     escape_key,
@@ -371,6 +372,12 @@ class MongoStore(MongoStateMixin):
 
     # -- messages -------------------------------------------------------------
     def append_messages(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
+        """Three round trips (findAndModify, insert, commit): the floor for a gap-free seq
+        that a killed client or a crashed server cannot leave half-written on 4.0, since the
+        counters and the message are two documents in two collections. Designs with fewer
+        (insert first on a client-cached seq, then bump the counters: 2 round trips) can
+        fill a seq freed by another process's delete_messages or re-created session, and
+        leave counters behind when killed between the two writes."""
         n = len(messages)
 
         def body(session: Any) -> int:
@@ -470,10 +477,14 @@ class MongoStore(MongoStateMixin):
 
         def run() -> list[dict[str, Any]]:
             if last is not None:
-                docs = list(self._db.messages.find(where).sort("seq", DESCENDING).limit(last))
+                docs = list(
+                    self._db.messages.find(where, MESSAGE_FIELDS)
+                    .sort("seq", DESCENDING)
+                    .limit(last)
+                )
                 docs.reverse()
                 return docs if limit is None else docs[:limit]
-            cursor = self._db.messages.find(where).sort("seq", ASCENDING)
+            cursor = self._db.messages.find(where, MESSAGE_FIELDS).sort("seq", ASCENDING)
             return list(cursor if limit is None else cursor.limit(limit))
 
         return [parse_message(d) for d in self._call("list messages", run)]

@@ -17,10 +17,12 @@ from ..model import Checkpoint, Message, Run, SessionInfo, Span
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _NEEDS_ESCAPE = re.compile(r"[%.\x00]|^\$")
 _ESCAPED = re.compile(r"%([0-9A-F]{2})")
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
 def to_us(moment: datetime) -> int:
-    return (moment - EPOCH) // timedelta(microseconds=1)
+    delta = moment - EPOCH  # field arithmetic: ~2x faster than ``// timedelta(1 µs)``
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def from_us(us: int) -> datetime:
@@ -53,6 +55,21 @@ def escape(value: Any) -> Any:
     if isinstance(value, list):
         return [escape(v) for v in value]
     return value
+
+
+def is_plain(value: Any) -> bool:
+    """True when ``value`` reads back as itself: no dict key that :func:`escape` changes
+    and no int that BSON stores as Int64. Such documents skip :func:`unescape` on load."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not key or _NEEDS_ESCAPE.search(key) or not is_plain(item):
+                return False
+        return True
+    if isinstance(value, list):
+        return all(is_plain(item) for item in value)
+    if type(value) is int:
+        return _INT32_MIN <= value <= _INT32_MAX
+    return True
 
 
 def unescape(value: Any) -> Any:
@@ -104,29 +121,46 @@ def message_key(session_id: str, message_id: str) -> str:
 
 
 def message_doc(session_id: str, m: Message, seq: int) -> dict[str, Any]:
-    return {
+    """``p: 1`` marks a message whose content and metadata need no unescaping on load
+    (nearly all of them); documents without it (older ones too) take the full path."""
+    doc = {
         "_id": message_key(session_id, m.id),
         "sid": session_id,
         "seq": seq,
         "id": m.id,
         "role": m.role,
-        "content": escape(m.content),
-        "metadata": escape(m.metadata),
+        "content": m.content,
+        "metadata": m.metadata,
         "run_id": m.run_id,
         "created_at": to_us(m.created_at),
     }
+    if is_plain(m.content) and is_plain(m.metadata):
+        doc["p"] = 1
+    else:
+        doc["content"] = escape(m.content)
+        doc["metadata"] = escape(m.metadata)
+    return doc
+
+
+MESSAGE_FIELDS = {"_id": 0, "sid": 1, "seq": 1, "id": 1, "role": 1, "content": 1}
+MESSAGE_FIELDS.update({"metadata": 1, "run_id": 1, "created_at": 1, "p": 1})
+"""The projection of a load: everything parse_message reads, without the long ``_id``."""
 
 
 def parse_message(doc: dict[str, Any]) -> Message:
+    if doc.get("p"):
+        content, metadata = doc["content"], doc.get("metadata") or {}
+    else:
+        content, metadata = unescape(doc["content"]), unescape(doc.get("metadata") or {})
     return Message(
-        session_id=doc["sid"],
-        role=doc["role"],
-        content=unescape(doc["content"]),
-        metadata=unescape(doc.get("metadata") or {}),
-        run_id=doc.get("run_id"),
-        id=doc["id"],
-        seq=int(doc["seq"]),
-        created_at=from_us(doc["created_at"]),
+        doc["sid"],
+        doc["role"],
+        content,
+        metadata,
+        doc.get("run_id"),
+        doc["id"],
+        int(doc["seq"]),
+        EPOCH + timedelta(microseconds=doc["created_at"]),
     )
 
 

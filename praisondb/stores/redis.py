@@ -7,14 +7,17 @@ Key layout (``P`` is the ``prefix`` option, default ``praisondb:``)::
     P s:{<session id>}:ids    zset   score seq, member = message id (duplicate check, range deletes)
     P s:{<session id>}:runs   hash   run id -> JSON;  P run:<id> -> session id
     P s:{<session id>}:cps    hash   checkpoint id -> JSON;  P cp:<id> -> session id
-    P idx:created | idx:updated | idx:user:<u> | idx:agent:<a> | idx:parent:<p>   zsets of session ids
+    P idx:created | idx:user:<u> | idx:agent:<a> | idx:parent:<p>   zsets of session ids
     P span:<id> (JSON) and P spans:all | spans:trace:<t> | spans:session:<s> | spans:user:<u>
     P st:<byte length of scope>:<scope>:<key>   hash  v (JSON), ver, upd, exp (µs); native PEXPIREAT
 
 Every key of one session carries the ``{session id}`` hash tag, so a session lives in
-one Redis Cluster slot and its Lua scripts stay single-slot. Appends are one Lua
-script (HINCRBY last_seq + ZADD + index update), so concurrent writers in any number
-of processes get gap-free seq values. Timestamps are integer microseconds (exact).
+one Redis Cluster slot and its Lua scripts stay single-slot. An append is one EVALSHA
+touching only that session's keys (HMGET counters, ZADD NX ids, ZADD msgs, HSET
+counters), so concurrent writers in any number of processes get gap-free seq values.
+Nothing reads an ``updated_at`` index (listing filters on the info hash), so none is kept
+(older versions kept ``P idx:updated``; delete_session still removes its entries).
+Timestamps are integer microseconds (exact).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from .redis_codec import (
     from_us,
     matches,
     newest,
+    now_us,
     parse_checkpoint,
     parse_message,
     parse_run,
@@ -102,6 +106,7 @@ class RedisStore(RedisStateMixin):
         if self.session_ttl < 0 or attempts < 1 or timeout <= 0:
             raise ConfigError("session_ttl must be >= 0, retry_attempts >= 1, timeout > 0")
         self._retry = Retry(attempts=attempts)
+        self._shown = url.redacted  # computed once: _call runs on every operation
         base, _, query = url.secret.partition("?")
         rest = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in OPTIONS]
         driver_url = base + ("?" + urlencode(rest) if rest else "")
@@ -127,7 +132,7 @@ class RedisStore(RedisStateMixin):
     # -- plumbing -----------------------------------------------------------------
     def _call(self, action: str, fn: Callable[[], T]) -> T:
         try:
-            return self._retry.call(fn, transient=_transient, url=self.url.redacted, action=action)
+            return self._retry.call(fn, transient=_transient, url=self._shown, action=action)
         except redis.exceptions.AuthenticationError as exc:
             raise ConfigError(
                 f"redis refused the credentials of {self.url.redacted}: "
@@ -241,7 +246,6 @@ class RedisStore(RedisStateMixin):
             pipe.hset(info_key, mapping=self._session_mapping(stored))
             for key, score in self._index_keys(stored):
                 pipe.zadd(key, {info.id: score})
-            pipe.zadd(self._idx("updated"), {info.id: to_us(stored.updated_at)})
             self._expire(pipe, info.id)
             return stored
 
@@ -365,7 +369,6 @@ class RedisStore(RedisStateMixin):
             pipe.multi()
             mapping = self._session_mapping(info)
             pipe.hset(info_key, mapping={k: mapping[k] for k in ("info", "updated_at")})
-            pipe.zadd(self._idx("updated"), {session_id: to_us(info.updated_at)})
             self._expire(pipe, session_id)
             return info
 
@@ -400,22 +403,28 @@ class RedisStore(RedisStateMixin):
 
     # -- messages -------------------------------------------------------------
     def append_messages(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
+        """One EVALSHA; the keys and arguments are built once, outside the retry loop."""
         if not messages:
             if not self._call("append", lambda: self._client.exists(self._key(session_id, "info"))):
                 raise NotFound(f"session {session_id!r} not found")
             return list(messages)
-        keys = [*self._session_keys(session_id), self._idx("updated")]
-        args: list[Any] = []
+        tag = f"{self.prefix}s:{{{session_id}}}:"
+        keys = [tag + "info", tag + "msgs", tag + "ids"]
+        if self.session_ttl:
+            keys += [tag + "runs", tag + "cps"]
+        args: list[Any] = [b"", self.session_ttl, b"0"]
         for m in messages:
-            member = dumps([m.id, m.role, m.content, m.metadata, m.run_id, to_us(m.created_at)])
-            args += [m.id, member]
-        attempt = [0]
+            args.append(m.id)
+            args.append(dumps([m.id, m.role, m.content, m.metadata, m.run_id, to_us(m.created_at)]))
+        attempts = 0
 
         def run() -> int:
-            attempt[0] += 1
-            now = str(to_us(utcnow()))
-            replay = "1" if attempt[0] > 1 else "0"
-            return int(self._append(keys, [now, self.session_ttl, replay, session_id, *args]))
+            nonlocal attempts
+            attempts += 1
+            args[0] = str(now_us())
+            if attempts > 1:  # a retry after a lost reply: the ids already there mean success
+                args[2] = b"1"
+            return int(self._append(keys, args))
 
         first = self._call("append messages", run)
         if first == -1:
@@ -491,15 +500,13 @@ class RedisStore(RedisStateMixin):
     def delete_messages(
         self, session_id: str, *, from_seq: int | None = None, to_seq: int | None = None
     ) -> int:
-        keys = [*self._session_keys(session_id)[:3], self._idx("updated")]
+        keys = self._session_keys(session_id)[:3]
         lo = "-inf" if from_seq is None else str(from_seq)
         hi = "+inf" if to_seq is None else str(to_seq)
         return int(
             self._call(
                 "delete messages",
-                lambda: self._delete_messages_script(
-                    keys, [lo, hi, str(to_us(utcnow())), session_id, self.session_ttl]
-                ),
+                lambda: self._delete_messages_script(keys, [lo, hi, str(to_us(utcnow()))]),
             )
         )
 

@@ -7,6 +7,7 @@ round-trip exactly (a float score or a BSON date would not).
 from __future__ import annotations
 
 import math
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
@@ -18,31 +19,59 @@ from .base import SessionQuery
 T = TypeVar("T")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
+# KEYS: info msgs ids [runs cps: only with a TTL]; ARGV: now_us, ttl, replay, (id, member)*
+# -> first seq, -1 (no session) or -2 (an id is taken). One HMGET reads every counter (and
+# proves the session exists); ZADD NX claims the ids and detects duplicates in the same
+# call (our seqs are all above last_seq, so a clash is undone by score range); one HSET
+# writes the counters back; a single message skips the chunked batch path. Seqs and
+# counts are small integers, so passing them as Lua numbers is exact; updated_at (~1.7e15)
+# is only compared as a number (exact below 2^53) and written back as the given string.
 APPEND = """
 local info, msgs, ids = KEYS[1], KEYS[2], KEYS[3]
-if redis.call('EXISTS', info) == 0 then return -1 end
-local n = (#ARGV - 4) / 2
-local seen = 0
-for i = 1, n do
-  if redis.call('ZSCORE', ids, ARGV[3 + 2 * i]) then seen = seen + 1 end
+local head = redis.call('HMGET', info, 'last_seq', 'message_count', 'updated_at')
+if not head[1] then return -1 end
+local n = (#ARGV - 3) / 2
+local first = tonumber(head[1]) + 1
+local last = first + n - 1
+if n == 1 then
+  if redis.call('ZADD', ids, 'NX', first, ARGV[4]) == 0 then
+    if ARGV[3] == '1' then return tonumber(redis.call('ZSCORE', ids, ARGV[4])) end
+    return -2
+  end
+  redis.call('ZADD', msgs, first, ARGV[5])
+else
+  local added = 0
+  local chunk = {}
+  for i = 1, n do
+    chunk[#chunk + 1] = first + i - 1
+    chunk[#chunk + 1] = ARGV[2 + 2 * i]
+    if #chunk == 1000 or i == n then
+      added = added + redis.call('ZADD', ids, 'NX', unpack(chunk))
+      chunk = {}
+    end
+  end
+  if added < n then
+    if added > 0 then redis.call('ZREMRANGEBYSCORE', ids, first, last) end
+    if ARGV[3] == '1' and added == 0 then return tonumber(redis.call('ZSCORE', ids, ARGV[4])) end
+    return -2
+  end
+  for i = 1, n do
+    chunk[#chunk + 1] = first + i - 1
+    chunk[#chunk + 1] = ARGV[3 + 2 * i]
+    if #chunk == 1000 or i == n then
+      redis.call('ZADD', msgs, unpack(chunk))
+      chunk = {}
+    end
+  end
 end
-if seen > 0 then
-  if ARGV[3] == '1' and seen == n then return tonumber(redis.call('ZSCORE', ids, ARGV[5])) end
-  return -2
+local count = tonumber(head[2]) + n
+if tonumber(ARGV[1]) > tonumber(head[3]) then
+  redis.call('HSET', info, 'last_seq', last, 'message_count', count, 'updated_at', ARGV[1])
+else
+  redis.call('HSET', info, 'last_seq', last, 'message_count', count)
 end
-local last = redis.call('HINCRBY', info, 'last_seq', n)
-local first = last - n + 1
-for i = 1, n do
-  redis.call('ZADD', msgs, first + i - 1, ARGV[4 + 2 * i])
-  redis.call('ZADD', ids, first + i - 1, ARGV[3 + 2 * i])
-end
-redis.call('HINCRBY', info, 'message_count', n)
-if tonumber(ARGV[1]) > tonumber(redis.call('HGET', info, 'updated_at')) then
-  redis.call('HSET', info, 'updated_at', ARGV[1])
-  redis.call('ZADD', KEYS[6], ARGV[1], ARGV[4])
-end
-if tonumber(ARGV[2]) > 0 then
-  for i = 1, 5 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+if #KEYS > 3 then
+  for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
 end
 return first
 """
@@ -69,7 +98,7 @@ redis.call('HSET', info, 'last_seq', string.format('%d', top), 'message_count', 
 return #fresh
 """
 
-# KEYS: info msgs ids idx_updated; ARGV: lo, hi, now_us, sid, ttl
+# KEYS: info msgs ids; ARGV: lo, hi, now_us
 DELETE_MESSAGES = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local removed = redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[1], ARGV[2])
@@ -78,7 +107,6 @@ if removed > 0 then
   redis.call('HSET', KEYS[1], 'message_count', redis.call('ZCARD', KEYS[2]))
   if tonumber(ARGV[3]) > tonumber(redis.call('HGET', KEYS[1], 'updated_at')) then
     redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
-    redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
   end
 end
 return removed
@@ -146,7 +174,13 @@ return {1, redis.call('HGET', KEYS[1], 'v')}
 
 def to_us(moment: datetime) -> int:
     """Integer microseconds since the epoch: exact, unlike a float or a BSON date."""
-    return (moment - EPOCH) // timedelta(microseconds=1)
+    delta = moment - EPOCH  # field arithmetic: ~2x faster than ``// timedelta(1 µs)``
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def now_us() -> int:
+    """The current time as :func:`to_us` would give it for ``utcnow()``, without a datetime."""
+    return time.time_ns() // 1_000
 
 
 def from_us(us: int | bytes | str) -> datetime:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from praisondb import Message, NotFound, PraisonDB, ValidationError
+from praisondb import Conflict, Message, NotFound, PraisonDB, ValidationError
 from tests.conformance.conftest import spawn_worker
 
 EXOTIC_TEXT = {
@@ -173,6 +173,20 @@ def test_batch_is_atomic_when_one_message_is_invalid(db: PraisonDB, uid: str) ->
             sid, [{"role": "user", "content": "fine"}, {"role": "nope", "content": "x"}]
         )
     assert db.messages.count(sid) == 0 and db.sessions.get(sid).last_seq == 0
+
+
+def test_a_repeated_message_id_conflicts_and_stores_nothing(db: PraisonDB, uid: str) -> None:
+    sid = make_session(db, uid)
+    db.messages.extend(sid, [Message(sid, "user", "first", id=f"{uid}-m")])
+    with pytest.raises(Conflict):
+        db.messages.extend(sid, [Message(sid, "user", "again", id=f"{uid}-m")])
+    with pytest.raises(Conflict):
+        db.messages.extend(
+            sid,
+            [Message(sid, "user", "a", id=f"{uid}-x"), Message(sid, "user", "b", id=f"{uid}-x")],
+        )
+    assert [m.content for m in db.messages.list(sid)] == ["first"]
+    assert db.sessions.get(sid).last_seq == 1
 
 
 def test_put_messages_is_idempotent_and_keeps_seq(db: PraisonDB, uid: str) -> None:

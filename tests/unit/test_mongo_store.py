@@ -102,6 +102,34 @@ def test_metadata_keys_are_escaped_in_the_database(db: PraisonDB, url: str, uid:
     assert raw is not None and "a%2Eb" in raw["metadata"] and "%24inc" in raw["metadata"]
 
 
+def test_plain_messages_skip_unescaping_and_others_round_trip(
+    db: PraisonDB, url: str, uid: str
+) -> None:
+    """``p: 1`` marks what loads as stored; escaped keys and Int64 values take the full path,
+    and documents written without the mark (older versions) still load exactly."""
+    db.sessions.create(uid)
+    big = 2**40
+    db.messages.append(uid, "user", "plain", {"lang": "en", "n": [1, 2.5, None]})
+    db.messages.append(uid, "user", [{"type": "text", "a.b": 1}], {"ok": True})
+    db.messages.append(uid, "user", "big number", {"n": big})
+    raw = _raw_db(url)
+    flags = [d.get("p") for d in raw.messages.find({"sid": uid}).sort("seq", 1)]
+    assert flags == [1, None, None]
+    legacy = dict(raw.messages.find_one({"sid": uid, "seq": 2}) or {})
+    legacy.update(_id=legacy["_id"] + "-legacy", seq=4, id=legacy["id"] + "-legacy")
+    raw.messages.insert_one(legacy)  # no "p": as an older version wrote it
+    got = db.messages.list(uid)
+    assert [m.metadata for m in got] == [
+        {"lang": "en", "n": [1, 2.5, None]},
+        {"ok": True},
+        {"n": big},
+        {"ok": True},
+    ]
+    assert got[1].content == got[3].content == [{"type": "text", "a.b": 1}]
+    assert type(got[2].metadata["n"]) is int
+    assert [m.seq for m in db.messages.list(uid, last=2)] == [3, 4]
+
+
 def test_a_message_over_16_mb_is_a_validation_error(db: PraisonDB, uid: str) -> None:
     db.sessions.create(uid)
     db.messages.append(uid, "user", "before")

@@ -12,10 +12,11 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from praisondb import BackendUnavailable, PraisonDB
+from praisondb import BackendUnavailable, Conflict, Message, PraisonDB
 from praisondb.stores.redis import RedisStore
 from tests.backends import redis_backend
 from tests.conftest import require_all_backends
@@ -108,6 +109,57 @@ def test_session_ttl_is_refreshed_on_write(url: str, uid: str) -> None:
         raw.delete(info_key)  # what expiry does: the session is gone, and so is it from lists
         assert not db.sessions.exists(uid)
         assert uid not in [s.id for s in db.sessions.list().items]
+
+
+def test_append_touches_only_the_session_keys(db: PraisonDB, url: str, uid: str) -> None:
+    """One EVALSHA per append: counters, ids and messages of this session, nothing global."""
+    db.sessions.create(uid)
+    raw = _raw(url)
+    before = {k for k in raw.scan_iter(match=f"{_prefix(url)}*") if uid.encode() not in k}
+    for i in range(3):
+        assert db.messages.append(uid, "user", f"m{i}").seq == i + 1
+    after = {k for k in raw.scan_iter(match=f"{_prefix(url)}*") if uid.encode() not in k}
+    assert after == before
+    assert not raw.exists(f"{_prefix(url)}idx:updated:{uid}")
+    info = db.sessions.get(uid)
+    assert (info.message_count, info.last_seq) == (3, 3)
+
+
+def test_duplicate_ids_conflict_and_leave_nothing(db: PraisonDB, uid: str) -> None:
+    db.sessions.create(uid)
+    first = db.messages.append(uid, "user", "one")
+    with pytest.raises(Conflict):  # an id already stored, second in the batch
+        db.messages.extend(
+            uid, [Message(uid, "user", "two"), Message(uid, "user", "x", id=first.id)]
+        )
+    twin = Message(uid, "user", "twin")
+    with pytest.raises(Conflict):  # the same new id twice in one batch
+        db.messages.extend(uid, [twin, Message(uid, "user", "again", id=twin.id)])
+    assert [(m.seq, m.content) for m in db.messages.list(uid)] == [(1, "one")]
+    assert db.messages.append(uid, "user", "two").seq == 2
+    info = db.sessions.get(uid)
+    assert (info.message_count, info.last_seq) == (2, 2)
+
+
+def test_a_retried_append_whose_reply_was_lost_is_not_stored_twice(url: str, uid: str) -> None:
+    with PraisonDB(url) as db:
+        db.sessions.create(uid)
+        store = db.conversations
+        assert isinstance(store, RedisStore)
+        script = store._append
+        calls = []
+
+        def lose_first_reply(keys: list[str], args: list[Any]) -> Any:
+            result = script(keys, args)
+            calls.append(result)
+            if len(calls) == 1:
+                raise redis.exceptions.ConnectionError("reply lost")
+            return result
+
+        store._append = lose_first_reply  # type: ignore[assignment]
+        (message,) = db.messages.extend(uid, [Message(uid, "user", "once")])
+        assert message.seq == 1 and len(calls) == 2
+        assert [m.content for m in db.messages.list(uid)] == ["once"]
 
 
 def test_state_listing_uses_scan_with_literal_patterns(db: PraisonDB, uid: str) -> None:
