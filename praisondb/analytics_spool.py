@@ -1,8 +1,9 @@
 """The local spool: where analytics batches wait while ClickHouse cannot take them.
 
-A spool is a directory of JSONL files, one batch per line. A line is exactly the body
-ClickHouse would have received: ClickHouse's ``JSONCompactColumns`` format, one JSON
-array per column of :data:`praisondb.analytics_schema.EVENT_COLUMNS`::
+A spool is a directory of JSONL files, one batch per line, in ClickHouse's
+``JSONCompactColumns`` format: one JSON array per column of
+:data:`praisondb.analytics_schema.EVENT_COLUMNS` (live inserts go as Arrow; replay
+decodes a line and inserts it the same way, see :mod:`praisondb.analytics_codec`)::
 
     [["<id>", ...], ["2026-01-02T03:04:05.000006+00:00", ...], ["message", ...], ...]
 

@@ -4,10 +4,14 @@
     .venv/bin/python tools/bench_analytics.py --events 200000 --query-events 1000000
 
 Prints:
-- caller-side cost per event of ``db._emit`` (what every message append pays) and of
-  ``sink.record`` alone, in microseconds (Event construction is reported apart: it is
-  the repositories' cost, paid with or without analytics);
-- events/s reaching ClickHouse: events / (first record -> flush() returned);
+- events/s reaching ClickHouse: 1M prebuilt events pushed through ``db._emit`` as fast
+  as one thread can, divided by (first call -> ``flush()`` returned); and the process
+  CPU time per event over the same span (every thread: the caller, the flusher, the
+  engine's inserts and merges), the figure to compare on a busy machine;
+- caller-side cost per event, with the buffer not full: ``Event(...)`` + ``db._emit``
+  (what a message append pays for analytics), then ``sink.record`` alone;
+- ``db._emit`` per event while saturated: includes waiting for the flusher when the
+  buffer is full (back-pressure), so it is about 1 / throughput, not a caller cost;
 - each ready query's latency (best and median of ``--repeat`` runs) on ``--query-events``
   events generated inside the engine (INSERT ... SELECT, so the rollups fill as in life).
 
@@ -18,12 +22,15 @@ Everything runs on the embedded engine (chdb) in a temporary directory.
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from praisondb import PraisonDB
 from praisondb.analytics import REPORT
@@ -58,45 +65,65 @@ def make_events(n: int) -> list[Event]:
     return events
 
 
-def bench_ingest(directory: Path, n: int, batch_size: int) -> dict[str, float]:
-    started = time.perf_counter()
-    sample = [
-        Event("message", session_id="s", role="user", attributes={"seq": 1}) for _ in range(20_000)
-    ]
-    construct_us = (time.perf_counter() - started) / len(sample) * 1e6
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bench_ingest(directory: Path, n: int, batch_size: int | None) -> tuple[str, dict[str, float]]:
+    """The ingest figures, and what went wrong (events spooled or lost), if anything."""
     events = make_events(n)
     url = f"chdb://{directory / 'ingest'}"
-    with PraisonDB(
-        "memory://", analytics_url=url, analytics_options={"batch_size": batch_size}
-    ) as db:
+    options = {} if batch_size is None else {"batch_size": batch_size}
+    with PraisonDB("memory://", analytics_url=url, analytics_options=options) as db:
         sink = db.analytics
         assert sink is not None
         sink.ensure_schema()
         emit = db._emit
+        cpu = _cpu_seconds()
         started = time.perf_counter()
         for event in events:
             emit(event)
         recorded = time.perf_counter()
         sink.flush()
         done = time.perf_counter()
+        cpu = _cpu_seconds() - cpu
         stats = sink.stats()
         stored = sink.query("SELECT count() FROM praisondb.events").rows[0][0]
-        record_only = make_events(200_000)
+        del events
+
+        # caller cost with room in the buffer (the flusher still runs alongside)
+        caller = 100_000
+        t0 = time.perf_counter()
+        for i in range(caller):
+            emit(Event("message", session_id="s", user_id="u", role="user", attributes={"seq": i}))
+        caller_us = (time.perf_counter() - t0) / caller * 1e6
+        sink.flush()
+        t0 = time.perf_counter()
+        sample = [
+            Event("message", session_id="s", user_id="u", role="user", attributes={"seq": i})
+            for i in range(caller)
+        ]
+        construct_us = (time.perf_counter() - t0) / caller * 1e6
         record = sink.record
         t0 = time.perf_counter()
-        for event in record_only:
+        for event in sample:
             record(event)
-        record_us = (time.perf_counter() - t0) / len(record_only) * 1e6
+        record_us = (time.perf_counter() - t0) / caller * 1e6
         sink.flush()
-    if stored != n or stats["spooled"]:
-        sys.exit(f"ingest lost events: stored {stored} of {n}, stats {stats}")
-    return {
+        final = sink.stats()
+    problem = ""
+    if stored != n or stats["spooled"] or final["spooled"]:
+        problem = f"ingest lost or spooled events: stored {stored} of {n}, stats {final}"
+    return problem, {
         "events": n,
-        "emit_us_per_event": (recorded - started) / n * 1e6,
-        "record_us_per_event": record_us,
-        "event_construction_us": construct_us,
         "events_per_s_to_clickhouse": n / (done - started),
+        "cpu_us_per_event": cpu / n * 1e6,
         "flush_tail_s": done - recorded,
+        "saturated_emit_us_per_event": (recorded - started) / n * 1e6,
+        "caller_us_per_event": caller_us,
+        "event_construction_us": construct_us,
+        "record_us_per_event": record_us,
     }
 
 
@@ -136,7 +163,7 @@ def bench_queries(directory: Path, n: int, repeat: int) -> dict[str, tuple[float
         )
         sink.admin_client().command("OPTIMIZE TABLE praisondb.session_stats FINAL")
         timings: dict[str, tuple[float, float, int]] = {}
-        calls = {name: (lambda name=name: getattr(sink, name)()) for name in REPORT}
+        calls: dict[str, Callable[[], Any]] = {name: getattr(sink, name) for name in REPORT}
         calls["session_timeline"] = lambda: sink.session_timeline(f"s{n // 40}")
         for name, call in calls.items():
             samples, rows = [], 0
@@ -156,7 +183,7 @@ def main() -> None:
     )
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--query-events", type=int, default=10_000_000)
-    parser.add_argument("--batch-size", type=int, default=50_000)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the sink's")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-queries", action="store_true")
@@ -164,17 +191,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="praisondb-bench-") as tmp:
         directory = Path(tmp)
         if not args.skip_ingest:
-            result = bench_ingest(directory, args.events, args.batch_size)
+            problem, result = bench_ingest(directory, args.events, args.batch_size)
             print(f"ingest: {result['events']:,} events through db._emit -> chdb")
-            print(f"  caller cost, db._emit:      {result['emit_us_per_event']:.2f} us/event")
-            print(f"  caller cost, sink.record:   {result['record_us_per_event']:.2f} us/event")
             print(
-                f"  (Event() construction:      {result['event_construction_us']:.2f} us/event, not included)"
+                f"  reaching ClickHouse:         {result['events_per_s_to_clickhouse']:,.0f} events/s"
+                f"  ({result['cpu_us_per_event']:.2f} us of process CPU per event)"
             )
+            print(f"  flush tail after last call:  {result['flush_tail_s']:.2f} s")
             print(
-                f"  reaching ClickHouse:        {result['events_per_s_to_clickhouse']:,.0f} events/s"
+                f"  caller, Event() + db._emit:  {result['caller_us_per_event']:.2f} us/event"
+                f"  (Event() alone {result['event_construction_us']:.2f})"
             )
-            print(f"  flush tail after last call: {result['flush_tail_s']:.2f} s")
+            print(f"  caller, sink.record alone:   {result['record_us_per_event']:.2f} us/event")
+            print(
+                f"  db._emit while saturated:    {result['saturated_emit_us_per_event']:.2f} us/event"
+                "  (includes back-pressure)"
+            )
+            if problem:
+                sys.exit(problem)
         if not args.skip_queries:
             timings = bench_queries(directory, args.query_events, args.repeat)
             print(
