@@ -13,13 +13,28 @@ import time
 _lock = threading.Lock()
 _last_ms = 0
 _counter = 0
+_POOL_SIZE = 4096
+_pool = b""
+_pos = 0
+
+
+def _reset_after_fork() -> None:
+    """A child must never hand out random bits its parent also hands out."""
+    global _pool, _pos
+    _pool, _pos = b"", 0
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def new_id() -> str:
     """A UUIDv7 string, strictly increasing within this process."""
-    global _last_ms, _counter
-    rand = int.from_bytes(os.urandom(10), "big")
+    global _last_ms, _counter, _pool, _pos
     with _lock:
+        if _pos + 10 > len(_pool):  # one urandom call per ~400 ids
+            _pool, _pos = os.urandom(_POOL_SIZE), 0
+        rand = int.from_bytes(_pool[_pos : _pos + 10], "big")
+        _pos += 10
         ms = time.time_ns() // 1_000_000
         if ms > _last_ms:
             _last_ms, _counter = ms, rand & 0x3FF

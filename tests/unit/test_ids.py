@@ -29,3 +29,19 @@ def test_ids_are_unique_across_threads() -> None:
     assert len(set(every)) == 16_000
     for chunk in found:
         assert chunk == sorted(chunk)
+
+
+def test_a_forked_child_does_not_repeat_the_parents_random_bits() -> None:
+    import os
+
+    new_id()  # fill the parent's pool
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    parent = new_id()
+    assert child[-12:] != parent[-12:]
