@@ -269,7 +269,7 @@ class LifecycleMixin:
     def on_trace_end(
         self, trace_id: str, status: str = "ok", metadata: dict[str, Any] | None = None
     ) -> None:
-        root = self._span(trace_id, trace_id)
+        root = self._span(trace_id)
         root.status = status
         root.ended_at = utcnow()
         root.attributes = {**root.attributes, **json_safe(dict(metadata or {}))}
@@ -284,7 +284,7 @@ class LifecycleMixin:
         parent_span_id: str | None = None,
         attributes: dict[str, Any] | None = None,
     ) -> None:
-        root = self._span(trace_id, trace_id)
+        root = self._span(trace_id)
         span = Span(
             trace_id=trace_id,
             name=name,
@@ -307,19 +307,12 @@ class LifecycleMixin:
         self.conversations.save_span(span)
         self._lifecycle().forget(span_id)
 
-    def _span(self, span_id: str, trace_id: str | None = None) -> Span:
-        """A span started by this process, else read back from the store (roots by trace)."""
+    def _span(self, span_id: str) -> Span:
+        """A span this process started, else read back from the store (NotFound if none)."""
         cached = self._lifecycle().spans.get(span_id)
         if cached is not None:
             return replace(cached)
-        if trace_id is not None:
-            for span in self.conversations.list_spans(trace_id=trace_id):
-                if span.id == span_id:
-                    return span
-        raise NotFound(
-            f"span {span_id!r} is unknown: it was not started by this process"
-            + ("" if trace_id else " and the store cannot look spans up by id alone")
-        )
+        return self.conversations.get_span(check_id(span_id, "span id"))
 
     def get_traces(
         self, session_id: str | None = None, user_id: str | None = None, limit: int | None = None

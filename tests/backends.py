@@ -21,10 +21,25 @@ BackendFactory = Callable[[Path], AbstractContextManager[str]]
 
 @dataclass(frozen=True)
 class TestBackend:
+    __test__ = False  # a fixture value, not a test class
+
     name: str
     factory: BackendFactory
+    scheme: str
+    """The URL scheme, which names the store class (see praisondb.urls.SCHEMES)."""
     multi_process: bool = True
     """False where other processes cannot open the same store (memory)."""
+
+    def store_class(self) -> type:
+        from praisondb.stores import load_backend_class
+        from praisondb.urls import parse_url
+
+        return load_backend_class(parse_url(f"{self.scheme}://placeholder"))
+
+    def has(self, protocol: type) -> bool:
+        """Whether the store class implements every method of an optional protocol."""
+        methods = [name for name in vars(protocol) if not name.startswith("_")]
+        return all(callable(getattr(self.store_class(), name, None)) for name in methods)
 
 
 def env_url(name: str, default: str) -> str:
@@ -115,6 +130,26 @@ def redis_backend(tmp: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
+def redis_cluster_backend(tmp: Path) -> Iterator[str]:
+    """A private key prefix on the shared 3-master Redis Cluster (``tools/services.sh up``)."""
+    import redis.cluster
+
+    base = env_url("redis_cluster", "redis://127.0.0.1:7001/0?cluster=true")
+    prefix = _unique() + ":"
+    client = redis.cluster.RedisCluster.from_url(
+        base.split("?", 1)[0], socket_connect_timeout=5, socket_timeout=30
+    )
+    try:
+        yield f"{base}{'&' if '?' in base else '?'}prefix={prefix}"
+    finally:
+        pipe = client.pipeline(transaction=False)  # keys of many slots: split per node
+        for name in client.scan_iter(match=prefix + "*", count=1000):
+            pipe.unlink(name)
+        pipe.execute()
+        client.close()
+
+
+@contextlib.contextmanager
 def mongodb_backend(tmp: Path) -> Iterator[str]:
     """A private database on the shared server (a one-node replica set), dropped afterwards."""
     import pymongo
@@ -136,11 +171,12 @@ def mongodb_backend(tmp: Path) -> Iterator[str]:
 
 
 BACKENDS: dict[str, TestBackend] = {
-    "memory": TestBackend("memory", memory_backend, multi_process=False),
-    "sqlite": TestBackend("sqlite", sqlite_backend),
-    "json": TestBackend("json", json_backend),
-    "postgres": TestBackend("postgres", postgres_backend),
-    "mysql": TestBackend("mysql", mysql_backend),
-    "redis": TestBackend("redis", redis_backend),
-    "mongodb": TestBackend("mongodb", mongodb_backend),
+    "memory": TestBackend("memory", memory_backend, "memory", multi_process=False),
+    "sqlite": TestBackend("sqlite", sqlite_backend, "sqlite"),
+    "json": TestBackend("json", json_backend, "json"),
+    "postgres": TestBackend("postgres", postgres_backend, "postgresql"),
+    "mysql": TestBackend("mysql", mysql_backend, "mysql"),
+    "redis": TestBackend("redis", redis_backend, "redis"),
+    "redis_cluster": TestBackend("redis_cluster", redis_cluster_backend, "redis"),
+    "mongodb": TestBackend("mongodb", mongodb_backend, "mongodb"),
 }

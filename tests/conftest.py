@@ -40,9 +40,10 @@ def selected_backends(config: pytest.Config) -> list[str]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrise over the selected backends that can run the test.
 
-    A test that needs several processes on one store (the ``multi_process`` fixture) or
-    names its backends (``@pytest.mark.backends(...)``) is generated only for those, so
-    nothing is skipped at run time.
+    A test that needs several processes on one store (the ``multi_process`` fixture),
+    names its backends (``@pytest.mark.backends(...)``) or needs an optional protocol
+    (``@pytest.mark.requires.with_args(Protocol)``) is generated only for those, so nothing is
+    skipped at run time.
     """
     if "backend" not in metafunc.fixturenames:
         return
@@ -52,6 +53,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         names = [n for n in names if n in only.args]
     if "multi_process" in metafunc.fixturenames:
         names = [n for n in names if BACKENDS[n].multi_process]
+    for marker in metafunc.definition.iter_markers("requires"):
+        names = [n for n in names if all(BACKENDS[n].has(p) for p in marker.args)]
     metafunc.parametrize("backend", names, indirect=True, scope="session")
 
 

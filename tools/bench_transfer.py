@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 PG_ADMIN = os.environ.get(
     "PRAISONDB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+).replace("postgresql+psycopg://", "postgresql://", 1)
 MY_ADMIN = os.environ.get("PRAISONDB_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 
 
@@ -148,10 +148,15 @@ def migrate(url: str) -> None:
 def child_copy(src: str, dst: str, batch_size: int, workers: int, verify: bool) -> dict[str, Any]:
     from praisondb import transfer
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     report = transfer.copy(src, dst, batch_size=batch_size, workers=workers, verify=False)
     seconds = time.perf_counter() - started
-    result = {"messages": report.messages_copied, "seconds": seconds, "rss_mb": peak_rss_mb()}
+    result = {
+        "messages": report.messages_copied,
+        "seconds": seconds,
+        "rss_mb": peak_rss_mb(),
+        "cpu_s": time.process_time() - cpu,
+    }
     if verify:
         started = time.perf_counter()
         check = transfer.verify(src, dst, batch_size=batch_size)
@@ -231,6 +236,56 @@ def child_raw_pg(src_path: str, dst: str, batch: int) -> dict[str, Any]:
     return {"messages": count, "seconds": seconds, "rss_mb": peak_rss_mb()}
 
 
+def child_pg_server_only(src_path: str, dst: str, rows: int) -> dict[str, Any]:
+    """PostgreSQL's own ingest ceiling: the first ``rows`` messages, already encoded as a
+    binary COPY stream in memory, sent in one COPY. The client does nothing per row, so
+    this is what the server alone can take (FK check, two unique indexes, jsonb, WAL)."""
+    import psycopg
+
+    from praisondb.stores.sql_dialects import pg_json_bytes
+
+    url = dst.replace("postgresql+psycopg://", "postgresql://")
+    columns = (
+        "COPY praisondb_messages (session_id, seq, id, role, content_kind, content, "
+        "metadata, run_id, created_at) FROM STDIN (FORMAT BINARY)"
+    )
+    types = ["text", "int8", "text", "text", "int2", "text", "bytea", "text", "timestamptz"]
+    chunks: list[bytes] = []
+
+    class Capture(psycopg.copy.Writer):
+        def write(self, data: Any) -> None:
+            chunks.append(bytes(data))
+
+    count = 0
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        sessions = _sessions(src_path)
+        with cur.copy(
+            "COPY praisondb_sessions (id, user_id, agent, title, metadata, parent_id, "
+            "forked_at_seq, created_at, updated_at, message_count, last_seq) FROM STDIN"
+        ) as copy:
+            for row in sessions:
+                copy.write_row((*row[:4], "{}", row[5], row[6], _ts(row[7]), _ts(row[8]), *row[9:]))
+        conn.commit()
+        encoder = psycopg.connect(url)
+        with encoder.cursor().copy(columns, writer=Capture()) as copy:
+            copy.set_types(types)
+            for batch in _source_rows(src_path, 10_000):
+                for r in batch:
+                    meta = b"\x01" + pg_json_bytes(json.loads(r[6]))
+                    copy.write_row((*r[:6], meta, r[7], _ts(r[8])))
+                count += len(batch)
+                if count >= rows:
+                    break
+        encoder.pgconn.finish()  # the capture never reached the server
+        started = time.perf_counter()
+        with cur.copy(columns) as copy:
+            for chunk in chunks:
+                copy.write(chunk)
+        conn.commit()
+        seconds = time.perf_counter() - started
+    return {"messages": count, "seconds": seconds, "rss_mb": peak_rss_mb()}
+
+
 def child_raw_mysql(src_path: str, dst: str, batch: int) -> dict[str, Any]:
     """The same rows, read with sqlite3 and written with PyMySQL executemany."""
     import pymysql
@@ -300,6 +355,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--workers", default="1,4", help="comma-separated worker counts")
     parser.add_argument("--verify", action="store_true", help="also time transfer.verify")
+    parser.add_argument(
+        "--ceiling",
+        type=int,
+        default=100_000,
+        help="messages for the PostgreSQL server-only ceiling row (0: skip it)",
+    )
     parser.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "praisondb-bench"))
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -311,6 +372,8 @@ def main() -> None:
             result = child_copy(src, dst, int(batch), int(workers), verify == "1")
         elif kind == "raw-pg":
             result = child_raw_pg(rest[0], rest[1], int(rest[2]))
+        elif kind == "pg-server-only":
+            result = child_pg_server_only(rest[0], rest[1], int(rest[2]))
         else:
             result = child_raw_mysql(rest[0], rest[1], int(rest[2]))
         print(json.dumps(result))
@@ -354,15 +417,34 @@ def main() -> None:
             print(rows[-1], file=sys.stderr)
         finally:
             drop(dst)
+        if target == "postgres" and args.ceiling > 0:
+            dst = create()
+            try:
+                migrate(dst)
+                result = run_child("pg-server-only", str(source), dst, str(args.ceiling))
+                rows.append((target, "server only: pre-encoded COPY", result))
+                print(rows[-1], file=sys.stderr)
+            finally:
+                drop(dst)
 
     print(
         f"\nSQLite source: {args.sessions:,} sessions x {args.messages} messages "
         f"(~{args.size} B) = {total:,} messages; batch size {args.batch_size}\n"
     )
-    print("| target | loader | messages | seconds | messages/s | peak RSS MB | verify s |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print(
+        "| target | loader | messages | seconds | messages/s | vs raw | client CPU us/msg "
+        "| peak RSS MB | verify s |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    raw_rates = {
+        target: r["messages"] / r["seconds"]
+        for target, label, r in rows
+        if label.startswith("raw") and r["seconds"]
+    }
     for target, label, r in rows:
         rate = r["messages"] / r["seconds"] if r["seconds"] else 0
+        ratio = f"{rate / raw_rates[target]:.2f}" if raw_rates.get(target) else "-"
+        cpu = f"{r['cpu_s'] / r['messages'] * 1e6:.1f}" if r.get("cpu_s") and r["messages"] else "-"
         verify = (
             f"{r['verify_seconds']:.1f}" + ("" if r.get("verify_ok", True) else " FAILED")
             if "verify_seconds" in r
@@ -370,8 +452,9 @@ def main() -> None:
         )
         print(
             f"| {target} | {label} | {r['messages']:,} | {r['seconds']:.1f} | {rate:,.0f} | "
-            f"{r['rss_mb']:.0f} | {verify} |"
+            f"{ratio} | {cpu} | {r['rss_mb']:.0f} | {verify} |"
         )
+    print(f"\nload average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

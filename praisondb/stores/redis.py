@@ -1,20 +1,32 @@
 """Redis store (``redis://``, ``rediss://``, ``unix://``): conversations and state.
 
+Add ``?cluster=true`` to a ``redis://``/``rediss://`` URL to talk to a Redis Cluster
+(``redis.cluster.RedisCluster``); the key layout is the same either way.
+
 Key layout (``P`` is the ``prefix`` option, default ``praisondb:``)::
 
     P s:{<session id>}:info   hash   info (JSON), created_at, updated_at (µs), message_count, last_seq
     P s:{<session id>}:msgs   zset   score seq, member = JSON [id, role, content, metadata, run_id, created µs]
     P s:{<session id>}:ids    zset   score seq, member = message id (duplicate check, range deletes)
-    P s:{<session id>}:runs   hash   run id -> JSON;  P run:<id> -> session id
-    P s:{<session id>}:cps    hash   checkpoint id -> JSON;  P cp:<id> -> session id
+    P s:{<session id>}:runs | :cps | :spans   hashes  item id -> JSON (see redis_items)
+    P t:{<trace id>}:spans    hash   spans without a session
+    P run:<id> | cp:<id> | span:<id>   pointers to an item's home hash
     P idx:created | idx:user:<u> | idx:agent:<a> | idx:parent:<p>   zsets of session ids
-    P span:<id> (JSON) and P spans:all | spans:trace:<t> | spans:session:<s> | spans:user:<u>
-    P st:<byte length of scope>:<scope>:<key>   hash  v (JSON), ver, upd, exp (µs); native PEXPIREAT
+    P spans:all | spans:trace:<t> | spans:user:<u>   zsets of span ids
+    P st:<byte length of scope>:{<scope>}:<key>   hash  v (JSON), ver, upd, exp (µs); PEXPIREAT
 
-Every key of one session carries the ``{session id}`` hash tag, so a session lives in
-one Redis Cluster slot and its Lua scripts stay single-slot. An append is one EVALSHA
-touching only that session's keys (HMGET counters, ZADD NX ids, ZADD msgs, HSET
-counters), so concurrent writers in any number of processes get gap-free seq values.
+Everything a session owns carries its ``{session id}`` hash tag, so it lives in one
+Cluster slot, and every atomic step (a Lua script or a MULTI) touches one slot only. An
+append is one EVALSHA on that session's keys (HMGET counters, ZADD NX ids, ZADD msgs,
+HSET counters), so concurrent writers in any number of processes get gap-free seqs, and
+deleting a session is one MULTI in its slot.
+
+The global zsets and pointers live in other slots, so they are written in separate
+steps and treated as derived data: a session's index entries are written before the
+session itself and once more after it, and a listing verifies every entry against the
+session (exists, belongs to that index, same created_at score). An entry that fails is
+dropped and the session's real entries written again, so crashes between steps and
+expired sessions (``session_ttl``) heal when a listing meets them.
 Nothing reads an ``updated_at`` index (listing filters on the info hash), so none is kept
 (older versions kept ``P idx:updated``; delete_session still removes its entries).
 Timestamps are integer microseconds (exact).
@@ -35,7 +47,7 @@ import redis.exceptions
 import redis.retry
 
 from ..errors import BackendUnavailable, ConfigError, Conflict, NotFound
-from ..model import Checkpoint, Message, Page, Run, SessionInfo, Span, utcnow
+from ..model import Message, Page, SessionInfo, Span, utcnow
 from ..retry import Retry
 from ..urls import StoreURL, redact_text
 from .base import (
@@ -48,6 +60,7 @@ from .base import (
 )
 from .redis_codec import (
     APPEND,
+    DELETE_IF_EQUAL,
     DELETE_MESSAGES,
     PUT_MESSAGES,
     STATE_DELETE,
@@ -56,30 +69,40 @@ from .redis_codec import (
     dumps,
     first_line,
     from_us,
+    hash_tag,
     matches,
-    newest,
     now_us,
-    parse_checkpoint,
     parse_message,
-    parse_run,
     parse_span,
     query_fields,
     to_us,
 )
+from .redis_items import RedisItemsMixin
 from .redis_state import RedisStateMixin
 
 T = TypeVar("T")
-OPTIONS = {"auto_migrate", "prefix", "session_ttl", "timeout", "connect_timeout", "retry_attempts"}
+OPTIONS = {
+    "auto_migrate",
+    "prefix",
+    "session_ttl",
+    "timeout",
+    "connect_timeout",
+    "retry_attempts",
+    "cluster",
+}
+SESSION_PARTS = ("info", "msgs", "ids", "runs", "cps", "spans")
 _BATCH = 200
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
-class RedisStore(RedisStateMixin):
-    """Conversations and state on one Redis server (or a Cluster, thanks to hash tags).
+class RedisStore(RedisItemsMixin, RedisStateMixin):
+    """Conversations and state on one Redis server or a Redis Cluster.
 
     Options (keyword or URL query): ``prefix`` namespaces several apps on one server;
     ``session_ttl`` (seconds) expires a session after that long without writes;
     ``timeout``/``connect_timeout`` (seconds, default 5) bound each network call;
-    ``retry_attempts`` (default 3) is how often a connection error is tried.
+    ``retry_attempts`` (default 3) is how often a connection error is tried;
+    ``cluster`` (default false) uses the Redis Cluster client.
     """
 
     capabilities: frozenset[Capability] = frozenset(
@@ -105,29 +128,57 @@ class RedisStore(RedisStateMixin):
             raise ConfigError(f"bad option value for {url.redacted}: {exc}") from None
         if self.session_ttl < 0 or attempts < 1 or timeout <= 0:
             raise ConfigError("session_ttl must be >= 0, retry_attempts >= 1, timeout > 0")
+        self.cluster = _flag(merged.get("cluster", False), url)
         self._retry = Retry(attempts=attempts)
         self._shown = url.redacted  # computed once: _call runs on every operation
         base, _, query = url.secret.partition("?")
         rest = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in OPTIONS]
         driver_url = base + ("?" + urlencode(rest) if rest else "")
-        try:
-            self._client: Any = redis.Redis.from_url(
-                driver_url,
-                socket_timeout=timeout,
-                socket_connect_timeout=connect_timeout,
-                retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0),
-                health_check_interval=0,
+        settings: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": connect_timeout,
+            "retry": redis.retry.Retry(redis.backoff.NoBackoff(), 0),  # ours retries
+            "health_check_interval": 0,
+        }
+        if self.cluster:
+            self._client: Any = self._call(
+                "connect", functools.partial(self._cluster_client, driver_url, settings)
             )
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"bad redis URL {url.redacted}: {redact_text(str(exc), url.secret)}"
-            ) from None
+        else:
+            try:
+                self._client = redis.Redis.from_url(driver_url, **settings)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(
+                    f"bad redis URL {url.redacted}: {redact_text(str(exc), url.secret)}"
+                ) from None
         self._append = self._client.register_script(APPEND)
         self._put_messages_script = self._client.register_script(PUT_MESSAGES)
         self._delete_messages_script = self._client.register_script(DELETE_MESSAGES)
         self._state_set = self._client.register_script(STATE_SET)
         self._state_delete = self._client.register_script(STATE_DELETE)
         self._state_incr = self._client.register_script(STATE_INCR)
+
+    def _cluster_client(self, driver_url: str, settings: dict[str, Any]) -> Any:
+        """RedisCluster connects at once (it reads the slot map), unlike redis.Redis."""
+        import redis.cluster
+
+        try:
+            return redis.cluster.RedisCluster.from_url(driver_url, **settings)
+        except redis.exceptions.RedisClusterException as exc:
+            text = redact_text(first_line(exc), self.url.secret)
+            if "Cluster mode is not enabled" in text:
+                raise ConfigError(
+                    f"{self.url.redacted} is not a Redis Cluster node; drop cluster=true"
+                ) from None
+            if "reachable" in text or "cannot be connected" in text:
+                raise redis.exceptions.ConnectionError(text) from None  # retried
+            raise ConfigError(
+                f"cannot use {self.url.redacted} as a Redis Cluster: {text}"
+            ) from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"bad redis URL {self.url.redacted}: {redact_text(str(exc), self.url.secret)}"
+            ) from None
 
     # -- plumbing -----------------------------------------------------------------
     def _call(self, action: str, fn: Callable[[], T]) -> T:
@@ -153,7 +204,7 @@ class RedisStore(RedisStateMixin):
 
     def _transaction(self, action: str, body: Callable[[Any], T], *watch: str) -> T:
         """WATCH ``watch``, run ``body`` (reads, then ``pipe.multi()`` and writes), EXEC;
-        redis-py re-runs it when a watched key changed underneath."""
+        redis-py re-runs it when a watched key changed underneath. One slot only."""
 
         def run() -> T:
             result: T = self._client.transaction(body, *watch, value_from_callable=True)
@@ -162,10 +213,10 @@ class RedisStore(RedisStateMixin):
         return self._call(action, run)
 
     def _key(self, session_id: str, part: str) -> str:
-        return f"{self.prefix}s:{{{session_id}}}:{part}"
+        return f"{self.prefix}s:{hash_tag(session_id)}:{part}"
 
     def _session_keys(self, session_id: str) -> list[str]:
-        return [self._key(session_id, p) for p in ("info", "msgs", "ids", "runs", "cps")]
+        return [self._key(session_id, p) for p in SESSION_PARTS]
 
     def _idx(self, kind: str, value: str | None = None) -> str:
         return f"{self.prefix}idx:{kind}" + ("" if value is None else f":{value}")
@@ -178,7 +229,8 @@ class RedisStore(RedisStateMixin):
 
     def close(self) -> None:
         self._client.close()
-        self._client.connection_pool.disconnect()
+        if not self.cluster:  # RedisCluster.close() disconnects every node's pool itself
+            self._client.connection_pool.disconnect()
 
     # -- sessions -------------------------------------------------------------
     def _session_mapping(self, info: SessionInfo) -> dict[str, bytes | str]:
@@ -207,22 +259,45 @@ class RedisStore(RedisStateMixin):
             last_seq=int(raw[b"last_seq"]),
         )
 
-    def _index_keys(self, info: SessionInfo) -> list[tuple[str, int]]:
+    def _index_entries(self, info: SessionInfo) -> dict[str, int]:
         """The created-ordered indexes a session belongs to, with its score."""
         created = to_us(info.created_at)
-        keys = [(self._idx("created"), created)]
+        entries = {self._idx("created"): created}
         if info.user_id is not None:
-            keys.append((self._idx("user", info.user_id), created))
+            entries[self._idx("user", info.user_id)] = created
         if info.agent is not None:
-            keys.append((self._idx("agent", info.agent), created))
+            entries[self._idx("agent", info.agent)] = created
         if info.parent_id is not None:
-            keys.append((self._idx("parent", info.parent_id), created))
-        return keys
+            entries[self._idx("parent", info.parent_id)] = created
+        return entries
+
+    def _add_entries(
+        self, session_id: str, entries: dict[str, int], stale: Sequence[str] = ()
+    ) -> None:
+        """One pipeline (one step per key, on a cluster split by node): ZREM ``stale``, ZADD."""
+        pipe = self._client.pipeline(transaction=False)
+        for key in stale:
+            pipe.zrem(key, session_id)
+        for key, score in entries.items():
+            pipe.zadd(key, {session_id: score})
+        pipe.execute()
+
+    def _reindex_sessions(self, session_ids: Sequence[str]) -> None:
+        """Write the real index entries of these sessions again (after entries were dropped)."""
+        raws = self._hgetall_many(session_ids)
+        pipe = self._client.pipeline(transaction=False)
+        for session_id, raw in zip(session_ids, raws, strict=True):
+            if raw:
+                entries = self._index_entries(self._parse_session(session_id, raw))
+                for key, score in entries.items():
+                    pipe.zadd(key, {session_id: score})
+        pipe.execute()
 
     def _write_session(self, info: SessionInfo, *, create: bool) -> SessionInfo:
         info_key, msgs_key, ids_key = self._session_keys(info.id)[:3]
+        entries = self._index_entries(info)
 
-        def transaction(pipe: Any) -> SessionInfo:
+        def transaction(pipe: Any) -> tuple[SessionInfo, SessionInfo | None]:
             raw = pipe.hgetall(info_key)
             stored = dataclasses.replace(info)
             old = self._parse_session(info.id, raw) if raw else None
@@ -239,17 +314,25 @@ class RedisStore(RedisStateMixin):
                     int(top[0][1]) if top else 0,
                 )
             pipe.multi()
-            if old is not None:
-                for key, _ in self._index_keys(old):
-                    pipe.zrem(key, info.id)
-                pipe.delete(info_key)
+            pipe.delete(info_key)
             pipe.hset(info_key, mapping=self._session_mapping(stored))
-            for key, score in self._index_keys(stored):
-                pipe.zadd(key, {info.id: score})
             self._expire(pipe, info.id)
-            return stored
+            return stored, old
 
-        return self._transaction("write session", transaction, info_key)
+        # 1. index entries first: a crash after them leaves entries listings drop;
+        # 2. the session, in one slot;  3. the entries again (a listing may have dropped
+        # them meanwhile) and old ones that no longer apply removed.
+        self._call("index session", functools.partial(self._add_entries, info.id, entries))
+        try:
+            stored, old = self._transaction("write session", transaction, info_key)
+        except Conflict:  # step 1 may have moved the existing session's index scores
+            self._call("index session", functools.partial(self._reindex_sessions, [info.id]))
+            raise
+        stale = [k for k in self._index_entries(old) if k not in entries] if old else []
+        self._call("index session", functools.partial(self._add_entries, info.id, entries, stale))
+        if stale:  # a concurrent put may have made those entries right again
+            self._call("index session", functools.partial(self._reindex_sessions, [info.id]))
+        return stored
 
     def _expire(self, pipe: Any, session_id: str) -> None:
         if self.session_ttl:
@@ -268,23 +351,31 @@ class RedisStore(RedisStateMixin):
             raise NotFound(f"session {session_id!r} not found")
         return self._parse_session(session_id, raw)
 
-    def _candidates(self, query: SessionQuery) -> Iterator[SessionInfo]:
-        """Sessions newest-created first from the most selective index, filters applied."""
+    def _index_for(self, query: SessionQuery) -> str:
+        """The most selective index for a query."""
         if query.parent_id is not None:
-            index = self._idx("parent", query.parent_id)
-        elif query.user_id is not None:
-            index = self._idx("user", query.user_id)
-        elif query.agent is not None:
-            index = self._idx("agent", query.agent)
-        else:
-            index = self._idx("created")
+            return self._idx("parent", query.parent_id)
+        if query.user_id is not None:
+            return self._idx("user", query.user_id)
+        if query.agent is not None:
+            return self._idx("agent", query.agent)
+        return self._idx("created")
+
+    def _candidates(self, query: SessionQuery, dangling: list[str]) -> Iterator[SessionInfo]:
+        """Sessions newest-created first from the most selective index, filters applied.
+
+        Pages by (score, id) rather than by offset, so entries dropped or added by other
+        clients meanwhile never make it skip or repeat one. Entries that do not match
+        their session (gone, moved, different created_at) go to ``dangling``.
+        """
+        index = self._index_for(query)
         top: str = "+inf"
         after: tuple[int, str] | None = None
         if query.cursor:
             created, last_id = decode_session_cursor(query.cursor)
             after = (to_us(created), last_id)
             top = str(after[0])
-        offset = 0
+        num = _BATCH
         while True:
             batch = self._call(
                 "list sessions",
@@ -293,28 +384,53 @@ class RedisStore(RedisStateMixin):
                     index,
                     top,
                     "-inf",
-                    start=offset,
-                    num=_BATCH,
+                    start=0,
+                    num=num,
                     withscores=True,
                 ),
             )
-            offset += len(batch)
-            ids = [
-                (member.decode(), int(score))
-                for member, score in batch
-                if after is None or (int(score), member.decode()) < after
+            fresh = [
+                entry
+                for entry in ((int(score), member.decode()) for member, score in batch)
+                if after is None or entry < after
             ]
-            if ids:
-                raws = self._call("list sessions", functools.partial(self._hgetall_many, ids))
-                for (session_id, _), raw in zip(ids, raws, strict=True):
-                    if raw and matches(info := self._parse_session(session_id, raw), query):
-                        yield info
-            if len(batch) < _BATCH:
+            if not fresh:
+                if len(batch) < num:
+                    return
+                num *= 2  # more sessions share one created_at than a batch holds
+                continue
+            num = _BATCH
+            ids = [session_id for _, session_id in fresh]
+            raws = self._call("list sessions", functools.partial(self._hgetall_many, ids))
+            for (score, session_id), raw in zip(fresh, raws, strict=True):
+                info = self._parse_session(session_id, raw) if raw else None
+                if info is None or self._index_entries(info).get(index) != score:
+                    dangling.append(session_id)
+                elif matches(info, query):
+                    yield info
+            after = fresh[-1]
+            top = str(after[0])
+            if len(batch) < num:
                 return
 
-    def _hgetall_many(self, ids: list[tuple[str, int]]) -> list[dict[bytes, bytes]]:
+    def _reap(self, query: SessionQuery, dangling: list[str]) -> None:
+        """Drop index entries a listing found wrong, then re-add the sessions' real ones."""
+        if not dangling:
+            return
+        index = self._index_for(query)
+
+        def run() -> None:
+            pipe = self._client.pipeline(transaction=False)
+            for session_id in dangling:
+                pipe.zrem(index, session_id)
+            pipe.execute()
+            self._reindex_sessions(dangling)
+
+        self._call("repair session index", run)
+
+    def _hgetall_many(self, ids: Sequence[str]) -> list[dict[bytes, bytes]]:
         pipe = self._client.pipeline(transaction=False)
-        for session_id, _ in ids:
+        for session_id in ids:
             pipe.hgetall(self._key(session_id, "info"))
         result: list[dict[bytes, bytes]] = pipe.execute()
         return result
@@ -322,30 +438,22 @@ class RedisStore(RedisStateMixin):
     def list_sessions(self, query: SessionQuery) -> Page[SessionInfo]:
         items: list[SessionInfo] = []
         more = False
-        for info in self._candidates(query):
+        dangling: list[str] = []
+        for info in self._candidates(query, dangling):
             if len(items) == query.limit:
                 more = True
                 break
             items.append(info)
+        self._reap(query, dangling)
         return Page(items, session_cursor(items[-1]) if more and items else None)
 
     def count_sessions(self, query: SessionQuery) -> int:
-        plain = query.updated_after is None and query.updated_before is None
-        chosen = [query.parent_id, query.user_id, query.agent]
-        if plain and not self.session_ttl and sum(v is not None for v in chosen) <= 1:
-            key = (
-                self._idx("parent", query.parent_id)
-                if query.parent_id is not None
-                else self._idx("user", query.user_id)
-                if query.user_id is not None
-                else self._idx("agent", query.agent)
-                if query.agent is not None
-                else self._idx("created")
-            )
-            return int(self._call("count sessions", lambda: self._client.zcard(key)))
-        return sum(
-            1 for _ in self._candidates(SessionQuery(**{**query_fields(query), "cursor": None}))
-        )
+        """Counts verified entries (an index may hold entries a crash or a TTL left)."""
+        every = SessionQuery(**{**query_fields(query), "cursor": None})
+        dangling: list[str] = []
+        count = sum(1 for _ in self._candidates(every, dangling))
+        self._reap(every, dangling)
+        return count
 
     def update_session(
         self,
@@ -375,31 +483,41 @@ class RedisStore(RedisStateMixin):
         return self._transaction("update session", transaction, info_key)
 
     def delete_session(self, session_id: str) -> bool:
+        """One MULTI deletes everything the session owns; pointers and index entries in
+        other slots are removed after it (and re-added if the session was re-created)."""
         keys = self._session_keys(session_id)
 
-        def transaction(pipe: Any) -> bool:
+        def transaction(pipe: Any) -> tuple[dict[bytes, bytes], list[str], list[str], list[Span]]:
             raw = pipe.hgetall(keys[0])
             run_ids = [k.decode() for k in pipe.hkeys(keys[3])]
             cp_ids = [k.decode() for k in pipe.hkeys(keys[4])]
-            span_ids = [
-                m.decode() for m in pipe.zrange(self._spans_index("session", session_id), 0, -1)
-            ]
-            spans = self._load_spans(span_ids, pipe)
+            spans = [parse_span(body) for body in pipe.hvals(keys[5])]
             pipe.multi()
             pipe.delete(*keys)
+            return raw, run_ids, cp_ids, spans
+
+        raw, run_ids, cp_ids, spans = self._transaction("delete session", transaction, *keys)
+
+        def cleanup() -> None:
+            pipe = self._client.pipeline(transaction=False)
             if raw:
-                for key, _ in self._index_keys(self._parse_session(session_id, raw)):
+                for key in self._index_entries(self._parse_session(session_id, raw)):
                     pipe.zrem(key, session_id)
             pipe.zrem(self._idx("updated"), session_id)
-            for run_id in run_ids:
-                pipe.delete(self.prefix + "run:" + run_id)
-            for cp_id in cp_ids:
-                pipe.delete(self.prefix + "cp:" + cp_id)
-            for span in spans:
-                self._unindex_span(pipe, span)
-            return bool(raw)
+            for kind, item_ids in (("run", run_ids), ("cp", cp_ids)):
+                for item_id in item_ids:
+                    pipe.execute_command(
+                        "EVAL", DELETE_IF_EQUAL, 1, self._pointer(kind, item_id), session_id
+                    )
+            self._unlink_spans(pipe, session_id, spans)
+            pipe.execute()
+            if raw:  # re-created meanwhile? then its entries are back
+                self._reindex_sessions([session_id])
+            if spans:
+                self._reindex_spans(span.id for span in spans)
 
-        return self._transaction("delete session", transaction, keys[0])
+        self._call("delete session", cleanup)
+        return bool(raw)
 
     # -- messages -------------------------------------------------------------
     def append_messages(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
@@ -408,10 +526,10 @@ class RedisStore(RedisStateMixin):
             if not self._call("append", lambda: self._client.exists(self._key(session_id, "info"))):
                 raise NotFound(f"session {session_id!r} not found")
             return list(messages)
-        tag = f"{self.prefix}s:{{{session_id}}}:"
+        tag = f"{self.prefix}s:{hash_tag(session_id)}:"
         keys = [tag + "info", tag + "msgs", tag + "ids"]
         if self.session_ttl:
-            keys += [tag + "runs", tag + "cps"]
+            keys += [tag + "runs", tag + "cps", tag + "spans"]
         args: list[Any] = [b"", self.session_ttl, b"0"]
         for m in messages:
             args.append(m.id)
@@ -510,182 +628,26 @@ class RedisStore(RedisStateMixin):
             )
         )
 
-    # -- runs, spans, checkpoints ----------------------------------------------
-    def _save_owned(self, kind: str, part: str, item_id: str, session_id: str, body: bytes) -> None:
-        """Store a run or checkpoint in its session's hash plus an id -> session pointer."""
-        pointer = self.prefix + kind + ":" + item_id
 
-        def run() -> None:
-            previous = self._client.get(pointer)
-            pipe = self._client.pipeline(transaction=True)
-            if previous is not None and previous.decode() != session_id:
-                pipe.hdel(self._key(previous.decode(), part), item_id)
-            pipe.hset(self._key(session_id, part), item_id, body)
-            pipe.set(pointer, session_id, ex=self.session_ttl or None)
-            if self.session_ttl:
-                pipe.expire(self._key(session_id, part), self.session_ttl)
-            pipe.execute()
-
-        self._call(f"save {kind}", run)
-
-    def _get_owned(self, kind: str, part: str, item_id: str) -> bytes | None:
-        def run() -> bytes | None:
-            owner = self._client.get(self.prefix + kind + ":" + item_id)
-            if owner is None:
-                return None
-            body: bytes | None = self._client.hget(self._key(owner.decode(), part), item_id)
-            return body
-
-        return self._call(f"get {kind}", run)
-
-    def save_run(self, run: Run) -> None:
-        body = dumps(
-            [
-                run.id,
-                run.session_id,
-                run.model,
-                run.status,
-                run.input_tokens,
-                run.output_tokens,
-                to_us(run.started_at),
-                None if run.ended_at is None else to_us(run.ended_at),
-                run.error,
-                run.metadata,
-            ]
-        )
-        self._save_owned("run", "runs", run.id, run.session_id, body)
-
-    def get_run(self, run_id: str) -> Run:
-        body = self._get_owned("run", "runs", run_id)
-        if body is None:
-            raise NotFound(f"run {run_id!r} not found")
-        return parse_run(body)
-
-    def list_runs(self, session_id: str, *, limit: int | None = None) -> list[Run]:
-        bodies = self._call("list runs", lambda: self._client.hvals(self._key(session_id, "runs")))
-        runs = sorted((parse_run(b) for b in bodies), key=lambda r: (r.started_at, r.id))
-        return newest(runs, limit)
-
-    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
-        c = checkpoint
-        body = dumps([c.id, c.session_id, c.seq, c.state, c.label, to_us(c.created_at)])
-        self._save_owned("cp", "cps", c.id, c.session_id, body)
-
-    def get_checkpoint(self, checkpoint_id: str) -> Checkpoint:
-        body = self._get_owned("cp", "cps", checkpoint_id)
-        if body is None:
-            raise NotFound(f"checkpoint {checkpoint_id!r} not found")
-        return parse_checkpoint(body)
-
-    def list_checkpoints(self, session_id: str) -> list[Checkpoint]:
-        bodies = self._call(
-            "list checkpoints", lambda: self._client.hvals(self._key(session_id, "cps"))
-        )
-        found = [parse_checkpoint(b) for b in bodies]
-        return sorted(found, key=lambda c: (c.created_at, c.id))
-
-    def delete_checkpoint(self, checkpoint_id: str) -> bool:
-        pointer = self.prefix + "cp:" + checkpoint_id
-
-        def run() -> bool:
-            owner = self._client.get(pointer)
-            if owner is None:
-                return False
-            pipe = self._client.pipeline(transaction=True)
-            pipe.hdel(self._key(owner.decode(), "cps"), checkpoint_id)
-            pipe.delete(pointer)
-            removed, _ = pipe.execute()
-            return bool(removed)
-
-        return self._call("delete checkpoint", run)
-
-    def _spans_index(self, kind: str, value: str | None = None) -> str:
-        return f"{self.prefix}spans:{kind}" + ("" if value is None else f":{value}")
-
-    def _span_indexes(self, span: Span) -> list[str]:
-        keys = [self._spans_index("all"), self._spans_index("trace", span.trace_id)]
-        if span.session_id is not None:
-            keys.append(self._spans_index("session", span.session_id))
-        if span.user_id is not None:
-            keys.append(self._spans_index("user", span.user_id))
-        return keys
-
-    def _load_spans(self, span_ids: list[str], client: Any = None) -> list[Span]:
-        if not span_ids:
-            return []
-        bodies = (client or self._client).mget([self.prefix + "span:" + i for i in span_ids])
-        return [parse_span(b) for b in bodies if b is not None]
-
-    def _unindex_span(self, pipe: Any, span: Span) -> None:
-        pipe.delete(self.prefix + "span:" + span.id)
-        for key in self._span_indexes(span):
-            pipe.zrem(key, span.id)
-
-    def save_span(self, span: Span) -> None:
-        body = dumps(
-            [
-                span.trace_id,
-                span.name,
-                span.id,
-                span.parent_id,
-                span.session_id,
-                span.user_id,
-                span.status,
-                span.attributes,
-                to_us(span.started_at),
-                None if span.ended_at is None else to_us(span.ended_at),
-            ]
-        )
-
-        def run() -> None:
-            previous = self._load_spans([span.id])
-            pipe = self._client.pipeline(transaction=True)
-            for old in previous:
-                self._unindex_span(pipe, old)
-            pipe.set(self.prefix + "span:" + span.id, body)
-            for key in self._span_indexes(span):
-                pipe.zadd(key, {span.id: to_us(span.started_at)})
-            pipe.execute()
-
-        self._call("save span", run)
-
-    def list_spans(
-        self,
-        *,
-        trace_id: str | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        roots_only: bool = False,
-        limit: int | None = None,
-    ) -> list[Span]:
-        if trace_id is not None:
-            index = self._spans_index("trace", trace_id)
-        elif session_id is not None:
-            index = self._spans_index("session", session_id)
-        elif user_id is not None:
-            index = self._spans_index("user", user_id)
-        else:
-            index = self._spans_index("all")
-
-        def run() -> list[Span]:
-            ids = [m.decode() for m in self._client.zrange(index, 0, -1)]
-            return self._load_spans(ids)
-
-        spans = sorted(
-            (
-                s
-                for s in self._call("list spans", run)
-                if (trace_id is None or s.trace_id == trace_id)
-                and (session_id is None or s.session_id == session_id)
-                and (user_id is None or s.user_id == user_id)
-                and (not roots_only or s.parent_id is None)
-            ),
-            key=lambda s: (s.started_at, s.id),
-        )
-        return newest(spans, limit)
+def _flag(value: Any, url: StoreURL) -> bool:
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"option cluster of {url.redacted} must be true or false, not {value!r}")
 
 
 def _transient(exc: BaseException) -> bool:
+    """Connection trouble, and a cluster that is failing over or moving slots."""
+    if isinstance(exc, redis.exceptions.AuthenticationError):
+        return False
     return isinstance(
-        exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-    ) and not isinstance(exc, redis.exceptions.AuthenticationError)
+        exc,
+        (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            redis.exceptions.ClusterDownError,
+            redis.exceptions.TryAgainError,
+        ),
+    )

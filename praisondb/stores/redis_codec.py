@@ -112,6 +112,25 @@ end
 return removed
 """
 
+# KEYS: pointer; ARGV: the value it must still hold -> 1 if deleted. Cleanup after a
+# session delete must not drop a pointer a concurrent save has just moved elsewhere.
+DELETE_IF_EQUAL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS: entry; ARGV: value, version, updated_us, exp_us (''), exp_ms (''). One entry of
+# put_entries, atomic on its own (a batch spans many scopes, so many slots).
+PUT_ENTRY = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'ver', ARGV[2], 'upd', ARGV[3])
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'exp', ARGV[4])
+  redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+end
+return 1
+"""
+
 LIVE_VERSION = """
 local function live_version(key, now)
   local cur = redis.call('HMGET', key, 'ver', 'exp')
@@ -170,6 +189,17 @@ redis.call('HSET', KEYS[1], 'upd', ARGV[2])
 return {1, redis.call('HGET', KEYS[1], 'v')}
 """
 )
+
+
+def hash_tag(text: str) -> str:
+    """``{text}``: the Redis Cluster hash tag that puts every key built on it in one slot.
+
+    Redis hashes what lies between the first ``{`` and the next ``}``; text that starts
+    with ``}`` would make that empty (and the whole key hashed), so it gets the tag
+    ``{\x01}`` instead, followed by the text: still one slot, and no clash with other
+    text, which never holds control characters.
+    """
+    return "{\x01}" + text if text.startswith("}") else "{" + text + "}"
 
 
 def to_us(moment: datetime) -> int:

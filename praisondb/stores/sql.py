@@ -33,15 +33,15 @@ from .base import (
     merge_metadata,
     session_cursor,
 )
+from .sql_bulk import BulkWriter, session_values
 from .sql_fastpath import FastPath
 from .sql_schema import checkpoints, messages, runs, sessions, spans
 from .sql_state import SQLState
 
 T = TypeVar("T")
 
-_CHUNK = 500
-"""Rows per IN (...) list or multi-row upsert; well below every dialect's parameter limit."""
-
+_SID = sa.bindparam("sid", type_=sessions.c.id.type)
+_LIMIT = sa.bindparam("limit", type_=sa.Integer())
 _SESSION_COLUMNS = (
     sessions.c.id,
     sessions.c.user_id,
@@ -107,6 +107,7 @@ class SQLStore:
             self._engine.dispose()
             raise
         self._fast = FastPath(self._engine)
+        self._bulk = BulkWriter(self._fast)
         self._state = SQLState(self._tx, self._dialect)
 
     def __repr__(self) -> str:
@@ -158,6 +159,12 @@ class SQLStore:
 
         return self._call(once, action=action)
 
+    def _rows(
+        self, key: Any, build: Callable[[], sa.Select[Any]], values: dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """A small read on the fast path (see FastPath.rows), with the usual retries."""
+        return self._call(lambda: self._fast.rows(key, build, values), action="read")
+
     def ping(self) -> None:
         self._tx(lambda conn: conn.execute(sa.text("SELECT 1")).scalar(), action="ping")
 
@@ -170,7 +177,7 @@ class SQLStore:
 
     # -- sessions -------------------------------------------------------------
     def create_session(self, info: SessionInfo) -> SessionInfo:
-        values = self._session_values(info)
+        values = session_values(info)
         values["message_count"] = values["last_seq"] = 0
 
         def insert(conn: Connection) -> None:
@@ -182,24 +189,8 @@ class SQLStore:
             raise Conflict(f"session {info.id!r} already exists") from None
         return SessionInfo(**values)
 
-    @staticmethod
-    def _session_values(info: SessionInfo) -> dict[str, Any]:
-        return {
-            "id": info.id,
-            "user_id": info.user_id,
-            "agent": info.agent,
-            "title": info.title,
-            "metadata": info.metadata,
-            "parent_id": info.parent_id,
-            "forked_at_seq": info.forked_at_seq,
-            "created_at": info.created_at,
-            "updated_at": info.updated_at,
-            "message_count": info.message_count,
-            "last_seq": info.last_seq,
-        }
-
     def put_session(self, info: SessionInfo) -> None:
-        values = self._session_values(info)
+        values = session_values(info)
 
         def put(conn: Connection) -> None:
             existing = conn.execute(
@@ -222,15 +213,14 @@ class SQLStore:
         self._tx(put, write=True, action="put_session", races=3)
 
     def get_session(self, session_id: str) -> SessionInfo:
-        row = self._tx(
-            lambda conn: conn.execute(
-                sa.select(*_SESSION_COLUMNS).where(sessions.c.id == session_id)
-            ).first(),
-            action="get_session",
+        rows = self._rows(
+            "session",
+            lambda: sa.select(*_SESSION_COLUMNS).where(sessions.c.id == _SID),
+            {"sid": session_id},
         )
-        if row is None:
+        if not rows:
             raise NotFound(f"session {session_id!r} not found")
-        return _session(row)
+        return _session(rows[0])
 
     @staticmethod
     def _session_filters(query: SessionQuery) -> list[sa.ColumnElement[bool]]:
@@ -333,47 +323,22 @@ class SQLStore:
 
     def put_messages(self, session_id: str, messages_: Sequence[Message]) -> int:
         batch = list(messages_)
+        return self._tx(
+            lambda conn: self._bulk.put_messages(conn, session_id, batch),
+            write=True,
+            action="put_messages",
+            races=2,
+        )
 
-        def put(conn: Connection) -> int:
-            session = conn.execute(
-                sa.select(sessions.c.last_seq).where(sessions.c.id == session_id).with_for_update()
-            ).first()
-            if session is None:
-                raise NotFound(f"session {session_id!r} not found")
-            known: set[str] = set()
-            for chunk in _chunks([m.id for m in batch]):
-                known.update(
-                    conn.execute(
-                        sa.select(messages.c.id).where(
-                            messages.c.session_id == session_id, messages.c.id.in_(chunk)
-                        )
-                    ).scalars()
-                )
-            fresh = [m for m in batch if m.id not in known]
-            if not fresh:
-                return 0
-            for seqs in _chunks([m.seq for m in fresh]):
-                clash = conn.execute(
-                    sa.select(messages.c.seq, messages.c.id).where(
-                        messages.c.session_id == session_id, messages.c.seq.in_(seqs)
-                    )
-                ).first()
-                if clash is not None:
-                    raise Conflict(
-                        f"seq {clash[0]} of session {session_id!r} is held by {clash[1]!r}"
-                    )
-            conn.execute(messages.insert(), [_message_values(session_id, m) for m in fresh])
-            conn.execute(
-                sessions.update()
-                .where(sessions.c.id == session_id)
-                .values(
-                    last_seq=max(session[0], *(m.seq for m in fresh)),
-                    message_count=sessions.c.message_count + len(fresh),
-                )
-            )
-            return len(fresh)
-
-        return self._tx(put, write=True, action="put_messages")
+    def put_session_batch(self, items: Sequence[tuple[SessionInfo, Sequence[Message]]]) -> int:
+        """Many whole sessions in one transaction (see :mod:`.sql_bulk`); transfer's fast path."""
+        batch = list(items)
+        return self._tx(
+            lambda conn: self._bulk.put_session_batch(conn, batch),
+            write=True,
+            action="put_session_batch",
+            races=2,
+        )
 
     def list_messages(
         self,
@@ -453,15 +418,20 @@ class SQLStore:
     def list_runs(self, session_id: str, *, limit: int | None = None) -> list[Run]:
         if limit is not None and limit <= 0:
             return []
-        stmt = (
-            sa.select(runs)
-            .where(runs.c.session_id == session_id)
-            .order_by(runs.c.started_at.desc(), runs.c.id.desc())
+
+        def build() -> sa.Select[Any]:
+            stmt = (
+                sa.select(runs)
+                .where(runs.c.session_id == _SID)
+                .order_by(runs.c.started_at.desc(), runs.c.id.desc())
+            )
+            return stmt.limit(_LIMIT) if limit is not None else stmt
+
+        rows = self._rows(("runs", limit is not None), build, {"sid": session_id, "limit": limit})
+        names = runs.c.keys()
+        return _newest_first_then_reverse(
+            rows, lambda row: Run(**dict(zip(names, row, strict=True)))
         )
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        rows = self._tx(lambda conn: conn.execute(stmt).all(), action="list_runs")
-        return _newest_first_then_reverse(rows, lambda row: Run(**row._mapping))
 
     def save_span(self, span: Span) -> None:
         values = {
@@ -478,6 +448,16 @@ class SQLStore:
         }
         self._upsert(spans, values, "save_span")
 
+    def get_span(self, span_id: str) -> Span:
+        rows = self._rows(
+            "span",
+            lambda: sa.select(spans).where(spans.c.id == sa.bindparam("id", type_=spans.c.id.type)),
+            {"id": span_id},
+        )
+        if not rows:
+            raise NotFound(f"span {span_id!r} not found")
+        return Span(**dict(zip(spans.c.keys(), rows[0], strict=True)))
+
     def list_spans(
         self,
         *,
@@ -489,19 +469,24 @@ class SQLStore:
     ) -> list[Span]:
         if limit is not None and limit <= 0:
             return []
-        stmt = sa.select(spans).order_by(spans.c.started_at.desc(), spans.c.id.desc())
-        if trace_id is not None:
-            stmt = stmt.where(spans.c.trace_id == trace_id)
-        if session_id is not None:
-            stmt = stmt.where(spans.c.session_id == session_id)
-        if user_id is not None:
-            stmt = stmt.where(spans.c.user_id == user_id)
-        if roots_only:
-            stmt = stmt.where(spans.c.parent_id.is_(None))
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        rows = self._tx(lambda conn: conn.execute(stmt).all(), action="list_spans")
-        return _newest_first_then_reverse(rows, lambda row: Span(**row._mapping))
+        filters = {"trace": trace_id, "sid": session_id, "user": user_id}
+        given = tuple(sorted(name for name, value in filters.items() if value is not None))
+        columns = {"trace": spans.c.trace_id, "sid": spans.c.session_id, "user": spans.c.user_id}
+
+        def build() -> sa.Select[Any]:
+            stmt = sa.select(spans).order_by(spans.c.started_at.desc(), spans.c.id.desc())
+            for name in given:
+                stmt = stmt.where(columns[name] == sa.bindparam(name, type_=spans.c.id.type))
+            if roots_only:
+                stmt = stmt.where(spans.c.parent_id.is_(None))
+            return stmt.limit(_LIMIT) if limit is not None else stmt
+
+        key = ("spans", given, roots_only, limit is not None)
+        rows = self._rows(key, build, {**filters, "limit": limit})
+        names = spans.c.keys()
+        return _newest_first_then_reverse(
+            rows, lambda row: Span(**dict(zip(names, row, strict=True)))
+        )
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         values = {
@@ -526,13 +511,16 @@ class SQLStore:
         return Checkpoint(**row._mapping)
 
     def list_checkpoints(self, session_id: str) -> list[Checkpoint]:
-        stmt = (
-            sa.select(checkpoints)
-            .where(checkpoints.c.session_id == session_id)
-            .order_by(checkpoints.c.created_at, checkpoints.c.id)
-        )
-        rows = self._tx(lambda conn: conn.execute(stmt).all(), action="list_checkpoints")
-        return [Checkpoint(**row._mapping) for row in rows]
+        def build() -> sa.Select[Any]:
+            return (
+                sa.select(checkpoints)
+                .where(checkpoints.c.session_id == _SID)
+                .order_by(checkpoints.c.created_at, checkpoints.c.id)
+            )
+
+        rows = self._rows("checkpoints", build, {"sid": session_id})
+        names = checkpoints.c.keys()
+        return [Checkpoint(**dict(zip(names, row, strict=True))) for row in rows]
 
     def delete_checkpoint(self, checkpoint_id: str) -> bool:
         return bool(
@@ -587,24 +575,3 @@ class SQLStore:
 
     def put_entries(self, entries: Iterable[StateEntry]) -> None:
         self._state.put_entries(entries)
-
-
-def _message_values(session_id: str, message: Message) -> dict[str, Any]:
-    content = message.content
-    is_text = isinstance(content, str)
-    return {
-        "session_id": session_id,
-        "seq": message.seq,
-        "id": message.id,
-        "role": message.role,
-        "content_kind": 0 if is_text else 1,
-        "content": content if is_text else dialects.json_dumps(content),
-        "metadata": message.metadata,
-        "run_id": message.run_id,
-        "created_at": message.created_at,
-    }
-
-
-def _chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]

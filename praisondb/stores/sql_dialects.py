@@ -90,6 +90,14 @@ def pg_json_dumps(value: Any) -> str:
     return _JSON_ESCAPE.sub(_escape_json_token, text)
 
 
+def pg_json_bytes(value: Any) -> bytes:
+    """``pg_json_dumps`` as UTF-8 bytes, without a round trip through str when nothing needs escaping."""
+    data = orjson.dumps(value)
+    if b"\\u0000" not in data and _MARK_BYTES not in data:
+        return data
+    return pg_json_dumps(value).encode()
+
+
 def pg_json_loads(data: str | bytes | bytearray | memoryview) -> Any:
     if isinstance(data, memoryview):
         data = bytes(data)
@@ -110,7 +118,7 @@ def to_micros(value: datetime) -> int:
 
 
 def from_micros(value: int) -> datetime:
-    return EPOCH + timedelta(microseconds=value)
+    return EPOCH + timedelta(0, 0, value)  # positional: a third faster than microseconds=
 
 
 def _aware(value: datetime) -> datetime:

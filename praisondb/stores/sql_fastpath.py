@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -35,12 +35,14 @@ from ..model import Message
 from . import sql_dialects as dialects
 from .sql_schema import messages, sessions
 
+T = TypeVar("T")
+
 _N = sa.bindparam("n", type_=sa.BigInteger())
 _NOW = sa.bindparam("now", type_=dialects.UTCTimestamp())
 _SID = sa.bindparam("sid", type_=sessions.c.id.type)
 _LATEST = sa.case((sessions.c.updated_at > _NOW, sessions.c.updated_at), else_=_NOW)
 _EXISTS: sa.Select[tuple[Any]] = sa.select(sa.literal_column("1")).where(sessions.c.id == _SID)
-_MESSAGE_COLUMNS = (
+MESSAGE_COLUMNS = (
     "session_id",
     "seq",
     "id",
@@ -107,8 +109,8 @@ class FastPath:
         self.codec = dialects.codec(self.name)
         self._error = self.dialect.loaded_dbapi.Error
         self._exists = self._compile(_EXISTS)
-        self._insert = self._compile(messages.insert(), column_keys=list(_MESSAGE_COLUMNS))
-        if self._insert.order is not None and tuple(self._insert.order) != _MESSAGE_COLUMNS:
+        self._insert = self._compile(messages.insert(), column_keys=list(MESSAGE_COLUMNS))
+        if self._insert.order is not None and tuple(self._insert.order) != MESSAGE_COLUMNS:
             raise AssertionError(f"unexpected INSERT layout {self._insert.order}")
         values: dict[str, Any] = {
             "last_seq": sessions.c.last_seq + _N,
@@ -123,6 +125,7 @@ class FastPath:
         self._bump = self._compile(bump)
         self._pg_append = self._compile(_PG_APPEND) if self.name == "postgresql" else None
         self._selects: dict[tuple[bool, bool, bool, bool], _Statement] = {}
+        self._queries: dict[Any, tuple[_Statement, list[Callable[[Any], Any] | None]]] = {}
         # File SQLite: keep our own LIFO of connections taken out of the pool. Checking one
         # out of SQLAlchemy's pool and back costs ~20 us, a quarter of a whole append; a
         # list pop/append costs nothing. In-memory SQLite (one shared connection) and the
@@ -138,6 +141,26 @@ class FastPath:
         compiled = stmt.compile(dialect=self.dialect, column_keys=column_keys)
         assert isinstance(compiled, SQLCompiler)
         return _Statement(compiled)
+
+    @property
+    def insert_statement(self) -> _Statement:
+        """The plain multi-row INSERT of messages (columns in MESSAGE_COLUMNS order)."""
+        return self._insert
+
+    def run_on(self, conn: Connection, fn: Callable[[Any], T]) -> T:
+        """``fn(driver connection)`` inside ``conn``'s transaction, driver errors wrapped.
+
+        For what SQLAlchemy has no API for (PostgreSQL COPY); errors come out as
+        SQLAlchemy's classes, so the store's race, retry and translation rules apply.
+        """
+        pooled = conn.connection
+        try:
+            return fn(pooled.driver_connection)
+        except self._error as exc:
+            lost = self.dialect.is_disconnect(exc, pooled.dbapi_connection, None)
+            if lost:
+                conn.invalidate(exc)
+            raise self._wrap(exc, invalidated=lost) from exc
 
     # -- transactions on the bare connection --------------------------------------------
     def _checkout(self) -> tuple[Any, Any]:
@@ -176,23 +199,32 @@ class FastPath:
 
     @contextlib.contextmanager
     def _cursor(self, *, write: bool) -> Iterator[Any]:
-        """A cursor inside one transaction, committed on success, rolled back on error."""
+        """A cursor inside one transaction, committed on success, rolled back on error.
+
+        A read (``write=False``) must be one statement, which is atomic by itself, so it
+        skips the transaction round trips: SQLite runs it in autocommit; PostgreSQL too
+        (psycopg would otherwise send BEGIN and COMMIT, two extra round trips); on
+        MySQL the pool's reset-on-return ROLLBACK ends it, so no COMMIT is sent.
+        """
         try:
             handle, raw = self._checkout()
         except self._error as exc:
             raise self._wrap(exc, invalidated=False) from exc
         cursor = None
         broken: BaseException | None = None
+        single = not write and self.name == "postgresql"
         try:
+            if single:
+                raw.autocommit = True
             cursor = raw.cursor()
             if self.name == "sqlite" and write:
                 cursor.execute("BEGIN IMMEDIATE")  # reads run as single autocommit statements
             yield cursor
-            if self.name == "sqlite":
-                if write:
+            if write:
+                if self.name == "sqlite":
                     cursor.execute("COMMIT")
-            else:
-                raw.commit()
+                else:
+                    raw.commit()
         except self._error as exc:
             lost = self.dialect.is_disconnect(exc, raw, cursor)
             broken = exc if lost else self._rollback(raw)
@@ -204,6 +236,11 @@ class FastPath:
             if cursor is not None:
                 with contextlib.suppress(self._error):
                     cursor.close()
+            if single:
+                try:
+                    raw.autocommit = False  # the pool hands out transactional connections
+                except self._error as exc:
+                    broken = broken or exc
             self._checkin(handle, broken)
 
     def _rollback(self, raw: Any) -> BaseException | None:
@@ -254,7 +291,7 @@ class FastPath:
                 base = int(cursor.lastrowid) - n
             rows: list[Any] = self._rows(session_id, batch, base)
             if self._insert.order is None:  # a named paramstyle (pymysql's pyformat)
-                rows = [dict(zip(_MESSAGE_COLUMNS, row, strict=True)) for row in rows]
+                rows = [dict(zip(MESSAGE_COLUMNS, row, strict=True)) for row in rows]
             if n == 1:
                 cursor.execute(self._insert.sql, rows[0])
             else:
@@ -312,12 +349,43 @@ class FastPath:
         seqs = [row[0] for row in cursor.fetchall()]
         return min(seqs) - 1 if seqs else None
 
+    # -- small reads ------------------------------------------------------------------------
+    def rows(
+        self, key: Any, build: Callable[[], sa.Select[Any]], values: dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """Run a Core SELECT (built and compiled once per ``key``); rows typed like Core's.
+
+        Each column's value goes through the same result processor SQLAlchemy would
+        apply, so timestamps, free text and JSON come back exactly as through Core, at
+        a fraction of the cost per call (a transfer makes several per session).
+        """
+        entry = self._queries.get(key)
+        if entry is None:
+            stmt = build()
+            processors: list[Callable[[Any], Any] | None] = [
+                column.type.dialect_impl(self.dialect).result_processor(self.dialect, None)
+                for column in stmt.selected_columns
+            ]
+            entry = self._queries[key] = (self._compile(stmt), processors)
+        statement, processors = entry
+        with self._cursor(write=False) as cursor:
+            cursor.execute(statement.sql, statement.args(values))
+            found = cursor.fetchall()
+        if not any(processors):
+            return [tuple(row) for row in found]
+        return [
+            tuple(
+                v if p is None or v is None else p(v) for v, p in zip(row, processors, strict=True)
+            )
+            for row in found
+        ]
+
     # -- loading ----------------------------------------------------------------------------
     def _select(self, after: bool, before: bool, newest: bool, limited: bool) -> _Statement:
         key = (after, before, newest, limited)
         found = self._selects.get(key)
         if found is None:
-            stmt = sa.select(*(messages.c[name] for name in _MESSAGE_COLUMNS)).where(
+            stmt = sa.select(*(messages.c[name] for name in MESSAGE_COLUMNS)).where(
                 messages.c.session_id == _SID
             )
             if after:
@@ -358,6 +426,8 @@ class FastPath:
             rows = cursor.fetchall()
         if newest is not None:
             rows = rows[::-1]
+        if self.name == "sqlite":
+            return _sqlite_messages(rows)
         text, loads, ts = self.codec.text_result, self.codec.json_loads, self.codec.ts_result
         pg = self.name == "postgresql"  # psycopg has already parsed jsonb
         return [
@@ -373,3 +443,25 @@ class FastPath:
             )
             for sid, seq, id_, role, kind, content, meta, run_id, created in rows
         ]
+
+
+def _sqlite_messages(rows: list[Any]) -> list[Message]:
+    """SQLite rows to messages with no per-value codec calls (a transfer reads millions).
+
+    Text is stored as given, metadata is always a JSON object held as text, and
+    timestamps are integer microseconds: the same decoding as the Codec, inlined.
+    """
+    loads, epoch, delta = orjson.loads, dialects.EPOCH, timedelta
+    return [
+        Message(
+            sid,
+            role,
+            loads(content) if kind else content,
+            loads(meta),
+            run_id,
+            id_,
+            seq,
+            epoch + delta(0, 0, created),
+        )
+        for sid, seq, id_, role, kind, content, meta, run_id, created in rows
+    ]

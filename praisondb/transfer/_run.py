@@ -9,12 +9,19 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from ..archive import ArchiveReader, iso
 from ..errors import NotFound, ValidationError
 from ..model import SessionInfo, StateEntry, utcnow
-from ..stores.base import ConversationStore, SessionQuery, StateStore, session_cursor
+from ..stores.base import (
+    BulkSessionLoader,
+    ConversationStore,
+    SessionQuery,
+    StateStore,
+    session_cursor,
+)
+from ._bulk import BulkCopier, bulk_units
 from ._endpoints import (
     Endpoint,
     cursor_scope,
@@ -39,6 +46,8 @@ from ._verify import (
     iter_entries,
     merge_entries,
 )
+
+U = TypeVar("U")
 
 DEFAULT_BATCH_SIZE = 1000
 SESSION_PAGE = 200
@@ -195,36 +204,48 @@ def load_cursor(state: StateStore | None, scope: str) -> dict[str, Any] | None:
     return entry.value if entry is not None and isinstance(entry.value, dict) else None
 
 
-def _run_sessions(
-    items: Iterator[tuple[SessionInfo, Position]],
-    work: Callable[[SessionInfo], Any],
+def _run_units(
+    units: Iterator[tuple[U, list[Position]]],
+    work: Callable[[U], Any],
     workers: int,
     done: Callable[[Position], None],
 ) -> None:
-    """Run ``work`` per session; ``done`` sees positions in listing order (the watermark).
+    """Run ``work`` per unit; ``done`` sees positions in listing order (the watermark).
 
-    At most ``2 * workers`` sessions are in flight, each holding one batch at a time.
+    At most ``2 * workers`` units are queued and ``workers`` run, each holding at most
+    one batch of messages at a time.
     """
     if workers <= 1:
-        for info, position in items:
-            work(info)
-            done(position)
+        for unit, positions in units:
+            work(unit)
+            for position in positions:
+                done(position)
         return
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="praisondb-transfer")
-    window: deque[tuple[Future[Any], Position]] = deque()
+    window: deque[tuple[Future[Any], list[Position]]] = deque()
+
+    def finish_head() -> None:
+        future, positions = window.popleft()
+        future.result()
+        for position in positions:
+            done(position)
+
     try:
-        for info, position in items:
-            window.append((pool.submit(work, info), position))
+        for unit, positions in units:
+            window.append((pool.submit(work, unit), positions))
             while len(window) >= 2 * workers or (window and window[0][0].done()):
-                future, pos = window.popleft()
-                future.result()
-                done(pos)
+                finish_head()
         while window:
-            future, pos = window.popleft()
-            future.result()
-            done(pos)
+            finish_head()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _single(
+    items: Iterator[tuple[SessionInfo, Position]],
+) -> Iterator[tuple[SessionInfo, list[Position]]]:
+    for info, position in items:
+        yield info, [position]
 
 
 def _selection(
@@ -293,6 +314,9 @@ def copy(
     looks at sessions updated since that copy began (``full=True`` re-checks all).
     ``on_conflict`` decides what happens when the target holds a session the source's
     data cannot extend: ``skip`` it (reported), ``overwrite`` it, or ``fail``.
+    A target that can load whole sessions (``BulkSessionLoader``, e.g. the SQL stores)
+    gets the sessions it lacks about ``batch_size`` messages per transaction; use
+    ``workers`` > 1 to overlap reading the source with the target's own work.
     """
     _check_common(batch_size, workers, on_conflict, state)
     selection = _selection(sessions, user_id, agent, since, until)
@@ -333,13 +357,26 @@ def copy(
             keeper.on_batch,
         )
         conflicting: set[str] = set()
+        items = _counted(
+            iter_sessions(src.conversations, selection, lower, position, report.notes), report
+        )
+        loader = tgt.conversations
+        if isinstance(loader, BulkSessionLoader) and not dry_run:
+            bulk = BulkCopier(
+                src.conversations, loader, syncer, tracker, batch_size, keeper.on_batch
+            )
 
-        def work(info: SessionInfo) -> None:
-            if syncer.sync(StoreSession(src.conversations, info)) == "conflicting":
-                conflicting.add(info.id)
+            def copy_unit(infos: list[SessionInfo]) -> None:
+                conflicting.update(bulk.copy_unit(infos))
 
-        items = iter_sessions(src.conversations, selection, lower, position, report.notes)
-        _run_sessions(_counted(items, report), work, workers, keeper.on_session)
+            _run_units(bulk_units(items, batch_size), copy_unit, workers, keeper.on_session)
+        else:
+
+            def copy_one(info: SessionInfo) -> None:
+                if syncer.sync(StoreSession(src.conversations, info)) == "conflicting":
+                    conflicting.add(info.id)
+
+            _run_units(_single(items), copy_one, workers, keeper.on_session)
         if session_state and selection.user_id is not None:
             _copy_scope_state(src, tgt, f"user:{selection.user_id}", syncer)
         if all_state and src.state is not None:

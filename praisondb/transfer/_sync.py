@@ -11,6 +11,9 @@ Write order is what makes a killed copy safe to re-run:
 
 A re-run therefore resumes a half-copied session after the highest ``seq`` the target
 holds, and never duplicates anything (``put_messages`` skips known ids).
+
+Sessions the target lacks entirely, and that fit in one batch, take a faster road when
+the target can load whole sessions: see :mod:`._bulk`.
 """
 
 from __future__ import annotations
@@ -117,12 +120,12 @@ class SessionSyncer:
         if current is None:
             if not self.options.dry_run:
                 self.target.put_session(_provisional(source))
-            self._children(src, fresh=True)
+            self.children(src, fresh=True)
             moved = self._messages(src, after=0, boundary=None)
         else:
-            changed = self._children(src, fresh=False)
+            changed = self.children(src, fresh=False)
             if records_equal(source, current):
-                self._session_state(source.id)
+                self.session_state(source.id)
                 outcome = "updated" if changed else "unchanged"
                 self.tracker.session_done(outcome)
                 return outcome
@@ -135,7 +138,7 @@ class SessionSyncer:
             return self._conflict(source.id, moved)
         if not self.options.dry_run:
             self.target.put_session(source)
-        self._session_state(source.id)
+        self.session_state(source.id)
         self.tracker.session_done(outcome)
         return outcome
 
@@ -153,7 +156,7 @@ class SessionSyncer:
         self.tracker.session_done("conflicting")
         return "conflicting"
 
-    def _children(self, src: SourceSession, *, fresh: bool) -> bool:
+    def children(self, src: SourceSession, *, fresh: bool) -> bool:
         """Runs, checkpoints and spans: write those the target lacks or holds differently."""
         sid = src.info.id
         runs = _missing(src.runs(), () if fresh else self.target.list_runs(sid))
@@ -213,7 +216,7 @@ class SessionSyncer:
             return f"target holds message seq {after} which the source does not"
         return None
 
-    def _session_state(self, session_id: str) -> None:
+    def session_state(self, session_id: str) -> None:
         if not self.options.session_state or self.source_state is None:
             return
         scope = f"session:{session_id}"

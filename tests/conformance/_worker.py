@@ -2,6 +2,7 @@
 
 Usage: python _worker.py append URL SESSION_ID COUNT [TAG]
        python _worker.py incr URL SCOPE KEY COUNT
+       python _worker.py first-open URL SESSION_ID   (a fresh store: migrate, create, append)
 Prints 'ready' once the store is open so the parent can time a kill.
 """
 
@@ -14,6 +15,12 @@ from praisondb import PraisonDB
 
 def main(argv: list[str]) -> None:
     action, url = argv[0], argv[1]
+    if action == "first-open":
+        with PraisonDB(url, auto_migrate=True) as db:
+            db.sessions.create(argv[2])
+            db.messages.append(argv[2], "user", "hello")
+            print(db.sessions.count(), flush=True)
+        return
     with PraisonDB(url) as db:
         db.ping()
         print("ready", flush=True)

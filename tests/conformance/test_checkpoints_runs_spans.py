@@ -91,3 +91,11 @@ def test_spans(db: PraisonDB, uid: str) -> None:
     assert store.list_spans(session_id=uid, roots_only=True) == [trace]
     assert store.list_spans(user_id=f"u-{uid}") == [trace]
     assert store.list_spans(trace_id=trace.id, limit=1) == [child]
+
+
+def test_get_span_by_id(db: PraisonDB, uid: str) -> None:
+    span = Span(f"t-{uid}", "agent", id=f"sp-{uid}", attributes={"k.$": [1]})
+    db.conversations.save_span(span)  # spans may belong to no session
+    assert db.conversations.get_span(span.id) == span
+    with pytest.raises(NotFound):
+        db.conversations.get_span(f"sp-{uid}-missing")

@@ -9,7 +9,7 @@ import sys
 import orjson
 import pytest
 
-from praisondb import DbSessionAdapter, PraisonDB
+from praisondb import DbSessionAdapter, NotFound, PraisonDB
 from tests.conformance.test_session_lock import WORKER, worker_env
 
 LIFECYCLE_METHODS = [
@@ -151,3 +151,21 @@ def test_adapter_from_url_builds_its_own_db(backend_url: str, uid: str) -> None:
     if backend_url != "memory://":  # a second memory:// store is a different store
         with PraisonDB(backend_url) as other:
             assert [m.content for m in other.messages.list(uid)] == ["from a URL"]
+
+
+@pytest.mark.usefixtures("multi_process")
+def test_spans_started_in_one_process_end_in_another(
+    db: PraisonDB, backend_url: str, uid: str
+) -> None:
+    db.sessions.create(uid)
+    db.on_trace_start(f"{uid}-t", session_id=uid, agent_name="a")
+    db.on_span_start(f"{uid}-s", f"{uid}-t", "tool:search", attributes={"q": "x"})
+    with PraisonDB(backend_url) as other:  # knows nothing of what db started
+        other.on_span_end(f"{uid}-s", status="error", attributes={"hits": 0})
+        other.on_trace_end(f"{uid}-t", status="error")
+        with pytest.raises(NotFound):
+            other.on_span_end(f"{uid}-never-started")
+    span = db.conversations.get_span(f"{uid}-s")
+    assert span.status == "error" and span.ended_at is not None
+    assert span.attributes == {"q": "x", "hits": 0}
+    assert db.conversations.get_span(f"{uid}-t").status == "error"

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from praisondb import Conflict, NotFound, PraisonDB, ValidationError
+from tests.backends import TestBackend
+from tests.conformance.conftest import spawn_worker
 
 
 def test_create_and_get_round_trip(db: PraisonDB, uid: str) -> None:
@@ -162,3 +164,18 @@ def test_branches_are_listable_by_parent(db: PraisonDB, uid: str) -> None:
     branch = db.sessions.get(f"{uid}-b1")
     assert (branch.parent_id, branch.forked_at_seq) == (uid, 3)
     assert [s.id for s in db.sessions.list(parent_id=uid).items] == [f"{uid}-b1"]
+
+
+@pytest.mark.usefixtures("multi_process")
+def test_processes_opening_a_brand_new_store_at_once(
+    backend: TestBackend, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """First use creates schema, collections or files; racing processes must all succeed."""
+    with backend.factory(tmp_path_factory.mktemp("fresh")) as url:
+        workers = [spawn_worker("first-open", url, f"first-{n}") for n in range(4)]
+        for proc in workers:
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err
+        with PraisonDB(url) as db:
+            assert sorted(s.id for s in db.sessions.iterate()) == [f"first-{n}" for n in range(4)]
+            assert all(db.messages.count(f"first-{n}") == 1 for n in range(4))

@@ -14,8 +14,9 @@ from click.testing import CliRunner, Result
 from praisondb import ConfigError, PraisonDB, transfer
 from praisondb.cli import cli
 from praisondb.cli.transfer import ProgressLine
-from praisondb.model import Message
+from praisondb.model import Message, SessionInfo
 from praisondb.stores import open_conversation_store
+from praisondb.stores.base import BulkSessionLoader
 from praisondb.transfer import ConflictAbort, Progress
 
 
@@ -187,12 +188,25 @@ class SpyStore:
         inserted: int = self.inner.put_messages(session_id, messages)
         return inserted
 
+    def put_session_batch(self, items: list[tuple[SessionInfo, list[Message]]]) -> int:
+        self.largest_write = max(self.largest_write, sum(len(batch) for _, batch in items))
+        inserted: int = self.inner.put_session_batch(items)
+        return inserted
+
 
 def test_memory_is_bounded_by_batch_size() -> None:
+    """One big session (per-session path) and many small ones (bulk path): no batch > 64."""
     source = PraisonDB("memory://")
     source.sessions.create("big")
     source.messages.extend("big", [{"role": "user", "content": str(i)} for i in range(1000)])
+    for n in range(40):
+        source.sessions.create(f"small-{n}")
+        source.messages.extend(
+            f"small-{n}", [{"role": "user", "content": f"x{i}"} for i in range(n % 13)]
+        )
     src, dst = SpyStore(source.conversations), SpyStore(open_conversation_store("memory://"))
+    assert isinstance(dst, BulkSessionLoader)
     report = transfer.copy(src, dst, batch_size=64)
-    assert report.messages_copied == 1000 and report.verify is not None and report.verify.ok
+    assert report.messages_copied == 1000 + sum(n % 13 for n in range(40))
+    assert report.verify is not None and report.verify.ok
     assert 0 < src.largest_read <= 64 and 0 < dst.largest_write <= 64

@@ -15,7 +15,7 @@ import pytest
 
 from praisondb import PraisonDB, transfer
 from praisondb.model import Message, SessionInfo
-from praisondb.stores.base import SessionQuery
+from praisondb.stores.base import BulkSessionLoader, SessionQuery
 from praisondb.transfer import CURSOR_SCOPE_PREFIX
 from tests.backends import BACKENDS
 from tests.conftest import selected_backends
@@ -56,8 +56,52 @@ def big_source(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+SMALL_SESSIONS = 1500
+SMALL_PER_SESSION = 4
+
+
+@pytest.fixture(scope="module")
+def small_source(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Many small sessions: a bulk-capable target takes them in whole-session batches."""
+    path = tmp_path_factory.mktemp("small") / "source.db"
+    url = f"sqlite:///{path}"
+    with PraisonDB(url, auto_migrate=True) as db:
+        loader = db.conversations
+        assert isinstance(loader, BulkSessionLoader)
+        items = []
+        for s in range(SMALL_SESSIONS):
+            sid = f"small-{s:05d}"
+            items.append(
+                (
+                    SessionInfo(sid, user_id="small-user", agent="bench"),
+                    [
+                        Message(sid, "user", f"m{i} " + "y" * 50, {"i": i}, id=f"{sid}-{i}", seq=i)
+                        for i in range(1, SMALL_PER_SESSION + 1)
+                    ],
+                )
+            )
+            if len(items) == 500:
+                loader.put_session_batch(items)
+                items = []
+        loader.put_session_batch(items)
+    return url
+
+
 def _copy_argv(source: str, target: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "praisondb.cli", "copy", source, target, "--quiet", *extra]
+
+
+def _all_sessions(db: PraisonDB, user_id: str) -> list[SessionInfo]:
+    found: list[SessionInfo] = []
+    cursor = None
+    while True:
+        page = db.conversations.list_sessions(
+            SessionQuery(user_id=user_id, limit=500, cursor=cursor)
+        )
+        found += page.items
+        if not page.next_cursor:
+            return found
+        cursor = page.next_cursor
 
 
 def _count(db: PraisonDB, user_id: str) -> tuple[int, int]:
@@ -118,6 +162,49 @@ def test_kill_9_then_resume(
         assert report.sessions_checked >= SESSIONS
     rerun = transfer.copy(big_source, target_url, full=True)
     assert rerun.messages_copied == 0 and rerun.sessions_created == 0
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_whole_session_batches(
+    stores: Stores, persistent_target: str, small_source: str
+) -> None:
+    """Killed between bulk transactions: no session is half there, and a re-run finishes."""
+    key = f"{persistent_target}#bulk-kill"
+    target_url, target = stores.url(key), stores.db(key)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    argv = _copy_argv(small_source, target_url, "--batch-size", "4", "--no-verify")
+    proc = subprocess.Popen([*argv, "--auto-migrate"], env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not target.conversations.list_sessions(
+            SessionQuery(user_id="small-user", limit=1)
+        ).items:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the copy never started writing"
+            time.sleep(0.02)
+        time.sleep(random.uniform(0.0, 0.3))
+        assert proc.poll() is None, "the copy finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    present = _all_sessions(target, "small-user")
+    assert 0 < len(present) < SMALL_SESSIONS
+    counts = {info.id: target.conversations.count_messages(info.id) for info in present}
+    if isinstance(target.conversations, BulkSessionLoader):  # whole sessions or nothing
+        assert set(counts.values()) == {SMALL_PER_SESSION}
+        assert {info.last_seq for info in present} == {SMALL_PER_SESSION}
+    else:  # per-session path: at most the one session in flight is partial
+        assert sum(c != SMALL_PER_SESSION for c in counts.values()) <= 1
+
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len(_all_sessions(target, "small-user")) == SMALL_SESSIONS
+    report = transfer.verify(small_source, target, user_id="small-user")
+    assert report.ok, report.differences
+    assert report.sessions_checked == SMALL_SESSIONS
 
 
 def test_live_source_keeps_everything_that_was_there(stores: Stores, uid: str) -> None:
