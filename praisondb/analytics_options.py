@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .options import as_bool
 from .urls import StoreURL
 
 MEMORY_PATHS = frozenset({"", "memory", ":memory:"})
@@ -35,24 +36,13 @@ _OPTION_TYPES: dict[str, Callable[[Any], Any]] = {
 _BOOL_OPTIONS = {"auto_migrate", "verify"}
 
 
-def _as_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigError(f"option {name} must be true or false, not {value!r}")
-
-
 def parse_options(url: StoreURL, options: Mapping[str, Any]) -> dict[str, Any]:
     """URL query options, overridden by keyword options; unknown names are ConfigErrors."""
     merged: dict[str, Any] = {**url.options, **options}
     parsed: dict[str, Any] = {}
     for name, value in merged.items():
         if name in _BOOL_OPTIONS:
-            parsed[name] = None if value is None else _as_bool(name, value)
+            parsed[name] = None if value is None else as_bool(name, value)
         elif name in _OPTION_TYPES:
             try:
                 parsed[name] = None if value is None else _OPTION_TYPES[name](value)

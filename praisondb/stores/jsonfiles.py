@@ -55,6 +55,7 @@ import orjson
 
 from ..errors import BackendUnavailable, ConfigError, Conflict, NotFound, PraisonDBError
 from ..model import Message, Page, SessionInfo, utcnow
+from ..options import as_bool, as_seconds
 from ..urls import StoreURL
 from .base import (
     UNSET,
@@ -123,8 +124,8 @@ class JsonFileStore(RecordFiles, StateFiles):
                 f"unknown option(s) {', '.join(unknown)} for {url.redacted}; "
                 f"accepted: {', '.join(sorted(_OPTIONS))}"
             )
-        self._fsync = _bool_option("fsync", settings.get("fsync", True))
-        self._lock_timeout = _float_option("lock_timeout", settings.get("lock_timeout", 30.0))
+        self._fsync = as_bool("fsync", settings.get("fsync", True))
+        self._lock_timeout = as_seconds("lock_timeout", settings.get("lock_timeout", 30.0))
         if not url.path:
             raise ConfigError(f"{url.redacted} names no directory; use json:///abs/dir")
         self._root = os.path.realpath(os.path.expanduser(url.path))
@@ -554,24 +555,3 @@ class JsonFileStore(RecordFiles, StateFiles):
                 head.info.updated_at = max(utcnow(), head.info.updated_at)
                 self._rewrite_log(name, head, keep)
             return removed
-
-
-def _bool_option(name: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigError(f"option {name} must be true or false, not {value!r}")
-
-
-def _float_option(name: str, value: object) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ConfigError(f"option {name} must be a number of seconds, not {value!r}") from None
-    if number < 0:
-        raise ConfigError(f"option {name} must not be negative, not {value!r}")
-    return number

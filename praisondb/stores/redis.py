@@ -48,6 +48,7 @@ import redis.retry
 
 from ..errors import BackendUnavailable, ConfigError, Conflict, NotFound
 from ..model import Message, Page, SessionInfo, Span, utcnow
+from ..options import as_bool
 from ..retry import Retry
 from ..urls import StoreURL, redact_text
 from .base import (
@@ -92,7 +93,6 @@ OPTIONS = {
 }
 SESSION_PARTS = ("info", "msgs", "ids", "runs", "cps", "spans")
 _BATCH = 200
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
 class RedisStore(RedisItemsMixin, RedisStateMixin):
@@ -128,7 +128,7 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
             raise ConfigError(f"bad option value for {url.redacted}: {exc}") from None
         if self.session_ttl < 0 or attempts < 1 or timeout <= 0:
             raise ConfigError("session_ttl must be >= 0, retry_attempts >= 1, timeout > 0")
-        self.cluster = _flag(merged.get("cluster", False), url)
+        self.cluster = as_bool("cluster", merged.get("cluster") or False)
         self._retry = Retry(attempts=attempts)
         self._shown = url.redacted  # computed once: _call runs on every operation
         base, _, query = url.secret.partition("?")
@@ -627,15 +627,6 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
                 lambda: self._delete_messages_script(keys, [lo, hi, str(to_us(utcnow()))]),
             )
         )
-
-
-def _flag(value: Any, url: StoreURL) -> bool:
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ConfigError(f"option cluster of {url.redacted} must be true or false, not {value!r}")
 
 
 def _transient(exc: BaseException) -> bool:
