@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,28 @@ def _copy_argv(source: str, target: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "praisondb.cli", "copy", source, target, "--quiet", *extra]
 
 
+def _kill_once_writing(
+    argv: list[str], env: dict[str, str], writing: Callable[[], bool], max_delay: float
+) -> None:
+    """Start a copy, wait until it has written something, then SIGKILL it at a random moment."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not writing():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the copy never started writing"
+            time.sleep(0.02)
+        time.sleep(random.uniform(0.0, max_delay))
+        assert proc.poll() is None, "the copy finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
 def _all_sessions(db: PraisonDB, user_id: str) -> list[SessionInfo]:
     found: list[SessionInfo] = []
     cursor = None
@@ -118,27 +141,12 @@ def test_kill_9_then_resume(
     target = stores.db(f"{persistent_target}#kill")
     args = ["--batch-size", "10", "--no-verify", "--auto-migrate"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = subprocess.Popen(
+    _kill_once_writing(
         _copy_argv(big_source, target_url, *args),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        env,
+        lambda: _count(target, "big-user")[1] > 0,
+        max_delay=0.4,
     )
-    try:
-        deadline = time.monotonic() + 60
-        while _count(target, "big-user")[1] == 0:  # wait until it has started writing
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the copy never started writing"
-            time.sleep(0.02)
-        time.sleep(random.uniform(0.0, 0.4))
-        assert proc.poll() is None, "the copy finished before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == -signal.SIGKILL
 
     cursor = [
         e for e in target.state_store.list_entries() if e.scope.startswith(CURSOR_SCOPE_PREFIX)
@@ -173,23 +181,14 @@ def test_kill_9_then_resume_whole_session_batches(
     target_url, target = stores.url(key), stores.db(key)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     argv = _copy_argv(small_source, target_url, "--batch-size", "4", "--no-verify")
-    proc = subprocess.Popen([*argv, "--auto-migrate"], env=env, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while not target.conversations.list_sessions(
-            SessionQuery(user_id="small-user", limit=1)
-        ).items:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the copy never started writing"
-            time.sleep(0.02)
-        time.sleep(random.uniform(0.0, 0.3))
-        assert proc.poll() is None, "the copy finished before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    _kill_once_writing(
+        [*argv, "--auto-migrate"],
+        env,
+        lambda: bool(
+            target.conversations.list_sessions(SessionQuery(user_id="small-user", limit=1)).items
+        ),
+        max_delay=0.3,
+    )
     present = _all_sessions(target, "small-user")
     assert 0 < len(present) < SMALL_SESSIONS
     counts = {info.id: target.conversations.count_messages(info.id) for info in present}

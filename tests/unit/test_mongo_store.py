@@ -5,7 +5,6 @@ mongod, never the shared one)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from praisondb.stores.mongo import MIGRATIONS, MongoStore
 from praisondb.stores.mongo_codec import escape, escape_key, unescape, unescape_key
 from tests.backends import mongodb_backend
 from tests.conftest import require_all_backends
+from tests.servers import free_port
 
 pymongo = pytest.importorskip("pymongo")
 
@@ -186,13 +186,6 @@ def test_four_processes_times_500_appends_are_gap_free(db: PraisonDB, url: str, 
     assert (info.message_count, info.last_seq) == (2000, 2000)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _start_mongod(
     port: int, data: Path, started: list[subprocess.Popen[bytes]]
 ) -> subprocess.Popen[bytes]:
@@ -238,7 +231,7 @@ def private_mongod(tmp_path: Path) -> Iterator[tuple[int, Path, list[subprocess.
     if not MONGOD.exists():
         pytest.fail(f"{MONGOD} is missing; run tools/services.sh up")
     started: list[subprocess.Popen[bytes]] = []
-    yield _free_port(), tmp_path, started
+    yield free_port(), tmp_path, started
     for proc in started:
         if proc.poll() is None:
             proc.kill()
@@ -284,7 +277,7 @@ def test_server_stopped_mid_run(
 
 
 def test_unreachable_url_is_backend_unavailable_and_redacted() -> None:
-    url = f"mongodb://app:hunter2@127.0.0.1:{_free_port()}/x?timeout=0.5&retry_attempts=2"
+    url = f"mongodb://app:hunter2@127.0.0.1:{free_port()}/x?timeout=0.5&retry_attempts=2"
     started = time.monotonic()
     with PraisonDB(url) as db, pytest.raises(BackendUnavailable) as caught:
         db.ping()

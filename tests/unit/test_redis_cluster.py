@@ -27,6 +27,7 @@ from praisondb.stores.redis import RedisStore
 from praisondb.stores.redis_codec import to_us
 from tests.backends import redis_backend, redis_cluster_backend
 from tests.conftest import require_all_backends
+from tests.servers import free_port, wait_until_ready
 
 BASE = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
 
@@ -193,7 +194,7 @@ def _atomic_steps(commands: list[tuple[str, list[str]]]) -> list[list[str]]:
 def test_every_script_and_transaction_touches_one_slot(tmp_path: Path) -> None:
     """On a private server, MONITOR records what is sent; each atomic unit's keys must
     hash to one Cluster slot (the cluster suite proves it works, this names the step)."""
-    port = _free_port()
+    port = free_port()
     subprocess.run(
         ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(port),
          "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
@@ -201,7 +202,7 @@ def test_every_script_and_transaction_touches_one_slot(tmp_path: Path) -> None:
     )  # fmt: skip
     raw = redis.Redis(port=port)
     try:
-        _wait(raw)
+        wait_until_ready(raw.ping, (redis.exceptions.ConnectionError,))
         seen: list[tuple[str, list[str]]] = []
         ready = threading.Event()
 
@@ -237,27 +238,6 @@ def test_every_script_and_transaction_touches_one_slot(tmp_path: Path) -> None:
     finally:
         with contextlib.suppress(redis.exceptions.RedisError):
             raw.shutdown(nosave=True)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait(raw: Any) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            raw.ping()
-            return
-        except redis.exceptions.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def test_workload_runs_on_the_cluster(cluster_url: str, uid: str) -> None:

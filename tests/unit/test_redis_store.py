@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from praisondb import BackendUnavailable, Conflict, Message, PraisonDB
 from praisondb.stores.redis import RedisStore
 from tests.backends import redis_backend
 from tests.conftest import require_all_backends
+from tests.servers import free_port, wait_until_ready
 
 redis = pytest.importorskip("redis")
 from redis.crc import key_slot  # noqa: E402
@@ -193,19 +193,12 @@ def test_four_processes_times_500_appends_are_gap_free(db: PraisonDB, url: str, 
     assert (info.message_count, info.last_seq) == (2000, 2000)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def private_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """A redis-server of our own (never the shared one), with an fsync'ed AOF."""
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server is not installed; run tools/services.sh up")
-    port = _free_port()
+    port = free_port()
     yield port, tmp_path
     with contextlib.suppress(redis.exceptions.RedisError):
         redis.Redis(port=port, password="s3cret-pw").shutdown(nosave=True)
@@ -236,15 +229,7 @@ def _start(port: int, data: Path, password: str) -> None:
         capture_output=True,
     )
     raw = redis.Redis(port=port, password=password)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            raw.ping()
-            return
-        except redis.exceptions.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    wait_until_ready(raw.ping, (redis.exceptions.ConnectionError,))
 
 
 def test_server_stopped_mid_run(private_server: tuple[int, Path], uid: str) -> None:
@@ -287,7 +272,7 @@ def test_server_stopped_mid_run(private_server: tuple[int, Path], uid: str) -> N
 
 
 def test_unreachable_url_is_backend_unavailable_and_redacted() -> None:
-    port = _free_port()
+    port = free_port()
     url = f"redis://user:hunter2@127.0.0.1:{port}/0?timeout=0.5&retry_attempts=2"
     started = time.monotonic()
     with PraisonDB(url) as db, pytest.raises(BackendUnavailable) as caught:
