@@ -29,6 +29,19 @@ def require_all_backends() -> bool:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """PRAISONDB_TEST_SERVERS=containers|auto: the controller starts the missing servers in
+    Docker and sets their URLs before xdist workers spawn (tests/containers.py)."""
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: it inherited the controller's environment
+    from tests.containers import ContainersUnavailable, configure_servers
+
+    try:
+        configure_servers(os.environ, strict=require_all_backends())
+    except (ContainersUnavailable, ValueError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 def selected_backends(config: pytest.Config) -> list[str]:
     names = [n.strip() for n in str(config.getoption("--backends")).split(",") if n.strip()]
     unknown = sorted(set(names) - set(BACKENDS))

@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
 # The whole test suite against every backend: installs what is missing, brings every
-# server up (tools/services.sh), lints, type-checks, then runs pytest. Extra arguments
-# go to pytest, e.g. `bash tools/test.sh -k messages --backends=sqlite,postgres`.
+# server up, lints, type-checks, then runs pytest. Extra arguments go to pytest, e.g.
+# `bash tools/test.sh -k messages --backends=sqlite,postgres`.
+# Servers: PRAISONDB_TEST_SERVERS=local (tools/services.sh), containers (Docker, through
+# testcontainers: tests/containers.py) or auto (default: containers when a Docker engine
+# answers, else local).
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
 ensure_venv "dev"
 cd "$ROOT"
-bash tools/services.sh up
-eval "$(bash tools/services.sh env)"
+servers="$("$VENV/bin/python" -m tests.containers mode)"
+export PRAISONDB_TEST_SERVERS="$servers"
+if [ "$servers" = containers ]; then
+  # The pytest controller starts the containers (tests/conftest.py); Redis Cluster has
+  # none (tests/containers.py says why), so it stays local. The local mongod is fetched
+  # and started too: the tests that kill a private mongod need its binary.
+  echo "== servers: containers (Redis Cluster: local)"
+  bash tools/services.sh up redis_cluster mongodb
+  eval "$(bash tools/services.sh env redis_cluster)"
+else
+  echo "== servers: local"
+  bash tools/services.sh up
+  eval "$(bash tools/services.sh env)"
+fi
 export PRAISONDB_REQUIRE_ALL_BACKENDS="${PRAISONDB_REQUIRE_ALL_BACKENDS:-1}"
 echo "== ruff"
 "$VENV/bin/ruff" check .

@@ -80,6 +80,26 @@ _PG_APPEND = sa.text(
     """
 )
 
+_PG_APPEND_ONE = sa.text(
+    """
+    WITH s AS (
+        UPDATE praisondb_sessions
+        SET last_seq = last_seq + 1,
+            message_count = message_count + 1,
+            updated_at = GREATEST(updated_at, :now)
+        WHERE id = :sid
+        RETURNING last_seq
+    )
+    INSERT INTO praisondb_messages
+        (session_id, seq, id, role, content_kind, content, metadata, run_id, created_at)
+    SELECT :sid, s.last_seq, :id, :role, :kind, :content, CAST(:metadata AS jsonb), :run_id,
+        CAST(:created AS timestamptz)
+    FROM s
+    RETURNING seq
+    """
+)
+"""One message: plain values instead of one-element arrays (~15% less server time)."""
+
 
 class _Statement:
     """A Core statement compiled once; ``args`` lays out values the way the driver wants."""
@@ -123,7 +143,9 @@ class FastPath:
         if self.name == "sqlite":
             bump = bump.returning(sessions.c.last_seq)
         self._bump = self._compile(bump)
-        self._pg_append = self._compile(_PG_APPEND) if self.name == "postgresql" else None
+        pg = self.name == "postgresql"
+        self._pg_append = self._compile(_PG_APPEND) if pg else None
+        self._pg_append_one = self._compile(_PG_APPEND_ONE) if pg else None
         self._selects: dict[tuple[bool, bool, bool, bool], _Statement] = {}
         self._queries: dict[Any, tuple[_Statement, list[Callable[[Any], Any] | None]]] = {}
         # File SQLite: keep our own LIFO of connections taken out of the pool. Checking one
@@ -178,10 +200,12 @@ class FastPath:
             pooled.detach()  # ours from now on; closed in close()
         return raw, raw
 
-    def _checkin(self, handle: Any, broken: BaseException | None) -> None:
+    def _checkin(self, handle: Any, broken: BaseException | None, *, committed: bool) -> None:
         if self._idle is None:
             if broken is not None:
                 handle.invalidate(broken)
+            elif committed:
+                handle.info[dialects.CLEAN] = True  # MySQL: skip the pool's ROLLBACK
             handle.close()
         elif broken is not None or self._closed or len(self._idle) >= self._keep:
             with contextlib.suppress(self._error):
@@ -198,13 +222,15 @@ class FastPath:
                 raw.close()
 
     @contextlib.contextmanager
-    def _cursor(self, *, write: bool) -> Iterator[Any]:
+    def _cursor(self, *, write: bool, single: bool = False) -> Iterator[Any]:
         """A cursor inside one transaction, committed on success, rolled back on error.
 
         A read (``write=False``) must be one statement, which is atomic by itself, so it
         skips the transaction round trips: SQLite runs it in autocommit; PostgreSQL too
         (psycopg would otherwise send BEGIN and COMMIT, two extra round trips); on
         MySQL the pool's reset-on-return ROLLBACK ends it, so no COMMIT is sent.
+        A write that is one statement (``single=True``) runs in autocommit on
+        PostgreSQL for the same reason: an append is then one round trip, not three.
         """
         try:
             handle, raw = self._checkout()
@@ -212,7 +238,8 @@ class FastPath:
             raise self._wrap(exc, invalidated=False) from exc
         cursor = None
         broken: BaseException | None = None
-        single = not write and self.name == "postgresql"
+        committed = False
+        single = self.name == "postgresql" and (single or not write)
         try:
             if single:
                 raw.autocommit = True
@@ -220,11 +247,12 @@ class FastPath:
             if self.name == "sqlite" and write:
                 cursor.execute("BEGIN IMMEDIATE")  # reads run as single autocommit statements
             yield cursor
-            if write:
+            if write and not single:
                 if self.name == "sqlite":
                     cursor.execute("COMMIT")
                 else:
                     raw.commit()
+                committed = True
         except self._error as exc:
             lost = self.dialect.is_disconnect(exc, raw, cursor)
             broken = exc if lost else self._rollback(raw)
@@ -241,7 +269,7 @@ class FastPath:
                     raw.autocommit = False  # the pool hands out transactional connections
                 except self._error as exc:
                     broken = broken or exc
-            self._checkin(handle, broken)
+            self._checkin(handle, broken, committed=committed)
 
     def _rollback(self, raw: Any) -> BaseException | None:
         """Roll back; returns the error if that failed too (the connection is then unusable)."""
@@ -269,7 +297,8 @@ class FastPath:
     # -- appending ------------------------------------------------------------------------
     def append(self, session_id: str, batch: Sequence[Message], now: datetime) -> int | None:
         """Assign seq to ``batch`` and store it; the seq before it, or None if no session."""
-        with self._cursor(write=True) as cursor:
+        # PostgreSQL: one statement either way (the existence check, or the CTE append)
+        with self._cursor(write=True, single=True) as cursor:
             if not batch:
                 cursor.execute(self._exists.sql, self._exists.args({"sid": session_id}))
                 return 0 if cursor.fetchone() is not None else None
@@ -322,8 +351,25 @@ class FastPath:
     def _append_pg(
         self, cursor: Any, session_id: str, batch: Sequence[Message], now: datetime
     ) -> int | None:
-        assert self._pg_append is not None
+        assert self._pg_append is not None and self._pg_append_one is not None
         text, dumps = self.codec.text_bind, self.codec.json_dumps
+        if len(batch) == 1:
+            m = batch[0]
+            is_text = isinstance(m.content, str)
+            one = {
+                "now": self.codec.ts_bind(now),
+                "sid": session_id,
+                "id": m.id,
+                "role": m.role,
+                "kind": 0 if is_text else 1,
+                "content": text(m.content if is_text else dialects.json_dumps(m.content)),  # type: ignore[arg-type]
+                "metadata": dumps(m.metadata),
+                "run_id": m.run_id,
+                "created": self.codec.ts_bind(m.created_at),
+            }
+            cursor.execute(self._pg_append_one.sql, self._pg_append_one.args(one))
+            row = cursor.fetchone()
+            return None if row is None else int(row[0]) - 1
         kinds: list[int] = []
         contents: list[str] = []
         for m in batch:

@@ -238,3 +238,38 @@ def test_timestamps_are_integer_microseconds_on_sqlite(tmp_path: Path) -> None:
         (created,) = conn.execute("SELECT created_at FROM praisondb_sessions").fetchone()
     assert created == dialects.to_micros(info.created_at)
     assert dialects.from_micros(created) == info.created_at
+
+
+def _rollbacks(store: SQLStore) -> int:
+    """ROLLBACKs the server counted on the store's one pooled connection."""
+    with store._engine.connect() as conn:
+        row = conn.exec_driver_sql("SHOW SESSION STATUS LIKE 'Com_rollback'").one()
+        return int(row[1])
+
+
+def test_mysql_pool_rolls_back_reads_but_not_committed_appends(mysql_url: str) -> None:  # noqa: F811
+    """The pool's ROLLBACK on return is skipped only after a fast-path commit.
+
+    Reads must still end their transaction (a pooled connection left inside one would
+    hold metadata locks and block migrations); a committed append needs no second
+    round trip.
+    """
+    with PraisonDB(mysql_url, auto_migrate=True, pool_size=1, max_overflow=0) as db:
+        store = db.conversations
+        assert isinstance(store, SQLStore)
+        session = db.sessions.create()
+        db.messages.append(session.id, "user", "warm up")
+        before = _rollbacks(store)
+        for i in range(5):
+            db.messages.append(session.id, "user", f"m{i}")
+        after_appends = _rollbacks(store)
+        for _ in range(3):
+            assert len(db.messages.list(session.id)) == 6
+        after_reads = _rollbacks(store)
+        # each _rollbacks() call is itself a Connection that SQLAlchemy rolls back once
+        assert after_appends - before == 1
+        assert after_reads - after_appends == 3 + 1
+        # and no transaction stays open: DDL from another connection does not wait
+        with sa.create_engine(dialects.driver_url(parse_url(mysql_url))).connect() as other:
+            other.exec_driver_sql("SET SESSION lock_wait_timeout = 2")
+            other.exec_driver_sql("ALTER TABLE praisondb_messages COMMENT = 'not locked'")
