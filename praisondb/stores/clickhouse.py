@@ -649,8 +649,15 @@ class ClickHouseSink(ReadyQueries):
 
     # -- connections -----------------------------------------------------------------
     def _connect(self, *, readonly: bool = False) -> Any:
-        """A new clickhouse-connect client; errors come out redacted."""
-        settings = {"readonly": 2} if readonly else None
+        """A new clickhouse-connect client; errors come out redacted.
+
+        Read-only means ``readonly=1`` on chdb: it also refuses table functions, and
+        ``file()``/``url()`` there would read this host's files or reach its network
+        with the application's rights. A server gets ``readonly=2`` (settings may still
+        be sent with each query); its ``file()`` is confined to ``user_files_path`` and
+        the rest is the server's grants to decide.
+        """
+        settings = {"readonly": 1 if self.chdb else 2} if readonly else None
         try:
             if self.chdb:
                 path = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -260,8 +260,16 @@ ENGINE_OPTIONS = (
     "pool_pre_ping",
     "echo",
 )
+PREPARE_THRESHOLD = "prepare_threshold"
 URL_OPTIONS = frozenset(
-    {*ENGINE_OPTIONS, "connect_timeout", "synchronous", "busy_timeout", "auto_migrate"}
+    {
+        *ENGINE_OPTIONS,
+        "connect_timeout",
+        "synchronous",
+        "busy_timeout",
+        "auto_migrate",
+        PREPARE_THRESHOLD,
+    }
 )
 SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -275,6 +283,8 @@ class EngineSettings:
     synchronous: str
     busy_timeout_ms: int
     auto_migrate: bool
+    driver_args: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for the driver's connect() (psycopg: prepare_threshold)."""
 
 
 def parse_options(url: StoreURL, options: Mapping[str, Any]) -> EngineSettings:
@@ -296,12 +306,41 @@ def parse_options(url: StoreURL, options: Mapping[str, Any]) -> EngineSettings:
     synchronous = str(merged.get("synchronous", "NORMAL")).upper()
     if synchronous not in SYNCHRONOUS:
         raise ConfigError(f"synchronous must be one of {sorted(SYNCHRONOUS)}, not {synchronous!r}")
+    driver_args: dict[str, Any] = {}
+    if PREPARE_THRESHOLD in merged:
+        driver_args[PREPARE_THRESHOLD] = _prepare_threshold(url, merged[PREPARE_THRESHOLD])
     return EngineSettings(
         engine=engine,
         connect_timeout=float(_coerce("connect_timeout", merged.get("connect_timeout", 10), float)),
         synchronous=synchronous,
         busy_timeout_ms=int(_coerce("busy_timeout", merged.get("busy_timeout", 60_000), int)),
         auto_migrate=bool(_coerce("auto_migrate", merged.get("auto_migrate", False), bool)),
+        driver_args=driver_args,
+    )
+
+
+def _prepare_threshold(url: StoreURL, value: Any) -> int | None:
+    """psycopg's ``prepare_threshold``: ``none`` turns server-side prepared statements off.
+
+    Unset, psycopg's default stands (a statement is prepared on the server after five
+    runs on one connection), which is faster on a direct connection. Behind a pooler that
+    hands each transaction to any server connection (PgBouncer before 1.21, or later ones
+    without ``max_prepared_statements``, in transaction mode) a statement prepared on one
+    server connection is missing on the next: such URLs need ``prepare_threshold=none``.
+    """
+    if url.family != "postgresql":
+        raise ConfigError(
+            f"option {PREPARE_THRESHOLD} is for PostgreSQL (psycopg) only, not {url.redacted}"
+        )
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdecimal():
+        return int(value.strip())
+    raise ConfigError(
+        f"option {PREPARE_THRESHOLD} must be a whole number >= 0 or none, not {value!r} "
+        f"(for {url.redacted})"
     )
 
 
@@ -360,7 +399,10 @@ def create_engine(url: StoreURL, settings: EngineSettings) -> Engine:
             }
             kwargs["poolclass"] = StaticPool
     elif family == "postgresql":
-        kwargs["connect_args"] = {"connect_timeout": max(1, round(settings.connect_timeout))}
+        kwargs["connect_args"] = {
+            "connect_timeout": max(1, round(settings.connect_timeout)),
+            **settings.driver_args,
+        }
     else:
         kwargs["connect_args"] = {"connect_timeout": max(1, round(settings.connect_timeout))}
         # READ COMMITTED: locking reads of a missing row take no gap locks, so racing
@@ -579,7 +621,17 @@ def translate(exc: sa.exc.SQLAlchemyError, url: StoreURL) -> Exception | None:
         )
     if isinstance(exc, sa.exc.IntegrityError):
         return Conflict(describe(exc, url))
+    if getattr(getattr(exc, "orig", None), "sqlstate", None) in _PREPARED_STATEMENT_LOST:
+        return ConfigError(
+            f"{describe(exc, url)}; a connection pooler in transaction mode (PgBouncer) "
+            "loses prepared statements between transactions: add ?prepare_threshold=none "
+            "to the URL"
+        )
     return None
+
+
+_PREPARED_STATEMENT_LOST = frozenset({"26000", "42P05"})
+"""PostgreSQL: prepared statement missing / already exists (a transaction pooler's mark)."""
 
 
 # -- a lock that serialises the single shared connection of sqlite:// (in memory) ----------

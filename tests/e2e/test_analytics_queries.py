@@ -298,6 +298,29 @@ def test_raw_query_is_read_only(loaded: ClickHouseSink, statement: str) -> None:
     assert loaded.query("SELECT count() FROM praisondb.events").rows == [(19,)]
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT * FROM file('/etc/hostname', 'LineAsString')",
+        "SELECT * FROM url('http://127.0.0.1:9/x', 'LineAsString')",
+        "WITH (SELECT count() FROM file('/etc/passwd', 'LineAsString')) AS n SELECT n",
+    ],
+)
+def test_embedded_read_only_query_cannot_reach_files_or_network(
+    tmp_path: Path, statement: str
+) -> None:
+    """chdb runs with the application's rights (a server confines file() itself)."""
+    sink = open_sink(_url("chdb", tmp_path))
+    try:
+        with pytest.raises(ValidationError, match=r"read-only|readonly|READONLY"):
+            sink.query(statement)
+        assert sink.query("SELECT count() FROM numbers(3)").rows == [(3,)]
+        if "file(" in statement:  # what the refusal protects: the engine can when allowed to
+            assert sink.query(statement, readonly=False).rows
+    finally:
+        sink.close()
+
+
 def test_server_refuses_writes_even_past_the_statement_check(loaded: ClickHouseSink) -> None:
     # the text check passes (a SELECT), the readonly session still refuses the write
     with pytest.raises(ValidationError, match=r"read-only|readonly|READONLY"):

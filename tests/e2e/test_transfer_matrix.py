@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from praisondb import transfer
-from tests.e2e.test_transfer_helpers import (
+from tests.e2e.transfer_helpers import (
     Stores,
     delete_user,
     make_dataset,

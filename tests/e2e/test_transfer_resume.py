@@ -20,7 +20,7 @@ from praisondb.stores.base import BulkSessionLoader, SessionQuery
 from praisondb.transfer import CURSOR_SCOPE_PREFIX
 from tests.backends import BACKENDS
 from tests.conftest import selected_backends
-from tests.e2e.test_transfer_helpers import (  # noqa: F401 - the `stores` fixture
+from tests.e2e.transfer_helpers import (  # noqa: F401 - the `stores` fixture
     Stores,
     stores_fixture,
 )

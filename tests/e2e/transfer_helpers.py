@@ -1,7 +1,4 @@
-"""Shared pieces of the transfer tests: stores per backend, a dataset, and snapshots.
-
-(No tests here; the name keeps it among the transfer test files.)
-"""
+"""Shared pieces of the transfer tests: stores per backend, a dataset, and snapshots."""
 
 from __future__ import annotations
 
