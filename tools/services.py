@@ -236,7 +236,7 @@ class Service:
         raise NotImplementedError
 
     def hint(self) -> str:
-        return f"{self.name} is not running; run tools/services.sh up"
+        return f"{self.name} is not running; run tools/services.sh up {self.name}"
 
 
 class Postgres(Service):
@@ -400,9 +400,6 @@ log_stats = 0
             return
         self._stop_ours()
         say("stopped PgBouncer")
-
-    def hint(self) -> str:
-        return "pgbouncer is not running; run tools/services.sh up pgbouncer"
 
 
 class MySQL(Service):
@@ -609,9 +606,6 @@ class RedisCluster(Service):
             return
         self._stop_ours()
         say("stopped the Redis Cluster")
-
-    def hint(self) -> str:
-        return "redis_cluster is not running; run tools/services.sh up redis_cluster"
 
 
 class MongoDB(Service):
