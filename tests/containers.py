@@ -287,7 +287,16 @@ def _container(server: Server) -> DockerContainer:
         return (
             DockerContainer(server.image)
             .with_exposed_ports(server.port)
-            .with_command(["--replSet", REPLICA_SET, "--bind_ip_all"])
+            .with_command(
+                # as tools/services.py: SIGKILLed writers' transactions must not hold locks 60 s
+                [
+                    "--replSet",
+                    REPLICA_SET,
+                    "--bind_ip_all",
+                    "--setParameter",
+                    "transactionLifetimeLimitSeconds=5",
+                ]
+            )
             .waiting_for(LogMessageWaitStrategy(re.compile("waiting for connections", re.I)))
         )
     if server.name == "clickhouse":

@@ -608,6 +608,12 @@ class RedisCluster(Service):
         say("stopped the Redis Cluster")
 
 
+TRANSACTION_LIFETIME_S = 5
+"""The tests SIGKILL writers mid-transaction; mongod keeps such a transaction (and its
+write locks) until this limit, 60 s by default, and the next writer of the same
+documents waits that long. Production keeps the server's setting."""
+
+
 class MongoDB(Service):
     name, env_name = "mongodb", "PRAISONDB_TEST_MONGODB_URL"
 
@@ -634,6 +640,7 @@ class MongoDB(Service):
         ours = self._ours()
         if ours:
             self._wait_primary(ours[1])
+            self._limit_transaction_lifetime(ours[1])  # one started before the flag existed
             return
         hello = mongo_hello(MONGO_PORT)
         if hello and hello.get("setName"):
@@ -702,6 +709,7 @@ class MongoDB(Service):
             "--logappend",
             "--pidfilepath", str(pidfile),
             "--wiredTigerCacheSizeGB", "0.5",
+            "--setParameter", f"transactionLifetimeLimitSeconds={TRANSACTION_LIFETIME_S}",
             "--fork",
         )  # fmt: skip
         if result.returncode != 0:
@@ -728,6 +736,17 @@ class MongoDB(Service):
 
     def _wait_primary(self, port: int) -> None:
         wait_until(lambda: bool((mongo_hello(port) or {}).get("ismaster")), 30, "a MongoDB primary")
+
+    @staticmethod
+    def _limit_transaction_lifetime(port: int) -> None:
+        pymongo = _pymongo()
+        client = pymongo.MongoClient(HOST, port, directConnection=True)
+        try:
+            client.admin.command(
+                "setParameter", 1, transactionLifetimeLimitSeconds=TRANSACTION_LIFETIME_S
+            )
+        finally:
+            client.close()
 
     def down(self) -> None:
         ours = self._ours()
