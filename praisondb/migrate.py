@@ -1,10 +1,10 @@
 """Schema migrations for the SQL backend, as plain functions over Alembic.
 
-``praisondb db upgrade|current|history`` is a thin layer over these; the SQL store calls
+``praisondb db upgrade|downgrade|current|history`` is a thin layer over these; the SQL store calls
 :func:`ensure_schema` when it opens. The Alembic scripts ship inside the wheel as
 ``praisondb/_migrations`` and live in the repository as ``migrations/``.
 
-Upgrades take a database-wide lock first (SQLite: the write lock of ``BEGIN IMMEDIATE``;
+Upgrades and downgrades take a database-wide lock first (SQLite: the write lock of ``BEGIN IMMEDIATE``;
 PostgreSQL: a transaction advisory lock; MySQL/MariaDB: ``GET_LOCK``) and re-read the
 revision under it, so several processes migrating one database at once is safe: one
 migrates, the others find the schema already at head.
@@ -141,6 +141,34 @@ def upgrade(
         return _call(parsed, lambda: upgrade_engine(engine, revision), "schema upgrade")
 
 
+def downgrade(
+    url: str | StoreURL,
+    revision: str,
+    *,
+    sql: bool = False,
+    output: TextIO | None = None,
+    **options: Any,
+) -> str | None:
+    """Downgrade the database to ``revision`` (``base`` drops every praisondb table).
+
+    Returns the revision it ends at (None at base). Destroys the data of every table a
+    reverted revision created: callers ask for confirmation (the CLI wants ``--yes``).
+    With ``sql=True`` nothing is touched: the SQL is written to ``output``; offline mode
+    needs the starting revision, e.g. ``0002:0001``.
+    """
+    parsed = _parse(url)
+    if sql:
+        config = alembic_config(url=parsed, output=output or sys.stdout)
+        command.downgrade(config, revision, sql=True)
+        return None
+    if revision not in {"base", "head"} and not _known(revision):
+        raise ConfigError(f"unknown schema revision {revision!r}; see `praisondb db history`")
+    with _engine(parsed, options) as (engine, _):
+        return _call(
+            parsed, lambda: _migrate_engine(engine, revision, command.downgrade), "downgrade"
+        )
+
+
 def check(url: str | StoreURL, **options: Any) -> list[Any]:
     """Differences between the migrated database and ``sql_schema`` (empty means in sync)."""
     with _engine(url, options) as (engine, parsed):
@@ -172,8 +200,15 @@ def current_on(engine: Engine) -> str | None:
 
 def upgrade_engine(engine: Engine, revision: str = "head") -> str | None:
     """Take the migration lock, re-read the revision, and upgrade if still needed."""
+    return _migrate_engine(engine, revision, command.upgrade)
+
+
+def _migrate_engine(
+    engine: Engine, revision: str, step: Callable[[Config, str], None]
+) -> str | None:
+    """Run an Alembic step under the migration lock, in one transaction; the revision after."""
     dialect = engine.dialect.name
-    target = head() if revision == "head" else revision
+    target = {"head": head(), "base": None}.get(revision, revision)
     with engine.connect() as conn:
         if dialect == "sqlite":
             conn.execution_options(**{sql_dialects.WRITE: True})
@@ -183,7 +218,7 @@ def upgrade_engine(engine: Engine, revision: str = "head") -> str | None:
             context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
             before = context.get_current_revision()
             if before != target:
-                command.upgrade(alembic_config(connection=conn), revision)
+                step(alembic_config(connection=conn), revision)
             after = MigrationContext.configure(
                 conn, opts={"version_table": VERSION_TABLE}
             ).get_current_revision()

@@ -44,6 +44,37 @@ def upgrade_command(url: str | None, revision: str, offline: bool) -> None:
         click.echo(f"{target.redacted}: upgraded {before or '(empty)'} -> {after}")
 
 
+@db_group.command("downgrade")
+@click.argument("revision")
+@database_url_option
+@click.option(
+    "--sql",
+    "offline",
+    is_flag=True,
+    help="Print the SQL instead of running it (offline: REVISION must name the start, "
+    "e.g. 0002:0001).",
+)
+@click.option("--yes", is_flag=True, help="Confirm: the reverted revisions' data is deleted.")
+def downgrade_command(url: str | None, revision: str, offline: bool, yes: bool) -> None:
+    """Downgrade the schema to REVISION (`base` drops every praisondb table and its data)."""
+    target = _url(url)
+    if offline:
+        migrate.downgrade(target, revision, sql=True, output=sys.stdout)
+        return
+    before = migrate.current(target)
+    if not yes:
+        raise click.UsageError(
+            f"downgrading {target.redacted} from {before or '(empty)'} to {revision} deletes "
+            "the data of every reverted revision's tables (base: all of it); "
+            "add --yes to go ahead, or --sql to see the statements"
+        )
+    after = migrate.downgrade(target, revision)
+    if before == after:
+        click.echo(f"{target.redacted}: already at {after or '(empty)'}")
+    else:
+        click.echo(f"{target.redacted}: downgraded {before or '(empty)'} -> {after or '(empty)'}")
+
+
 @db_group.command("current")
 @database_url_option
 def current_command(url: str | None) -> None:

@@ -1,4 +1,5 @@
-"""``praisondb db upgrade|current|history`` on SQLite and PostgreSQL, passwords redacted."""
+"""``praisondb db upgrade|downgrade|current|history`` on SQLite, PostgreSQL and MariaDB,
+passwords redacted."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
-from praisondb import BackendUnavailable, migrate
+from praisondb import BackendUnavailable, NotFound, PraisonDB, migrate
 from praisondb.cli import cli
-from tests.unit.sql_fixtures import postgres_url  # noqa: F401
+from praisondb.stores import sql_dialects as dialects
+from praisondb.urls import parse_url
+from tests.unit.sql_fixtures import any_sql_url, postgres_url  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "Cli-S3cret-Pw"
@@ -70,8 +74,50 @@ def test_history_offline_needs_no_database() -> None:
     assert f"-> {migrate.head()} (head)" in output and "current" not in output
 
 
+def test_downgrade_needs_yes_then_drops_everything(any_sql_url: str) -> None:  # noqa: F811
+    url = any_sql_url
+    head = migrate.head()
+    with PraisonDB(url, auto_migrate=True) as db:
+        db.messages.append(db.sessions.create("kept").id, "user", "hello")
+    refused = CliRunner().invoke(cli, ["db", "downgrade", "base", "--url", url])
+    assert refused.exit_code == 2 and "--yes" in refused.output
+    with PraisonDB(url) as db:  # nothing happened
+        assert [m.content for m in db.messages.list("kept")] == ["hello"]
+
+    assert f"downgraded {head} -> (empty)" in run("downgrade", "base", "--yes", "--url", url)
+    assert migrate.current(url) is None
+    assert "already at (empty)" in run("downgrade", "base", "--yes", "--url", url)
+    engine = sa.create_engine(dialects.driver_url(parse_url(url)))
+    try:
+        left = [t for t in sa.inspect(engine).get_table_names() if t.startswith("praisondb_")]
+    finally:
+        engine.dispose()
+    assert left == ["praisondb_alembic_version"]  # Alembic keeps its (empty) version table
+
+    assert f"upgraded (empty) -> {head}" in run("upgrade", "--url", url)
+    with PraisonDB(url) as db:
+        assert db.sessions.count() == 0
+        with pytest.raises(NotFound):
+            db.sessions.get("kept")
+    assert migrate.check(url) == []
+
+
+def test_downgrade_to_an_unknown_revision_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'unknown.db'}"
+    run("upgrade", "--url", url)
+    result = CliRunner().invoke(cli, ["db", "downgrade", "nope", "--yes", "--url", url])
+    assert result.exit_code != 0 and "unknown schema revision 'nope'" in str(result.exception)
+    assert migrate.current(url) == migrate.head()
+
+
+def test_offline_downgrade_prints_the_drops(postgres_url: str) -> None:  # noqa: F811
+    output = run("downgrade", "--sql", f"{migrate.head()}:base", "--url", postgres_url)
+    assert "DROP TABLE praisondb_sessions" in output
+    assert migrate.current(postgres_url) is None
+
+
 def test_every_db_command_has_help() -> None:
-    for command in ("upgrade", "current", "history"):
+    for command in ("upgrade", "downgrade", "current", "history"):
         output = run(command, "--help")
         assert "--url" in output and len(output.splitlines()) > 3
 
