@@ -32,6 +32,7 @@ __all__ = [
     "Checkpoint",
     "ConfigError",
     "Conflict",
+    "CustomTool",
     "DbSessionAdapter",
     "Event",
     "ManagedAgent",
@@ -47,12 +48,13 @@ __all__ = [
     "SessionInfo",
     "Span",
     "StateEntry",
+    "ToolCallLimitExceeded",
     "ValidationError",
     "__version__",
 ]
 
 
-_LAZY = ("ManagedAgent", "ManagedConfig")
+_LAZY = ("CustomTool", "ManagedAgent", "ManagedConfig", "ToolCallLimitExceeded")
 
 
 def __dir__() -> list[str]:
@@ -60,7 +62,7 @@ def __dir__() -> list[str]:
 
 
 def __getattr__(name: str) -> _Any:
-    """ManagedAgent/ManagedConfig load on first use, keeping ``import praisondb`` light."""
+    """ManagedAgent and its parts load on first use, keeping ``import praisondb`` light."""
     if name in _LAZY:
         from .agents import managed
 

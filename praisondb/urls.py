@@ -189,13 +189,26 @@ def redact(url: str) -> str:
 
 
 def redact_text(text: str, *urls: str) -> str:
-    """Scrub the passwords of ``urls`` from free text such as a driver's error message."""
+    """Scrub the secrets of ``urls`` from free text such as a driver's error message.
+
+    The whole URL first (so its secret query values go too), then each secret on its
+    own: drivers quote the password, or a ``password=`` setting, without the URL.
+    """
     for url in urls:
-        try:
-            password = urlsplit(url).password
-        except ValueError:
-            password = None
-        if password:
-            text = text.replace(password, "***").replace(quote(password, safe=""), "***")
         text = text.replace(url, redact(url))
+        for secret in _secrets(url):
+            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
     return text
+
+
+def _secrets(url: str) -> list[str]:
+    """The password and the values of secret-looking query parameters of ``url``."""
+    try:
+        parts = urlsplit(url)
+        found = [parts.password] if parts.password else []
+    except ValueError:
+        return []
+    for key, _, value in (pair.partition("=") for pair in parts.query.split("&")):
+        if value and _SECRET_PARAMS.search(unquote(key)):
+            found.append(unquote(value))
+    return [secret for secret in found if secret]

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .managed import ManagedAgent, ManagedConfig
+from .managed import CustomTool, ManagedAgent, ManagedConfig, ToolCallLimitExceeded
 
-__all__ = ["ManagedAgent", "ManagedConfig"]
+__all__ = ["CustomTool", "ManagedAgent", "ManagedConfig", "ToolCallLimitExceeded"]

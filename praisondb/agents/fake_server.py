@@ -11,12 +11,19 @@ to fail (status codes or dropped connections) so retry paths can be tested.
 
 The "agent" is a script: it answers each user message with a deterministic reply
 (and a tool call when the message asks for one), so conversations are repeatable.
+``call: <tool> {json input}`` in a message makes it call a custom (client-side) tool,
+the way the real API does: it emits ``agent.custom_tool_use``, goes idle with
+``stop_reason: requires_action``, waits for the matching ``user.custom_tool_result``
+(an unknown id is a 400) and ends its reply with what each tool returned. It calls the
+named tool whether or not the agent declared it, so clients can be tested against a
+model asking for a tool they do not have.
 It ships inside the package because ``praisondb demo`` uses it when no API key is set.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import queue
 import re
 import threading
@@ -32,6 +39,7 @@ import orjson
 
 FAKE_API_KEY = "sk-ant-fake-local-key"
 TRANSCRIPT_MARK = "[user] "
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 Reply = Callable[[str, int], str]
 
 
@@ -67,6 +75,14 @@ class _RemoteSession:
     events: list[dict[str, Any]] = field(default_factory=list)
     subscribers: list[tuple[queue.Queue[dict[str, Any] | None], bool]] = field(default_factory=list)
     user_turns: int = 0
+    waiting: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    """Custom tool use ids the agent is blocked on -> the result once it arrives."""
+    epoch: int = 0
+    """Bumped by a new user message or an interrupt: a turn still waiting gives up."""
+
+
+class Rejected(Exception):
+    """A request the real API would refuse with 400 invalid_request_error."""
 
 
 class FakeManagedAgentsServer:
@@ -91,6 +107,7 @@ class FakeManagedAgentsServer:
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
         self._stopping = threading.Event()
+        self._changed = threading.Condition(self._lock)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -112,6 +129,7 @@ class FakeManagedAgentsServer:
     def stop(self) -> None:
         self._stopping.set()
         with self._lock:
+            self._changed.notify_all()
             for session in self.sessions.values():
                 for q, _ in session.subscribers:
                     q.put(None)
@@ -162,6 +180,8 @@ class FakeManagedAgentsServer:
     def create_agent(self, body: dict[str, Any]) -> dict[str, Any]:
         now = _now()
         model = body.get("model")
+        for tool in body.get("tools") or []:
+            _check_tool(tool)
         tools = [_resolve_tool(t) for t in body.get("tools") or []]
         agent: dict[str, Any] = {
             "id": self._id("agent"),
@@ -276,16 +296,88 @@ class FakeManagedAgentsServer:
     def send_events(
         self, session: _RemoteSession, events: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
+        """Accept a batch (all or nothing: :class:`Rejected` if any event is invalid)."""
         accepted = []
-        for raw in events:
-            event = {**raw, "id": self._id("sevt"), "processed_at": _now()}
-            accepted.append(event)
-            self.publish(session, event)
-            if raw.get("type") == "user.message":
-                threading.Thread(target=self._respond, args=(session, event), daemon=True).start()
+        with self._lock:
+            for raw in events:
+                self._check_event(session, raw)
+            answers = [
+                r["custom_tool_use_id"] for r in events if r["type"] == "user.custom_tool_result"
+            ]
+            if len(answers) != len(set(answers)):
+                raise Rejected(
+                    "more than one user.custom_tool_result for the same custom_tool_use_id"
+                )
+            for raw in events:
+                event = {**raw, "id": self._id("sevt"), "processed_at": _now()}
+                accepted.append(event)
+                self.publish(session, event)
+                kind = raw.get("type")
+                if kind == "user.custom_tool_result":
+                    session.waiting[raw["custom_tool_use_id"]] = event
+                    self._changed.notify_all()
+                elif kind in ("user.message", "user.interrupt"):
+                    session.epoch += 1  # whatever the agent was waiting on is abandoned
+                    session.waiting.clear()
+                    self._changed.notify_all()
+                if kind == "user.interrupt":
+                    session.data["status"] = "idle"
+                    self.publish(session, self._event("session.status_idle", **_END_TURN))
+                elif kind == "user.message":
+                    threading.Thread(
+                        target=self._respond, args=(session, event, session.epoch), daemon=True
+                    ).start()
         return accepted
 
-    def _respond(self, session: _RemoteSession, user_event: dict[str, Any]) -> None:
+    def _check_event(self, session: _RemoteSession, raw: Any) -> None:
+        if not isinstance(raw, dict) or raw.get("type") not in _USER_EVENTS:
+            kind = raw.get("type") if isinstance(raw, dict) else raw
+            raise Rejected(f"unsupported event type {kind!r}")
+        if raw["type"] != "user.custom_tool_result":
+            return
+        use_id = raw.get("custom_tool_use_id")
+        if not isinstance(use_id, str) or session.waiting.get(use_id, False) is not None:
+            raise Rejected(
+                f"custom_tool_use_id {use_id!r} does not match an agent.custom_tool_use event "
+                "the session is waiting on"
+            )
+        content = raw.get("content", [])
+        if not isinstance(content, list) or not all(
+            isinstance(b, dict) and isinstance(b.get("type"), str) for b in content
+        ):
+            raise Rejected("content must be a list of content blocks")
+        if raw.get("is_error") not in (None, True, False):
+            raise Rejected("is_error must be a boolean")
+
+    def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
+        return {"id": self._id("sevt"), "type": kind, "processed_at": _now(), **fields}
+
+    def _call_tool(
+        self, session: _RemoteSession, epoch: int, name: str, tool_input: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Emit a custom tool use, go idle on it, and wait for its result (None: abandoned)."""
+        time.sleep(self.step_delay)
+        with self._lock:
+            if session.epoch != epoch:
+                return None
+            use = self._event("agent.custom_tool_use", name=name, input=tool_input)
+            session.waiting[use["id"]] = None
+            session.data["status"] = "idle"
+            self.publish(session, use)  # the idle goes out with it, before any result can
+            stop = {"type": "requires_action", "event_ids": [use["id"]]}
+            self.publish(
+                session, self._event("session.status_idle", stop_reason=stop, stop_details=None)
+            )
+            while session.epoch == epoch and not self._stopping.is_set():
+                result = session.waiting.get(use["id"])
+                if result is not None:
+                    del session.waiting[use["id"]]
+                    session.data["status"] = "running"
+                    return result
+                self._changed.wait(timeout=0.25)
+        return None
+
+    def _respond(self, session: _RemoteSession, user_event: dict[str, Any], epoch: int) -> None:
         """Play one scripted agent turn into the session's event log."""
         texts = [
             b.get("text", "") for b in user_event.get("content", []) if b.get("type") == "text"
@@ -307,6 +399,20 @@ class FakeManagedAgentsServer:
 
         emit("session.status_running")
         start = emit("span.model_request_start")
+        outcomes = []
+        for name, tool_input in _custom_calls(prompt):
+            result = self._call_tool(session, epoch, name, tool_input)
+            if result is None:
+                return
+            emit("session.status_running")
+            text = "".join(
+                str(b.get("text", ""))
+                for b in result.get("content") or []
+                if b.get("type") == "text"
+            )
+            outcomes.append(
+                f"Tool {name} {'failed' if result.get('is_error') else 'returned'}: {text}"
+            )
         command = _tool_request(prompt)
         if command is not None:
             use = emit("agent.tool_use", name="bash", input={"command": command})
@@ -316,7 +422,7 @@ class FakeManagedAgentsServer:
                 content=[{"type": "text", "text": f"$ {command}\nok"}],
                 is_error=False,
             )
-        reply = self.reply(prompt, turn)
+        reply = "\n".join([self.reply(prompt, turn), *outcomes])
         message_id = self._id("sevt")
         self.publish(
             session,
@@ -365,7 +471,45 @@ class FakeManagedAgentsServer:
             session.data["usage"]["output_tokens"] += usage["output_tokens"]
             session.data["status"] = "idle"
             session.data["updated_at"] = _now()
-        emit("session.status_idle", stop_reason={"type": "end_turn"}, stop_details=None)
+        emit("session.status_idle", **_END_TURN)
+
+
+_END_TURN: dict[str, Any] = {"stop_reason": {"type": "end_turn"}, "stop_details": None}
+_USER_EVENTS = (
+    "user.message",
+    "user.interrupt",
+    "user.custom_tool_result",
+    "user.tool_confirmation",
+    "user.define_outcome",
+)
+
+
+def _check_tool(tool: Any) -> None:
+    """Refuse custom tool definitions the real API would refuse."""
+    if not isinstance(tool, dict) or tool.get("type") != "custom":
+        return
+    name, schema = tool.get("name"), tool.get("input_schema")
+    if not isinstance(name, str) or not TOOL_NAME.match(name):
+        raise Rejected(f"tools: custom tool name {name!r} is invalid")
+    if not isinstance(tool.get("description"), str):
+        raise Rejected(f"tools: custom tool {name!r} needs a description")
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        raise Rejected(f"tools: custom tool {name!r} input_schema must have type 'object'")
+
+
+def _custom_calls(prompt: str) -> list[tuple[str, dict[str, Any]]]:
+    """``call: <tool> {json}`` directives, in order (the input defaults to ``{}``)."""
+    calls = []
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"\bcall:\s*([A-Za-z0-9_-]+)\s*", prompt):
+        tool_input: Any = {}
+        if prompt[match.end() : match.end() + 1] == "{":
+            try:
+                tool_input, _ = decoder.raw_decode(prompt, match.end())
+            except ValueError:
+                tool_input = {}
+        calls.append((match.group(1), tool_input if isinstance(tool_input, dict) else {}))
+    return calls
 
 
 def _resolve_tool(tool: dict[str, Any]) -> dict[str, Any]:
@@ -473,7 +617,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         kind, rest = parts[1], parts[2:]
         if kind == "agents" and method == "POST" and not rest:
-            self._json(200, fake.create_agent(body))
+            try:
+                self._json(200, fake.create_agent(body))
+            except Rejected as exc:
+                self._json(400, _error("invalid_request_error", str(exc)))
         elif kind == "agents" and method == "GET" and len(rest) == 1:
             self._found(fake.agents.get(rest[0]), "agent")
         elif kind == "environments" and method == "POST" and not rest:
@@ -512,7 +659,10 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(events, list) or not events:
                 self._json(400, _error("invalid_request_error", "events must be a non-empty list"))
                 return
-            self._json(200, {"data": fake.send_events(session, events)})
+            try:
+                self._json(200, {"data": fake.send_events(session, events)})
+            except Rejected as exc:
+                self._json(400, _error("invalid_request_error", str(exc)))
         elif tail == ["events"] and method == "GET":
             with fake._lock:
                 events = list(session.events)

@@ -16,6 +16,10 @@ Remote objects are created once and reused:
   if that remote session is gone, a new one is created and the stored history is
   replayed into it (as a transcript block before the next prompt).
 
+Custom tools (``type: custom``) run here, not remotely: when the agent calls one, the
+handler given in ``tool_handlers`` runs at once and its result goes back as a
+``user.custom_tool_result`` event, so the turn carries on until the agent ends it.
+
 The ``anthropic`` package is imported only when an agent is built.
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +62,68 @@ TRANSCRIPT_HEADER = (
     "is gone; continue from here):"
 )
 PACKAGE_MANAGERS = ("apt", "cargo", "gem", "go", "npm", "pip")
+DEFAULT_MAX_TOOL_CALLS = 32
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+CUSTOM_TOOL_KEYS = frozenset({"type", "name", "description", "input_schema"})
+
+ToolResult = str | Sequence[Mapping[str, Any]]
+"""What a handler returns: text, or a list of ``{"type": "text", "text": ...}`` blocks."""
+ToolHandler = Callable[[dict[str, Any]], ToolResult]
+"""Runs one custom tool call: gets the call's input, returns its result."""
+
+
+class ToolCallLimitExceeded(PraisonDBError):
+    """The agent asked for more custom tool calls in one turn than ``max_tool_calls``."""
+
+
+@dataclass(frozen=True)
+class CustomTool:
+    """A tool the agent may call but this process runs (the API's ``type: custom`` tool).
+
+    ``input_schema`` is the JSON Schema of the call's input (``{"type": "object", ...}``).
+    The definition is part of the remote agent, so it is part of the config fingerprint;
+    the Python function that runs it is not (pass it as ``ManagedAgent(tool_handlers=...)``).
+    """
+
+    name: str
+    description: str
+    input_schema: Mapping[str, Any] = field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not TOOL_NAME.match(self.name):
+            raise ConfigError(
+                f"custom tool name {self.name!r} must be 1-128 letters, digits, '_' or '-'"
+            )
+        if not isinstance(self.description, str) or not self.description.strip():
+            raise ConfigError(f"custom tool {self.name!r} needs a description")
+        schema = self.input_schema
+        if not isinstance(schema, Mapping) or schema.get("type") != "object":
+            raise ConfigError(
+                f"custom tool {self.name!r}: input_schema must be a JSON Schema with type 'object'"
+            )
+
+    @classmethod
+    def from_mapping(cls, tool: Mapping[str, Any]) -> CustomTool:
+        """Validate a ``{"type": "custom", ...}`` dict as the API would."""
+        unknown = set(tool) - CUSTOM_TOOL_KEYS
+        if unknown:
+            raise ConfigError(f"custom tool has unknown fields {sorted(unknown)}")
+        return cls(
+            name=tool.get("name"),  # type: ignore[arg-type]  # checked in __post_init__
+            description=tool.get("description"),  # type: ignore[arg-type]
+            input_schema=tool.get("input_schema"),  # type: ignore[arg-type]
+        )
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "type": "custom",
+            "name": self.name,
+            "description": self.description,
+            "input_schema": json_safe(dict(self.input_schema)),
+        }
 
 
 @dataclass(frozen=True)
@@ -64,13 +131,15 @@ class ManagedConfig:
     """What to run remotely.
 
     ``tools``: tool definitions as the API takes them; the string ``"agent_toolset"``
-    (or ``"default"``) enables Anthropic's built-in toolset (bash, files, web).
+    (or ``"default"``) enables Anthropic's built-in toolset (bash, files, web); a
+    :class:`CustomTool` (or a ``{"type": "custom", ...}`` dict) declares a tool that
+    ``ManagedAgent(tool_handlers=...)`` runs locally.
     ``packages``: pip package names, or ``{"pip": [...], "apt": [...], ...}``.
     """
 
     model: str
     system: str | None = None
-    tools: Sequence[str | Mapping[str, Any]] = ()
+    tools: Sequence[str | Mapping[str, Any] | CustomTool] = ()
     packages: Sequence[str] | Mapping[str, Sequence[str]] = ()
     name: str | None = None
     description: str | None = None
@@ -84,6 +153,21 @@ class ManagedConfig:
             raise ConfigError(
                 f"networking must be 'unrestricted' or 'limited', not {self.networking!r}"
             )
+        names = [t.name for t in self.custom_tools]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError(f"custom tools declared more than once: {duplicates}")
+
+    @property
+    def custom_tools(self) -> tuple[CustomTool, ...]:
+        """The declared custom tools (validated), whichever form they were given in."""
+        found: list[CustomTool] = []
+        for tool in self.tools:
+            if isinstance(tool, CustomTool):
+                found.append(tool)
+            elif isinstance(tool, Mapping) and tool.get("type") == "custom":
+                found.append(CustomTool.from_mapping(tool))
+        return tuple(found)
 
     @property
     def agent_name(self) -> str:
@@ -126,7 +210,9 @@ class ManagedConfig:
         return hashlib.sha256(blob).hexdigest()[:32]
 
 
-def _tool(tool: str | Mapping[str, Any]) -> dict[str, Any]:
+def _tool(tool: str | Mapping[str, Any] | CustomTool) -> dict[str, Any]:
+    if isinstance(tool, CustomTool):
+        return tool.params()
     if isinstance(tool, str):
         if tool in ("agent_toolset", "default", TOOLSET):
             return {"type": TOOLSET}
@@ -148,6 +234,11 @@ class _Turn:
     streamed: dict[str, str] = field(default_factory=dict)
     tool_started: dict[str, tuple[str, float]] = field(default_factory=dict)
     done: bool = False
+    remote_id: str = ""
+    answered: set[str] = field(default_factory=set)
+    """Custom tool use ids that have a result (sent by us, or found in the history)."""
+    custom_calls: int = 0
+    waiting_on: list[str] = field(default_factory=list)
 
 
 class ManagedAgent:
@@ -156,7 +247,9 @@ class ManagedAgent:
     ``db`` is a :class:`PraisonDB`, a :class:`DbSessionAdapter` or a URL (default:
     ``sqlite:///praisondb.db``). ``session_id`` is the local session to talk in (one is
     generated if omitted). ``base_url`` points the SDK elsewhere (a proxy, or the
-    local test server).
+    local test server). ``tool_handlers`` maps each custom tool declared in the config
+    to the function that runs it; a turn may make at most ``max_tool_calls`` of those
+    calls (a runaway tool loop raises :class:`ToolCallLimitExceeded`).
     """
 
     def __init__(
@@ -171,11 +264,19 @@ class ManagedAgent:
         *,
         user_id: str | None = None,
         retry: Retry | None = None,
+        tool_handlers: Mapping[str, ToolHandler] | None = None,
+        max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS,
     ) -> None:
         if provider != "anthropic":
             raise ConfigError(f"provider {provider!r} is not supported; use 'anthropic'")
         if config is None:
             raise ConfigError("ManagedAgent needs config=ManagedConfig(model=...)")
+        self.tool_handlers = _check_handlers(config, tool_handlers or {})
+        if isinstance(max_tool_calls, bool) or not isinstance(max_tool_calls, int):
+            raise ConfigError("max_tool_calls must be an integer")
+        if max_tool_calls < 1:
+            raise ConfigError("max_tool_calls must be at least 1")
+        self.max_tool_calls = max_tool_calls
         key = api_key or os.environ.get("ANTHROPIC_API_KEY")
         if not key:
             raise ConfigError(
@@ -380,7 +481,7 @@ class ManagedAgent:
             sid, "user", prompt, {METADATA_KEY: {"remote_session_id": remote_id}}, run_id=run.id
         )
         started = time.perf_counter()
-        turn = _Turn()
+        turn = _Turn(remote_id=remote_id)
         try:
             yield from self._exchange(sid, remote_id, run, content, turn)
         except BaseException as exc:
@@ -403,6 +504,7 @@ class ManagedAgent:
                 "latency_ms": round(latency_ms, 3),
                 "tool_calls": turn.tool_calls,
                 "output": "\n\n".join(turn.texts),
+                **({"waiting_on": turn.waiting_on} if turn.waiting_on else {}),
             },
         )
         if turn.status == "error":
@@ -460,17 +562,26 @@ class ManagedAgent:
                 "reopen event stream",
                 lambda: events.stream(remote_id, event_deltas=["agent.message"]),
             )
-            history = self._call("list events", lambda: list(events.list(remote_id)))
-            after = False
-            for event in history:
-                if user_event_id is None or event.id == user_event_id:
-                    after = True
-                    continue
-                if after:
-                    yield from self._handle(sid, run, event, turn)
-                    if turn.done:
-                        stream.close()
-                        return
+            try:
+                history = self._call("list events", lambda: list(events.list(remote_id)))
+                turn.answered.update(  # answered before the drop: never run those again
+                    str(getattr(e, "custom_tool_use_id", ""))
+                    for e in history
+                    if getattr(e, "type", None) == "user.custom_tool_result"
+                )
+                after = False
+                for event in history:
+                    if user_event_id is None or event.id == user_event_id:
+                        after = True
+                        continue
+                    if after:
+                        yield from self._handle(sid, run, event, turn)
+                        if turn.done:
+                            stream.close()
+                            return
+            except BaseException:  # a failing replay must not leak the reopened stream
+                stream.close()
+                raise
 
     def _handle(self, sid: str, run: Run, event: Any, turn: _Turn) -> Iterator[str]:
         kind = getattr(event, "type", None)
@@ -509,38 +620,17 @@ class ManagedAgent:
                 {METADATA_KEY: {"event_id": event_id, "kind": kind}},
                 run_id=run.id,
             )
+            if kind == "agent.custom_tool_use":
+                self._answer(sid, run, event_id, name, args, turn)
         elif kind in ("agent.tool_result", "agent.mcp_tool_result"):
             use_id = str(
                 getattr(event, "tool_use_id", None) or getattr(event, "mcp_tool_use_id", "")
             )
-            name, began = turn.tool_started.pop(use_id, ("tool", time.perf_counter()))
             blocks = [json_safe(b.model_dump()) for b in (getattr(event, "content", None) or [])]
             is_error = bool(getattr(event, "is_error", False))
-            text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
-            turn.tool_calls += 1
-            self.db.messages.append(
-                sid,
-                "tool",
-                text if text or not blocks else blocks,
-                {
-                    "tool_name": name,
-                    "tool_use_id": use_id,
-                    "is_error": is_error,
-                    METADATA_KEY: {"event_id": event_id, "content": blocks},
-                },
-                run_id=run.id,
-            )
-            self.db._emit(
-                Event(
-                    "tool_call",
-                    session_id=sid,
-                    model=self.config.model,
-                    tool=name,
-                    latency_ms=(time.perf_counter() - began) * 1000,
-                    status="error" if is_error else "ok",
-                    attributes={"run_id": run.id, "tool_use_id": use_id},
-                )
-            )
+            self._record_result(sid, run, turn, use_id, event_id, blocks, is_error)
+        elif kind == "user.custom_tool_result":
+            turn.answered.add(str(event.custom_tool_use_id))
         elif kind == "span.model_request_end":
             usage = getattr(event, "model_usage", None)
             turn.input_tokens += int(getattr(usage, "input_tokens", 0) or 0)
@@ -559,9 +649,16 @@ class ManagedAgent:
                 )
             )
         elif kind == "session.status_idle":
-            reason = getattr(getattr(event, "stop_reason", None), "type", "end_turn")
+            stop = getattr(event, "stop_reason", None)
+            reason = getattr(stop, "type", "end_turn")
             if reason == "requires_action":
+                waiting = [
+                    str(i) for i in getattr(stop, "event_ids", None) or [] if i not in turn.answered
+                ]
+                if not waiting:
+                    return  # only on custom tool calls already answered: the agent resumes
                 turn.status = "requires_action"
+                turn.waiting_on = waiting
             elif reason != "end_turn":
                 turn.status = str(reason)
             turn.done = True
@@ -570,6 +667,85 @@ class ManagedAgent:
             turn.done = True
         elif kind == "session.deleted":
             raise NotFound("the remote session was deleted during the turn")
+
+    def _answer(self, sid: str, run: Run, use_id: str, name: str, args: Any, turn: _Turn) -> None:
+        """Run the handler for one ``agent.custom_tool_use`` and send its result back.
+
+        A call without a handler is left alone: the session then goes idle with
+        ``requires_action`` on it, which ends the turn. A use id is answered at most
+        once per turn, whatever a reconnect replays.
+        """
+        handler = self.tool_handlers.get(name)
+        if handler is None or use_id in turn.answered:
+            return
+        if turn.custom_calls >= self.max_tool_calls:
+            self._interrupt(turn.remote_id)
+            raise ToolCallLimitExceeded(
+                f"the agent asked for more than max_tool_calls={self.max_tool_calls} custom "
+                f"tool calls in one turn (next: {name!r}); the remote agent was interrupted"
+            )
+        turn.custom_calls += 1
+        turn.answered.add(use_id)
+        blocks, is_error = _run_handler(handler, name, args if isinstance(args, dict) else {})
+        result: dict[str, Any] = {
+            "type": "user.custom_tool_result",
+            "custom_tool_use_id": use_id,
+            "content": blocks,
+            "is_error": is_error,
+        }
+        events = self.client.beta.sessions.events
+        sent = self._call(
+            "send custom tool result",
+            lambda: events.send(turn.remote_id, events=[result]),  # type: ignore[list-item]
+        )
+        result_id = str(sent.data[0].id) if sent.data else None
+        self._record_result(sid, run, turn, use_id, result_id, blocks, is_error)
+
+    def _interrupt(self, remote_id: str) -> None:
+        """Best effort: pause the remote agent so it does not wait on an unanswered call."""
+        interrupt: Any = {"type": "user.interrupt"}
+        try:
+            self.client.beta.sessions.events.send(remote_id, events=[interrupt])
+        except Exception as exc:  # noqa: BLE001 - the turn is failing for a clearer reason
+            log.warning("could not interrupt remote session %s: %s", remote_id, exc)
+
+    def _record_result(
+        self,
+        sid: str,
+        run: Run,
+        turn: _Turn,
+        use_id: str,
+        event_id: str | None,
+        blocks: list[dict[str, Any]],
+        is_error: bool,
+    ) -> None:
+        """Store a tool result as a ``tool`` message and count it (analytics ``tool_call``)."""
+        name, began = turn.tool_started.pop(use_id, ("tool", time.perf_counter()))
+        text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
+        turn.tool_calls += 1
+        self.db.messages.append(
+            sid,
+            "tool",
+            text if text or not blocks else blocks,
+            {
+                "tool_name": name,
+                "tool_use_id": use_id,
+                "is_error": is_error,
+                METADATA_KEY: {"event_id": event_id, "content": blocks},
+            },
+            run_id=run.id,
+        )
+        self.db._emit(
+            Event(
+                "tool_call",
+                session_id=sid,
+                model=self.config.model,
+                tool=name,
+                latency_ms=(time.perf_counter() - began) * 1000,
+                status="error" if is_error else "ok",
+                attributes={"run_id": run.id, "tool_use_id": use_id},
+            )
+        )
 
     # -- inspection ------------------------------------------------------------------------
     def retrieve_session(self, session_id: str | None = None) -> dict[str, Any]:
@@ -633,6 +809,75 @@ def transcript(messages: Sequence[Message]) -> str:
         if text:
             lines.extend([f"[{message.role}] {text}", ""])
     return "\n".join(lines).rstrip()
+
+
+def _check_handlers(
+    config: ManagedConfig, handlers: Mapping[str, ToolHandler]
+) -> dict[str, ToolHandler]:
+    """Every declared custom tool has a callable handler, and every handler a tool."""
+    declared = [t.name for t in config.custom_tools]
+    missing = [n for n in declared if n not in handlers]
+    if missing:
+        raise ConfigError(
+            f"custom tools {missing} are declared in ManagedConfig.tools but have no handler: "
+            f"pass tool_handlers={{{missing[0]!r}: function, ...}}"
+        )
+    extra = sorted(set(handlers) - set(declared))
+    if extra:
+        raise ConfigError(
+            f"tool_handlers names tools {extra} that ManagedConfig.tools does not declare: "
+            "add CustomTool(name=..., description=..., input_schema=...) for each"
+        )
+    wrong = sorted(n for n, fn in handlers.items() if not callable(fn))
+    if wrong:
+        raise ConfigError(f"tool_handlers for {wrong} are not callable")
+    return dict(handlers)
+
+
+def _run_handler(
+    handler: ToolHandler, name: str, args: dict[str, Any]
+) -> tuple[list[dict[str, Any]], bool]:
+    """(content blocks, is_error): a failing handler becomes an error result, never a crash."""
+    try:
+        result = handler(dict(args))
+    except Exception as exc:  # noqa: BLE001 - the model is told, the turn goes on
+        log.warning("custom tool %r failed: %s", name, type(exc).__name__)
+        return [_text(_scrub(f"{type(exc).__name__}: {exc}"))], True
+    blocks = _result_blocks(result)
+    if blocks is None:
+        return [
+            _text(
+                f"TypeError: the handler for {name!r} returned {type(result).__name__}; "
+                "return a str or a list of text blocks"
+            )
+        ], True
+    return blocks, False
+
+
+def _scrub(text: str) -> str:
+    """``text`` with the secrets of every URL in it redacted (it is sent to the model)."""
+    return redact_text(text, *URL_IN_TEXT.findall(text))
+
+
+def _result_blocks(result: object) -> list[dict[str, Any]] | None:
+    if isinstance(result, str):
+        return [_text(result)] if result else []
+    if isinstance(result, Sequence) and not isinstance(result, (bytes, bytearray)):
+        blocks = []
+        for block in result:
+            if not (
+                isinstance(block, Mapping)
+                and block.get("type") == "text"
+                and isinstance(block.get("text"), str)
+            ):
+                return None
+            blocks.append(_text(block["text"]))
+        return blocks
+    return None
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
 
 
 def _valid_ids(stored: Any) -> bool:

@@ -104,6 +104,15 @@ def test_secrets_never_reach_repr_or_errors() -> None:
     )
 
 
+def test_redact_text_scrubs_query_secrets_with_the_password() -> None:
+    url = "clickhouse://app:Pw0rd@db:8123/x?password=Q-secret&token=T%2Bok&db=x"
+    text = f"cannot reach {url}; the driver said password=Q-secret, token T+ok, user app:Pw0rd"
+    scrubbed = redact_text(text, url)
+    for secret in ("Pw0rd", "Q-secret", "T+ok", "T%2Bok"):
+        assert secret not in scrubbed
+    assert "clickhouse://app:***@db:8123/x?password=***&token=***&db=x" in scrubbed
+
+
 def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     import builtins
 
