@@ -177,11 +177,14 @@ class MongoStore(MongoStateMixin):
             for number, name, migrate in MIGRATIONS:
                 if number not in applied:
                     migrate(self._db)
-                    self._db.praisondb_migrations.update_one(
-                        {"_id": number},
-                        {"$setOnInsert": {"name": name, "applied_at": utcnow()}},
-                        upsert=True,
-                    )
+                    # Two processes upserting one new _id at once: MongoDB 4.0 lets one
+                    # fail with a duplicate key instead of retrying; the record is there.
+                    with contextlib.suppress(pymongo.errors.DuplicateKeyError):
+                        self._db.praisondb_migrations.update_one(
+                            {"_id": number},
+                            {"$setOnInsert": {"name": name, "applied_at": utcnow()}},
+                            upsert=True,
+                        )
             self._ready = True
 
     def _atomic(self, action: str, body: Callable[[Any], T]) -> T:
