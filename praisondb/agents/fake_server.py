@@ -65,7 +65,8 @@ class _Fault:
     method: str
     path: re.Pattern[str]
     status: int
-    """HTTP status to answer with; 0 drops the connection without an answer."""
+    """HTTP status to answer with; 0 drops the connection without an answer; -1 does the
+    work and then drops the connection, so the client never learns it succeeded."""
     times: int
 
 
@@ -146,7 +147,7 @@ class FakeManagedAgentsServer:
 
     def fail(self, method: str, path: str, status: int, times: int = 1) -> None:
         """Answer the next ``times`` requests matching ``method`` and the ``path`` regex
-        with ``status`` (0: drop the connection)."""
+        with ``status`` (0: drop the connection; -1: do the work, then drop it)."""
         with self._lock:
             self._faults.append(_Fault(method.upper(), re.compile(path), status, times))
 
@@ -552,6 +553,7 @@ _STATUS_ERRORS = {
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeManagedAgentsServer
     protocol_version = "HTTP/1.1"
+    _lose_reply = False
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read .requests
         return None
@@ -579,6 +581,9 @@ class _Handler(BaseHTTPRequestHandler):
         return parts.path, query, body
 
     def _json(self, status: int, payload: Any) -> None:
+        if self._lose_reply:
+            self._drop()
+            return
         data = orjson.dumps(payload)
         self.send_response(status)
         self.send_header("content-type", "application/json")
@@ -594,7 +599,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         path, query, body = self._record()
         fault = self.fake._fault_for(self.command, path)
-        if fault is not None:
+        self._lose_reply = fault == -1
+        if fault is not None and fault != -1:
             if fault == 0:
                 self._drop()
                 return

@@ -694,12 +694,30 @@ class ManagedAgent:
             "is_error": is_error,
         }
         events = self.client.beta.sessions.events
-        sent = self._call(
-            "send custom tool result",
-            lambda: events.send(turn.remote_id, events=[result]),  # type: ignore[list-item]
-        )
-        result_id = str(sent.data[0].id) if sent.data else None
+        try:
+            sent = self._call(
+                "send custom tool result",
+                lambda: events.send(turn.remote_id, events=[result]),  # type: ignore[list-item]
+            )
+            result_id = str(sent.data[0].id) if sent.data else None
+        except ValidationError:
+            # A retry after a lost reply is refused (the call is already answered): the
+            # first send went through if the session's history holds our result.
+            result_id = self._result_sent(turn.remote_id, use_id)
+            if result_id is None:
+                raise
         self._record_result(sid, run, turn, use_id, result_id, blocks, is_error)
+
+    def _result_sent(self, remote_id: str, use_id: str) -> str | None:
+        """The id of the ``user.custom_tool_result`` answering ``use_id``, if one was sent."""
+        events = self.client.beta.sessions.events
+        for event in self._call("list events", lambda: list(events.list(remote_id))):
+            if (
+                getattr(event, "type", None) == "user.custom_tool_result"
+                and getattr(event, "custom_tool_use_id", None) == use_id
+            ):
+                return str(event.id)
+        return None
 
     def _interrupt(self, remote_id: str) -> None:
         """Best effort: pause the remote agent so it does not wait on an unanswered call."""

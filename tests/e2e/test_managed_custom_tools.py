@@ -318,6 +318,27 @@ def test_a_rejected_result_send_is_retried_once_the_handler_ran_once(
     assert db.runs.list(uid)[0].metadata["tool_calls"] == 1
 
 
+def test_a_result_accepted_but_its_reply_lost_is_not_an_error(
+    server: FakeManagedAgentsServer, db: PraisonDB, uid: str
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def reply_lost(args: dict[str, Any]) -> str:
+        calls.append(args)
+        server.fail("POST", r"/events$", -1)  # stored by the server, the reply never arrives
+        return "done"
+
+    agent = agent_for(server, db, uid, {"lookup_order": reply_lost})
+    assert agent.run("call: lookup_order {}").endswith("Tool lookup_order returned: done")
+    assert calls == [{}]
+    sent = [r.body["events"][0]["type"] for r in server.requests_to("POST", r"/events$")]
+    # the message, the result (reply lost), its retry (refused: already answered)
+    assert sent == ["user.message", "user.custom_tool_result", "user.custom_tool_result"]
+    tool_messages = [m for m in db.messages.list(uid) if m.role == "tool"]
+    assert len(tool_messages) == 1 and tool_messages[0].content == "done"
+    assert db.runs.list(uid)[0].status == "completed"
+
+
 def test_the_server_refuses_unknown_tool_use_ids(server: FakeManagedAgentsServer, uid: str) -> None:
     import anthropic
 
