@@ -1,13 +1,13 @@
 """Schema migrations for the SQL backend, as plain functions over Alembic.
 
-``praisondb db upgrade|downgrade|current|history`` is a thin layer over these; the SQL store calls
-:func:`ensure_schema` when it opens. The Alembic scripts ship inside the wheel as
-``praisondb/_migrations`` and live in the repository as ``migrations/``.
+``praisondb db upgrade|downgrade|current|history`` is a thin layer over these; the SQL
+store calls :func:`ensure_schema` when it opens. The Alembic scripts ship inside the
+wheel as ``praisondb/_migrations`` and live in the repository as ``migrations/``.
 
-Upgrades and downgrades take a database-wide lock first (SQLite: the write lock of ``BEGIN IMMEDIATE``;
-PostgreSQL: a transaction advisory lock; MySQL/MariaDB: ``GET_LOCK``) and re-read the
-revision under it, so several processes migrating one database at once is safe: one
-migrates, the others find the schema already at head.
+Upgrades and downgrades take a database-wide lock first (SQLite: the write lock of
+``BEGIN IMMEDIATE``; PostgreSQL: a transaction advisory lock; MySQL/MariaDB:
+``GET_LOCK``) and re-read the revision under it, so several processes migrating one
+database at once is safe: one migrates, the others find the schema already at head.
 """
 
 from __future__ import annotations

@@ -564,11 +564,7 @@ class ManagedAgent:
             )
             try:
                 history = self._call("list events", lambda: list(events.list(remote_id)))
-                turn.answered.update(  # answered before the drop: never run those again
-                    str(getattr(e, "custom_tool_use_id", ""))
-                    for e in history
-                    if getattr(e, "type", None) == "user.custom_tool_result"
-                )
+                turn.answered.update(_results_in(history))  # never run those again
                 after = False
                 for event in history:
                     if user_event_id is None or event.id == user_event_id:
@@ -703,21 +699,11 @@ class ManagedAgent:
         except ValidationError:
             # A retry after a lost reply is refused (the call is already answered): the
             # first send went through if the session's history holds our result.
-            result_id = self._result_sent(turn.remote_id, use_id)
+            history = self._call("list events", lambda: list(events.list(turn.remote_id)))
+            result_id = _results_in(history).get(use_id)
             if result_id is None:
                 raise
         self._record_result(sid, run, turn, use_id, result_id, blocks, is_error)
-
-    def _result_sent(self, remote_id: str, use_id: str) -> str | None:
-        """The id of the ``user.custom_tool_result`` answering ``use_id``, if one was sent."""
-        events = self.client.beta.sessions.events
-        for event in self._call("list events", lambda: list(events.list(remote_id))):
-            if (
-                getattr(event, "type", None) == "user.custom_tool_result"
-                and getattr(event, "custom_tool_use_id", None) == use_id
-            ):
-                return str(event.id)
-        return None
 
     def _interrupt(self, remote_id: str) -> None:
         """Best effort: pause the remote agent so it does not wait on an unanswered call."""
@@ -875,6 +861,15 @@ def _run_handler(
 def _scrub(text: str) -> str:
     """``text`` with the secrets of every URL in it redacted (it is sent to the model)."""
     return redact_text(text, *URL_IN_TEXT.findall(text))
+
+
+def _results_in(history: Sequence[Any]) -> dict[str, str]:
+    """Custom tool use id -> id of the ``user.custom_tool_result`` answering it."""
+    return {
+        str(event.custom_tool_use_id): str(event.id)
+        for event in history
+        if getattr(event, "type", None) == "user.custom_tool_result"
+    }
 
 
 def _result_blocks(result: object) -> list[dict[str, Any]] | None:
