@@ -8,7 +8,8 @@
     ├── NotFound               the session, checkpoint, run or key does not exist
     ├── Conflict               compare-and-set or version clash; re-read and retry
     ├── ValidationError        the input can never be stored as given
-    └── SchemaOutOfDate        the database schema is behind; run ``praisondb db upgrade``
+    ├── SchemaOutOfDate        the database schema is behind; run ``praisondb db upgrade``
+    └── ToolCallLimitExceeded  a managed agent asked for more custom tool calls than allowed
 
 Every error that names a URL names it redacted. ``transient`` tells retry code
 whether trying again can help.
@@ -69,6 +70,10 @@ class SchemaOutOfDate(PraisonDBError):
         )
 
 
+class ToolCallLimitExceeded(PraisonDBError):
+    """The agent asked for more custom tool calls in one turn than ``max_tool_calls``."""
+
+
 __all__ = [
     "BackendUnavailable",
     "ConfigError",
@@ -76,5 +81,6 @@ __all__ = [
     "NotFound",
     "PraisonDBError",
     "SchemaOutOfDate",
+    "ToolCallLimitExceeded",
     "ValidationError",
 ]
