@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 from .adapter import DbSessionAdapter
+from .core.session import Session
 from .errors import (
     ArchiveError,
     BackendUnavailable,
@@ -27,7 +28,6 @@ from .errors import (
 )
 from .facade import PraisonDB
 from .model import Checkpoint, Event, Message, Page, Run, SessionInfo, Span, StateEntry
-from .session import Session
 
 if _TYPE_CHECKING:
     from .agents.managed import ManagedAgent, ManagedConfig

@@ -15,9 +15,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
+from .coerce import json_safe
 from .errors import ConfigError, NotFound, PraisonDBError
 from .facade import PraisonDB
-from .lifecycle import json_safe
 from .model import Content, SessionInfo
 from .urls import redact_text
 

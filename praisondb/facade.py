@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .lifecycle import LifecycleMixin
-from .model import Event, SessionInfo
-from .repositories import Checkpoints, Messages, Runs, Sessions, State
-from .session import Session
+from .core.events import EventLog
+from .core.repositories import Checkpoints, Messages, Runs, Sessions, State
+from .core.session import Session
+from .integrations.praisonai import LifecycleMixin
 from .stores import open_analytics_sink, open_conversation_store, open_state_store
 from .stores.base import AnalyticsSink, ConversationStore, StateStore
 from .stores.memory import MemoryStore
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
     from .stores.clickhouse import ClickHouseSink
 
 DEFAULT_DATABASE_URL = "sqlite:///praisondb.db"
-_LABEL_CACHE = 4096
 
 
 class PraisonDB(LifecycleMixin):
@@ -62,7 +60,11 @@ class PraisonDB(LifecycleMixin):
         self._state: StateStore | None = None
         self._analytics: AnalyticsSink | None = None
         self._temp_state = MemoryStore(parse_url("memory://"))
-        self._labels: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._events = EventLog(
+            lambda: self.analytics,
+            lambda session_id: self.conversations.get_session(session_id),
+            enabled=self.analytics_url is not None,
+        )
         self._closed = False
         self.sessions = Sessions(self)
         self.messages = Messages(self)
@@ -130,39 +132,15 @@ class PraisonDB(LifecycleMixin):
         """The :class:`Session` ``session_id`` (created if it does not exist yet)."""
         return Session(self, session_id, user_id=user_id, agent=agent)
 
-    # -- analytics plumbing ---------------------------------------------------------
-    def _remember(self, info: SessionInfo) -> None:
-        """Keep (user_id, agent) of recent sessions so events carry them without a lookup."""
-        if self.analytics_url is None:
-            return
-        with self._lock:
-            self._labels[info.id] = (info.user_id or "", info.agent or "")
-            self._labels.move_to_end(info.id)
-            while len(self._labels) > _LABEL_CACHE:
-                self._labels.popitem(last=False)
+    @property
+    def temp_state(self) -> StateStore:
+        """The ``temp`` scope's store: this process only, never persisted."""
+        return self._temp_state
 
-    def _forget(self, session_id: str) -> None:
-        with self._lock:
-            self._labels.pop(session_id, None)
-
-    def _emit(self, event: Event, info: SessionInfo | None = None) -> None:
-        sink = self.analytics
-        if sink is None:
-            return
-        if event.session_id and not (event.user_id or event.agent):
-            labels = self._labels.get(event.session_id)
-            if labels is None and info is None:
-                try:
-                    info = self.conversations.get_session(event.session_id)
-                except Exception:  # noqa: BLE001 - analytics never breaks the caller
-                    info = None
-                if info is not None:
-                    self._remember(info)
-            if info is not None:
-                labels = (info.user_id or "", info.agent or "")
-            if labels:
-                event.user_id, event.agent = labels
-        sink.record(event)
+    @property
+    def events(self) -> EventLog:
+        """Analytics events of this database object (a no-op without ``analytics_url``)."""
+        return self._events
 
     # -- lifecycle ------------------------------------------------------------------
     def ping(self) -> dict[str, float]:

@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 
 from praisondb import NotFound, PraisonDB, Session, ValidationError
+from praisondb.core.tokens import InvalidToken, TokenExpired
 from praisondb.model import utcnow
-from praisondb.tokens import InvalidToken, TokenExpired
 
 
 def _texts(session: Session) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from praisondb import PraisonDB
-from praisondb.locks import LeaseLost, LockTimeout
+from praisondb.core.locks import LeaseLost, LockTimeout
 
 WORKER = Path(__file__).with_name("_session_worker.py")
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from praisondb import ValidationError
-from praisondb.tokens import InvalidToken, TokenExpired, issue_token, read_token, verify_token
+from praisondb.core.tokens import InvalidToken, TokenExpired, issue_token, read_token, verify_token
 
 SECRET = "0123456789abcdef0123456789abcdef"
 

@@ -33,6 +33,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ...adapter import DbSessionAdapter
+from ...coerce import json_safe
+from ...core.locks import Lease
 from ...errors import (
     ConfigError,
     NotFound,
@@ -42,8 +44,6 @@ from ...errors import (
 )
 from ...facade import PraisonDB
 from ...ids import new_id
-from ...lifecycle import json_safe
-from ...locks import Lease
 from ...model import Event, Message, Run
 from ...retry import Retry
 from ...urls import redact_text
@@ -317,7 +317,7 @@ class ManagedAgent:
             },
         )
         if turn.status == "error":
-            self.db._emit(
+            self.db.events.emit(
                 Event(
                     "error",
                     session_id=sid,
@@ -436,7 +436,7 @@ class ManagedAgent:
         error = getattr(event, "error", None)
         message = str(getattr(error, "message", "") or getattr(error, "type", "session error"))
         turn.error = message
-        self.db._emit(
+        self.db.events.emit(
             Event(
                 "error",
                 session_id=sid,
@@ -522,7 +522,7 @@ class ManagedAgent:
             },
             run_id=run.id,
         )
-        self.db._emit(
+        self.db.events.emit(
             Event(
                 "tool_call",
                 session_id=sid,

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
+from ...coerce import json_safe
 from ...errors import ConfigError
-from ...lifecycle import json_safe
 
 TOOLSET = "agent_toolset_20260401"
 PACKAGE_MANAGERS = ("apt", "cargo", "gem", "go", "npm", "pip")

@@ -18,15 +18,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from .errors import BackendUnavailable, ConfigError, NotFound, SchemaOutOfDate
-from .model import Event, Message, Run, SessionInfo, Span, utcnow
-from .validation import check_id
+from ..coerce import as_text, json_safe
+from ..errors import BackendUnavailable, ConfigError, NotFound, SchemaOutOfDate
+from ..model import Event, Message, Run, SessionInfo, Span, utcnow
+from ..validation import check_id
 
 if TYPE_CHECKING:
-    from .repositories import Messages, Runs, Sessions
-    from .stores.base import ConversationStore
+    from ..core.events import EventLog
+    from ..core.repositories import Messages, Runs, Sessions
+    from ..stores.base import ConversationStore
 
 PROTOCOL_VERSION = "1.0"
 """The PraisonAI DbAdapter protocol version these hooks implement."""
@@ -49,21 +49,6 @@ class Trace:
     spans: list[Span] = field(default_factory=list)
 
 
-def json_safe(value: Any) -> Any:
-    """``value`` as JSON data; objects JSON cannot hold become their ``str()``."""
-    try:
-        return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
-    except (TypeError, orjson.JSONEncodeError):
-        return str(value)
-
-
-def as_text(value: Any) -> str:
-    """Tool results as message text: strings as they are, anything else as JSON."""
-    if isinstance(value, str):
-        return value
-    return orjson.dumps(json_safe(value)).decode()
-
-
 class LifecycleMixin:
     """PraisonAI's agent lifecycle protocol on top of the repositories."""
 
@@ -75,7 +60,8 @@ class LifecycleMixin:
         @property
         def conversations(self) -> ConversationStore: ...
 
-        def _emit(self, event: Event, info: SessionInfo | None = None) -> None: ...
+        @property
+        def events(self) -> EventLog: ...
 
     # -- per-process bookkeeping (what is running now; nothing here is the record) ------
     def _lifecycle(self) -> _Bookkeeping:
@@ -113,7 +99,7 @@ class LifecycleMixin:
         info = self._ensure_session(session_id, agent=agent_name, user_id=user_id)
         if metadata:
             self.sessions.update(info.id, metadata={"agent_metadata": json_safe(metadata)})
-        self._emit(Event("agent_start", session_id=info.id, agent=agent_name or ""), info)
+        self.events.emit(Event("agent_start", session_id=info.id, agent=agent_name or ""), info)
         return list(self.messages.iterate(info.id))
 
     def on_user_message(
@@ -141,7 +127,7 @@ class LifecycleMixin:
         self._append(session_id, "tool", as_text(result), meta)
         error = meta.get("error")
         latency = meta.get("latency_ms", meta.get("duration_ms")) or 0.0
-        self._emit(
+        self.events.emit(
             Event(
                 "tool_call",
                 session_id=session_id,
@@ -164,7 +150,7 @@ class LifecycleMixin:
             self.sessions.update(session_id, metadata=fields)
         except NotFound:
             return
-        self._emit(Event("agent_end", session_id=session_id))
+        self.events.emit(Event("agent_end", session_id=session_id))
 
     def on_run_start(
         self,
@@ -221,7 +207,7 @@ class LifecycleMixin:
         if book.runs.get(session_id) == run_id:
             del book.runs[session_id]
         if status in {"error", "failed"}:
-            self._emit(
+            self.events.emit(
                 Event(
                     "error",
                     session_id=session_id,
@@ -234,14 +220,10 @@ class LifecycleMixin:
         return self.runs.list(session_id, limit=limit)
 
     def export_session(self, session_id: str) -> dict[str, Any]:
-        from .session_export import export_session
-
-        return export_session(self, session_id)  # type: ignore[arg-type]
+        return self.sessions.export(session_id)
 
     def import_session(self, data: dict[str, Any]) -> str:
-        from .session_export import import_session
-
-        return import_session(self, data).id  # type: ignore[arg-type]
+        return self.sessions.import_session(data).id
 
     # -- tracing ------------------------------------------------------------------------
     def on_trace_start(

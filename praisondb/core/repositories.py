@@ -1,17 +1,20 @@
 """The repositories behind ``db.sessions``, ``db.messages``, ``db.state``, ``db.checkpoints``
-and ``db.runs``: validation in front of the stores, analytics events behind them."""
+and ``db.runs``: validation in front of the stores, analytics events behind them.
+
+They, and the rest of the session layer, see a :class:`~praisondb.PraisonDB` only through
+:class:`DataPort`: its stores, its event log and the repositories themselves.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import Conflict, NotFound, ValidationError
-from .ids import new_id
-from .locks import LOCK_SCOPE, session_lock_name
-from .model import (
+from ..errors import Conflict, NotFound, ValidationError
+from ..ids import new_id
+from ..model import (
     JSON,
     Checkpoint,
     Content,
@@ -23,11 +26,15 @@ from .model import (
     StateEntry,
     utcnow,
 )
-from .stores.base import UNSET, SessionQuery
-from .validation import check_id, check_json, check_key, check_message, check_metadata, check_scope
+from ..stores.base import UNSET, SessionQuery
+from ..validation import check_id, check_json, check_key, check_message, check_metadata, check_scope
+from .events import EventLog
+from .export import export_session, import_session
+from .lock_names import LOCK_SCOPE, session_lock_name
+from .tokens import verify_token
 
 if TYPE_CHECKING:
-    from .facade import PraisonDB
+    from ..stores.base import ConversationStore, StateStore
 
 MAX_PAGE = 1000
 TTL = float | timedelta | None
@@ -48,8 +55,31 @@ def _check_limit(limit: int | None, what: str = "limit") -> None:
         raise ValidationError(f"{what} must be a non-negative integer, not {limit!r}")
 
 
+class DataPort(Protocol):
+    """What the session layer needs from a database object, and nothing more."""
+
+    sessions: Sessions
+    messages: Messages
+    state: State
+    checkpoints: Checkpoints
+    runs: Runs
+
+    @property
+    def conversations(self) -> ConversationStore: ...
+
+    @property
+    def state_store(self) -> StateStore: ...
+
+    @property
+    def temp_state(self) -> StateStore:
+        """Where the ``temp`` scope lives: this process only, never persisted."""
+
+    @property
+    def events(self) -> EventLog: ...
+
+
 class Sessions:
-    def __init__(self, db: PraisonDB) -> None:
+    def __init__(self, db: DataPort) -> None:
         self._db = db
 
     def create(
@@ -75,13 +105,13 @@ class Sessions:
         )
         info.updated_at = info.created_at
         created = self._db.conversations.create_session(info)
-        self._db._remember(created)
-        self._db._emit(Event("session_start", session_id=created.id), created)
+        self._db.events.remember(created)
+        self._db.events.emit(Event("session_start", session_id=created.id), created)
         return created
 
     def get(self, session_id: str) -> SessionInfo:
         info = self._db.conversations.get_session(check_id(session_id))
-        self._db._remember(info)
+        self._db.events.remember(info)
         return info
 
     def exists(self, session_id: str) -> bool:
@@ -94,7 +124,7 @@ class Sessions:
     def get_or_create(
         self, session_id: str, user_id: str | None = None, agent: str | None = None, **fields: Any
     ) -> SessionInfo:
-        from .errors import Conflict
+        from ..errors import Conflict
 
         try:
             return self.get(session_id)
@@ -185,7 +215,7 @@ class Sessions:
         deleted = self._db.conversations.delete_session(check_id(session_id))
         self._db.state.clear(f"session:{session_id}")
         self._db.state.delete(session_lock_name(session_id), scope=LOCK_SCOPE)
-        self._db._forget(session_id)
+        self._db.events.forget(session_id)
         return deleted
 
     def cleanup(
@@ -217,25 +247,21 @@ class Sessions:
         """The session id named by a token from ``Session.token``; checks the HMAC
         signature in constant time and the expiry. Raises InvalidToken / TokenExpired
         (both ValidationError)."""
-        from .tokens import verify_token
-
         return verify_token(token, secret)
 
     def export(self, session_id: str) -> dict[str, Any]:
         """The session as a JSON-safe, versioned document (``Session.export``)."""
-        from .session_export import export_session
-
-        return export_session(self._db, session_id)
+        return export_session(self._db.conversations, self._db.state_store, check_id(session_id))
 
     def import_session(self, data: dict[str, Any]) -> SessionInfo:
         """Write an exported session, keeping ids, seq and timestamps; idempotent."""
-        from .session_export import import_session
-
-        return import_session(self._db, data)
+        info = import_session(self._db.conversations, self._db.state_store, data)
+        self._db.events.remember(info)
+        return info
 
 
 class Messages:
-    def __init__(self, db: PraisonDB) -> None:
+    def __init__(self, db: DataPort) -> None:
         self._db = db
 
     def append(
@@ -275,9 +301,9 @@ class Messages:
             stored = self._db.conversations.append_messages(session_id, batch)
         except Conflict:
             return _already_stored(self._db, session_id, batch)
-        if self._db.analytics is not None:
+        if self._db.events.enabled:
             for message in stored:
-                self._db._emit(
+                self._db.events.emit(
                     Event(
                         "message",
                         id=message.id,
@@ -327,7 +353,7 @@ class Messages:
         )
 
 
-def _already_stored(db: PraisonDB, session_id: str, batch: list[Message]) -> list[Message]:
+def _already_stored(db: DataPort, session_id: str, batch: list[Message]) -> list[Message]:
     """The stored copies of a batch that met existing ids, if it is a resend; else Conflict."""
     ids = [m.id for m in batch]
     if len(set(ids)) < len(ids):
@@ -390,11 +416,11 @@ def _length(content: Content) -> int:
 class State:
     """Scoped key/value state. ``temp`` scope lives in this process only."""
 
-    def __init__(self, db: PraisonDB) -> None:
+    def __init__(self, db: DataPort) -> None:
         self._db = db
 
     def _store(self, scope: str) -> Any:
-        return self._db._temp_state if scope == "temp" else self._db.state_store
+        return self._db.temp_state if scope == "temp" else self._db.state_store
 
     def get(self, key: str, default: JSON = None, *, scope: str = "app") -> JSON:
         entry = self.get_entry(key, scope=scope)
@@ -451,7 +477,7 @@ class State:
 
 
 class Checkpoints:
-    def __init__(self, db: PraisonDB) -> None:
+    def __init__(self, db: DataPort) -> None:
         self._db = db
 
     def create(
@@ -478,7 +504,7 @@ class Checkpoints:
 class Runs:
     """Agent turns: token usage, latency and outcome."""
 
-    def __init__(self, db: PraisonDB) -> None:
+    def __init__(self, db: DataPort) -> None:
         self._db = db
 
     def start(
@@ -496,7 +522,7 @@ class Runs:
             metadata=check_metadata(metadata),
         )
         self._db.conversations.save_run(run)
-        self._db._emit(
+        self._db.events.emit(
             Event(
                 "run_start",
                 ts=run.started_at,
@@ -528,7 +554,7 @@ class Runs:
             run.output_tokens = output_tokens
         run.metadata = {**run.metadata, **check_metadata(metadata)}
         self._db.conversations.save_run(run)
-        self._db._emit(
+        self._db.events.emit(
             Event(
                 "run",
                 ts=run.ended_at,

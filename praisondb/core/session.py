@@ -24,148 +24,32 @@ the copy's metadata under ``praisondb_origin_id``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .errors import NotFound, ValidationError
-from .ids import new_id
+from ..errors import NotFound, ValidationError
+from ..model import JSON, Checkpoint, Content, Message, SessionInfo
+from ..validation import check_message
+from .copies import VERSION_LABEL, Version, chunks, copy_of, parse_version
 from .locks import DEFAULT_LEASE, Lease, session_lock_name
-from .model import JSON, Checkpoint, Content, Message, SessionInfo, StateEntry
 from .repositories import TTL
+from .state_view import StateView
 from .tokens import DEFAULT_TTL, issue_token
-from .validation import check_message
 
 if TYPE_CHECKING:
-    from .facade import PraisonDB
+    from .repositories import DataPort
 
 log = logging.getLogger("praisondb.session")
 
 KIND = "praisondb_kind"
-ORIGIN_ID = "praisondb_origin_id"
 SUMMARY = "praisondb_summary"
 SUCCESSOR = "praisondb_successor"
 PREFERENCE_PREFIX = "pref:"
-BATCH = 500
 
 Summary = str | Callable[[list[Message]], str]
-
-
-class StateView(MutableMapping[str, Any]):
-    """A dict-like window on one state scope; every operation goes to the store.
-
-    ``prefix`` namespaces keys inside a shared scope (``temp`` values of different
-    sessions live side by side in the one process-local ``temp`` scope).
-    """
-
-    def __init__(self, db: PraisonDB, scope: str, prefix: str = "") -> None:
-        self._db = db
-        self.scope = scope
-        self._prefix = prefix
-
-    def __repr__(self) -> str:
-        return f"StateView({self.scope!r}, {self.to_dict()!r})"
-
-    def _key(self, key: str) -> str:
-        if not isinstance(key, str):
-            raise ValidationError(f"state key must be a string, not {type(key).__name__}")
-        return self._prefix + key
-
-    def entry(self, key: str) -> StateEntry | None:
-        """The live entry with its version and expiry, or None."""
-        return self._db.state.get_entry(self._key(key), scope=self.scope)
-
-    def get(self, key: str, default: JSON = None) -> JSON:
-        return self._db.state.get(self._key(key), default, scope=self.scope)
-
-    def set(self, key: str, value: JSON, *, ttl: TTL = None) -> StateEntry:
-        """Write one value; ``ttl`` (seconds or timedelta) makes it expire."""
-        return self._db.state.set(self._key(key), value, scope=self.scope, ttl=ttl)
-
-    def delete(self, key: str) -> bool:
-        return self._db.state.delete(self._key(key), scope=self.scope)
-
-    def update(  # type: ignore[override]
-        self, values: Mapping[str, JSON] | None = None, /, *, ttl: TTL = None, **more: JSON
-    ) -> None:
-        """Write several values (one write each), all with the same ``ttl``."""
-        for key, value in {**(values or {}), **more}.items():
-            self.set(key, value, ttl=ttl)
-
-    def incr(self, key: str, amount: int = 1, *, ttl: TTL = None) -> int:
-        """Atomically add to an integer value, across threads and processes."""
-        return self._db.state.incr(self._key(key), amount, scope=self.scope, ttl=ttl)
-
-    def entries(self) -> list[StateEntry]:
-        return self._db.state.list(self.scope, self._prefix)
-
-    def to_dict(self) -> dict[str, JSON]:
-        cut = len(self._prefix)
-        return {e.key[cut:]: e.value for e in self.entries()}
-
-    def clear(self) -> None:
-        if self._prefix:
-            for entry in self.entries():
-                self._db.state.delete(entry.key, scope=self.scope)
-        else:
-            self._db.state.clear(self.scope)
-
-    def __getitem__(self, key: str) -> JSON:
-        entry = self.entry(key)
-        if entry is None:
-            raise KeyError(key)
-        return entry.value
-
-    def __setitem__(self, key: str, value: JSON) -> None:
-        self.set(key, value)
-
-    def __delitem__(self, key: str) -> None:
-        if not self.delete(key):
-            raise KeyError(key)
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self.entry(key) is not None
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.to_dict())
-
-    def __len__(self) -> int:
-        return len(self.entries())
-
-
-@dataclass(frozen=True, slots=True)
-class Version:
-    """A numbered, described snapshot of a session (a checkpoint underneath)."""
-
-    number: int
-    description: str
-    checkpoint: Checkpoint
-
-
-_VERSION_LABEL = "version:"
-
-
-def _parse_version(checkpoint: Checkpoint) -> Version | None:
-    label = checkpoint.label or ""
-    if not label.startswith(_VERSION_LABEL):
-        return None
-    number, _, description = label[len(_VERSION_LABEL) :].partition(":")
-    return Version(int(number), description, checkpoint) if number.isdigit() else None
-
-
-def copy_of(message: Message, session_id: str, seq: int | None = None) -> Message:
-    """A copy for another session: new id (ids are global), same content and time."""
-    metadata = dict(message.metadata)
-    metadata.setdefault(ORIGIN_ID, message.id)
-    return replace(
-        message,
-        session_id=session_id,
-        id=new_id(),
-        seq=message.seq if seq is None else seq,
-        metadata=metadata,
-    )
 
 
 class Session:
@@ -177,7 +61,7 @@ class Session:
 
     def __init__(
         self,
-        db: PraisonDB,
+        db: DataPort,
         session_id: str,
         user_id: str | None = None,
         agent: str | None = None,
@@ -196,7 +80,7 @@ class Session:
         return f"Session({self.id!r}, user_id={self.user_id!r}, agent={self.agent!r})"
 
     @property
-    def db(self) -> PraisonDB:
+    def db(self) -> DataPort:
         return self._db
 
     def refresh(self) -> SessionInfo:
@@ -375,7 +259,7 @@ class Session:
                 yield message
 
         copied = 0
-        for batch in _chunks(upto()):
+        for batch in chunks(upto()):
             copied += self._db.conversations.put_messages(
                 target, [copy_of(m, target) for m in batch]
             )
@@ -483,11 +367,11 @@ class Session:
         """Save a numbered snapshot (1, 2, ...); numbers are unique across processes."""
         with self._exclusive():
             number = max((v.number for v in self.list_versions()), default=0) + 1
-            self.checkpoint(f"{_VERSION_LABEL}{number}:{description}")
+            self.checkpoint(f"{VERSION_LABEL}{number}:{description}")
         return number
 
     def list_versions(self) -> list[Version]:
-        found = [v for v in map(_parse_version, self.checkpoints()) if v is not None]
+        found = [v for v in map(parse_version, self.checkpoints()) if v is not None]
         return sorted(found, key=lambda v: v.number)
 
     def restore_version(self, number: int) -> Session | None:
@@ -523,7 +407,7 @@ class Session:
             metadata={KIND: "merge", "praisondb_sources": [self.id, other_id]},
         )
         copies = [copy_of(item[3], merged.id, seq) for seq, item in enumerate(ordered, start=1)]
-        for batch in _chunks(iter(copies)):
+        for batch in chunks(iter(copies)):
             self._db.conversations.put_messages(merged.id, batch)
         state = {**self._db.state.items(f"session:{other_id}"), **self.state.to_dict()}
         self._copy_state(merged.id, state)
@@ -554,7 +438,7 @@ class Session:
             archive = self._child(
                 "archive", forked_at_seq=last.seq, praisondb_range=[first.seq, last.seq]
             )
-            for batch in _chunks(iter(old)):
+            for batch in chunks(iter(old)):
                 self._db.conversations.put_messages(
                     archive.id, [copy_of(m, archive.id) for m in batch]
                 )
@@ -634,10 +518,8 @@ class Session:
 
     def export(self) -> dict[str, Any]:
         """The session as a JSON-safe, versioned document (see ``db.sessions.import_session``)."""
-        from .session_export import export_session
-
         self.flush()
-        return export_session(self._db, self.id)
+        return self._db.sessions.export(self.id)
 
     def delete(self) -> bool:
         """Delete the session with its messages, runs, checkpoints and session state."""
@@ -683,16 +565,3 @@ class _Held:
 
 
 _MISSING = object()
-
-
-def _chunks(
-    messages: Iterator[Message] | Iterable[Message], size: int = BATCH
-) -> Iterator[list[Message]]:
-    batch: list[Message] = []
-    for message in messages:
-        batch.append(message)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .codec import (
+from ..codec import (
     Model,
     parse_checkpoint,
     parse_message,
@@ -21,11 +21,11 @@ from .codec import (
     parse_state,
     to_record,
 )
-from .errors import ValidationError
-from .model import Message, SessionInfo
+from ..errors import ValidationError
+from ..model import Message, SessionInfo
 
 if TYPE_CHECKING:
-    from .facade import PraisonDB
+    from ..stores.base import ConversationStore, StateStore
 
 FORMAT = "praisondb.session"
 FORMAT_VERSION = 1
@@ -40,20 +40,32 @@ def _nested(obj: Model, *implied: str) -> dict[str, Any]:
     return record
 
 
-def export_session(db: PraisonDB, session_id: str) -> dict[str, Any]:
+def export_session(
+    conversations: ConversationStore, state: StateStore, session_id: str
+) -> dict[str, Any]:
     """The whole session as plain JSON data (``orjson.dumps`` can write it as is)."""
-    info = db.sessions.get(session_id)
+    info = conversations.get_session(session_id)
     scope = f"session:{info.id}"
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "session": to_record(info),
-        "messages": [_nested(m, "session_id") for m in db.messages.iterate(info.id)],
-        "runs": [_nested(r, "session_id") for r in db.runs.list(info.id)],
-        "spans": [to_record(s) for s in db.conversations.list_spans(session_id=info.id)],
-        "checkpoints": [_nested(c, "session_id") for c in db.checkpoints.list(info.id)],
-        "state": [_nested(e, "scope") for e in db.state_store.list_entries(scope)],
+        "messages": [_nested(m, "session_id") for m in _all_messages(conversations, info.id)],
+        "runs": [_nested(r, "session_id") for r in conversations.list_runs(info.id)],
+        "spans": [to_record(s) for s in conversations.list_spans(session_id=info.id)],
+        "checkpoints": [_nested(c, "session_id") for c in conversations.list_checkpoints(info.id)],
+        "state": [_nested(e, "scope") for e in state.list_entries(scope)],
     }
+
+
+def _all_messages(conversations: ConversationStore, session_id: str) -> Iterator[Message]:
+    after = 0
+    while True:
+        page = conversations.list_messages(session_id, after_seq=after, limit=BATCH)
+        yield from page
+        if len(page) < BATCH:
+            return
+        after = page[-1].seq
 
 
 def _items(data: dict[str, Any], name: str) -> list[dict[str, Any]]:
@@ -68,8 +80,10 @@ def _batches(items: list[Message]) -> Iterator[list[Message]]:
         yield items[start : start + BATCH]
 
 
-def import_session(db: PraisonDB, data: dict[str, Any]) -> SessionInfo:
-    """Write an exported session into ``db``, keeping ids, seq and timestamps; idempotent."""
+def import_session(
+    conversations: ConversationStore, state: StateStore, data: dict[str, Any]
+) -> SessionInfo:
+    """Write an exported session into the stores, keeping ids, seq and timestamps; idempotent."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValidationError(f"not a {FORMAT} document")
     if data.get("version") != FORMAT_VERSION:
@@ -88,7 +102,7 @@ def import_session(db: PraisonDB, data: dict[str, Any]) -> SessionInfo:
     spans = [parse_span({**s, "session_id": sid}) for s in _items(data, "spans")]
     checkpoints = [parse_checkpoint(c, sid) for c in _items(data, "checkpoints")]
     entries = [parse_state({**e, "scope": scope}) for e in _items(data, "state")]
-    store = db.conversations
+    store = conversations
     store.put_session(info)
     for batch in _batches(messages):
         store.put_messages(sid, batch)
@@ -99,5 +113,5 @@ def import_session(db: PraisonDB, data: dict[str, Any]) -> SessionInfo:
     for checkpoint in checkpoints:
         store.save_checkpoint(checkpoint)
     if entries:
-        db.state_store.put_entries(entries)
-    return db.sessions.get(sid)
+        state.put_entries(entries)
+    return store.get_session(sid)

@@ -21,7 +21,6 @@ accumulate forever.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import random
@@ -30,16 +29,16 @@ from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .errors import Conflict, LeaseLost, LockTimeout, ValidationError
-from .ids import new_id
-from .model import StateEntry
+from ..errors import Conflict, LeaseLost, LockTimeout, ValidationError
+from ..ids import new_id
+from ..model import StateEntry
+from .lock_names import LOCK_SCOPE, session_lock_name
 
 if TYPE_CHECKING:
-    from .facade import PraisonDB
+    from .repositories import DataPort
 
 log = logging.getLogger("praisondb.locks")
 
-LOCK_SCOPE = "lock"
 RECORD_RETENTION = timedelta(days=30)
 DEFAULT_LEASE = 30.0
 _MIN_POLL, _MAX_POLL = 0.005, 0.2
@@ -63,7 +62,7 @@ class Lease:
 
     def __init__(
         self,
-        db: PraisonDB,
+        db: DataPort,
         name: str,
         *,
         timeout: float | timedelta | None = 10.0,
@@ -176,14 +175,6 @@ class Lease:
             if exc is None:
                 raise
             log.warning("lock %r was lost while an error was propagating", self.name)
-
-
-def session_lock_name(session_id: str) -> str:
-    """The lock key of a session; very long ids are hashed to fit the 255-character key."""
-    name = f"session:{session_id}"
-    if len(name) <= 255:
-        return name
-    return "session#" + hashlib.sha256(session_id.encode("utf-8")).hexdigest()
 
 
 __all__ = ["LOCK_SCOPE", "Lease", "LeaseLost", "LockTimeout", "session_lock_name"]

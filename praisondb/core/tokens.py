@@ -19,8 +19,8 @@ from typing import Any
 
 import orjson
 
-from .errors import InvalidToken, TokenExpired, ValidationError
-from .validation import check_id
+from ..errors import InvalidToken, TokenExpired, ValidationError
+from ..validation import check_id
 
 TOKEN_VERSION = 1
 MIN_SECRET_BYTES = 16

@@ -1,0 +1,1 @@
+"""Faces that agent frameworks expect, each mapped onto the repositories."""
