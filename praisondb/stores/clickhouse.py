@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import random
 import threading
 import time
@@ -98,6 +99,18 @@ def _close_all_at_exit() -> None:
 
 
 atexit.register(_close_all_at_exit)
+
+
+def _detach_journals_in_child() -> None:
+    """A forked child must not write into its parent's journal (the maps are shared)."""
+    for sink in list(_live_sinks):
+        journal, sink._journal = sink._journal, None
+        if journal is not None:
+            journal.detach()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_detach_journals_in_child)
 
 
 def _target_error(exc: BaseException) -> bool:

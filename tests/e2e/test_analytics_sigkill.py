@@ -10,9 +10,11 @@ journal, and every acknowledged message must have exactly one event.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -25,14 +27,14 @@ from praisondb.stores.clickhouse import ClickHouseSink
 from praisondb.urls import parse_url
 
 CHILD = r"""
+import json
 import sys
 from praisondb import PraisonDB
 
-database_url, analytics_url, flush_interval = sys.argv[1], sys.argv[2], float(sys.argv[3])
-db = PraisonDB(
-    database_url, analytics_url=analytics_url, analytics_options={"flush_interval": flush_interval}
-)
-db.analytics.ensure_schema()
+database_url, analytics_url, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+db = PraisonDB(database_url, analytics_url=analytics_url, analytics_options=options)
+if analytics_url.startswith("chdb:"):
+    db.analytics.ensure_schema()
 db.sessions.create("s", user_id="u", agent="a")
 out = sys.stdout
 out.write("ready\n")
@@ -60,11 +62,14 @@ def _read_lines(stream: object, lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
-def _run_and_kill(tmp: Path, chdb_url: str, kill_after: int, flush_interval: float) -> list[str]:
+def _run_and_kill(
+    tmp: Path, analytics_url: str, kill_after: int, options: dict[str, object]
+) -> list[str]:
     """Start the child, SIGKILL it after ``kill_after`` acknowledged messages; their ids."""
     stderr = open(tmp / "child.stderr", "wb")  # noqa: SIM115 - closed below
+    database_url = f"sqlite:///{tmp / 'c.db'}"
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, f"sqlite:///{tmp / 'c.db'}", chdb_url, str(flush_interval)],
+        [sys.executable, "-c", CHILD, database_url, analytics_url, json.dumps(options)],
         stdout=subprocess.PIPE,
         stderr=stderr,
         text=True,
@@ -96,6 +101,12 @@ def _run_and_kill(tmp: Path, chdb_url: str, kill_after: int, flush_interval: flo
     return [line[:-1] for line in acked if line.endswith("\n")]
 
 
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.mark.parametrize(
     ("kill_after", "flush_interval"),
     [(1, 1.0), (700, 1.0), (4000, 0.3), (12000, 1.0)],
@@ -105,10 +116,28 @@ def test_sigkill_loses_and_doubles_no_acknowledged_event(
     tmp_path: Path, kill_after: int, flush_interval: float
 ) -> None:
     chdb_url = f"chdb://{tmp_path / 'analytics'}"
-    acked = _run_and_kill(tmp_path, chdb_url, kill_after, flush_interval)
+    acked = _run_and_kill(tmp_path, chdb_url, kill_after, {"flush_interval": flush_interval})
     assert len(acked) >= kill_after
-
     sink = ClickHouseSink(parse_url(chdb_url, "analytics"))  # the restart: replays the journal
+    _check_exactly_once(sink, acked, tmp_path / "analytics-spool")
+
+
+def test_sigkill_while_the_server_is_down_replays_spool_and_journal_once(tmp_path: Path) -> None:
+    """The HTTP sink (same code): part of the events spooled, part only journaled, then killed."""
+    spool = tmp_path / "spool"
+    options = {"spool_dir": str(spool), "flush_interval": 0.05, "connect_timeout": 1}
+    down = f"clickhouse://127.0.0.1:{closed_port()}"
+    acked = _run_and_kill(tmp_path, down, 3000, options)
+    names = [p.name for p in spool.iterdir()]
+    assert any(n.startswith("journal-") for n in names), names
+    assert any(n.startswith("events-") for n in names), names  # the spool overlaps the journal
+    sink = ClickHouseSink(
+        parse_url(f"chdb://{tmp_path / 'analytics'}", "analytics"), spool_dir=str(spool)
+    )
+    _check_exactly_once(sink, acked, spool)
+
+
+def _check_exactly_once(sink: ClickHouseSink, acked: list[str], spool: Path) -> None:
     try:
         sink.flush()
         rows = sink.query(
@@ -128,5 +157,5 @@ def test_sigkill_loses_and_doubles_no_acknowledged_event(
         assert starts == [(1,)]
     finally:
         sink.close()
-    spool = tmp_path / "analytics-spool"  # replayed, and this clean close leaves none
+    # replayed, and this clean close leaves none
     assert not [p.name for p in spool.iterdir() if "journal-" in p.name]
