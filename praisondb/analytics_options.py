@@ -33,7 +33,7 @@ _OPTION_TYPES: dict[str, Callable[[Any], Any]] = {
     "connect_timeout": float,
     "send_receive_timeout": float,
 }
-_BOOL_OPTIONS = {"auto_migrate", "verify"}
+_BOOL_OPTIONS = {"auto_migrate", "verify", "journal"}
 
 
 def parse_options(url: StoreURL, options: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,9 @@ Files move through three names so several processes can share a directory safely
 ``<name>.jsonl.replaying-<pid>``
     claimed (by an atomic rename) by the replaying process.
 
-A ``.part`` or ``.replaying`` file whose process has died is picked up again. Replay
+A ``.part`` or ``.replaying`` file whose process has died is picked up again, and so
+is a dead process's journal (``journal-<pid>-<id>.jsonl``, see
+:mod:`praisondb.analytics_journal`): one event per line instead of one batch. Replay
 deletes a file only after every batch in it is stored; a crash in between replays it
 again, and the replayer skips events whose ids are already stored, so nothing is
 written twice. A batch ClickHouse rejects for its content (not for being unreachable)
@@ -39,11 +41,15 @@ from typing import IO, Any
 
 import orjson
 
+from .analytics_journal import PREFIX as JOURNAL_PREFIX
+from .analytics_journal import abandoned, read_rows
+from .analytics_schema import EVENT_COLUMNS
 from .ids import new_id
 
 log = logging.getLogger("praisondb.analytics")
 
 ROTATE_BYTES = 64 * 1024 * 1024
+JOURNAL_BATCH = 50_000
 Columns = list[list[Any]]
 
 
@@ -136,7 +142,16 @@ class Spool:
             return
         for path in sorted(self.directory.iterdir()):
             name = path.name
-            if not name.startswith("events-"):
+            if name.startswith(JOURNAL_PREFIX):
+                if name.endswith(".jsonl"):
+                    if abandoned(path):
+                        yield path
+                    continue
+            elif name.startswith("." + JOURNAL_PREFIX):  # a segment its writer died creating
+                if name.endswith(".new") and abandoned(path):
+                    path.unlink(missing_ok=True)
+                continue
+            elif not name.startswith("events-"):
                 continue
             if name.endswith(".jsonl"):
                 yield path
@@ -163,6 +178,9 @@ class Spool:
     @staticmethod
     def batches(claimed: Claimed) -> Iterator[Columns]:
         """The batches of a claimed file; a torn last line (crash mid-write) is skipped."""
+        if claimed.path.name.startswith(JOURNAL_PREFIX):
+            yield from _journal_batches(claimed.path)
+            return
         with open(claimed.path, "rb") as handle:
             for number, line in enumerate(handle, 1):
                 if not line.strip():
@@ -205,3 +223,16 @@ class Spool:
 
     def close(self) -> None:
         self.seal()
+
+
+def _journal_batches(path: Path) -> Iterator[Columns]:
+    """A dead process's journal as batches of columns, like a spool file's."""
+    rows, torn = read_rows(path.read_bytes())
+    width = len(EVENT_COLUMNS)
+    good = [row for row in rows if len(row) == width]
+    torn += len(rows) - len(good)
+    if torn:
+        log.warning("skipping %d torn or malformed line(s) in %s", torn, path.name)
+    for start in range(0, len(good), JOURNAL_BATCH):
+        chunk = good[start : start + JOURNAL_BATCH]
+        yield [list(column) for column in zip(*chunk, strict=True)]

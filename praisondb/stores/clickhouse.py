@@ -1,13 +1,17 @@
 """ClickHouse analytics sink: a server over HTTP, or the embedded engine (``chdb://``).
 
-The caller's cost is one ``deque.append``: :meth:`ClickHouseSink.record` never does I/O.
-A daemon thread drains the buffer in batches (by size or every ``flush_interval``),
+:meth:`ClickHouseSink.record` copies the event into the journal (a memory-mapped file:
+one JSON line into the OS page cache, no system call; see
+:mod:`praisondb.analytics_journal`) and appends it to an in-memory buffer, so an event
+survives a SIGKILL of the process once ``record`` returns. A daemon thread drains the buffer in batches (by size or every ``flush_interval``),
 encodes each as Arrow (:mod:`praisondb.analytics_codec`) and inserts it with an
 insert-deduplication token derived from its event ids; while one INSERT runs (the
 engine releases the interpreter lock) the next batch is encoded, so the Python work
 and the engine's work overlap. When ClickHouse cannot be reached the batch goes to the
 spool (:mod:`praisondb.analytics_spool`); when it answers again the spool is replayed,
-skipping ids already stored, so no event is lost and none is stored twice.
+skipping ids already stored, so no event is lost and none is stored twice. A journal
+segment is deleted once all its events are delivered or spooled; a dead process's
+journal is replayed like the spool.
 
 Buffer full (``max_buffer`` events waiting, i.e. ClickHouse or the disk cannot keep
 up): ``record`` blocks up to ``block_timeout`` seconds for the flusher to make room,
@@ -19,13 +23,14 @@ URL forms: ``clickhouse://user:pass@host:8123/database``, ``clickhouses://`` (TL
 URL query): ``database``, ``cluster``, ``ttl_days``, ``auto_migrate`` (default: on for
 chdb, off for servers), ``spool_dir``, ``batch_size``, ``flush_interval``,
 ``max_buffer``, ``block_timeout``, ``retry_interval``, ``connect_timeout``,
-``send_receive_timeout``, ``verify``.
+``send_receive_timeout``, ``verify``, ``journal`` (default on).
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import os
 import random
 import threading
 import time
@@ -55,6 +60,7 @@ from ..analytics_codec import (
     id_hashes,
     time_span,
 )
+from ..analytics_journal import Journal, Watermark, encode_row
 from ..analytics_options import MEMORY_PATHS, default_spool_dir, parse_options
 from ..analytics_schema import (
     DEFAULT_DATABASE,
@@ -95,6 +101,18 @@ def _close_all_at_exit() -> None:
 atexit.register(_close_all_at_exit)
 
 
+def _detach_journals_in_child() -> None:
+    """A forked child must not write into its parent's journal (the maps are shared)."""
+    for sink in list(_live_sinks):
+        journal, sink._journal = sink._journal, None
+        if journal is not None:
+            journal.detach()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_detach_journals_in_child)
+
+
 def _target_error(exc: BaseException) -> bool:
     """Failures that say ClickHouse is not there (as opposed to refusing our data)."""
     return isinstance(exc, (ClickHouseError, OSError))
@@ -125,16 +143,19 @@ _Send = Callable[[_Encoded, Any], None]
 class _Flight:
     """One INSERT, run on a helper thread while the flusher encodes the next batch."""
 
-    __slots__ = ("_thread", "columns", "error")
+    __slots__ = ("_thread", "columns", "error", "first")
 
-    def __init__(self, columns: Columns) -> None:
+    def __init__(self, columns: Columns, start: int) -> None:
         self.columns = columns
+        self.first = start  # the number of the batch's first event (see Watermark)
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def start(cls, send: _Send, columns: Columns, encoded: _Encoded, client: Any) -> _Flight:
-        flight = cls(columns)
+    def start(
+        cls, send: _Send, columns: Columns, encoded: _Encoded, client: Any, start: int
+    ) -> _Flight:
+        flight = cls(columns, start)
         thread = threading.Thread(
             target=flight._run,
             args=(send, encoded, client),
@@ -150,8 +171,10 @@ class _Flight:
         return flight
 
     @classmethod
-    def run_here(cls, send: _Send, columns: Columns, encoded: _Encoded, client: Any) -> _Flight:
-        flight = cls(columns)
+    def run_here(
+        cls, send: _Send, columns: Columns, encoded: _Encoded, client: Any, start: int
+    ) -> _Flight:
+        flight = cls(columns, start)
         flight._run(send, encoded, client)
         return flight
 
@@ -195,6 +218,11 @@ class ClickHouseSink(ReadyQueries):
             Path(spool_dir).expanduser() if spool_dir else default_spool_dir(url, database)
         )
         self._check_target()
+        journal = True if opts.get("journal") is None else opts["journal"]
+        self._journal = Journal(self.spool.directory) if journal else None
+        self._watermark = Watermark()
+        self._pop_lock = threading.Lock()
+        self._popped = 0
 
         self._buffer: deque[Event] = deque()
         self._wake = threading.Event()
@@ -240,33 +268,36 @@ class ClickHouseSink(ReadyQueries):
 
     # -- the caller's side ----------------------------------------------------------
     def record(self, event: Event) -> None:
-        """Queue one event; never does I/O unless the buffer is full (see module doc)."""
-        buffer = self._buffer
-        if self._closed or len(buffer) >= self.max_buffer:
-            self._overflow(event)
-            return
-        buffer.append(event)
-        if len(buffer) >= self.batch_size and not self._wake.is_set():
-            self._wake.set()
+        """Journal and queue one event: once this returns, a SIGKILL does not lose it.
 
-    def _overflow(self, event: Event) -> None:
+        No system call unless the buffer is full or a journal segment fills (module doc).
+        """
         if self._closed:
             self._spool_events([event])
             return
+        buffer = self._buffer
+        if len(buffer) >= self.max_buffer:
+            self._make_room()
+        journal = self._journal
+        if journal is None:
+            buffer.append(event)
+        else:
+            line = encode_row(event)
+            with journal.lock:  # the journal's order is the buffer's order (see Watermark)
+                journal.write(line)
+                buffer.append(event)
+        if len(buffer) >= self.batch_size and not self._wake.is_set():
+            self._wake.set()
+
+    def _make_room(self) -> None:
         deadline = time.monotonic() + self.block_timeout
         self._wake.set()
         while len(self._buffer) >= self.max_buffer and time.monotonic() < deadline:
             time.sleep(0.001)
         if len(self._buffer) >= self.max_buffer:
-            moved: list[Event] = []
-            try:
-                for _ in range(self.batch_size):
-                    moved.append(self._buffer.popleft())
-            except IndexError:  # the flusher took the rest meanwhile
-                pass
-            self._spool_events(moved)
+            moved, start = self._take(self.batch_size)
+            self._spool_events(moved, start)
             log.warning("analytics buffer full: spooled %d events to %s", len(moved), self.spool)
-        self._buffer.append(event)
 
     def flush(self, timeout: float | None = None) -> None:
         """Deliver (or spool) everything recorded before this call; retry a down target now."""
@@ -292,6 +323,8 @@ class ClickHouseSink(ReadyQueries):
         self._wake.set()
         self._thread.join(timeout=max(self._send_receive_timeout, 5.0))
         self._drain_inline()
+        if self._journal is not None:
+            self._journal.close(self._watermark.mark)
         self.spool.close()
         with self._clients_lock:
             for client in (self._writer, self._reader_client, self._admin_client):
@@ -305,13 +338,11 @@ class ClickHouseSink(ReadyQueries):
 
     def _drain_inline(self) -> None:
         """Whatever the dead or stopped thread left behind goes to the spool."""
-        events: list[Event] = []
         while True:
-            try:
-                events.append(self._buffer.popleft())
-            except IndexError:
-                break
-        self._spool_events(events)
+            events, start = self._take(max(self.batch_size, len(self._buffer)))
+            if not events:
+                return
+            self._spool_events(events, start)
 
     def stats(self) -> dict[str, Any]:
         """Counters since start: delivered, spooled, replayed, duplicates skipped, rejected."""
@@ -321,16 +352,28 @@ class ClickHouseSink(ReadyQueries):
         counts["connected"] = self._writer is not None
         counts["spool_pending"] = self.spool.pending()
         counts["last_error"] = self._last_error
+        journal = self._journal
+        counts["journal"] = "off" if journal is None else journal.broken or "on"
+        counts["journal_segments"] = 0 if journal is None else journal.pending()
         return counts
 
     def _tally(self, name: str, amount: int) -> None:
         with self._counts_lock:
             self._counts[name] += amount
 
-    def _spool_events(self, events: list[Event]) -> None:
+    def _spool_events(self, events: list[Event], start: int | None = None) -> None:
+        """Spool events (fsynced); ``start`` numbers them when they came from the buffer."""
         if events:
             self.spool.write(encode_json(events_to_columns(events)))
             self._tally("spooled", len(events))
+            if start is not None:
+                self._mark_settled(start, len(events))
+
+    def _mark_settled(self, start: int, count: int) -> None:
+        """These buffered events are stored or on disk: their journal may go."""
+        mark = self._watermark.settled(start, count)
+        if self._journal is not None:
+            self._journal.release(mark)
 
     # -- the background thread ------------------------------------------------------
     def _flush_loop(self) -> None:
@@ -342,6 +385,8 @@ class ClickHouseSink(ReadyQueries):
                 wanted = self._flush_requested
             try:
                 self._cycle(force=wanted > self._flushed or stopping)
+                if self._journal is not None and not stopping:
+                    self._journal.prepare()
             except Exception:
                 log.exception("analytics flusher failed; events stay buffered or spooled")
                 self._drain_inline()
@@ -352,6 +397,9 @@ class ClickHouseSink(ReadyQueries):
                 return
 
     def _cycle(self, *, force: bool) -> None:
+        if self._journal is not None:  # what was journaled so far goes once it settles
+            self._journal.rotate()
+            self._journal.release(self._watermark.mark)
         pending = len(self._buffer)
         if not pending and not self.spool.writing and not self.spool.pending():
             return
@@ -377,7 +425,7 @@ class ClickHouseSink(ReadyQueries):
         flight: _Flight | None = None
         try:
             while pending > 0:
-                batch = self._take(min(pending, self.batch_size))
+                batch, start = self._take(min(pending, self.batch_size))
                 pending = pending - self.batch_size if batch else 0
                 if pending <= 0 and extra >= self.batch_size and self._has_full_batch():
                     pending, extra = self.batch_size, extra - self.batch_size
@@ -394,13 +442,15 @@ class ClickHouseSink(ReadyQueries):
                     ready, flight = self._settle(flight), None
                 if not ready:
                     self._spool_columns(columns)
+                    self._mark_settled(start, len(batch))
                 elif encoded is None:
                     ready = self._deliver_cleaned(columns, BatchTypeError("a value did not fit"))
+                    self._mark_settled(start, len(batch))
                 elif pending > 0:
-                    flight = _Flight.start(self._send, columns, encoded, self._writer)
+                    flight = _Flight.start(self._send, columns, encoded, self._writer, start)
                 else:
                     ready = self._settle(
-                        _Flight.run_here(self._send, columns, encoded, self._writer)
+                        _Flight.run_here(self._send, columns, encoded, self._writer, start)
                     )
         finally:  # even when this thread fails, the batch in flight is accounted for
             if flight is not None:
@@ -409,15 +459,19 @@ class ClickHouseSink(ReadyQueries):
     def _has_full_batch(self) -> bool:
         return len(self._buffer) >= self.batch_size
 
-    def _take(self, count: int) -> list[Event]:
+    def _take(self, count: int) -> tuple[list[Event], int]:
+        """Up to ``count`` events from the buffer, and the number of the first one."""
         batch: list[Event] = []
-        popleft = self._buffer.popleft
-        try:
-            for _ in range(count):
-                batch.append(popleft())
-        except IndexError:  # drained inline by close() meanwhile
-            pass
-        return batch
+        with self._pop_lock:  # one taker at a time, so the numbers match the buffer's order
+            popleft = self._buffer.popleft
+            try:
+                for _ in range(count):
+                    batch.append(popleft())
+            except IndexError:  # drained inline by close() meanwhile
+                pass
+            start = self._popped
+            self._popped += len(batch)
+        return batch, start
 
     def _settle(self, flight: _Flight) -> bool:
         """One insert's outcome: delivered, spooled (target down), or cleaned and retried."""
@@ -425,12 +479,15 @@ class ClickHouseSink(ReadyQueries):
         columns = flight.columns
         if flight.error is None:
             self._tally("delivered", len(columns[0]))
-            return True
-        if self._target_is_down(flight.error):
+            ready = True
+        elif self._target_is_down(flight.error):
             self._mark_down(flight.error)
             self._spool_columns(columns)
-            return False
-        return self._deliver_cleaned(columns, flight.error)
+            ready = False
+        else:
+            ready = self._deliver_cleaned(columns, flight.error)
+        self._mark_settled(flight.first, len(columns[0]))
+        return ready
 
     def _spool_columns(self, columns: Columns) -> None:
         self.spool.write(encode_json(columns))
