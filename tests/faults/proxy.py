@@ -5,10 +5,11 @@ every connection to the target, two threads per connection. A test arms one faul
 time, at run time; each fault fires once where it says so, and :attr:`FaultProxy.injected`
 counts what really fired:
 
-- ``drop_reply(match)``: the next request whose bytes contain ``match`` (any request
-  without one) reaches the server; the server's reply to it is swallowed and both
+- ``drop_reply(match, after=n)``: the next request whose bytes contain ``match`` (any
+  request without one; a tuple of bytes: any of them), after skipping ``n`` such requests,
+  reaches the server; the server's reply to it is swallowed and both
   connections are cut. The write happened, the client never hears of it.
-- ``reset(match)``: the connection carrying the next matching request is reset (RST)
+- ``reset(match, after=n)``: the connection carrying the next matching request is reset (RST)
   before the request is forwarded; without ``match``, every open connection is reset now.
 - ``delay(seconds)``: every chunk, both ways, is held back that long until ``heal``.
 - ``blackhole()``: connections are accepted and read, but nothing is forwarded or answered
@@ -44,6 +45,17 @@ def _close(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv on it
     with contextlib.suppress(OSError):
         sock.close()
+
+
+Match = bytes | tuple[bytes, ...]
+"""Request bytes to look for; a tuple matches any of its members."""
+
+
+def _hit(match: Match, tail: bytes, data: bytes) -> bool:
+    """``match`` ends inside ``data`` (it may start in the previous chunk's ``tail``)."""
+    if isinstance(match, tuple):
+        return any(_hit(m, tail, data) for m in match)
+    return match in tail[max(0, len(tail) - len(match) + 1) :] + data
 
 
 class _Link:
@@ -116,9 +128,11 @@ class FaultProxy:
         self.target = (target_host, target_port)
         self._lock = threading.Lock()
         self._links: set[_Link] = set()
-        self._drop: bytes | None = None
+        self._drop: Match | None = None
         self._drop_armed = False
-        self._reset: bytes | None = None
+        self._drop_skip = 0
+        self._reset: Match | None = None
+        self._reset_skip = 0
         self._delay = 0.0
         self._blackhole = False
         self.injected: Counter[str] = Counter()
@@ -134,14 +148,14 @@ class FaultProxy:
         return f"127.0.0.1:{self.port}"
 
     # -- faults, armed by the test -------------------------------------------------------
-    def drop_reply(self, match: bytes | None = None) -> None:
+    def drop_reply(self, match: Match | None = None, *, after: int = 0) -> None:
         with self._lock:
-            self._drop, self._drop_armed = match, True
+            self._drop, self._drop_armed, self._drop_skip = match, True, after
 
-    def reset(self, match: bytes | None = None) -> None:
+    def reset(self, match: Match | None = None, *, after: int = 0) -> None:
         if match is not None:
             with self._lock:
-                self._reset = match
+                self._reset, self._reset_skip = match, after
             return
         with self._lock:
             links = list(self._links)
@@ -219,17 +233,26 @@ class FaultProxy:
 
     def _on_request(self, link: _Link, data: bytes) -> str:
         """Decide a request chunk's fate: "forward", "swallow" or "reset"."""
-        seen = link.tail + data
-        link.tail = data[-256:]
+        tail, link.tail = link.tail, (link.tail + data)[-256:]
         with self._lock:
             blackhole, delay = self._blackhole, self._delay
-            if self._reset is not None and self._reset in seen:
-                self._reset = None
-                self.injected["reset"] += 1
-                return "reset"
-            if not blackhole and self._drop_armed and (self._drop is None or self._drop in seen):
-                self._drop, self._drop_armed = None, False
-                link.dropping = True
+            if self._reset is not None and _hit(self._reset, tail, data):
+                if self._reset_skip:
+                    self._reset_skip -= 1
+                else:
+                    self._reset = None
+                    self.injected["reset"] += 1
+                    return "reset"
+            if (
+                not blackhole
+                and self._drop_armed
+                and (self._drop is None or _hit(self._drop, tail, data))
+            ):
+                if self._drop_skip:
+                    self._drop_skip -= 1
+                else:
+                    self._drop, self._drop_armed = None, False
+                    link.dropping = True
         if blackhole:
             self._count("blackhole")
             return "swallow"

@@ -98,6 +98,37 @@ def test_drop_reply_delivers_the_request_and_cuts_the_client(
         assert ask(sock, b"COMMIT again") == b"ok:COMMIT again"
 
 
+def test_drop_reply_after_skips_that_many_matches(proxy: FaultProxy, echo: EchoServer) -> None:
+    proxy.drop_reply(match=b"W", after=2)
+    with connect(proxy) as sock:
+        assert ask(sock, b"W1") == b"ok:W1"
+        assert ask(sock, b"R") == b"ok:R"
+        assert ask(sock, b"W2") == b"ok:W2"
+        sock.sendall(b"W3")
+        assert sock.recv(4096) == b""
+    assert echo.received == [b"W1", b"R", b"W2", b"W3"]
+    assert proxy.injected == {"drop_reply": 1}
+
+
+def test_reset_after_skips_that_many_matches(proxy: FaultProxy, echo: EchoServer) -> None:
+    proxy.reset(match=b"W", after=1)
+    with connect(proxy) as sock:
+        assert ask(sock, b"W1") == b"ok:W1"
+        sock.sendall(b"W2")
+        with pytest.raises(ConnectionResetError):
+            sock.recv(4096)
+    assert echo.received == [b"W1"]
+
+
+def test_drop_reply_matches_any_of_a_tuple(proxy: FaultProxy, echo: EchoServer) -> None:
+    proxy.drop_reply(match=(b"insert", b"update"))
+    with connect(proxy) as sock:
+        assert ask(sock, b"find") == b"ok:find"
+        sock.sendall(b"update x")
+        assert sock.recv(4096) == b""
+    assert proxy.injected == {"drop_reply": 1}
+
+
 def test_drop_reply_matches_across_chunks(proxy: FaultProxy, echo: EchoServer) -> None:
     proxy.drop_reply(match=b"COMMIT")
     with connect(proxy) as sock:
