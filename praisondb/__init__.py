@@ -10,12 +10,19 @@ from typing import Any as _Any
 
 from .adapter import DbSessionAdapter
 from .errors import (
+    ArchiveError,
     BackendUnavailable,
     ConfigError,
     Conflict,
+    ConflictAbort,
+    InvalidToken,
+    LeaseLost,
+    LockTimeout,
     NotFound,
     PraisonDBError,
     SchemaOutOfDate,
+    TokenExpired,
+    ToolCallLimitExceeded,
     ValidationError,
 )
 from .facade import PraisonDB
@@ -28,13 +35,18 @@ if _TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArchiveError",
     "BackendUnavailable",
     "Checkpoint",
     "ConfigError",
     "Conflict",
+    "ConflictAbort",
     "CustomTool",
     "DbSessionAdapter",
     "Event",
+    "InvalidToken",
+    "LeaseLost",
+    "LockTimeout",
     "ManagedAgent",
     "ManagedConfig",
     "Message",
@@ -48,13 +60,14 @@ __all__ = [
     "SessionInfo",
     "Span",
     "StateEntry",
+    "TokenExpired",
     "ToolCallLimitExceeded",
     "ValidationError",
     "__version__",
 ]
 
 
-_LAZY = ("CustomTool", "ManagedAgent", "ManagedConfig", "ToolCallLimitExceeded")
+_LAZY = ("CustomTool", "ManagedAgent", "ManagedConfig")
 
 
 def __dir__() -> list[str]:

@@ -15,7 +15,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-from .errors import BackendUnavailable, ConfigError, NotFound, PraisonDBError
+from .errors import ConfigError, NotFound, PraisonDBError
 from .facade import PraisonDB
 from .lifecycle import json_safe
 from .model import Content, SessionInfo
@@ -97,13 +97,16 @@ class DbSessionAdapter:
             if self.on_error == "raise":
                 raise
             error = exc
-        except Exception as exc:  # a driver error no store translated: give it a type
-            error = BackendUnavailable(
-                f"{action} failed: {type(exc).__name__}: {redact_text(str(exc))}",
-                url=self.db.database_url.redacted,
+        except Exception as exc:  # escaped every store's translation: a bug, not an outage
+            error = PraisonDBError(
+                f"{action} failed with an unexpected {type(exc).__name__}: "
+                f"{redact_text(str(exc))[:300]} (a bug in praisondb or in what called it, not "
+                "an outage: retrying will not help; please report it with the traceback)"
             )
             if self.on_error == "raise":
                 raise error from exc
+            log.error("praisondb: %s", error, exc_info=exc)
+            return fallback
         log.warning("praisondb: %s failed: %s", action, error)
         return fallback
 

@@ -21,13 +21,8 @@ from .codec import (
     parse_state,
     to_record,
 )
-from .errors import ValidationError
+from .errors import ArchiveError
 from .model import Checkpoint, Message, Run, SessionInfo, Span, StateEntry
-
-
-class ArchiveError(ValidationError):
-    """The file is not an archive this praisondb can read, or it is damaged."""
-
 
 # -- canonical forms -----------------------------------------------------------------
 

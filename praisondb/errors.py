@@ -7,8 +7,15 @@
     ├── BackendUnavailable     cannot reach a store (transient; retried before it is raised)
     ├── NotFound               the session, checkpoint, run or key does not exist
     ├── Conflict               compare-and-set or version clash; re-read and retry
+    │   ├── LockTimeout        another holder kept a session lock longer than we waited
+    │   ├── LeaseLost          a lease ran out and another holder took it
+    │   └── ConflictAbort      ``copy --on-conflict fail`` met a session it cannot extend
     ├── ValidationError        the input can never be stored as given
-    └── SchemaOutOfDate        the database schema is behind; run ``praisondb db upgrade``
+    │   ├── InvalidToken       a session token is malformed, forged or tampered with
+    │   │   └── TokenExpired   a genuine token whose lifetime is over
+    │   └── ArchiveError       not an archive this praisondb can read, or a damaged one
+    ├── SchemaOutOfDate        the database schema is behind; run ``praisondb db upgrade``
+    └── ToolCallLimitExceeded  a managed agent asked for more custom tool calls than allowed
 
 Every error that names a URL names it redacted. ``transient`` tells retry code
 whether trying again can help.
@@ -51,8 +58,32 @@ class Conflict(PraisonDBError):
     """A write lost a race: a version changed or an id already exists."""
 
 
+class LockTimeout(Conflict, TimeoutError):
+    """Someone else held the lock for longer than we were willing to wait."""
+
+
+class LeaseLost(Conflict):
+    """The lease ran out and another holder took it: the critical section was not exclusive."""
+
+
+class ConflictAbort(Conflict):
+    """Raised by a copy with ``on_conflict="fail"``; names the session and why."""
+
+
 class ValidationError(PraisonDBError, ValueError):
     """The input is malformed in a way no retry can fix."""
+
+
+class InvalidToken(ValidationError):
+    """The token is malformed, was signed with another secret, or was tampered with."""
+
+
+class TokenExpired(InvalidToken):
+    """The token was genuine but its lifetime is over."""
+
+
+class ArchiveError(ValidationError):
+    """The file is not an archive this praisondb can read, or it is damaged."""
 
 
 class SchemaOutOfDate(PraisonDBError):
@@ -69,12 +100,23 @@ class SchemaOutOfDate(PraisonDBError):
         )
 
 
+class ToolCallLimitExceeded(PraisonDBError):
+    """The agent asked for more custom tool calls in one turn than ``max_tool_calls``."""
+
+
 __all__ = [
+    "ArchiveError",
     "BackendUnavailable",
     "ConfigError",
     "Conflict",
+    "ConflictAbort",
+    "InvalidToken",
+    "LeaseLost",
+    "LockTimeout",
     "NotFound",
     "PraisonDBError",
     "SchemaOutOfDate",
+    "TokenExpired",
+    "ToolCallLimitExceeded",
     "ValidationError",
 ]

@@ -30,7 +30,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .errors import Conflict, ValidationError
+from .errors import Conflict, LeaseLost, LockTimeout, ValidationError
 from .ids import new_id
 from .model import StateEntry
 
@@ -43,14 +43,6 @@ LOCK_SCOPE = "lock"
 RECORD_RETENTION = timedelta(days=30)
 DEFAULT_LEASE = 30.0
 _MIN_POLL, _MAX_POLL = 0.005, 0.2
-
-
-class LockTimeout(Conflict, TimeoutError):
-    """Someone else held the lock for longer than we were willing to wait."""
-
-
-class LeaseLost(Conflict):
-    """The lease ran out and another holder took it: the critical section was not exclusive."""
 
 
 def _seconds(value: float | timedelta | None, what: str) -> float | None:

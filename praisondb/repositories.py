@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .errors import NotFound, ValidationError
+from .errors import Conflict, NotFound, ValidationError
 from .ids import new_id
 from .locks import LOCK_SCOPE, session_lock_name
 from .model import (
@@ -246,19 +246,35 @@ class Messages:
         metadata: dict[str, Any] | None = None,
         *,
         run_id: str | None = None,
+        id: str | None = None,
     ) -> Message:
-        """Append one message; the store assigns its ``seq``."""
+        """Append one message; the store assigns its ``seq``.
+
+        ``id`` makes the call safe to retry: sending the same id with the same role,
+        content, metadata and run id again returns the stored message (nothing is
+        stored twice); the same id with anything else is :class:`Conflict`.
+        """
         message = Message(session_id, role, content, metadata or {}, run_id)
+        if id is not None:
+            message.id = id
         (stored,) = self.extend(session_id, [message])
         return stored
 
     def extend(
         self, session_id: str, messages: Iterable[Message | dict[str, Any]]
     ) -> list[Message]:
-        """Append many in one round trip and one transaction."""
+        """Append many in one round trip and one transaction, all or nothing.
+
+        Retry-safe by message id: when every message of the batch is already stored
+        with the same role, content, metadata and run id (a retry after a lost reply),
+        the stored messages are returned and nothing is written or logged again.
+        """
         check_id(session_id)
         batch = [check_message(_as_message(session_id, m)) for m in messages]
-        stored = self._db.conversations.append_messages(session_id, batch)
+        try:
+            stored = self._db.conversations.append_messages(session_id, batch)
+        except Conflict:
+            return _already_stored(self._db, session_id, batch)
         if self._db.analytics is not None:
             for message in stored:
                 self._db._emit(
@@ -309,6 +325,40 @@ class Messages:
         return self._db.conversations.delete_messages(
             check_id(session_id), from_seq=from_seq, to_seq=to_seq
         )
+
+
+def _already_stored(db: PraisonDB, session_id: str, batch: list[Message]) -> list[Message]:
+    """The stored copies of a batch that met existing ids, if it is a resend; else Conflict."""
+    ids = [m.id for m in batch]
+    if len(set(ids)) < len(ids):
+        raise Conflict("the same message id appears twice in one batch; give each message its own")
+    found = {m.id: m for m in db.conversations.get_messages(session_id, ids)}
+    if not found:  # the clash was with an id that is gone again (deleted meanwhile)
+        raise Conflict(
+            f"a message id of this batch clashed in session {session_id!r}; send it again"
+        )
+    for message in batch:
+        stored = found.get(message.id)
+        if stored is None:
+            raise Conflict(
+                f"message {next(iter(found))!r} already exists in session {session_id!r} but "
+                f"{message.id!r} does not: a retried batch must be sent whole and unchanged"
+            )
+        if not _same_message(stored, message):
+            raise Conflict(
+                f"message {message.id!r} already exists in session {session_id!r} with other "
+                "content; a message id names one message: use a new id for a new message"
+            )
+    return [found[message_id] for message_id in ids]
+
+
+def _same_message(stored: Message, sent: Message) -> bool:
+    return (stored.role, stored.content, stored.metadata, stored.run_id) == (
+        sent.role,
+        sent.content,
+        sent.metadata,
+        sent.run_id,
+    )
 
 
 def _as_message(session_id: str, item: Message | dict[str, Any]) -> Message:

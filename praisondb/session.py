@@ -225,15 +225,21 @@ class Session:
         *,
         run_id: str | None = None,
         defer: bool = False,
+        id: str | None = None,
     ) -> Message:
         """Append a message. ``defer=True`` queues it for the next :meth:`flush`
-        (one round trip for many messages); reads flush first, so they always see it."""
-        message = check_message(Message(self.id, role, content, dict(metadata or {}), run_id))
+        (one round trip for many messages); reads flush first, so they always see it.
+        ``id`` makes a retry safe (see :meth:`praisondb.repositories.Messages.append`)."""
+        message = Message(self.id, role, content, dict(metadata or {}), run_id)
+        if id is not None:
+            message.id = id
+        check_message(message)
         if defer:
             self._pending.append(message)
             return message
         self.flush()
-        return self._db.messages.append(self.id, role, content, message.metadata, run_id=run_id)
+        (stored,) = self._db.messages.extend(self.id, [message])
+        return stored
 
     def add_user(
         self, content: Content, metadata: dict[str, Any] | None = None, **kw: Any

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from .errors import ValidationError
+from .errors import InvalidToken, TokenExpired, ValidationError
 from .validation import check_id
 
 TOKEN_VERSION = 1
@@ -27,14 +27,6 @@ MIN_SECRET_BYTES = 16
 DEFAULT_TTL = timedelta(hours=1)
 CLOCK_SKEW_SECONDS = 5
 """Tokens issued this far in the future (another host's clock) are still accepted."""
-
-
-class InvalidToken(ValidationError):
-    """The token is malformed, was signed with another secret, or was tampered with."""
-
-
-class TokenExpired(InvalidToken):
-    """The token was genuine but its lifetime is over."""
 
 
 def _secret_bytes(secret: str | bytes) -> bytes:

@@ -134,6 +134,13 @@ class ConversationStore(Protocol):
         A missing session returns []. Use ``limit`` with ``after_seq`` to page forward.
         """
 
+    def get_messages(self, session_id: str, ids: Sequence[str]) -> list[Message]:
+        """The session's stored messages with these ids, in seq order; unknown ids are left out.
+
+        How an append that met an existing id tells a retry (the same message again, so
+        the stored one is the answer) from a real clash. Called only on that path.
+        """
+
     def count_messages(self, session_id: str) -> int: ...
 
     def delete_messages(

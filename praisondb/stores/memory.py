@@ -233,6 +233,11 @@ class MemoryStore:
                 window = window[:limit]
             return [_copy(m) for m in window]
 
+    def get_messages(self, session_id: str, ids: Sequence[str]) -> list[Message]:
+        wanted = set(ids)
+        with self._lock:
+            return [_copy(m) for m in self._messages.get(session_id, []) if m.id in wanted]
+
     def count_messages(self, session_id: str) -> int:
         with self._lock:
             return len(self._messages.get(session_id, []))

@@ -34,6 +34,7 @@ from .mongo_codec import (
     escape,
     escape_key,
     message_doc,
+    message_key,
     parse_checkpoint,
     parse_message,
     parse_run,
@@ -493,6 +494,15 @@ class MongoStore(MongoStateMixin):
             return list(cursor if limit is None else cursor.limit(limit))
 
         return [parse_message(d) for d in self._call("list messages", run)]
+
+    def get_messages(self, session_id: str, ids: Sequence[str]) -> list[Message]:
+        keys = [message_key(session_id, message_id) for message_id in ids]
+
+        def run() -> list[dict[str, Any]]:
+            found = self._db.messages.find({"_id": {"$in": keys}}, MESSAGE_FIELDS)
+            return list(found.sort("seq", ASCENDING))
+
+        return [parse_message(doc) for doc in self._call("get messages", run)]
 
     def count_messages(self, session_id: str) -> int:
         return int(

@@ -610,6 +610,24 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
             )
         return [parse_message(session_id, member, seq) for member, seq in rows]
 
+    def get_messages(self, session_id: str, ids: Sequence[str]) -> list[Message]:
+        if not ids:
+            return []
+        key = self._key(session_id, "msgs")
+        seqs = self._call(
+            "get messages", lambda: self._client.zmscore(self._key(session_id, "ids"), list(ids))
+        )
+        found = sorted({int(seq) for seq in seqs if seq is not None})
+
+        def load() -> list[Any]:
+            pipe = self._client.pipeline(transaction=False)
+            for seq in found:
+                pipe.zrangebyscore(key, seq, seq, withscores=True)
+            return list(pipe.execute())
+
+        rows = self._call("get messages", load) if found else []
+        return [parse_message(session_id, member, seq) for row in rows for member, seq in row]
+
     def count_messages(self, session_id: str) -> int:
         return int(
             self._call("count messages", lambda: self._client.zcard(self._key(session_id, "msgs")))

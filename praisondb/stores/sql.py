@@ -359,6 +359,20 @@ class SQLStore:
         )
         return found if last is None or limit is None else found[:limit]
 
+    def get_messages(self, session_id: str, ids: Sequence[str]) -> list[Message]:
+        """Find the seqs by id, then load that seq range on the fast path and keep the ids."""
+        wanted = set(ids)
+        if not wanted:
+            return []
+        query = sa.select(messages.c.seq).where(
+            messages.c.session_id == session_id, messages.c.id.in_(sorted(wanted))
+        )
+        seqs = self._tx(lambda conn: list(conn.execute(query).scalars()), action="get_messages")
+        if not seqs:
+            return []
+        found = self.list_messages(session_id, after_seq=min(seqs) - 1, before_seq=max(seqs) + 1)
+        return [m for m in found if m.id in wanted]
+
     def count_messages(self, session_id: str) -> int:
         count = self._tx(
             lambda conn: conn.execute(

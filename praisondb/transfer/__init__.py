@@ -12,6 +12,7 @@ Every function streams: one batch of messages per worker is in memory at a time.
 from __future__ import annotations
 
 from ..archive import ArchiveError
+from ..errors import ConflictAbort
 from ._archive_io import export, import_
 from ._endpoints import CURSOR_SCOPE_PREFIX
 from ._reports import (
@@ -24,7 +25,6 @@ from ._reports import (
     VerifyReport,
 )
 from ._run import DEFAULT_BATCH_SIZE, copy, plan, verify
-from ._sync import ConflictAbort
 
 __all__ = [
     "CURSOR_SCOPE_PREFIX",

@@ -32,7 +32,7 @@ from ..archive import (
     span_record,
     state_record,
 )
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, ConflictAbort, NotFound
 from ..model import Message, SessionInfo, StateEntry
 from ..stores.base import ConversationStore, StateStore
 from ._reports import OnConflict, SessionDiff, Tracker
@@ -77,10 +77,6 @@ def identity_problem(source: SessionInfo, target: SessionInfo) -> str | None:
     if target.last_seq > source.last_seq:
         return f"target is ahead (last seq {target.last_seq} > source {source.last_seq})"
     return None
-
-
-class ConflictAbort(Conflict):
-    """Raised with ``on_conflict="fail"``; names the session and why."""
 
 
 class SessionSyncer:

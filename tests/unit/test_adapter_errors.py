@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from praisondb import BackendUnavailable, ConfigError, DbSessionAdapter, PraisonDB
+from praisondb import BackendUnavailable, ConfigError, DbSessionAdapter, PraisonDB, PraisonDBError
 
 UNREACHABLE = "redis://:hunter2@127.0.0.1:1/0"
 
@@ -37,3 +37,30 @@ def test_bad_configuration_is_refused() -> None:
         DbSessionAdapter(42)  # type: ignore[arg-type]
     with pytest.raises(ConfigError):
         DbSessionAdapter(PraisonDB("memory://"), pool_size=3)
+
+
+def _bug(*args: object, **kwargs: object) -> None:
+    raise TypeError("unsupported operand (a bug)")
+
+
+def test_a_bug_is_not_reported_as_an_outage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TypeError from a bug is a non-transient PraisonDBError, never BackendUnavailable."""
+    with DbSessionAdapter("memory://") as adapter:
+        monkeypatch.setattr(adapter.db.messages, "append", _bug)
+        with pytest.raises(PraisonDBError) as caught:
+            adapter.add_message("s", "user", "hi")
+    assert not isinstance(caught.value, BackendUnavailable)
+    assert caught.value.transient is False
+    assert "TypeError" in str(caught.value) and "not an outage" in str(caught.value)
+    assert isinstance(caught.value.__cause__, TypeError)
+
+
+def test_warn_mode_logs_a_bug_with_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    with (
+        caplog.at_level(logging.WARNING, logger="praisondb.adapter"),
+        DbSessionAdapter("memory://", on_error="warn") as adapter,
+    ):
+        adapter.db.messages.append = _bug  # type: ignore[method-assign]
+        assert adapter.add_message("s", "user", "hi") is False
+    (record,) = [r for r in caplog.records if "unexpected TypeError" in r.getMessage()]
+    assert record.levelname == "ERROR" and record.exc_info is not None

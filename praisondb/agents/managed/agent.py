@@ -25,27 +25,33 @@ The ``anthropic`` package is imported only when an agent is built.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import orjson
-
-from ..adapter import DbSessionAdapter
-from ..errors import ConfigError, NotFound, PraisonDBError, ValidationError
-from ..facade import PraisonDB
-from ..ids import new_id
-from ..lifecycle import json_safe
-from ..locks import Lease
-from ..model import Event, Message, Run
-from ..retry import Retry
-from ..urls import redact_text
+from ...adapter import DbSessionAdapter
+from ...errors import (
+    ConfigError,
+    NotFound,
+    PraisonDBError,
+    ToolCallLimitExceeded,
+    ValidationError,
+)
+from ...facade import PraisonDB
+from ...ids import new_id
+from ...lifecycle import json_safe
+from ...locks import Lease
+from ...model import Event, Message, Run
+from ...retry import Retry
+from ...urls import redact_text
+from . import events
+from .config import ManagedConfig
+from .events import METADATA_KEY, Turn
+from .remote import call_api, transcript, transient, valid_ids
+from .tools import ToolHandler, check_handlers, results_in, run_handler
 
 if TYPE_CHECKING:
     import anthropic
@@ -54,191 +60,8 @@ log = logging.getLogger("praisondb.agents")
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 120.0
-METADATA_KEY = "managed_agent"
 REMOTE_SCOPE = "app"
-TOOLSET = "agent_toolset_20260401"
-TRANSCRIPT_HEADER = (
-    "Conversation so far (restored from storage because the previous remote session "
-    "is gone; continue from here):"
-)
-PACKAGE_MANAGERS = ("apt", "cargo", "gem", "go", "npm", "pip")
 DEFAULT_MAX_TOOL_CALLS = 32
-TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
-CUSTOM_TOOL_KEYS = frozenset({"type", "name", "description", "input_schema"})
-
-ToolResult = str | Sequence[Mapping[str, Any]]
-"""What a handler returns: text, or a list of ``{"type": "text", "text": ...}`` blocks."""
-ToolHandler = Callable[[dict[str, Any]], ToolResult]
-"""Runs one custom tool call: gets the call's input, returns its result."""
-
-
-class ToolCallLimitExceeded(PraisonDBError):
-    """The agent asked for more custom tool calls in one turn than ``max_tool_calls``."""
-
-
-@dataclass(frozen=True)
-class CustomTool:
-    """A tool the agent may call but this process runs (the API's ``type: custom`` tool).
-
-    ``input_schema`` is the JSON Schema of the call's input (``{"type": "object", ...}``).
-    The definition is part of the remote agent, so it is part of the config fingerprint;
-    the Python function that runs it is not (pass it as ``ManagedAgent(tool_handlers=...)``).
-    """
-
-    name: str
-    description: str
-    input_schema: Mapping[str, Any] = field(
-        default_factory=lambda: {"type": "object", "properties": {}}
-    )
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not TOOL_NAME.match(self.name):
-            raise ConfigError(
-                f"custom tool name {self.name!r} must be 1-128 letters, digits, '_' or '-'"
-            )
-        if not isinstance(self.description, str) or not self.description.strip():
-            raise ConfigError(f"custom tool {self.name!r} needs a description")
-        schema = self.input_schema
-        if not isinstance(schema, Mapping) or schema.get("type") != "object":
-            raise ConfigError(
-                f"custom tool {self.name!r}: input_schema must be a JSON Schema with type 'object'"
-            )
-
-    @classmethod
-    def from_mapping(cls, tool: Mapping[str, Any]) -> CustomTool:
-        """Validate a ``{"type": "custom", ...}`` dict as the API would."""
-        unknown = set(tool) - CUSTOM_TOOL_KEYS
-        if unknown:
-            raise ConfigError(f"custom tool has unknown fields {sorted(unknown)}")
-        return cls(
-            name=tool.get("name"),  # type: ignore[arg-type]  # checked in __post_init__
-            description=tool.get("description"),  # type: ignore[arg-type]
-            input_schema=tool.get("input_schema"),  # type: ignore[arg-type]
-        )
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "type": "custom",
-            "name": self.name,
-            "description": self.description,
-            "input_schema": json_safe(dict(self.input_schema)),
-        }
-
-
-@dataclass(frozen=True)
-class ManagedConfig:
-    """What to run remotely.
-
-    ``tools``: tool definitions as the API takes them; the string ``"agent_toolset"``
-    (or ``"default"``) enables Anthropic's built-in toolset (bash, files, web); a
-    :class:`CustomTool` (or a ``{"type": "custom", ...}`` dict) declares a tool that
-    ``ManagedAgent(tool_handlers=...)`` runs locally.
-    ``packages``: pip package names, or ``{"pip": [...], "apt": [...], ...}``.
-    """
-
-    model: str
-    system: str | None = None
-    tools: Sequence[str | Mapping[str, Any] | CustomTool] = ()
-    packages: Sequence[str] | Mapping[str, Sequence[str]] = ()
-    name: str | None = None
-    description: str | None = None
-    networking: str = "unrestricted"
-    metadata: Mapping[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.model, str) or not self.model:
-            raise ConfigError("ManagedConfig.model must be a model name")
-        if self.networking not in ("unrestricted", "limited"):
-            raise ConfigError(
-                f"networking must be 'unrestricted' or 'limited', not {self.networking!r}"
-            )
-        names = [t.name for t in self.custom_tools]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ConfigError(f"custom tools declared more than once: {duplicates}")
-
-    @property
-    def custom_tools(self) -> tuple[CustomTool, ...]:
-        """The declared custom tools (validated), whichever form they were given in."""
-        found: list[CustomTool] = []
-        for tool in self.tools:
-            if isinstance(tool, CustomTool):
-                found.append(tool)
-            elif isinstance(tool, Mapping) and tool.get("type") == "custom":
-                found.append(CustomTool.from_mapping(tool))
-        return tuple(found)
-
-    @property
-    def agent_name(self) -> str:
-        return self.name or "praisondb-agent"
-
-    def agent_params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {"model": self.model, "name": self.agent_name}
-        if self.system is not None:
-            params["system"] = self.system
-        if self.description is not None:
-            params["description"] = self.description
-        tools = [_tool(t) for t in self.tools]
-        if tools:
-            params["tools"] = tools
-        if self.metadata:
-            params["metadata"] = dict(self.metadata)
-        return params
-
-    def environment_params(self) -> dict[str, Any]:
-        if isinstance(self.packages, Mapping):
-            unknown = set(self.packages) - set(PACKAGE_MANAGERS)
-            if unknown:
-                raise ConfigError(
-                    f"unknown package managers {sorted(unknown)}; use {list(PACKAGE_MANAGERS)}"
-                )
-            packages = {k: list(v) for k, v in self.packages.items() if v}
-        else:
-            packages = {"pip": list(self.packages)} if self.packages else {}
-        config: dict[str, Any] = {"type": "cloud", "networking": {"type": self.networking}}
-        if packages:
-            config["packages"] = {"type": "packages", **packages}
-        return {"name": f"{self.agent_name}-env", "config": config}
-
-    def fingerprint(self, endpoint: str = "") -> str:
-        """Stable hash of everything that shapes the remote agent and environment."""
-        blob = orjson.dumps(
-            {"agent": self.agent_params(), "env": self.environment_params(), "at": endpoint},
-            option=orjson.OPT_SORT_KEYS,
-        )
-        return hashlib.sha256(blob).hexdigest()[:32]
-
-
-def _tool(tool: str | Mapping[str, Any] | CustomTool) -> dict[str, Any]:
-    if isinstance(tool, CustomTool):
-        return tool.params()
-    if isinstance(tool, str):
-        if tool in ("agent_toolset", "default", TOOLSET):
-            return {"type": TOOLSET}
-        raise ConfigError(f"unknown tool shorthand {tool!r}; pass 'agent_toolset' or a dict")
-    return dict(tool)
-
-
-@dataclass
-class _Turn:
-    """What one turn produced, gathered while the event stream is consumed."""
-
-    texts: list[str] = field(default_factory=list)
-    input_tokens: int = 0
-    output_tokens: int = 0
-    tool_calls: int = 0
-    status: str = "completed"
-    error: str | None = None
-    seen: set[str] = field(default_factory=set)
-    streamed: dict[str, str] = field(default_factory=dict)
-    tool_started: dict[str, tuple[str, float]] = field(default_factory=dict)
-    done: bool = False
-    remote_id: str = ""
-    answered: set[str] = field(default_factory=set)
-    """Custom tool use ids that have a result (sent by us, or found in the history)."""
-    custom_calls: int = 0
-    waiting_on: list[str] = field(default_factory=list)
 
 
 class ManagedAgent:
@@ -271,7 +94,7 @@ class ManagedAgent:
             raise ConfigError(f"provider {provider!r} is not supported; use 'anthropic'")
         if config is None:
             raise ConfigError("ManagedAgent needs config=ManagedConfig(model=...)")
-        self.tool_handlers = _check_handlers(config, tool_handlers or {})
+        self.tool_handlers = check_handlers(config, tool_handlers or {})
         if isinstance(max_tool_calls, bool) or not isinstance(max_tool_calls, int):
             raise ConfigError("max_tool_calls must be an integer")
         if max_tool_calls < 1:
@@ -328,21 +151,7 @@ class ManagedAgent:
 
     def _call(self, action: str, fn: Callable[[], T]) -> T:
         """One API call: transient failures retried with backoff, errors given praisondb types."""
-        import anthropic
-
-        try:
-            return self.retry.call(fn, transient=_transient, url=self.base_url, action=action)
-        except anthropic.AuthenticationError as exc:
-            raise ConfigError(
-                f"Anthropic rejected the API key while trying to {action} (401): check "
-                "api_key / ANTHROPIC_API_KEY"
-            ) from exc
-        except anthropic.PermissionDeniedError as exc:
-            raise ConfigError(f"this API key may not {action} (403): {_message(exc)}") from exc
-        except anthropic.NotFoundError as exc:
-            raise NotFound(f"{action}: {_message(exc)}") from exc
-        except anthropic.APIStatusError as exc:
-            raise ValidationError(f"{action} failed ({exc.status_code}): {_message(exc)}") from exc
+        return call_api(self.retry, self.base_url, action, fn)
 
     # -- remote agent, environment and session ---------------------------------------
     @property
@@ -358,10 +167,10 @@ class ManagedAgent:
             return self._remote
         key = self._state_key()
         stored = self.db.state.get(key, scope=REMOTE_SCOPE)
-        if not _valid_ids(stored):
+        if not valid_ids(stored):
             with Lease(self.db, key, timeout=self.timeout, ttl=max(self.timeout, 30.0)):
                 stored = self.db.state.get(key, scope=REMOTE_SCOPE)
-                if not _valid_ids(stored):
+                if not valid_ids(stored):
                     stored = self._create_remote()
                     self.db.state.set(key, stored, scope=REMOTE_SCOPE)
         self._remote = (stored["agent_id"], stored["environment_id"])
@@ -481,7 +290,7 @@ class ManagedAgent:
             sid, "user", prompt, {METADATA_KEY: {"remote_session_id": remote_id}}, run_id=run.id
         )
         started = time.perf_counter()
-        turn = _Turn(remote_id=remote_id)
+        turn = Turn(remote_id=remote_id)
         try:
             yield from self._exchange(sid, remote_id, run, content, turn)
         except BaseException as exc:
@@ -492,7 +301,7 @@ class ManagedAgent:
         texts.extend(turn.texts)
         self._finish(sid, run, turn, started)
 
-    def _finish(self, sid: str, run: Run, turn: _Turn, started: float) -> None:
+    def _finish(self, sid: str, run: Run, turn: Turn, started: float) -> None:
         latency_ms = (time.perf_counter() - started) * 1000
         self.db.runs.end(
             run.id,
@@ -520,7 +329,7 @@ class ManagedAgent:
             )
 
     def _exchange(
-        self, sid: str, remote_id: str, run: Run, content: list[dict[str, Any]], turn: _Turn
+        self, sid: str, remote_id: str, run: Run, content: list[dict[str, Any]], turn: Turn
     ) -> Iterator[str]:
         """Open the event stream, send the message, consume events until idle.
 
@@ -548,7 +357,7 @@ class ManagedAgent:
                         if turn.done:
                             return
             except Exception as exc:
-                if not _transient(exc) or reconnects >= self.retry.attempts:
+                if not transient(exc) or reconnects >= self.retry.attempts:
                     raise
                 reconnects += 1
                 log.warning("event stream dropped (%s); reconnecting", type(exc).__name__)
@@ -564,7 +373,7 @@ class ManagedAgent:
             )
             try:
                 history = self._call("list events", lambda: list(events.list(remote_id)))
-                turn.answered.update(_results_in(history))  # never run those again
+                turn.answered.update(results_in(history))  # never run those again
                 after = False
                 for event in history:
                     if user_event_id is None or event.id == user_event_id:
@@ -579,92 +388,66 @@ class ManagedAgent:
                 stream.close()
                 raise
 
-    def _handle(self, sid: str, run: Run, event: Any, turn: _Turn) -> Iterator[str]:
+    def _handle(self, sid: str, run: Run, event: Any, turn: Turn) -> Iterator[str]:
+        """One event of the stream: text to show is yielded, what happened is recorded."""
         kind = getattr(event, "type", None)
         if kind == "event_delta":
-            delta = getattr(event, "delta", None)
-            piece = getattr(getattr(delta, "content", None), "text", None)
-            if isinstance(piece, str) and event.event_id not in turn.seen:
-                turn.streamed[event.event_id] = turn.streamed.get(event.event_id, "") + piece
-                yield piece
+            yield from events.preview(event, turn)
             return
         event_id = getattr(event, "id", None)
         if event_id is None or event_id in turn.seen:
             return
         turn.seen.add(event_id)
-        if kind == "agent.message":
-            text = "".join(b.text for b in event.content if getattr(b, "type", None) == "text")
-            shown = turn.streamed.pop(event_id, "")
-            if text.startswith(shown):
-                rest = text[len(shown) :]
-                if rest:
-                    yield rest
-            else:  # the preview diverged; the final event is authoritative
-                yield text
-            turn.texts.append(text)
-            self.db.messages.append(
-                sid, "assistant", text, {METADATA_KEY: {"event_id": event_id}}, run_id=run.id
-            )
-        elif kind in ("agent.tool_use", "agent.mcp_tool_use", "agent.custom_tool_use"):
-            name = str(getattr(event, "name", None) or getattr(event, "tool_name", "tool"))
-            args = json_safe(getattr(event, "input", {}) or {})
-            turn.tool_started[event_id] = (name, time.perf_counter())
-            self.db.messages.append(
-                sid,
-                "assistant",
-                [{"type": "tool_use", "id": event_id, "name": name, "input": args}],
-                {METADATA_KEY: {"event_id": event_id, "kind": kind}},
-                run_id=run.id,
-            )
-            if kind == "agent.custom_tool_use":
-                self._answer(sid, run, event_id, name, args, turn)
-        elif kind in ("agent.tool_result", "agent.mcp_tool_result"):
-            use_id = str(
-                getattr(event, "tool_use_id", None) or getattr(event, "mcp_tool_use_id", "")
-            )
-            blocks = [json_safe(b.model_dump()) for b in (getattr(event, "content", None) or [])]
-            is_error = bool(getattr(event, "is_error", False))
-            self._record_result(sid, run, turn, use_id, event_id, blocks, is_error)
-        elif kind == "user.custom_tool_result":
-            turn.answered.add(str(event.custom_tool_use_id))
-        elif kind == "span.model_request_end":
-            usage = getattr(event, "model_usage", None)
-            turn.input_tokens += int(getattr(usage, "input_tokens", 0) or 0)
-            turn.output_tokens += int(getattr(usage, "output_tokens", 0) or 0)
-        elif kind == "session.error":
-            error = getattr(event, "error", None)
-            message = str(getattr(error, "message", "") or getattr(error, "type", "session error"))
-            turn.error = message
-            self.db._emit(
-                Event(
-                    "error",
-                    session_id=sid,
-                    model=self.config.model,
-                    status="session.error",
-                    attributes={"run_id": run.id, "error": message},
-                )
-            )
-        elif kind == "session.status_idle":
-            stop = getattr(event, "stop_reason", None)
-            reason = getattr(stop, "type", "end_turn")
-            if reason == "requires_action":
-                waiting = [
-                    str(i) for i in getattr(stop, "event_ids", None) or [] if i not in turn.answered
-                ]
-                if not waiting:
-                    return  # only on custom tool calls already answered: the agent resumes
-                turn.status = "requires_action"
-                turn.waiting_on = waiting
-            elif reason != "end_turn":
-                turn.status = str(reason)
-            turn.done = True
-        elif kind == "session.status_terminated":
-            turn.status = "error" if turn.error else "terminated"
-            turn.done = True
-        elif kind == "session.deleted":
-            raise NotFound("the remote session was deleted during the turn")
+        if kind in _RECORDERS:
+            yield from _RECORDERS[kind](self, sid, run, event, turn)
+        else:
+            events.observe(kind, event, turn)
 
-    def _answer(self, sid: str, run: Run, use_id: str, name: str, args: Any, turn: _Turn) -> None:
+    def _on_message(self, sid: str, run: Run, event: Any, turn: Turn) -> Iterator[str]:
+        text = yield from events.final_text(event, turn)
+        self.db.messages.append(
+            sid, "assistant", text, {METADATA_KEY: {"event_id": event.id}}, run_id=run.id
+        )
+
+    def _on_tool_use(self, sid: str, run: Run, event: Any, turn: Turn) -> Iterator[str]:
+        event_id, kind = event.id, event.type
+        name = str(getattr(event, "name", None) or getattr(event, "tool_name", "tool"))
+        args = json_safe(getattr(event, "input", {}) or {})
+        turn.tool_started[event_id] = (name, time.perf_counter())
+        self.db.messages.append(
+            sid,
+            "assistant",
+            [{"type": "tool_use", "id": event_id, "name": name, "input": args}],
+            {METADATA_KEY: {"event_id": event_id, "kind": kind}},
+            run_id=run.id,
+        )
+        if kind == "agent.custom_tool_use":
+            self._answer(sid, run, event_id, name, args, turn)
+        return iter(())
+
+    def _on_tool_result(self, sid: str, run: Run, event: Any, turn: Turn) -> Iterator[str]:
+        use_id = str(getattr(event, "tool_use_id", None) or getattr(event, "mcp_tool_use_id", ""))
+        blocks = [json_safe(b.model_dump()) for b in (getattr(event, "content", None) or [])]
+        is_error = bool(getattr(event, "is_error", False))
+        self._record_result(sid, run, turn, use_id, event.id, blocks, is_error)
+        return iter(())
+
+    def _on_session_error(self, sid: str, run: Run, event: Any, turn: Turn) -> Iterator[str]:
+        error = getattr(event, "error", None)
+        message = str(getattr(error, "message", "") or getattr(error, "type", "session error"))
+        turn.error = message
+        self.db._emit(
+            Event(
+                "error",
+                session_id=sid,
+                model=self.config.model,
+                status="session.error",
+                attributes={"run_id": run.id, "error": message},
+            )
+        )
+        return iter(())
+
+    def _answer(self, sid: str, run: Run, use_id: str, name: str, args: Any, turn: Turn) -> None:
         """Run the handler for one ``agent.custom_tool_use`` and send its result back.
 
         A call without a handler is left alone: the session then goes idle with
@@ -682,7 +465,7 @@ class ManagedAgent:
             )
         turn.custom_calls += 1
         turn.answered.add(use_id)
-        blocks, is_error = _run_handler(handler, name, args if isinstance(args, dict) else {})
+        blocks, is_error = run_handler(handler, name, args if isinstance(args, dict) else {})
         result: dict[str, Any] = {
             "type": "user.custom_tool_result",
             "custom_tool_use_id": use_id,
@@ -700,7 +483,7 @@ class ManagedAgent:
             # A retry after a lost reply is refused (the call is already answered): the
             # first send went through if the session's history holds our result.
             history = self._call("list events", lambda: list(events.list(turn.remote_id)))
-            result_id = _results_in(history).get(use_id)
+            result_id = results_in(history).get(use_id)
             if result_id is None:
                 raise
         self._record_result(sid, run, turn, use_id, result_id, blocks, is_error)
@@ -717,7 +500,7 @@ class ManagedAgent:
         self,
         sid: str,
         run: Run,
-        turn: _Turn,
+        turn: Turn,
         use_id: str,
         event_id: str | None,
         blocks: list[dict[str, Any]],
@@ -800,119 +583,14 @@ class ManagedAgent:
         self.close()
 
 
-def transcript(messages: Sequence[Message]) -> str:
-    """Stored history as one text block: ``[user] ...`` / ``[assistant] ...`` paragraphs."""
-    lines = [TRANSCRIPT_HEADER, ""]
-    for message in messages:
-        content = message.content
-        text = (
-            content
-            if isinstance(content, str)
-            else " ".join(str(b.get("text", "")) for b in content if b.get("type") == "text")
-        )
-        if text:
-            lines.extend([f"[{message.role}] {text}", ""])
-    return "\n".join(lines).rstrip()
-
-
-def _check_handlers(
-    config: ManagedConfig, handlers: Mapping[str, ToolHandler]
-) -> dict[str, ToolHandler]:
-    """Every declared custom tool has a callable handler, and every handler a tool."""
-    declared = [t.name for t in config.custom_tools]
-    missing = [n for n in declared if n not in handlers]
-    if missing:
-        raise ConfigError(
-            f"custom tools {missing} are declared in ManagedConfig.tools but have no handler: "
-            f"pass tool_handlers={{{missing[0]!r}: function, ...}}"
-        )
-    extra = sorted(set(handlers) - set(declared))
-    if extra:
-        raise ConfigError(
-            f"tool_handlers names tools {extra} that ManagedConfig.tools does not declare: "
-            "add CustomTool(name=..., description=..., input_schema=...) for each"
-        )
-    wrong = sorted(n for n, fn in handlers.items() if not callable(fn))
-    if wrong:
-        raise ConfigError(f"tool_handlers for {wrong} are not callable")
-    return dict(handlers)
-
-
-def _run_handler(
-    handler: ToolHandler, name: str, args: dict[str, Any]
-) -> tuple[list[dict[str, Any]], bool]:
-    """(content blocks, is_error): a failing handler becomes an error result, never a crash."""
-    try:
-        result = handler(dict(args))
-    except Exception as exc:  # noqa: BLE001 - the model is told, the turn goes on
-        log.warning("custom tool %r failed: %s", name, type(exc).__name__)
-        return [_text(_scrub(f"{type(exc).__name__}: {exc}"))], True
-    blocks = _result_blocks(result)
-    if blocks is None:
-        return [
-            _text(
-                f"TypeError: the handler for {name!r} returned {type(result).__name__}; "
-                "return a str or a list of text blocks"
-            )
-        ], True
-    return blocks, False
-
-
-def _scrub(text: str) -> str:
-    """``text`` with the secrets of every URL in it redacted (it is sent to the model)."""
-    return redact_text(text, *URL_IN_TEXT.findall(text))
-
-
-def _results_in(history: Sequence[Any]) -> dict[str, str]:
-    """Custom tool use id -> id of the ``user.custom_tool_result`` answering it."""
-    return {
-        str(event.custom_tool_use_id): str(event.id)
-        for event in history
-        if getattr(event, "type", None) == "user.custom_tool_result"
-    }
-
-
-def _result_blocks(result: object) -> list[dict[str, Any]] | None:
-    if isinstance(result, str):
-        return [_text(result)] if result else []
-    if isinstance(result, Sequence) and not isinstance(result, (bytes, bytearray)):
-        blocks = []
-        for block in result:
-            if not (
-                isinstance(block, Mapping)
-                and block.get("type") == "text"
-                and isinstance(block.get("text"), str)
-            ):
-                return None
-            blocks.append(_text(block["text"]))
-        return blocks
-    return None
-
-
-def _text(text: str) -> dict[str, Any]:
-    return {"type": "text", "text": text}
-
-
-def _valid_ids(stored: Any) -> bool:
-    return (
-        isinstance(stored, dict)
-        and isinstance(stored.get("agent_id"), str)
-        and isinstance(stored.get("environment_id"), str)
-    )
-
-
-def _transient(exc: BaseException) -> bool:
-    """Worth retrying: rate limits, server errors, dropped or timed-out connections."""
-    import anthropic
-    import httpx2
-
-    if isinstance(exc, anthropic.APIStatusError):
-        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-    return isinstance(exc, (anthropic.APIConnectionError, httpx2.TransportError))
-
-
-def _message(exc: BaseException) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return str(body["error"].get("message", ""))[:300]
-    return str(exc)[:300]
+_Recorder = Callable[[ManagedAgent, str, Run, Any, Turn], Iterator[str]]
+_RECORDERS: dict[str, _Recorder] = {
+    "agent.message": ManagedAgent._on_message,
+    "agent.tool_use": ManagedAgent._on_tool_use,
+    "agent.mcp_tool_use": ManagedAgent._on_tool_use,
+    "agent.custom_tool_use": ManagedAgent._on_tool_use,
+    "agent.tool_result": ManagedAgent._on_tool_result,
+    "agent.mcp_tool_result": ManagedAgent._on_tool_result,
+    "session.error": ManagedAgent._on_session_error,
+}
+"""Events that are stored; the rest only change the turn (see :func:`events.observe`)."""
