@@ -14,6 +14,7 @@ redis-py's ``address_remap``.
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -22,7 +23,7 @@ from typing import TypeVar
 
 import pytest
 
-from praisondb import BackendUnavailable, Conflict, PraisonDB, PraisonDBError, transfer
+from praisondb import BackendUnavailable, Conflict, Message, PraisonDB, PraisonDBError, transfer
 from praisondb.locks import LOCK_SCOPE, session_lock_name
 from tests.backends import TestBackend
 from tests.faults.proxy import FaultProxy, Match
@@ -66,6 +67,8 @@ def attempt(fn: Callable[[], T]) -> tuple[T | None, PraisonDBError | None]:
 def arm(proxy: FaultProxy, fault: str, mark: Match | None) -> None:
     if fault == "drop_reply":
         proxy.drop_reply(mark)
+    elif fault == "drop_every_reply":
+        proxy.drop_reply(mark, times=3)  # more than the store's own attempts
     elif fault == "reset":
         proxy.reset(mark)  # with a mark: the request never reaches the server
     elif fault == "reset_all":
@@ -78,7 +81,7 @@ def arm(proxy: FaultProxy, fault: str, mark: Match | None) -> None:
 
 
 def write_faults(backend: str, marks: tuple[Match, ...]) -> list[Fault]:
-    faults: list[Fault] = [("drop_reply", m) for m in marks]
+    faults: list[Fault] = [("drop_reply", m) for m in marks] + [("drop_every_reply", marks[0])]
     faults += [("reset", m) for m in marks] + [("reset_all", None), ("delay", None)]
     if backend in BLACKHOLE:
         faults.append(("blackhole", None))
@@ -89,7 +92,7 @@ def settle(proxy: FaultProxy, fault: str, before: Counter[str]) -> None:
     """Heal, after checking that the fault armed really fired."""
     fired = proxy.injected - before
     proxy.heal()
-    name = "reset" if fault == "reset_all" else fault
+    name = {"reset_all": "reset", "drop_every_reply": "drop_reply"}.get(fault, fault)
     assert fired[name] >= 1, f"{fault} never fired; the test proved nothing"
 
 
@@ -102,31 +105,43 @@ def test_message_writes_survive_faults(
     db: PraisonDB, via: PraisonDB, proxy: FaultProxy, backend: TestBackend, uid: str, size: int
 ) -> None:
     """One fault per write. Within the retry budget a dropped reply, a reset or a delay
-    must be invisible: the write returns and is stored once. A black hole outlasts the
-    retries: BackendUnavailable, and the write is stored at most once, whole or not at all."""
+    must be invisible: the write returns and is stored once. A black hole, or replies lost
+    on every attempt, may outlast the retries: BackendUnavailable, the write stored at most
+    once, whole or not at all; the caller's retry with the same message ids after healing
+    then returns it, stored exactly once."""
     db.sessions.create(uid)
     acked: dict[str, int] = {}
     batches: list[list[str]] = []
     for i, (fault, mark) in enumerate(write_faults(backend.name, MARKS[backend.name].append)):
         contents = [f"{i}-{fault}-{j}" for j in range(size)]
         batches.append(contents)
+        write = partial(_write, via, uid, contents)
         before = Counter(proxy.injected)
         arm(proxy, fault, mark)
-        if size == 1:
-            one, error = attempt(partial(via.messages.append, uid, "user", contents[0]))
-            stored = None if one is None else [one]
-        else:
-            batch = [{"role": "user", "content": c} for c in contents]
-            stored, error = attempt(partial(via.messages.extend, uid, batch))
+        stored, error = attempt(write)
         settle(proxy, fault, before)
-        record(backend.name, fault, outcome(error), checked=len(stored or []))
+        label = outcome(error)
         if fault == "blackhole":
             assert isinstance(error, BackendUnavailable), f"black hole: {error!r}"
-        else:
-            assert error is None, f"{fault} on {mark!r}: {type(error).__name__}: {error}"
+        if error is not None and fault in ("blackhole", "drop_every_reply"):
+            assert isinstance(error, BackendUnavailable), f"{fault}: {error!r}"
+            stored, error = attempt(write)  # the caller retries: same ids, same content
+            label += ", caller's retry ok" if error is None else f", caller's retry {error!r}"
+        record(backend.name, fault, label, checked=len(stored or []))
+        assert error is None, f"{fault} on {mark!r}: {type(error).__name__}: {error}"
         for message in stored or []:
             acked[str(message.content)] = message.seq
     check_messages(db, uid, acked, batches)
+
+
+def _write(db: PraisonDB, session_id: str, contents: list[str]) -> list[Message]:
+    """``append`` for one message, else ``extend``; ids derive from the content, so a
+    re-sent write is recognisably the same one."""
+    ids = [uuid.uuid5(uuid.NAMESPACE_URL, f"{session_id}/{c}").hex for c in contents]
+    if len(contents) == 1:
+        return [db.messages.append(session_id, "user", contents[0], id=ids[0])]
+    batch = [{"id": m, "role": "user", "content": c} for m, c in zip(ids, contents, strict=True)]
+    return db.messages.extend(session_id, batch)
 
 
 def check_messages(

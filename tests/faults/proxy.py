@@ -5,10 +5,11 @@ every connection to the target, two threads per connection. A test arms one faul
 time, at run time; each fault fires once where it says so, and :attr:`FaultProxy.injected`
 counts what really fired:
 
-- ``drop_reply(match, after=n)``: the next request whose bytes contain ``match`` (any
-  request without one; a tuple of bytes: any of them), after skipping ``n`` such requests,
-  reaches the server; the server's reply to it is swallowed and both
-  connections are cut. The write happened, the client never hears of it.
+- ``drop_reply(match, after=n, times=k)``: the next request whose bytes contain ``match``
+  (any request without one; a tuple of bytes: any of them), after skipping ``n`` such
+  requests, reaches the server; the server's reply to it is swallowed and both
+  connections are cut. The write happened, the client never hears of it. With ``times``,
+  the next ``k`` matching requests meet that fate (enough to outlast a client's retries).
 - ``reset(match, after=n)``: the connection carrying the next matching request is reset (RST)
   before the request is forwarded; without ``match``, every open connection is reset now.
 - ``delay(seconds)``: every chunk, both ways, is held back that long until ``heal``.
@@ -131,6 +132,7 @@ class FaultProxy:
         self._drop: Match | None = None
         self._drop_armed = False
         self._drop_skip = 0
+        self._drop_left = 0
         self._reset: Match | None = None
         self._reset_skip = 0
         self._delay = 0.0
@@ -148,9 +150,10 @@ class FaultProxy:
         return f"127.0.0.1:{self.port}"
 
     # -- faults, armed by the test -------------------------------------------------------
-    def drop_reply(self, match: Match | None = None, *, after: int = 0) -> None:
+    def drop_reply(self, match: Match | None = None, *, after: int = 0, times: int = 1) -> None:
         with self._lock:
             self._drop, self._drop_armed, self._drop_skip = match, True, after
+            self._drop_left = times
 
     def reset(self, match: Match | None = None, *, after: int = 0) -> None:
         if match is not None:
@@ -251,7 +254,9 @@ class FaultProxy:
                 if self._drop_skip:
                     self._drop_skip -= 1
                 else:
-                    self._drop, self._drop_armed = None, False
+                    self._drop_left -= 1
+                    if self._drop_left <= 0:
+                        self._drop, self._drop_armed = None, False
                     link.dropping = True
         if blackhole:
             self._count("blackhole")

@@ -120,6 +120,19 @@ def test_reset_after_skips_that_many_matches(proxy: FaultProxy, echo: EchoServer
     assert echo.received == [b"W1"]
 
 
+def test_drop_reply_times_drops_that_many_replies(proxy: FaultProxy, echo: EchoServer) -> None:
+    proxy.drop_reply(match=b"W", times=2)
+    for request in (b"W1", b"W2"):
+        with connect(proxy) as sock:
+            sock.sendall(request)
+            assert sock.recv(4096) == b""
+    assert not proxy.armed
+    with connect(proxy) as sock:
+        assert ask(sock, b"W3") == b"ok:W3"
+    assert echo.received == [b"W1", b"W2", b"W3"]
+    assert proxy.injected == {"drop_reply": 2}
+
+
 def test_drop_reply_matches_any_of_a_tuple(proxy: FaultProxy, echo: EchoServer) -> None:
     proxy.drop_reply(match=(b"insert", b"update"))
     with connect(proxy) as sock:
