@@ -74,7 +74,7 @@ def arm(proxy: FaultProxy, fault: str, mark: Match | None) -> None:
     elif fault == "reset_all":
         proxy.reset()  # the pooled connections die now
     elif fault == "delay":
-        proxy.delay(0.2)
+        proxy.delay(0.1)
     else:
         assert fault == "blackhole"
         proxy.blackhole()
@@ -264,7 +264,7 @@ def test_copy_through_faults_is_whole_after_a_rerun(
     """A copy hit by a fault part-way either finishes or fails with a PraisonDBError; a
     re-run (resumable, idempotent) then leaves the target equal to the source."""
     faulty_url = proxied(backend.name, backend_url, proxy)
-    for k, after in enumerate((2, 6, 15)):
+    for k, after in enumerate((3, 12)):
         prefix = f"{uid}-{k}"
         source = make_source(tmp_path / f"source{k}.db", prefix)
         before = Counter(proxy.injected)

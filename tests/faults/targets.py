@@ -14,8 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 from tests.faults.proxy import FaultProxy, Match
 
 SERVER_BACKENDS = ("postgres", "mysql", "redis", "mongodb")
-"""redis_cluster is absent: its client follows the nodes' own addresses (see README of
-tests/faults in the module docstring of test_faults.py)."""
+"""redis_cluster is absent: its client follows the addresses the nodes announce, and the
+store has no option to pass redis-py's ``address_remap`` (see test_faults.py)."""
 
 OPTIONS = {
     # no read timeout exists for psycopg: a black-holed PostgreSQL hangs (not tested)
