@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
     Docker and sets their URLs before xdist workers spawn (tests/containers.py)."""
     if hasattr(config, "workerinput"):
         return  # an xdist worker: it inherited the controller's environment
+    _start_fault_log(config)
     from tests.containers import ContainersUnavailable, configure_servers
 
     try:
@@ -114,3 +116,33 @@ def uid() -> str:
 @pytest.fixture
 def work_dir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+def _start_fault_log(config: pytest.Config) -> None:
+    """A fresh tally file for tests/faults/record.py, inherited by the xdist workers."""
+    import tempfile
+
+    from tests.faults.record import ENV
+
+    handle, path = tempfile.mkstemp(prefix="praisondb-faults-", suffix=".jsonl")
+    os.close(handle)
+    os.environ[ENV] = path
+    config.stash[_FAULT_LOG] = Path(path)
+
+
+_FAULT_LOG = pytest.StashKey[Path]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Print how many faults were injected per backend, and with what result."""
+    from tests.faults.record import summary
+
+    path = config.stash.get(_FAULT_LOG, None)
+    if path is None:
+        return
+    lines = summary(path)
+    path.unlink(missing_ok=True)
+    if lines:
+        terminalreporter.section("faults injected")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -102,6 +102,21 @@ class Lease:
             expected_version=expected_version,
         )
 
+    def _write_once(self, value: dict[str, Any], expected_version: int) -> StateEntry | None:
+        """Compare-and-set ``value``; None if someone else moved the version first.
+
+        A Conflict can also mean our own write landed and only its reply was lost (the
+        store's retry then finds the version moved): the entry then holds exactly
+        ``value`` at the next version, and ``value`` names this lease's unique owner or
+        token, so no one else can have written it."""
+        try:
+            return self._write(value, expected_version)
+        except Conflict:
+            entry = self._db.state.get_entry(self.name, scope=LOCK_SCOPE)
+            if entry is not None and entry.version == expected_version + 1 and entry.value == value:
+                return entry
+            return None
+
     def try_acquire(self) -> bool:
         """One attempt; True if we now hold the lease."""
         if self.token is not None:
@@ -114,10 +129,9 @@ class Lease:
                 return False
         expected = entry.version if entry is not None else 0
         until = now + self.ttl
-        try:
-            # The token is the version this write will produce.
-            written = self._write(self._record(expected + 1, until), expected)
-        except Conflict:
+        # The token is the version this write will produce.
+        written = self._write_once(self._record(expected + 1, until), expected)
+        if written is None:
             return False
         self.token, self._version, self._until = written.version, written.version, until
         return True
@@ -141,11 +155,10 @@ class Lease:
             raise ValidationError(f"lock {self.name!r} is not held")
         seconds = _seconds(ttl, "lock ttl") or self.ttl
         until = time.time() + seconds
-        try:
-            written = self._write(self._record(self.token, until), self._version)
-        except Conflict:
+        written = self._write_once(self._record(self.token, until), self._version)
+        if written is None:
             self.token = None
-            raise LeaseLost(f"lock {self.name!r} was taken over after its lease ran out") from None
+            raise LeaseLost(f"lock {self.name!r} was taken over after its lease ran out")
         self._version, self._until = written.version, until
 
     def release(self) -> None:
@@ -153,10 +166,8 @@ class Lease:
         if self.token is None:
             return
         token, self.token = self.token, None
-        try:
-            self._write({"owner": None, "until": 0, "token": token}, self._version)
-        except Conflict:
-            raise LeaseLost(f"lock {self.name!r} was taken over after its lease ran out") from None
+        if self._write_once({"owner": None, "until": 0, "token": token}, self._version) is None:
+            raise LeaseLost(f"lock {self.name!r} was taken over after its lease ran out")
 
     def __enter__(self) -> Lease:
         if self.token is None:

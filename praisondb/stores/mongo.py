@@ -13,7 +13,6 @@ A standalone server has no transactions: the same two steps run without one.
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -189,11 +188,15 @@ class MongoStore(MongoStateMixin):
             self._ready = True
 
     def _atomic(self, action: str, body: Callable[[Any], T]) -> T:
-        """Run ``body(session)`` in a transaction, retrying write conflicts (not outages)."""
-        if not self._transactions:
-            return self._call(action, functools.partial(body, None))
+        """Run ``body(session)`` in a transaction, retrying write conflicts (not outages).
+
+        Whether the server has transactions is known only once ``_call`` has run
+        ``_ensure_ready``, so the choice is made inside the retried callable: decided
+        before it, the first write of a fresh object ran without a transaction."""
 
         def run() -> T:
+            if not self._transactions:
+                return body(None)
             deadline = time.monotonic() + _CONTENTION_SECONDS
             delay = 0.001
             while True:

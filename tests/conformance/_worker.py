@@ -3,12 +3,16 @@
 Usage: python _worker.py append URL SESSION_ID COUNT [TAG]
        python _worker.py incr URL SCOPE KEY COUNT
        python _worker.py first-open URL SESSION_ID   (a fresh store: migrate, create, append)
+       python _worker.py cold-extend URL SESSION_ID COUNT [PAD]
+         (a cold object: 'ready' before its first store call, then one extend of COUNT;
+          prints 'done SECONDS' with the extend's duration, for the parent to time kills)
 Prints 'ready' once the store is open so the parent can time a kill.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 
 from praisondb import PraisonDB
 
@@ -20,6 +24,9 @@ def main(argv: list[str]) -> None:
             db.sessions.create(argv[2])
             db.messages.append(argv[2], "user", "hello")
             print(db.sessions.count(), flush=True)
+        return
+    if action == "cold-extend":
+        cold_extend(url, argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 else 0)
         return
     with PraisonDB(url) as db:
         db.ping()
@@ -35,6 +42,22 @@ def main(argv: list[str]) -> None:
                 db.state.incr(key, scope=scope)
         else:
             raise SystemExit(f"unknown action {action}")
+
+
+def cold_extend(url: str, session_id: str, count: int, pad: int) -> None:
+    """The first write of a fresh object: nothing has touched the store before it.
+
+    Message i reads ``c-i `` then ``pad`` x's: padding makes the write take long enough
+    for a kill to land inside it."""
+    batch = [
+        {"role": "user", "content": f"c-{i} " + "x" * pad, "metadata": {"i": i}}
+        for i in range(count)
+    ]
+    with PraisonDB(url) as db:
+        print("ready", flush=True)
+        started = time.perf_counter()
+        db.messages.extend(session_id, batch)
+        print(f"done {time.perf_counter() - started:.6f}", flush=True)
 
 
 if __name__ == "__main__":

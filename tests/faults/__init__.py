@@ -1,0 +1,1 @@
+"""Fault injection for the test suite: a TCP proxy (proxy.py) and a record of faults."""
