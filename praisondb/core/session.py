@@ -113,7 +113,7 @@ class Session:
     ) -> Message:
         """Append a message. ``defer=True`` queues it for the next :meth:`flush`
         (one round trip for many messages); reads flush first, so they always see it.
-        ``id`` makes a retry safe (see :meth:`praisondb.repositories.Messages.append`)."""
+        ``id`` makes a retry safe (see :meth:`praisondb.core.repositories.Messages.append`)."""
         message = Message(self.id, role, content, dict(metadata or {}), run_id)
         if id is not None:
             message.id = id

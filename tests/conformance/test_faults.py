@@ -24,7 +24,7 @@ from typing import TypeVar
 import pytest
 
 from praisondb import BackendUnavailable, Conflict, Message, PraisonDB, PraisonDBError, transfer
-from praisondb.locks import LOCK_SCOPE, session_lock_name
+from praisondb.core.lock_names import LOCK_SCOPE, session_lock_name
 from tests.backends import TestBackend
 from tests.faults.proxy import FaultProxy, Match
 from tests.faults.record import record
