@@ -15,6 +15,8 @@
     │   │   └── TokenExpired   a genuine token whose lifetime is over
     │   └── ArchiveError       not an archive this praisondb can read, or a damaged one
     ├── SchemaOutOfDate        the database schema is behind; run ``praisondb db upgrade``
+    ├── BatchTypeError         an analytics value does not fit its column (internal: the
+    │                          ClickHouse sink coerces the batch and retries; never raised out)
     └── ToolCallLimitExceeded  a managed agent asked for more custom tool calls than allowed
 
 Every error that names a URL names it redacted. ``transient`` tells retry code
@@ -100,6 +102,14 @@ class SchemaOutOfDate(PraisonDBError):
         )
 
 
+class BatchTypeError(PraisonDBError, ValueError):
+    """A value does not fit its analytics column; the batch must go through ``clean_columns``.
+
+    Raised by :mod:`praisondb.analytics.codec` and caught by the ClickHouse sink, which
+    coerces every value and sends the batch again: a caller never sees it.
+    """
+
+
 class ToolCallLimitExceeded(PraisonDBError):
     """The agent asked for more custom tool calls in one turn than ``max_tool_calls``."""
 
@@ -107,6 +117,7 @@ class ToolCallLimitExceeded(PraisonDBError):
 __all__ = [
     "ArchiveError",
     "BackendUnavailable",
+    "BatchTypeError",
     "ConfigError",
     "Conflict",
     "ConflictAbort",

@@ -9,19 +9,17 @@ from __future__ import annotations
 import threading
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .analytics.facade import Analytics
 from .core.events import EventLog
 from .core.repositories import Checkpoints, Messages, Runs, Sessions, State
 from .core.session import Session
 from .integrations.praisonai import LifecycleMixin
 from .stores import open_analytics_sink, open_conversation_store, open_state_store
-from .stores.base import AnalyticsSink, ConversationStore, StateStore
+from .stores.base import ConversationStore, StateStore
 from .stores.memory import MemoryStore
 from .urls import StoreURL, parse_url
-
-if TYPE_CHECKING:
-    from .stores.clickhouse import ClickHouseSink
 
 DEFAULT_DATABASE_URL = "sqlite:///praisondb.db"
 
@@ -58,7 +56,7 @@ class PraisonDB(LifecycleMixin):
         self._lock = threading.RLock()
         self._conversations: ConversationStore | None = None
         self._state: StateStore | None = None
-        self._analytics: AnalyticsSink | None = None
+        self._analytics: Analytics | None = None
         self._temp_state = MemoryStore(parse_url("memory://"))
         self._events = EventLog(
             lambda: self.analytics,
@@ -108,8 +106,8 @@ class PraisonDB(LifecycleMixin):
         return store
 
     @property
-    def analytics(self) -> ClickHouseSink | None:
-        """The analytics sink, or None when no ``analytics_url`` was given.
+    def analytics(self) -> Analytics | None:
+        """The :class:`~praisondb.analytics.Analytics`, or None when no ``analytics_url`` was given.
 
         Besides ``record``/``flush``/``close`` it answers the ready queries
         (``db.analytics.tokens_by_model()``, ``.report()``, read-only ``.query(sql, params)``).
@@ -120,11 +118,11 @@ class PraisonDB(LifecycleMixin):
         if sink is None:
             with self._lock:
                 if self._analytics is None:
-                    self._analytics = open_analytics_sink(
-                        self.analytics_url, **self._analytics_options
+                    self._analytics = Analytics(
+                        open_analytics_sink(self.analytics_url, **self._analytics_options)
                     )
                 sink = self._analytics
-        return sink  # type: ignore[return-value]  # the only analytics backend is ClickHouse
+        return sink
 
     def session(
         self, session_id: str, user_id: str | None = None, agent: str | None = None

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from praisondb import PraisonDB
-from praisondb.analytics import REPORT
+from praisondb.analytics import REPORT, Analytics
 from praisondb.model import Event
 from praisondb.stores.clickhouse import ClickHouseSink
 from praisondb.urls import parse_url
@@ -163,8 +163,9 @@ def bench_queries(directory: Path, n: int, repeat: int) -> dict[str, tuple[float
         )
         sink.admin_client().command("OPTIMIZE TABLE praisondb.session_stats FINAL")
         timings: dict[str, tuple[float, float, int]] = {}
-        calls: dict[str, Callable[[], Any]] = {name: getattr(sink, name) for name in REPORT}
-        calls["session_timeline"] = lambda: sink.session_timeline(f"s{n // 40}")
+        queries = Analytics(sink)
+        calls: dict[str, Callable[[], Any]] = {name: getattr(queries, name) for name in REPORT}
+        calls["session_timeline"] = lambda: queries.session_timeline(f"s{n // 40}")
         for name, call in calls.items():
             samples, rows = [], 0
             for _ in range(repeat):

@@ -1,8 +1,7 @@
 """``praisondb analytics``: schema, reports, backfill and raw queries over ClickHouse.
 
-A thin layer: every command calls a documented function of :mod:`praisondb.analytics`,
-:mod:`praisondb.analytics_schema`, :mod:`praisondb.analytics_report` or
-:mod:`praisondb.analytics_backfill`.
+A thin layer: every command calls a documented function of :mod:`praisondb.analytics`
+(its ``queries``, ``schema``, ``report`` and ``backfill`` modules).
 """
 
 from __future__ import annotations
@@ -15,9 +14,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ..analytics import REPORT, QueryResult
-from ..analytics_report import html_report, json_report, text_report
-from ..analytics_schema import Layout, all_statements
+from ..analytics.facade import Analytics
+from ..analytics.queries import REPORT, QueryResult
+from ..analytics.report import html_report, json_report, text_report
+from ..analytics.schema import Layout, all_statements
 from ..errors import ConfigError, ValidationError
 from ..urls import parse_url
 from .options import default_url
@@ -98,7 +98,7 @@ def upgrade_command(
         before = sink.schema_version()
         applied = sink.upgrade()
         if ttl_days is not None:
-            from ..analytics_schema import set_retention
+            from ..analytics.schema import set_retention
 
             set_retention(sink.admin_client(), sink.layout)
         after = sink.schema_version()
@@ -154,9 +154,9 @@ def report_command(
     sink = _open(analytics_url)
     try:
         if session_id is not None:
-            results = [sink.session_timeline(session_id, limit=max(limit, 1000))]
+            results = [Analytics(sink).session_timeline(session_id, limit=max(limit, 1000))]
         else:
-            results = sink.report(
+            results = Analytics(sink).report(
                 _day(since, "--since"),
                 _day(until, "--until"),
                 agent=agent,
@@ -180,7 +180,7 @@ def report_command(
 @click.option("--since", default=None, help="Only sessions updated since (YYYY-MM-DD or ISO time).")
 def backfill_command(analytics_url: str | None, source_url: str | None, since: str | None) -> None:
     """Load existing conversations into ClickHouse; running it again adds nothing."""
-    from ..analytics_backfill import backfill
+    from ..analytics.backfill import backfill
     from ..stores import open_conversation_store
 
     source_text = default_url(source_url)
@@ -244,7 +244,7 @@ def query_command(
     """Run SQL with {name:Type} parameters bound server-side; read-only unless --write."""
     sink = _open(analytics_url)
     try:
-        result = sink.query(sql, _parameters(params), readonly=not write)
+        result = Analytics(sink).query(sql, _parameters(params), readonly=not write)
         _emit([result], as_json, None, "query")
     finally:
         sink.close()

@@ -9,10 +9,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from praisondb.analytics_codec import ARROW, encode_json, events_to_columns
+from praisondb.analytics import Analytics
+from praisondb.analytics.codec import ARROW, encode_json, events_to_columns
 from praisondb.model import Event
-from praisondb.stores import clickhouse
-from praisondb.stores.clickhouse import ClickHouseSink
+from praisondb.stores.clickhouse import ClickHouseSink, insert
 from praisondb.urls import parse_url
 
 T0 = datetime(2025, 6, 1, 12, 0, 0, 123_456, tzinfo=timezone.utc)
@@ -68,13 +68,17 @@ def tricky_events(prefix: str) -> list[Event]:
 
 
 def stored_rows(sink: ClickHouseSink, prefix: str) -> list[tuple[object, ...]]:
-    return sink.query(
-        "SELECT substring(id, length({p:String}) + 1), toUnixTimestamp64Micro(ts), type, "
-        "session_id, user_id, agent, model, role, input_tokens, output_tokens, latency_ms, "
-        "tool, status, attributes FROM praisondb.events WHERE startsWith(id, {p:String}) "
-        "ORDER BY id",
-        {"p": prefix},
-    ).rows
+    return (
+        Analytics(sink)
+        .query(
+            "SELECT substring(id, length({p:String}) + 1), toUnixTimestamp64Micro(ts), type, "
+            "session_id, user_id, agent, model, role, input_tokens, output_tokens, latency_ms, "
+            "tool, status, attributes FROM praisondb.events WHERE startsWith(id, {p:String}) "
+            "ORDER BY id",
+            {"p": prefix},
+        )
+        .rows
+    )
 
 
 def test_arrow_and_json_bodies_store_the_same_rows(
@@ -82,7 +86,7 @@ def test_arrow_and_json_bodies_store_the_same_rows(
 ) -> None:
     assert ARROW
     sink.insert_now(tricky_events("arrow"))
-    monkeypatch.setattr(clickhouse, "ARROW", False)  # the path taken without pyarrow
+    monkeypatch.setattr(insert, "ARROW", False)  # the path taken without pyarrow
     sink.insert_now(tricky_events("json"))
     arrow, json = stored_rows(sink, "arrow"), stored_rows(sink, "json")
     assert arrow == json and len(arrow) == 3
@@ -106,13 +110,13 @@ def test_arrow_and_json_bodies_store_the_same_rows(
 def test_values_that_do_not_fit_are_coerced_on_both_paths(
     sink: ClickHouseSink, monkeypatch: pytest.MonkeyPatch, arrow: bool
 ) -> None:
-    monkeypatch.setattr(clickhouse, "ARROW", arrow)
+    monkeypatch.setattr(insert, "ARROW", arrow)
     odd = Event("run", ts=T0, id=f"odd-{arrow}", session_id="bad\udc80", latency_ms=float("inf"))
     odd.input_tokens = -3
     sink.record(odd)
     sink.flush()
     assert sink.stats()["delivered"] == 1 and sink.stats()["rejected"] == 0
-    assert sink.query(
+    assert Analytics(sink).query(
         "SELECT session_id, input_tokens, latency_ms FROM praisondb.events WHERE id = {i:String}",
         {"i": odd.id},
     ).rows == [("bad?", 0, 0.0)]
@@ -127,9 +131,9 @@ def test_the_same_batch_twice_counts_once_in_events_and_rollups(sink: ClickHouse
     sink.insert_now(batch)  # same ids, same token: ClickHouse drops the block
     other = [Event("message", ts=T0, session_id="twice", agent="a", role="user")]
     sink.insert_now(other)  # a different block with equal rollup rows still counts
-    assert sink.query("SELECT count() FROM praisondb.events").rows == [(4,)]
-    assert sink.query("SELECT sum(events) FROM praisondb.daily").rows == [(4,)]
-    assert sink.query(
+    assert Analytics(sink).query("SELECT count() FROM praisondb.events").rows == [(4,)]
+    assert Analytics(sink).query("SELECT sum(events) FROM praisondb.daily").rows == [(4,)]
+    assert Analytics(sink).query(
         "SELECT sum(messages) FROM praisondb.session_stats WHERE session_id = 'twice'"
     ).rows == [(4,)]
 
@@ -148,8 +152,12 @@ def test_replay_skips_stored_ids_among_other_rows_of_the_same_span(sink: ClickHo
     assert sink.replay_columns(columns) == 5
     assert sink.stats()["duplicates"] == 6
     assert sink.replay_columns(columns) == 0  # the same line again: nothing new
-    assert sink.query("SELECT count(), uniqExact(id) FROM praisondb.events").rows == [(60, 60)]
-    assert sink.query("SELECT sum(messages) FROM praisondb.session_stats").rows == [(60,)]
+    assert Analytics(sink).query("SELECT count(), uniqExact(id) FROM praisondb.events").rows == [
+        (60, 60)
+    ]
+    assert Analytics(sink).query("SELECT sum(messages) FROM praisondb.session_stats").rows == [
+        (60,)
+    ]
 
 
 def pipelined_sink(tmp_path: Path, **options: object) -> ClickHouseSink:
@@ -175,10 +183,12 @@ def test_many_batches_in_one_cycle_arrive_complete_and_in_order(tmp_path: Path) 
         sink.flush()
         stats = sink.stats()
         assert (stats["delivered"], stats["spooled"], stats["rejected"]) == (1050, 0, 0)
-        assert sink.query("SELECT count(), uniqExact(id) FROM praisondb.events").rows == [
-            (1050, 1050)
+        assert Analytics(sink).query(
+            "SELECT count(), uniqExact(id) FROM praisondb.events"
+        ).rows == [(1050, 1050)]
+        assert Analytics(sink).query("SELECT sum(events) FROM praisondb.session_stats").rows == [
+            (1050,)
         ]
-        assert sink.query("SELECT sum(events) FROM praisondb.session_stats").rows == [(1050,)]
     finally:
         sink.close()
 
@@ -201,9 +211,9 @@ def test_target_lost_with_batches_in_flight_spools_the_rest_then_replays(tmp_pat
         stats = sink.stats()
         assert (stats["replayed"], stats["delivered"]) == (spooled, 552 - spooled)
         assert not stats["spool_pending"]
-        assert sink.query("SELECT count(), uniqExact(id) FROM praisondb.events").rows == [
-            (552, 552)
-        ]
+        assert Analytics(sink).query(
+            "SELECT count(), uniqExact(id) FROM praisondb.events"
+        ).rows == [(552, 552)]
     finally:
         sink.close()
 
@@ -222,15 +232,19 @@ def test_session_queries_fold_a_session_split_across_unmerged_parts(sink: ClickH
             labelled("message", day2 + timedelta(minutes=1), "user"),
         ]
     )
-    parts = sink.query(
-        "SELECT count() FROM system.parts WHERE database = 'praisondb' "
-        "AND table = 'session_stats' AND active"
-    ).rows
+    parts = (
+        Analytics(sink)
+        .query(
+            "SELECT count() FROM system.parts WHERE database = 'praisondb' "
+            "AND table = 'session_stats' AND active"
+        )
+        .rows
+    )
     assert parts == [(2,)]
-    longest = sink.longest_sessions(since=day1.date(), agent="a-split").rows
+    longest = Analytics(sink).longest_sessions(since=day1.date(), agent="a-split").rows
     assert [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in longest] == [
         ("split", "u-split", "a-split", 3, 4, 86460.0)
     ]
-    assert sink.longest_sessions(since=day2.date()).rows == []  # started on day 1
-    assert sink.top_users(until=day1.date()).rows == [("u-split", 1, 3, 0, 0, 0)]
-    assert sink.session_lengths(agent="a-split").rows[0][:2] == ("2-5", 1)
+    assert Analytics(sink).longest_sessions(since=day2.date()).rows == []  # started on day 1
+    assert Analytics(sink).top_users(until=day1.date()).rows == [("u-split", 1, 3, 0, 0, 0)]
+    assert Analytics(sink).session_lengths(agent="a-split").rows[0][:2] == ("2-5", 1)

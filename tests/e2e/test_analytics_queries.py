@@ -17,7 +17,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from praisondb.analytics import SQL
+from praisondb.analytics import SQL, Analytics
 from praisondb.cli import cli
 from praisondb.errors import ConfigError, ValidationError
 from praisondb.model import Event
@@ -50,8 +50,8 @@ def analytics_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
             sink.close()
 
 
-def open_sink(url: str, **options: object) -> ClickHouseSink:
-    return ClickHouseSink(parse_url(url, "analytics"), spool_dir=None, **options)
+def open_sink(url: str, **options: object) -> Analytics:
+    return Analytics(ClickHouseSink(parse_url(url, "analytics"), spool_dir=None, **options))
 
 
 def fixture_events() -> list[Event]:
@@ -127,7 +127,7 @@ def fixture_events() -> list[Event]:
 
 
 @pytest.fixture
-def loaded(analytics_url: str) -> Iterator[ClickHouseSink]:
+def loaded(analytics_url: str) -> Iterator[Analytics]:
     sink = open_sink(analytics_url)
     try:
         for event in fixture_events():
@@ -139,7 +139,7 @@ def loaded(analytics_url: str) -> Iterator[ClickHouseSink]:
         sink.close()
 
 
-def test_activity_by_day(loaded: ClickHouseSink) -> None:
+def test_activity_by_day(loaded: Analytics) -> None:
     result = loaded.activity_by_day()
     assert result.columns == [
         "day",
@@ -162,7 +162,7 @@ def test_activity_by_day(loaded: ClickHouseSink) -> None:
     assert loaded.activity_by_day(agent="a2").rows == [(date(2024, 3, 2), 1, 1, 1, 1, 2, 0)]
 
 
-def test_tokens_by_model(loaded: ClickHouseSink) -> None:
+def test_tokens_by_model(loaded: Analytics) -> None:
     assert loaded.tokens_by_model().rows == [
         (date(2024, 3, 1), "m1", 2, 30, 20, 50),
         (date(2024, 3, 2), "m1", 1, 1, 2, 3),
@@ -170,7 +170,7 @@ def test_tokens_by_model(loaded: ClickHouseSink) -> None:
     ]
 
 
-def test_latency_by_model(loaded: ClickHouseSink) -> None:
+def test_latency_by_model(loaded: Analytics) -> None:
     # m1 latencies 100, 200, 300: linear interpolation at p*(n-1)
     assert loaded.latency_by_model().rows == [
         ("m1", 3, 200.0, 200.0, 290.0, 298.0, 300.0),
@@ -178,7 +178,7 @@ def test_latency_by_model(loaded: ClickHouseSink) -> None:
     ]
 
 
-def test_tool_usage(loaded: ClickHouseSink) -> None:
+def test_tool_usage(loaded: Analytics) -> None:
     assert loaded.tool_usage().columns == [
         "tool",
         "calls",
@@ -196,19 +196,19 @@ def test_tool_usage(loaded: ClickHouseSink) -> None:
     assert loaded.tool_usage(limit=1).rows[0][0] == "t1"
 
 
-def test_top_agents_and_users(loaded: ClickHouseSink) -> None:
+def test_top_agents_and_users(loaded: Analytics) -> None:
     assert loaded.top_agents().rows == [("a1", 2, 6, 3, 57, 3), ("a2", 1, 1, 1, 3, 0)]
     assert loaded.top_users().rows == [("u1", 2, 6, 3, 57, 3), ("u2", 1, 1, 1, 3, 0)]
     assert loaded.top_users(limit=1).rows == [("u1", 2, 6, 3, 57, 3)]
     assert loaded.top_users(agent="a2").rows == [("u2", 1, 1, 1, 3, 0)]
 
 
-def test_session_lengths(loaded: ClickHouseSink) -> None:
+def test_session_lengths(loaded: Analytics) -> None:
     # s3 has 1 message (60 s); s1 (4, 300 s) and s2 (2, 120 s) fall in 2-5
     assert loaded.session_lengths().rows == [("1", 1, 0.3333, 60.0), ("2-5", 2, 0.6667, 210.0)]
 
 
-def test_slowest_and_longest_sessions(loaded: ClickHouseSink) -> None:
+def test_slowest_and_longest_sessions(loaded: Analytics) -> None:
     slowest = loaded.slowest_sessions()
     assert [(r[0], r[3], r[4], r[5]) for r in slowest.rows] == [
         ("s2", 1, 1000.0, 1000.0),
@@ -224,7 +224,7 @@ def test_slowest_and_longest_sessions(loaded: ClickHouseSink) -> None:
     assert loaded.longest_sessions(since="2024-03-02", limit=1).rows[0][0] == "s2"
 
 
-def test_session_timeline(loaded: ClickHouseSink) -> None:
+def test_session_timeline(loaded: Analytics) -> None:
     timeline = loaded.session_timeline("s3")
     assert [(r[1], r[4], r[8]) for r in timeline.rows] == [
         ("session_start", "", 0.0),
@@ -237,7 +237,7 @@ def test_session_timeline(loaded: ClickHouseSink) -> None:
     assert loaded.session_timeline("nope").rows == []
 
 
-def test_report_runs_every_query(loaded: ClickHouseSink) -> None:
+def test_report_runs_every_query(loaded: Analytics) -> None:
     names = [r.name for r in loaded.report()]
     assert set(names) == set(SQL) - {"session_timeline"}
 
@@ -252,7 +252,7 @@ INJECTIONS = [
 
 
 @pytest.mark.parametrize("evil", INJECTIONS)
-def test_injection_in_every_parameter_is_data(loaded: ClickHouseSink, evil: str) -> None:
+def test_injection_in_every_parameter_is_data(loaded: Analytics, evil: str) -> None:
     for method in (
         loaded.activity_by_day,
         loaded.tokens_by_model,
@@ -292,7 +292,7 @@ def test_injection_in_every_parameter_is_data(loaded: ClickHouseSink, evil: str)
         "SELECT 1 SETTINGS readonly = 0",
     ],
 )
-def test_raw_query_is_read_only(loaded: ClickHouseSink, statement: str) -> None:
+def test_raw_query_is_read_only(loaded: Analytics, statement: str) -> None:
     with pytest.raises(ValidationError):
         loaded.query(statement)
     assert loaded.query("SELECT count() FROM praisondb.events").rows == [(19,)]
@@ -321,7 +321,7 @@ def test_embedded_read_only_query_cannot_reach_files_or_network(
         sink.close()
 
 
-def test_server_refuses_writes_even_past_the_statement_check(loaded: ClickHouseSink) -> None:
+def test_server_refuses_writes_even_past_the_statement_check(loaded: Analytics) -> None:
     # the text check passes (a SELECT), the readonly session still refuses the write
     with pytest.raises(ValidationError, match=r"read-only|readonly|READONLY"):
         loaded.query("WITH 1 AS x SELECT x FROM numbers(1) SETTINGS readonly = 0")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from praisondb.analytics import Analytics
 from praisondb.stores.clickhouse import ClickHouseSink
 from praisondb.urls import parse_url
 
@@ -140,9 +141,11 @@ def test_sigkill_while_the_server_is_down_replays_spool_and_journal_once(tmp_pat
 def _check_exactly_once(sink: ClickHouseSink, acked: list[str], spool: Path) -> None:
     try:
         sink.flush()
-        rows = sink.query(
-            "SELECT id, count() FROM praisondb.events WHERE type = 'message' GROUP BY id"
-        ).rows
+        rows = (
+            Analytics(sink)
+            .query("SELECT id, count() FROM praisondb.events WHERE type = 'message' GROUP BY id")
+            .rows
+        )
         stored = {str(event_id): int(n) for event_id, n in rows}
         lost = [event_id for event_id in acked if event_id not in stored]
         doubled = {event_id: n for event_id, n in stored.items() if n != 1}
@@ -151,9 +154,11 @@ def _check_exactly_once(sink: ClickHouseSink, acked: list[str], spool: Path) -> 
         )
         # at most the one append the kill interrupted is stored without its acknowledgement
         assert len(stored) - len(acked) in range(0, 21)
-        starts = sink.query(
-            "SELECT count() FROM praisondb.events WHERE type = 'session_start'"
-        ).rows
+        starts = (
+            Analytics(sink)
+            .query("SELECT count() FROM praisondb.events WHERE type = 'session_start'")
+            .rows
+        )
         assert starts == [(1,)]
     finally:
         sink.close()

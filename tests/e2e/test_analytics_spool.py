@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from praisondb import PraisonDB
-from praisondb.analytics_backfill import backfill
+from praisondb.analytics import Analytics
+from praisondb.analytics.backfill import backfill
 from praisondb.model import Event
 from praisondb.stores import open_conversation_store
 from praisondb.stores.clickhouse import ClickHouseSink
@@ -30,7 +31,7 @@ def closed_port() -> int:
 
 
 def count(sink: ClickHouseSink) -> tuple[int, int]:
-    rows = sink.query("SELECT count(), uniqExact(id) FROM praisondb.events").rows
+    rows = Analytics(sink).query("SELECT count(), uniqExact(id) FROM praisondb.events").rows
     return int(rows[0][0]), int(rows[0][1])
 
 
@@ -94,7 +95,7 @@ def test_unreachable_server_spools_then_replays_into_the_engine_exactly_once(
     up.flush()
     assert up.stats()["duplicates"] == 1000
     assert count(up) == (1000, 1000)
-    stored = {r[0] for r in up.query("SELECT id FROM praisondb.events").rows}
+    stored = {r[0] for r in Analytics(up).query("SELECT id FROM praisondb.events").rows}
     assert stored == {e.id for e in batch}
 
 
@@ -161,9 +162,11 @@ def test_refused_batch_is_kept_not_dropped(
     sink.record(odd)
     sink.flush()
     assert count(sink) == (2, 2)
-    rows = sink.query(
-        "SELECT input_tokens, latency_ms, model FROM praisondb.events WHERE type = 'run'"
-    ).rows
+    rows = (
+        Analytics(sink)
+        .query("SELECT input_tokens, latency_ms, model FROM praisondb.events WHERE type = 'run'")
+        .rows
+    )
     assert rows == [(0, 0.0, "")]
 
 
@@ -206,7 +209,7 @@ def test_backfill_is_idempotent_and_skips_live_events(tmp_path: Path, chdb_url: 
         again = backfill(sink, source, since=datetime(2000, 1, 1, tzinfo=timezone.utc))
         assert (again.inserted, again.skipped) == (0, 7)
         assert count(sink) == (7, 7)
-        assert sink.top_users().rows == [("u2", 1, 3, 1, 11, 0), ("u1", 1, 1, 0, 0, 0)]
+        assert Analytics(sink).top_users().rows == [("u2", 1, 3, 1, 11, 0), ("u1", 1, 1, 0, 0, 0)]
     finally:
         sink.close()
         source.close()

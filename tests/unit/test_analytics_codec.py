@@ -10,9 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
-from praisondb.analytics_codec import (
+from praisondb.analytics.codec import (
     ARROW,
-    BatchTypeError,
     batch_token,
     clean_columns,
     encode_arrow,
@@ -21,7 +20,8 @@ from praisondb.analytics_codec import (
     id_hashes,
     time_span,
 )
-from praisondb.analytics_schema import EVENT_COLUMNS
+from praisondb.analytics.schema import EVENT_COLUMNS
+from praisondb.errors import BatchTypeError
 from praisondb.model import Event
 
 pa: Any = importlib.import_module("pyarrow")  # no type information shipped

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from praisondb.analytics_journal import Journal, Watermark, abandoned, encode_row, read_rows
-from praisondb.analytics_schema import EVENT_COLUMNS
-from praisondb.analytics_spool import Claimed, Spool
+from praisondb.analytics.journal import Journal, Watermark, abandoned, encode_row, read_rows
+from praisondb.analytics.schema import EVENT_COLUMNS
+from praisondb.analytics.spool import Claimed, Spool
 from praisondb.model import Event
 from praisondb.stores.clickhouse import ClickHouseSink
 from praisondb.urls import parse_url
@@ -95,7 +95,7 @@ def test_a_journal_that_cannot_be_written_does_not_break_record(tmp_path: Path) 
 CHILD = r"""
 import sys
 from pathlib import Path
-from praisondb.analytics_journal import Journal, encode_row
+from praisondb.analytics.journal import Journal, encode_row
 from praisondb.model import Event
 journal = Journal(Path(sys.argv[1]))
 with journal.lock:

@@ -7,8 +7,8 @@ from datetime import date, datetime, timezone
 import pytest
 
 from praisondb.analytics import QueryResult, check_read_only
-from praisondb.analytics_report import html_report, json_report, text_table
-from praisondb.analytics_schema import (
+from praisondb.analytics.report import html_report, json_report, text_table
+from praisondb.analytics.schema import (
     MIGRATIONS,
     Layout,
     all_statements,

@@ -3,7 +3,7 @@
 Every query here is a constant SQL text: values are bound server-side as
 ``{name:Type}`` and table names as ``{db:Identifier}.{t:Identifier}``, so nothing a
 user passes is ever formatted into SQL. Most queries read the rollups that the
-materialized views keep (see :mod:`praisondb.analytics_schema`), which is what keeps
+materialized views keep (see :mod:`praisondb.analytics.schema`), which is what keeps
 them fast on tens of millions of events; the timeline reads the events table through
 its session bloom-filter index.
 
@@ -18,11 +18,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from .analytics_schema import Layout
-from .errors import ValidationError
-from .validation import check_id
+from ..errors import ConfigError, ValidationError
+from ..validation import check_id
+from .schema import Layout
 
 MAX_LIMIT = 10_000
 _MIN_DAY = date(1970, 1, 1)
@@ -283,22 +283,48 @@ REPORT = (
 """The queries ``praisondb analytics report`` runs, in order."""
 
 
-class ReadyQueries:
-    """The ready queries; a subclass supplies :meth:`_select` and :attr:`layout`.
+@runtime_checkable
+class QuerySource(Protocol):
+    """What the ready queries need from a sink: where the tables are, and one query call.
 
-    Kept apart from the sink so the SQL can be read, reviewed and tested on its own.
+    ``run_query`` returns ``(column names, rows)``; with ``readonly`` it must refuse
+    writes on the server side too. Errors leave it as :class:`ValidationError` (a bad
+    query) or :class:`BackendUnavailable` (the target did not answer).
     """
 
     layout: Layout
 
+    def run_query(
+        self, sql: str, parameters: Mapping[str, Any], *, readonly: bool = True
+    ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
+
+
+class ReadyQueries:
+    """The ready queries over any :class:`QuerySource` (``None``: a sink that cannot answer).
+
+    Kept apart from the sink so the SQL can be read, reviewed and tested on its own.
+    """
+
+    def __init__(self, source: QuerySource | None, where: str = "this analytics sink") -> None:
+        self._source = source
+        self._where = where
+
     def _select(
         self, sql: str, parameters: Mapping[str, Any], *, readonly: bool = True
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
-        raise NotImplementedError
+        return self._queryable().run_query(sql, parameters, readonly=readonly)
+
+    def _queryable(self) -> QuerySource:
+        if self._source is None:
+            raise ConfigError(
+                f"{self._where} cannot answer queries; use a ClickHouse analytics_url "
+                "(clickhouse://, https://, chdb://) for the ready queries"
+            )
+        return self._source
 
     def _run(self, name: str, parameters: Mapping[str, Any]) -> QueryResult:
         tables = {
-            "db": self.layout.database,
+            "db": self._queryable().layout.database,
             "events": "events",
             "daily": "daily",
             "daily_sessions": "daily_sessions",

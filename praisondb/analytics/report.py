@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from .analytics import QueryResult, jsonable
+from .queries import QueryResult, jsonable
 
 _PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948")
 

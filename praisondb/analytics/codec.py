@@ -31,8 +31,9 @@ from typing import Any
 
 import orjson
 
-from .analytics_schema import EVENT_COLUMNS
-from .model import Event
+from ..errors import BatchTypeError
+from ..model import Event
+from .schema import EVENT_COLUMNS
 
 Columns = list[list[Any]]
 
@@ -54,10 +55,6 @@ _DUMPS_OPTIONS = orjson.OPT_NAIVE_UTC
 _STRING_COLUMNS = frozenset({0, 2, 3, 4, 5, 6, 7, 11, 12})
 _COUNT_COLUMNS = frozenset({8, 9})
 _TS, _LATENCY, _ATTRIBUTES = 1, 10, 13
-
-
-class BatchTypeError(ValueError):
-    """A value does not fit its column; the batch must go through :func:`clean_columns`."""
 
 
 def events_to_columns(batch: list[Event]) -> Columns:

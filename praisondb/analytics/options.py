@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
-from .options import as_bool
-from .urls import StoreURL
+from ..errors import ConfigError
+from ..options import as_bool
+from ..urls import StoreURL
 
 MEMORY_PATHS = frozenset({"", "memory", ":memory:"})
 """``chdb://`` paths that mean the in-memory engine (no directory)."""

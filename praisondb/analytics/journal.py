@@ -43,9 +43,9 @@ from typing import Any
 
 import orjson
 
-from .analytics_codec import clean_columns
-from .ids import new_id
-from .model import Event
+from ..ids import new_id
+from ..model import Event
+from .codec import clean_columns
 
 try:
     import fcntl
@@ -93,15 +93,34 @@ def encode_row(event: Event) -> bytes:
         return orjson.dumps(cleaned, option=_OPTIONS)
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (this one always does)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def pid_of(path: Path, marker: str) -> int | None:
+    """The writer's pid in a spool or journal file name, after ``marker``."""
+    try:
+        return int(path.name.rsplit(marker, 1)[1].split(".")[0].split("-")[0])
+    except (IndexError, ValueError):
+        return None
+
+
 def abandoned(path: Path) -> bool:
     """Whether no live process writes this segment (its writer died, or closed it)."""
     if path.name in _writing:
         return False
     if fcntl is None:  # pragma: no cover - Windows
-        from .analytics_spool import _pid_alive, _pid_of
-
-        pid = _pid_of(path, PREFIX)
-        return pid is not None and pid != os.getpid() and not _pid_alive(pid)
+        pid = pid_of(path, PREFIX)
+        return pid is not None and pid != os.getpid() and not pid_alive(pid)
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:

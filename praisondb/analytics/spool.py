@@ -2,8 +2,8 @@
 
 A spool is a directory of JSONL files, one batch per line, in ClickHouse's
 ``JSONCompactColumns`` format: one JSON array per column of
-:data:`praisondb.analytics_schema.EVENT_COLUMNS` (live inserts go as Arrow; replay
-decodes a line and inserts it the same way, see :mod:`praisondb.analytics_codec`)::
+:data:`praisondb.analytics.schema.EVENT_COLUMNS` (live inserts go as Arrow; replay
+decodes a line and inserts it the same way, see :mod:`praisondb.analytics.codec`)::
 
     [["<id>", ...], ["2026-01-02T03:04:05.000006+00:00", ...], ["message", ...], ...]
 
@@ -21,7 +21,7 @@ Files move through three names so several processes can share a directory safely
 
 A ``.part`` or ``.replaying`` file whose process has died is picked up again, and so
 is a dead process's journal (``journal-<pid>-<id>.jsonl``, see
-:mod:`praisondb.analytics_journal`): one event per line instead of one batch. Replay
+:mod:`praisondb.analytics.journal`): one event per line instead of one batch. Replay
 deletes a file only after every batch in it is stored; a crash in between replays it
 again, and the replayer skips events whose ids are already stored, so nothing is
 written twice. A batch ClickHouse rejects for its content (not for being unreachable)
@@ -41,35 +41,16 @@ from typing import IO, Any
 
 import orjson
 
-from .analytics_journal import PREFIX as JOURNAL_PREFIX
-from .analytics_journal import abandoned, read_rows
-from .analytics_schema import EVENT_COLUMNS
-from .ids import new_id
+from ..ids import new_id
+from .journal import PREFIX as JOURNAL_PREFIX
+from .journal import abandoned, pid_alive, pid_of, read_rows
+from .schema import EVENT_COLUMNS
 
 log = logging.getLogger("praisondb.analytics")
 
 ROTATE_BYTES = 64 * 1024 * 1024
 JOURNAL_BATCH = 50_000
 Columns = list[list[Any]]
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def _pid_of(path: Path, marker: str) -> int | None:
-    try:
-        return int(path.name.rsplit(marker, 1)[1].split(".")[0].split("-")[0])
-    except (IndexError, ValueError):
-        return None
 
 
 @dataclass(frozen=True)
@@ -156,12 +137,12 @@ class Spool:
             if name.endswith(".jsonl"):
                 yield path
             elif name.endswith(".jsonl.part"):
-                pid = _pid_of(path, "events-")
-                if pid is not None and pid != os.getpid() and not _pid_alive(pid):
+                pid = pid_of(path, "events-")
+                if pid is not None and pid != os.getpid() and not pid_alive(pid):
                     yield path
             elif ".jsonl.replaying-" in name:
-                pid = _pid_of(path, ".replaying-")
-                if pid is not None and pid != os.getpid() and not _pid_alive(pid):
+                pid = pid_of(path, ".replaying-")
+                if pid is not None and pid != os.getpid() and not pid_alive(pid):
                     yield path
 
     def claim(self) -> Iterator[Claimed]:

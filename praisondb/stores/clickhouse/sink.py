@@ -1,29 +1,6 @@
-"""ClickHouse analytics sink: a server over HTTP, or the embedded engine (``chdb://``).
+"""The ClickHouse sink: buffer, journal, batches in flight, and the spool while ClickHouse is away.
 
-:meth:`ClickHouseSink.record` copies the event into the journal (a memory-mapped file:
-one JSON line into the OS page cache, no system call; see
-:mod:`praisondb.analytics_journal`) and appends it to an in-memory buffer, so an event
-survives a SIGKILL of the process once ``record`` returns. A daemon thread drains the buffer in batches (by size or every ``flush_interval``),
-encodes each as Arrow (:mod:`praisondb.analytics_codec`) and inserts it with an
-insert-deduplication token derived from its event ids; while one INSERT runs (the
-engine releases the interpreter lock) the next batch is encoded, so the Python work
-and the engine's work overlap. When ClickHouse cannot be reached the batch goes to the
-spool (:mod:`praisondb.analytics_spool`); when it answers again the spool is replayed,
-skipping ids already stored, so no event is lost and none is stored twice. A journal
-segment is deleted once all its events are delivered or spooled; a dead process's
-journal is replayed like the spool.
-
-Buffer full (``max_buffer`` events waiting, i.e. ClickHouse or the disk cannot keep
-up): ``record`` blocks up to ``block_timeout`` seconds for the flusher to make room,
-then moves the oldest batch to the spool itself and carries on. Events are never
-dropped; the price of overload is caller latency, then disk.
-
-URL forms: ``clickhouse://user:pass@host:8123/database``, ``clickhouses://`` (TLS, 8443),
-``http(s)://host:port``, ``chdb:///abs/dir`` and ``chdb://memory``. Options (keyword or
-URL query): ``database``, ``cluster``, ``ttl_days``, ``auto_migrate`` (default: on for
-chdb, off for servers), ``spool_dir``, ``batch_size``, ``flush_interval``,
-``max_buffer``, ``block_timeout``, ``retry_interval``, ``connect_timeout``,
-``send_receive_timeout``, ``verify``, ``journal`` (default on).
+See the package docstring (:mod:`praisondb.stores.clickhouse`) for how an event travels.
 """
 
 from __future__ import annotations
@@ -36,56 +13,32 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-import clickhouse_connect
-import orjson
-from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
+from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from ..analytics import ReadyQueries
-from ..analytics_codec import (
-    ARROW,
-    BatchTypeError,
-    Columns,
-    as_text,
-    batch_token,
-    clean_columns,
-    encode_arrow,
-    encode_json,
-    events_to_columns,
-    id_hashes,
-    time_span,
+from ...analytics.codec import Columns, clean_columns, encode_json, events_to_columns
+from ...analytics.journal import Journal, Watermark, encode_row
+from ...analytics.options import default_spool_dir, parse_options
+from ...analytics.schema import DEFAULT_DATABASE, LATEST, Layout, current_version, upgrade
+from ...analytics.spool import Claimed, Spool
+from ...errors import BackendUnavailable, BatchTypeError, PraisonDBError, SchemaOutOfDate
+from ...model import Event
+from ...urls import StoreURL, redact_text
+from .client import (
+    check_target,
+    connect,
+    database_from_path,
+    first_line,
+    ping_target,
+    query_target,
+    target_error,
 )
-from ..analytics_journal import Journal, Watermark, encode_row
-from ..analytics_options import MEMORY_PATHS, default_spool_dir, parse_options
-from ..analytics_schema import (
-    DEFAULT_DATABASE,
-    EVENT_COLUMNS,
-    LATEST,
-    Layout,
-    current_version,
-    upgrade,
-)
-from ..analytics_spool import Claimed, Spool
-from ..errors import (
-    BackendUnavailable,
-    ConfigError,
-    PraisonDBError,
-    SchemaOutOfDate,
-    ValidationError,
-)
-from ..model import Event
-from ..urls import StoreURL, redact_text
+from .insert import Encoded, Flight, encode, send_batch, stored_ids, unstored
 
 log = logging.getLogger("praisondb.analytics")
-
-_ID_CHECK_CHUNK = 2000
-_ID_CHECK_CHUNK_CHDB = 50_000
-_DEFAULT_PORTS = {"clickhouse": 8123, "http": 8123, "clickhouses": 8443, "https": 8443}
 
 _live_sinks: weakref.WeakSet[ClickHouseSink] = weakref.WeakSet()
 
@@ -113,91 +66,17 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_detach_journals_in_child)
 
 
-def _target_error(exc: BaseException) -> bool:
-    """Failures that say ClickHouse is not there (as opposed to refusing our data)."""
-    return isinstance(exc, (ClickHouseError, OSError))
+class ClickHouseSink:
+    """Batches events into ClickHouse from a background thread; answers ``run_query``.
 
-
-_INSERT_JSON = (
-    "INSERT INTO {db:Identifier}.{t:Identifier} (" + ", ".join(EVENT_COLUMNS) + ") "
-    "SETTINGS insert_deduplication_token = '%s', date_time_input_format = 'best_effort', "
-    "input_format_json_read_objects_as_strings = 1%s FORMAT JSONCompactColumns"
-)
-"""The insert without pyarrow: a JSONCompactColumns body (~10x the server CPU of Arrow).
-
-The token is our own hex digest, the only text formatted in; the table is bound."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Encoded:
-    """A batch ready to send: its deduplication token and its body."""
-
-    token: str
-    body: bytes
-    arrow: bool
-
-
-_Send = Callable[[_Encoded, Any], None]
-
-
-class _Flight:
-    """One INSERT, run on a helper thread while the flusher encodes the next batch."""
-
-    __slots__ = ("_thread", "columns", "error", "first")
-
-    def __init__(self, columns: Columns, start: int) -> None:
-        self.columns = columns
-        self.first = start  # the number of the batch's first event (see Watermark)
-        self.error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-
-    @classmethod
-    def start(
-        cls, send: _Send, columns: Columns, encoded: _Encoded, client: Any, start: int
-    ) -> _Flight:
-        flight = cls(columns, start)
-        thread = threading.Thread(
-            target=flight._run,
-            args=(send, encoded, client),
-            name="praisondb-analytics-insert",
-            daemon=True,
-        )
-        try:
-            thread.start()
-        except RuntimeError:  # no new threads (interpreter shutting down): send here
-            flight._run(send, encoded, client)
-        else:
-            flight._thread = thread
-        return flight
-
-    @classmethod
-    def run_here(
-        cls, send: _Send, columns: Columns, encoded: _Encoded, client: Any, start: int
-    ) -> _Flight:
-        flight = cls(columns, start)
-        flight._run(send, encoded, client)
-        return flight
-
-    def _run(self, send: _Send, encoded: _Encoded, client: Any) -> None:
-        try:
-            send(encoded, client)
-        except Exception as exc:  # noqa: BLE001 - handed to the flusher, which classifies it
-            self.error = exc
-
-    def wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-
-
-class ClickHouseSink(ReadyQueries):
-    """Batches events into ClickHouse from a background thread; also serves the ready queries."""
+    The ready queries live in :class:`praisondb.analytics.Analytics`, which wraps this sink.
+    """
 
     def __init__(self, url: StoreURL, **options: Any) -> None:
         opts = parse_options(url, options)
         self.url = url
-        database = opts.get("database") or self._database_from_path(url) or DEFAULT_DATABASE
+        database = opts.get("database") or database_from_path(url) or DEFAULT_DATABASE
         self.layout = Layout(database, opts.get("cluster") or None, opts.get("ttl_days"))
-        self._events_table = self.layout.name("events")
         self.chdb = url.scheme == "chdb"
         auto = opts.get("auto_migrate")
         self.auto_migrate: bool = self.chdb if auto is None else auto
@@ -217,7 +96,7 @@ class ClickHouseSink(ReadyQueries):
         self.spool = Spool(
             Path(spool_dir).expanduser() if spool_dir else default_spool_dir(url, database)
         )
-        self._check_target()
+        check_target(url)
         journal = True if opts.get("journal") is None else opts["journal"]
         self._journal = Journal(self.spool.directory) if journal else None
         self._watermark = Watermark()
@@ -248,23 +127,6 @@ class ClickHouseSink(ReadyQueries):
 
     def __repr__(self) -> str:
         return f"ClickHouseSink({self.url.redacted!r})"
-
-    @staticmethod
-    def _database_from_path(url: StoreURL) -> str | None:
-        if url.scheme == "chdb":
-            return None
-        name = url.path.strip("/")
-        return name or None
-
-    def _check_target(self) -> None:
-        if not self.chdb:
-            parts = urlsplit(self.url.secret)
-            try:
-                parts.port  # noqa: B018 - raises on a malformed port
-            except ValueError:
-                raise ConfigError(f"invalid port in {self.url.redacted}") from None
-            if not parts.hostname:
-                raise ConfigError(f"{self.url.redacted} names no host")
 
     # -- the caller's side ----------------------------------------------------------
     def record(self, event: Event) -> None:
@@ -422,7 +284,7 @@ class ClickHouseSink(ReadyQueries):
         began, so a busy caller keeps the pipeline full, yet ``flush()`` still returns.
         """
         extra = self.max_buffer
-        flight: _Flight | None = None
+        flight: Flight | None = None
         try:
             while pending > 0:
                 batch, start = self._take(min(pending, self.batch_size))
@@ -435,7 +297,7 @@ class ClickHouseSink(ReadyQueries):
                 encoded = None
                 if ready:
                     try:
-                        encoded = self._encode(columns)
+                        encoded = encode(columns)
                     except BatchTypeError:
                         encoded = None
                 if flight is not None:
@@ -447,10 +309,10 @@ class ClickHouseSink(ReadyQueries):
                     ready = self._deliver_cleaned(columns, BatchTypeError("a value did not fit"))
                     self._mark_settled(start, len(batch))
                 elif pending > 0:
-                    flight = _Flight.start(self._send, columns, encoded, self._writer, start)
+                    flight = Flight.start(self._send, columns, encoded, self._writer, start)
                 else:
                     ready = self._settle(
-                        _Flight.run_here(self._send, columns, encoded, self._writer, start)
+                        Flight.run_here(self._send, columns, encoded, self._writer, start)
                     )
         finally:  # even when this thread fails, the batch in flight is accounted for
             if flight is not None:
@@ -473,7 +335,7 @@ class ClickHouseSink(ReadyQueries):
             self._popped += len(batch)
         return batch, start
 
-    def _settle(self, flight: _Flight) -> bool:
+    def _settle(self, flight: Flight) -> bool:
         """One insert's outcome: delivered, spooled (target down), or cleaned and retried."""
         flight.wait()
         columns = flight.columns
@@ -518,46 +380,13 @@ class ClickHouseSink(ReadyQueries):
 
     def _insert(self, columns: Columns, client: Any = None) -> None:
         """Encode and send one batch on this thread (replay, backfill, the cleaned retry)."""
-        self._send(self._encode(columns), client)
+        self._send(encode(columns), client)
 
-    def _encode(self, columns: Columns) -> _Encoded:
-        """The insert body: Arrow when pyarrow is installed, else JSON text.
-
-        Raises :class:`BatchTypeError` when a value does not fit its column.
-        """
-        token = batch_token(columns[0])
-        if ARROW:
-            return _Encoded(token, encode_arrow(columns), arrow=True)
-        try:
-            body = orjson.dumps(columns, option=orjson.OPT_NAIVE_UTC)
-        except TypeError as exc:
-            raise BatchTypeError(str(exc)) from exc
-        return _Encoded(token, body, arrow=False)
-
-    def _send(self, encoded: _Encoded, client: Any = None) -> None:
-        """One INSERT carrying the batch's deduplication token."""
-        target = client or self._writer
-        if encoded.arrow:
-            settings: dict[str, Any] = {"insert_deduplication_token": encoded.token}
-            if self.layout.cluster:
-                settings["distributed_foreground_insert"] = 1
-            target.raw_insert(
-                self._events_table,
-                EVENT_COLUMNS,
-                encoded.body,
-                settings=settings,
-                fmt="ArrowStream",
-            )
-            return
-        extra = ", distributed_foreground_insert = 1" if self.layout.cluster else ""
-        target.command(
-            _INSERT_JSON % (encoded.token, extra),
-            parameters={"db": self.layout.database, "t": "events"},
-            data=encoded.body,
-        )
+    def _send(self, encoded: Encoded, client: Any = None) -> None:
+        send_batch(client or self._writer, self.layout, encoded)
 
     def _target_is_down(self, exc: BaseException, client: Any = None) -> bool:
-        if not _target_error(exc):
+        if not target_error(exc):
             return False
         try:
             (client or self._writer).command("SELECT 1")
@@ -643,28 +472,12 @@ class ClickHouseSink(ReadyQueries):
         Runs on the flusher's connection, or the admin one when called directly.
         """
         client = self._writer if self._writer is not None else self._admin()
-        ids = columns[0]
-        if not all(type(i) is str for i in ids):
-            ids = [as_text(i) for i in ids]
-        keep: list[int] | None = None  # None: every row
-        if len(set(ids)) != len(ids):
-            first: dict[str, int] = {}
-            for index, event_id in enumerate(ids):
-                first.setdefault(event_id, index)
-            keep = sorted(first.values())
-        candidates = ids if keep is None else [ids[i] for i in keep]
-        stamps = columns[1] if keep is None else [columns[1][i] for i in keep]
-        stored = self._stored_ids(client, candidates, time_span(stamps))
-        if stored:
-            keep = [i for i in (range(len(ids)) if keep is None else keep) if ids[i] not in stored]
-        count = len(ids) if keep is None else len(keep)
-        self._tally("duplicates", len(ids) - count)
+        fresh, count = unstored(
+            columns, lambda ids, span: stored_ids(client, self.layout, ids, span, chdb=self.chdb)
+        )
+        self._tally("duplicates", len(columns[0]) - count)
         if not count:
             return 0
-        if keep is None:
-            fresh = [ids, *columns[1:]]
-        else:
-            fresh = [[ids[i] for i in keep], *([c[i] for i in keep] for c in columns[1:])]
         try:
             self._insert(fresh, client)
         except Exception as exc:
@@ -674,83 +487,15 @@ class ClickHouseSink(ReadyQueries):
         self._tally("replayed", count)
         return count
 
-    def _stored_ids(self, client: Any, ids: list[str], span: tuple[int, int] | None) -> set[str]:
-        """Which of these ids ClickHouse holds, looked up within the batch's time span.
-
-        First a count of the span (cheap: ``ts`` is in the sort key after two
-        low-cardinality columns): after an outage nothing from the span is stored and
-        the check ends there. Otherwise the ids travel as ``halfMD5`` integers (see
-        :func:`id_hashes`) and the matches come back as real ids, compared exactly
-        here. Over HTTP bound values ride in the URL, hence the chunks.
-        """
-        low, high = (0, 2**62) if span is None else (span[0] - 1, span[1] + 1)
-        where = (
-            "FROM {db:Identifier}.{t:Identifier} "
-            "WHERE ts >= fromUnixTimestamp64Micro({low:Int64}, 'UTC') "
-            "AND ts <= fromUnixTimestamp64Micro({high:Int64}, 'UTC')"
-        )
-        bounds = {"db": self.layout.database, "t": "events", "low": low, "high": high}
-        if not client.query("SELECT count() " + where, parameters=bounds).result_rows[0][0]:
-            return set()
-        chunk = _ID_CHECK_CHUNK_CHDB if self.chdb else _ID_CHECK_CHUNK
-        wanted = set(ids)
-        hashes = id_hashes(ids)
-        found: set[str] = set()
-        for start in range(0, len(hashes), chunk):
-            result = client.query(
-                "SELECT id " + where + " AND halfMD5(id) IN {hashes:Array(UInt64)}",
-                parameters={**bounds, "hashes": hashes[start : start + chunk]},
-            )
-            found.update(row[0] for row in result.result_rows if row[0] in wanted)
-        return found
-
     # -- connections -----------------------------------------------------------------
     def _connect(self, *, readonly: bool = False) -> Any:
-        """A new clickhouse-connect client; errors come out redacted.
-
-        Read-only means ``readonly=1`` on chdb: it also refuses table functions, and
-        ``file()``/``url()`` there would read this host's files or reach its network
-        with the application's rights. A server gets ``readonly=2`` (settings may still
-        be sent with each query); its ``file()`` is confined to ``user_files_path`` and
-        the rest is the server's grants to decide.
-        """
-        settings = {"readonly": 1 if self.chdb else 2} if readonly else None
-        try:
-            if self.chdb:
-                path = (
-                    None if self.url.path in MEMORY_PATHS else str(Path(self.url.path).expanduser())
-                )
-                if path:
-                    Path(path).mkdir(parents=True, exist_ok=True)
-                return clickhouse_connect.get_client(interface="chdb", path=path, settings=settings)
-            parts = urlsplit(self.url.secret)
-            scheme = self.url.scheme
-            return clickhouse_connect.get_client(
-                host=parts.hostname,
-                port=parts.port or _DEFAULT_PORTS[scheme],
-                username=unquote(parts.username) if parts.username else "default",
-                password=unquote(parts.password) if parts.password else "",
-                secure=scheme in {"clickhouses", "https"},
-                verify=self._verify,
-                connect_timeout=self._connect_timeout,
-                send_receive_timeout=self._send_receive_timeout,
-                query_retries=0,
-                autogenerate_session_id=False,
-                settings=settings,
-            )
-        except PraisonDBError:
-            raise
-        except Exception as exc:
-            text = redact_text(f"{type(exc).__name__}: {exc}", self.url.secret)
-            first = text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
-            if self.chdb and ("EmbeddedServer" in text or "different path" in text):
-                first = (
-                    "the chdb directory is open in another process, or this process already "
-                    "opened a different chdb directory (one chdb directory per process); " + first
-                )
-            raise BackendUnavailable(
-                f"cannot open ClickHouse: {first}", url=self.url.redacted
-            ) from exc
+        return connect(
+            self.url,
+            readonly=readonly,
+            verify=self._verify,
+            connect_timeout=self._connect_timeout,
+            send_receive_timeout=self._send_receive_timeout,
+        )
 
     def _reader(self) -> Any:
         with self._clients_lock:
@@ -764,37 +509,17 @@ class ClickHouseSink(ReadyQueries):
                 self._admin_client = self._connect()
             return self._admin_client
 
-    def _select(
+    def run_query(
         self, sql: str, parameters: Mapping[str, Any], *, readonly: bool = True
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """One query (read-only session by default); see :class:`~praisondb.analytics.QuerySource`."""
         client = self._reader() if readonly else self._admin()
-        try:
-            result = client.query(sql, parameters=dict(parameters))
-        except ClickHouseError as exc:
-            text = redact_text(str(exc), self.url.secret).strip().splitlines()
-            message = text[0][:500] if text else type(exc).__name__
-            if isinstance(exc, OperationalError):
-                raise BackendUnavailable(
-                    f"analytics query failed: {message}", url=self.url.redacted
-                ) from exc
-            if getattr(exc, "code", None) == 164:
-                raise ValidationError(f"read-only analytics query refused: {message}") from exc
-            raise ValidationError(f"analytics query failed: {message}") from exc
-        return list(result.column_names), [tuple(row) for row in result.result_rows]
+        return query_target(client, sql, parameters, self.url)
 
     # -- administration --------------------------------------------------------------
     def ping(self) -> None:
         """One round trip on a fresh path; BackendUnavailable when ClickHouse does not answer."""
-        try:
-            self._reader().command("SELECT 1")
-        except PraisonDBError:
-            raise
-        except Exception as exc:
-            text = redact_text(str(exc), self.url.secret).strip().splitlines()
-            raise BackendUnavailable(
-                f"ClickHouse did not answer: {text[0][:300] if text else type(exc).__name__}",
-                url=self.url.redacted,
-            ) from exc
+        ping_target(self._reader(), self.url)
 
     def schema_version(self) -> int | None:
         return current_version(self._admin(), self.layout)
@@ -824,10 +549,8 @@ class ClickHouseSink(ReadyQueries):
         except PraisonDBError:
             raise
         except ClickHouseError as exc:
-            text = redact_text(str(exc), self.url.secret).strip().splitlines()
             raise BackendUnavailable(
-                f"analytics insert failed: {text[0][:300] if text else type(exc).__name__}",
-                url=self.url.redacted,
+                f"analytics insert failed: {first_line(exc, self.url)}", url=self.url.redacted
             ) from exc
 
     def ensure_schema(self) -> None:

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from .model import Event, Message, Run, SessionInfo
-from .stores.base import ConversationStore, SessionQuery
+from ..model import Event, Message, Run, SessionInfo
+from ..stores.base import ConversationStore, SessionQuery
 
 if TYPE_CHECKING:
-    from .stores.clickhouse import ClickHouseSink
+    from ..stores.clickhouse import ClickHouseSink
 
 _NAMESPACE = uuid.UUID("6f1c1f53-3d5e-4a55-9a3c-0c8f6a1d2b7e")
 PAGE = 200
@@ -135,7 +135,7 @@ def _sessions(source: ConversationStore, since: datetime | None) -> Iterator[lis
 
 def existing_keys(sink: ClickHouseSink, session_ids: list[str]) -> set[Key]:
     """Natural keys of the events ClickHouse already holds for these sessions."""
-    _, rows = sink._select(
+    _, rows = sink.run_query(
         "SELECT type, session_id, "
         "if(type = 'message', JSONExtractInt(attributes, 'seq'), "
         "if(type = 'run', toUnixTimestamp64Milli(ts), 0)) AS k "
