@@ -22,6 +22,7 @@ from ..errors import PraisonDBError
 from ..transfer import Progress, TransferReport, VerifyReport
 from ..urls import redact, redact_text
 from .output import echo_json
+from .wording import current_command, for_command
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("praisondb.cli.transfer")
@@ -155,7 +156,8 @@ def _redacted_errors(*urls: str) -> Iterator[None]:
     except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
         raise
     except PraisonDBError as exc:
-        click.echo(f"error: {redact_text(str(exc), *urls)}", err=True)
+        text = for_command(redact_text(str(exc), *urls), current_command())
+        click.echo(f"error: {text}", err=True)
         sys.exit(2)
     except Exception as exc:
         log.debug("transfer failed", exc_info=True)
@@ -170,7 +172,16 @@ def _target_options(auto_migrate: bool) -> dict[str, Any] | None:
     return {"auto_migrate": True} if auto_migrate else None
 
 
+def _speak_cli(report: TransferReport) -> None:
+    """Notes are written for API users; rewrite their Python keywords as this command's flags."""
+    command = current_command()
+    report.notes = [for_command(note, command) for note in report.notes]
+    if report.verify is not None:
+        report.verify.notes = [for_command(note, command) for note in report.verify.notes]
+
+
 def _finish(report: TransferReport, as_json: bool) -> None:
+    _speak_cli(report)
     if as_json:
         echo_json(report.to_dict())
     else:

@@ -431,7 +431,7 @@ def _resume_point(
         incremental = max(incremental, selection.since)
     report.incremental_since = iso(incremental)
     report.notes.append(
-        f"incremental: only sessions updated since {iso(incremental)} (use full=True / --full "
+        f"incremental: only sessions updated since {iso(incremental)} (pass full=True "
         "to re-check every session)"
     )
     return now, incremental, None
