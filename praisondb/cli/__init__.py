@@ -8,15 +8,42 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from typing import Any
 
 import click
 
 from ..errors import PraisonDBError
+from .wording import for_command, leaf_command
 
 COMMAND_MODULES = ("doctor", "sessions", "db", "demo", "transfer", "analytics")
+_ARGS = "praisondb.args"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PraisonDBGroup(click.Group):
+    """The root group: library errors leave it worded in the running command's flags."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[_ARGS] = tuple(args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PraisonDBError as exc:
+            text = for_command(str(exc), leaf_command(self, ctx.meta.get(_ARGS, ())))
+            if text == str(exc):
+                raise
+            raise _reworded(exc, text) from exc
+
+
+def _reworded(exc: PraisonDBError, text: str) -> PraisonDBError:
+    """The same class and fields with new text, so callers still catch what they expect."""
+    reworded = type(exc).__new__(type(exc), text)  # no __init__: its arguments vary by class
+    reworded.__dict__.update(vars(exc))
+    return reworded
+
+
+@click.group(cls=PraisonDBGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="praisondb")
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 def cli(verbose: int) -> None:

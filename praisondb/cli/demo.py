@@ -6,6 +6,7 @@ its step to ``DEMO_STEPS``. Everything lives in one directory, SQLite by default
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -99,6 +100,19 @@ def resume_conversation(ctx: DemoContext) -> None:
         db.messages.append(SESSION_ID, role, content)
 
 
+def start_over(ctx: DemoContext) -> None:
+    """A re-run replaces the previous run instead of adding to it.
+
+    The steps replace their own sessions; the analytics log is append-only, so the
+    demo's own analytics directory is emptied, or a second run would count every
+    session, message and run twice.
+    """
+    analytics = Path(ctx.analytics_url.removeprefix("chdb://"))
+    if analytics.is_dir():
+        shutil.rmtree(analytics)
+        ctx.echo(f"(re-run: the previous demo's analytics in {analytics} were replaced)")
+
+
 DEMO_STEPS: list[Callable[[DemoContext], None]] = [
     conversation_step,
     managed_agent_step,
@@ -124,6 +138,7 @@ def demo(directory: Path, resume: bool) -> None:
         if resume:
             resume_conversation(ctx)
             return
+        start_over(ctx)
         for step in DEMO_STEPS:
             step(ctx)
     finally:

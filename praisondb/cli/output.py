@@ -28,13 +28,22 @@ def echo_json(value: Any) -> None:
 
 
 def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Columns padded to what the eye sees: colour codes in a cell take no width."""
     cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(_width(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     click.echo(
         "  ".join(click.style(h.ljust(w), bold=True) for h, w in zip(headers, widths, strict=True))
     )
     for row in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        click.echo("  ".join(_pad(v, w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _width(text: str) -> int:
+    return len(click.unstyle(text))
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
 
 
 def _cell(value: Any) -> str:

@@ -16,7 +16,13 @@ def sessions() -> None:
 
 @sessions.command("list")
 @database_url_option
-@click.option("--user", "user_id", help="Only this user's sessions.")
+@click.option("--user-id", "user_id", help="Only this user's sessions.")
+@click.option(
+    "--user",
+    "old_user",
+    hidden=True,
+    help="Deprecated spelling of --user-id.",
+)
 @click.option("--agent", help="Only this agent's sessions.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--cursor", help="Continue after a previous page (printed at its end).")
@@ -24,12 +30,18 @@ def sessions() -> None:
 def list_sessions(
     url: str | None,
     user_id: str | None,
+    old_user: str | None,
     agent: str | None,
     limit: int,
     cursor: str | None,
     as_json: bool,
 ) -> None:
     """List sessions, newest first."""
+    if old_user is not None:
+        if user_id is not None and user_id != old_user:
+            raise click.UsageError("--user is the old name of --user-id: give only --user-id")
+        click.echo("note: --user is deprecated; use --user-id", err=True)
+        user_id = old_user
     with PraisonDB(url) as db:
         page = db.sessions.list(user_id, agent, limit=limit, cursor=cursor)
     if as_json:

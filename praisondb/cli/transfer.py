@@ -22,6 +22,7 @@ from ..errors import PraisonDBError
 from ..transfer import Progress, TransferReport, VerifyReport
 from ..urls import redact, redact_text
 from .output import echo_json
+from .wording import current_command, for_command
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("praisondb.cli.transfer")
@@ -147,6 +148,29 @@ def _progress(label: str, quiet: bool) -> Iterator[ProgressLine | None]:
         line.close()
 
 
+INTERRUPTED = 130
+"""Exit code after Ctrl-C (128 + SIGINT), as shells report it."""
+
+
+@contextmanager
+def _interrupted(resume_hint: str) -> Iterator[None]:
+    """Ctrl-C: say what happens on a re-run instead of a bare ``aborted``; exit 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: {resume_hint}", err=True)
+        sys.exit(INTERRUPTED)
+
+
+def _copy_hint(dry_run: bool) -> str:
+    if dry_run:
+        return "nothing was written (dry run)"
+    return (
+        "the position is saved in the target; run the same command again to resume where "
+        "it stopped (nothing is copied twice)"
+    )
+
+
 @contextmanager
 def _redacted_errors(*urls: str) -> Iterator[None]:
     """Errors from drivers may quote a URL: print them scrubbed, exit 2."""
@@ -155,7 +179,8 @@ def _redacted_errors(*urls: str) -> Iterator[None]:
     except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
         raise
     except PraisonDBError as exc:
-        click.echo(f"error: {redact_text(str(exc), *urls)}", err=True)
+        text = for_command(redact_text(str(exc), *urls), current_command())
+        click.echo(f"error: {text}", err=True)
         sys.exit(2)
     except Exception as exc:
         log.debug("transfer failed", exc_info=True)
@@ -170,7 +195,16 @@ def _target_options(auto_migrate: bool) -> dict[str, Any] | None:
     return {"auto_migrate": True} if auto_migrate else None
 
 
+def _speak_cli(report: TransferReport) -> None:
+    """Notes are written for API users; rewrite their Python keywords as this command's flags."""
+    command = current_command()
+    report.notes = [for_command(note, command) for note in report.notes]
+    if report.verify is not None:
+        report.verify.notes = [for_command(note, command) for note in report.verify.notes]
+
+
 def _finish(report: TransferReport, as_json: bool) -> None:
+    _speak_cli(report)
     if as_json:
         echo_json(report.to_dict())
     else:
@@ -184,30 +218,38 @@ def _print_transfer(report: TransferReport) -> None:
     click.echo(arrow + ("  (dry run: nothing written)" if report.dry_run else ""))
     for note in report.notes:
         click.echo(f"  note: {note}")
-    verb = "would move" if report.dry_run else "moved"
-    click.echo(
-        f"  sessions: {report.sessions_seen:,} seen; created {report.sessions_created:,}, "
-        f"updated {report.sessions_updated:,}, unchanged {report.sessions_unchanged:,}, "
-        f"replaced {report.sessions_replaced:,}, conflicts {report.sessions_conflicting:,}"
-    )
-    rate = (
-        f" ({report.messages_per_second:,.0f} msg/s)"
-        if report.elapsed and not report.dry_run
-        else ""
-    )
-    click.echo(f"  messages: {verb} {report.messages_copied:,} in {report.elapsed:.1f}s{rate}")
+    click.echo(_sessions_line(report))
+    if report.dry_run:  # what it found, not how long the check took: that is no estimate
+        click.echo(f"  messages: would move {report.messages_copied:,}")
+    else:
+        rate = f" ({report.messages_per_second:,.0f} msg/s)" if report.elapsed else ""
+        click.echo(f"  messages: moved {report.messages_copied:,} in {report.elapsed:.1f}s{rate}")
     click.echo(
         f"  runs {report.runs_copied:,}, checkpoints {report.checkpoints_copied:,}, "
         f"spans {report.spans_copied:,}, state entries {report.state_copied:,}"
     )
-    if report.bytes:
-        click.echo(f"  bytes: {report.bytes:,} ({_human(report.bytes)})")
+    if report.bytes is not None:
+        click.echo(f"  bytes: {report.bytes:,} ({_human(report.bytes)}) as archive JSON")
     for conflict in report.conflicts:
         click.echo(f"  conflict: {conflict}")
     for damage in report.damage:
         click.echo(f"  damaged: {damage}")
     if report.verify is not None:
         _print_verify(report.verify)
+
+
+def _sessions_line(report: TransferReport) -> str:
+    if report.dry_run:
+        return (
+            f"  sessions: {report.sessions_seen:,} selected; {report.sessions_created:,} new, "
+            f"{report.sessions_updated:,} to update, {report.sessions_unchanged:,} unchanged, "
+            f"{report.sessions_replaced:,} to replace, {report.sessions_conflicting:,} conflicts"
+        )
+    return (
+        f"  sessions: {report.sessions_seen:,} seen; created {report.sessions_created:,}, "
+        f"updated {report.sessions_updated:,}, unchanged {report.sessions_unchanged:,}, "
+        f"replaced {report.sessions_replaced:,}, conflicts {report.sessions_conflicting:,}"
+    )
 
 
 def _print_verify(report: VerifyReport) -> None:
@@ -254,7 +296,11 @@ def _human(size: int) -> str:
     show_default=True,
     help="When the target holds a session the source cannot extend.",
 )
-@click.option("--dry-run", is_flag=True, help="Print what would move (sessions, messages, bytes).")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what would move (sessions, messages, size); write nothing.",
+)
 @click.option("--no-verify", is_flag=True, help="Skip the verification pass after copying.")
 @click.option(
     "--full",
@@ -273,7 +319,11 @@ def copy_command(source: str, target: str, **kwargs: Any) -> None:
     """
     as_json = kwargs.pop("as_json")
     filters = _filters(kwargs)
-    with _redacted_errors(source, target), _progress("copy", kwargs.pop("quiet") or as_json) as bar:
+    with (
+        _interrupted(_copy_hint(kwargs["dry_run"])),
+        _redacted_errors(source, target),
+        _progress("copy", kwargs.pop("quiet") or as_json) as bar,
+    ):
         report = transfer.copy(
             source,
             target,
@@ -346,7 +396,17 @@ def export_command(source: str, file: str, **kwargs: Any) -> None:
 def import_command(file: str, target: str, **kwargs: Any) -> None:
     """Load an archive FILE into TARGET. The whole file is checked before anything is written."""
     as_json = kwargs.pop("as_json")
-    with _redacted_errors(target), _progress("import", kwargs.pop("quiet") or as_json) as bar:
+    hint = (
+        "nothing was written (dry run)"
+        if kwargs["dry_run"]
+        else "run the same command again: sessions already imported are checked, not "
+        "written twice, and the rest are imported"
+    )
+    with (
+        _interrupted(hint),
+        _redacted_errors(target),
+        _progress("import", kwargs.pop("quiet") or as_json) as bar,
+    ):
         report = transfer.import_(
             file,
             target,

@@ -175,7 +175,7 @@ def import_(
             listed = "\n  ".join(report.damage[:10])
             raise ArchiveError(
                 f"{reader.path}: the archive is damaged; nothing was imported "
-                f"(use --skip-damaged to import the intact sessions):\n  {listed}"
+                f"(pass skip_damaged=True to import the intact sessions):\n  {listed}"
             )
         if not scan.ok:
             report.notes.append(f"skipped {len(scan.damaged_sessions)} damaged session(s)")

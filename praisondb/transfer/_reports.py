@@ -108,8 +108,10 @@ class TransferReport:
     checkpoints_copied: int = 0
     spans_copied: int = 0
     state_copied: int = 0
-    bytes: int = 0
-    """Size of the moved records as archive JSON (dry runs, export and import)."""
+    bytes: int | None = None
+    """Size of the records as archive JSON: what an export writes or an import reads, and
+    what a dry run plans to move. None for a real copy: between two stores the bytes on
+    the wire are not known, and measuring records would slow the copy down."""
     elapsed: float = 0.0
     resumed: bool = False
     incremental_since: str | None = None
@@ -134,7 +136,8 @@ class TransferReport:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["verify"] = self.verify.to_dict() if self.verify else None
-        data["messages_per_second"] = round(self.messages_per_second, 1)
+        # a dry run moves nothing: its elapsed time is no rate (nor an estimate of one)
+        data["messages_per_second"] = None if self.dry_run else round(self.messages_per_second, 1)
         data["ok"] = self.ok
         return data
 
@@ -163,7 +166,9 @@ class Tracker:
     def add(self, **counts: int) -> None:
         with self.lock:
             for name, amount in counts.items():
-                setattr(self.report, name, getattr(self.report, name) + amount)
+                current = getattr(self.report, name)
+                if current is not None:  # None: not measured (bytes of a real copy)
+                    setattr(self.report, name, current + amount)
             self._emit()
 
     def session_done(self, outcome: str) -> None:
@@ -185,6 +190,6 @@ class Tracker:
             self.sessions_total,
             self.report.messages_copied,
             self.messages_total,
-            self.report.bytes,
+            self.report.bytes or 0,
             time.perf_counter() - self.started,
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -48,6 +50,7 @@ from ._verify import (
 )
 
 U = TypeVar("U")
+log = logging.getLogger("praisondb.transfer")
 
 DEFAULT_BATCH_SIZE = 1000
 SESSION_PAGE = 200
@@ -164,23 +167,41 @@ def _totals(
 
 
 class CursorKeeper:
-    """Saves the copy's position in the target as it goes (at most once a second)."""
+    """Saves the copy's position in the target as it goes (at most once a second).
 
-    def __init__(self, state: StateStore | None, scope: str, base: dict[str, Any]) -> None:
+    ``passed`` counts the sessions behind ``position`` (over every run of this copy);
+    ``sessions_done`` adds those finished after it by this run's workers, so a resumed
+    copy can say truly how far the interrupted one got, however many workers it had.
+    """
+
+    def __init__(
+        self,
+        state: StateStore | None,
+        scope: str,
+        base: dict[str, Any],
+        *,
+        passed: int = 0,
+        finished: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.state = state
         self.scope = scope
         self.data = dict(base)
+        self.base = passed
+        self.passed = passed
+        self.finished = finished
+        self.data["passed"] = passed
         self.last_save = 0.0
-        self.sessions_done = 0
+        self.lock = threading.Lock()
 
     def on_batch(self, session_id: str, seq: int) -> None:
-        self.data["session"], self.data["seq"] = session_id, seq
+        with self.lock:
+            self.data["session"], self.data["seq"] = session_id, seq
         self._maybe_save()
 
     def on_session(self, position: Position) -> None:
-        self.data["position"] = position
-        self.sessions_done += 1
-        self.data["sessions_done"] = self.sessions_done
+        with self.lock:
+            self.passed += 1
+            self.data["position"], self.data["passed"] = position, self.passed
         self._maybe_save()
 
     def _maybe_save(self) -> None:
@@ -188,13 +209,25 @@ class CursorKeeper:
             self.save()
 
     def save(self, status: str | None = None) -> None:
-        if status is not None:
-            self.data["status"] = status
-        if self.state is None:
-            return
-        self.data["saved_at"] = iso(utcnow())
-        self.state.set_entry(self.scope, CURSOR_KEY, dict(self.data))
-        self.last_save = time.monotonic()
+        with self.lock:
+            if status is not None:
+                self.data["status"] = status
+            if self.state is None:
+                return
+            self.data["sessions_done"] = self.base + self.finished()
+            self.data["saved_at"] = iso(utcnow())
+            self.state.set_entry(self.scope, CURSOR_KEY, dict(self.data))
+            self.last_save = time.monotonic()
+
+    def save_on_abort(self) -> None:
+        """Interrupted (Ctrl-C, an error): keep the latest position for the re-run."""
+        try:
+            self.save()
+        except Exception as exc:  # noqa: BLE001 - the original error is the one to report
+            log.warning(
+                "could not save the copy's position (%s); a re-run resumes from the last one saved",
+                exc,
+            )
 
 
 def load_cursor(state: StateStore | None, scope: str) -> dict[str, Any] | None:
@@ -323,11 +356,13 @@ def copy(
     started_clock = time.perf_counter()
     with open_endpoint(source, source_options) as src, open_endpoint(target, target_options) as tgt:
         refuse_self_copy(src, tgt)
-        report = TransferReport("copy", src.label, tgt.label, dry_run=dry_run)
-        scope = cursor_scope(src, selection.as_dict())
-        started, lower, position = _resume_point(
-            load_cursor(tgt.state, scope), selection, full, report
+        report = TransferReport(
+            "copy", src.label, tgt.label, dry_run=dry_run, bytes=0 if dry_run else None
         )
+        scope = cursor_scope(src, selection.as_dict())
+        cursor = load_cursor(tgt.state, scope)
+        started, lower, position = _resume_point(cursor, selection, full, report)
+        passed = _int(cursor.get("passed")) if cursor is not None and report.resumed else 0
         all_state, session_state = _state_plan(state, selection)
         if (all_state or session_state) and same_state_store(src, tgt):
             all_state = session_state = False
@@ -345,42 +380,49 @@ def copy(
                 "started_at": iso(started),
                 "lower": iso(lower) if lower else None,
                 "position": position,
+                "workers": workers,
             },
+            passed=passed,
+            finished=lambda: tracker.sessions_done,
         )
         keeper.save("running")
-        syncer = SessionSyncer(
-            tgt.conversations,
-            tgt.state,
-            src.state,
-            SyncOptions(batch_size, on_conflict, dry_run, session_state, count_bytes=dry_run),
-            tracker,
-            keeper.on_batch,
-        )
         conflicting: set[str] = set()
-        items = _counted(
-            iter_sessions(src.conversations, selection, lower, position, report.notes), report
-        )
-        loader = tgt.conversations
-        if isinstance(loader, BulkSessionLoader) and not dry_run:
-            bulk = BulkCopier(
-                src.conversations, loader, syncer, tracker, batch_size, keeper.on_batch
+        try:
+            syncer = SessionSyncer(
+                tgt.conversations,
+                tgt.state,
+                src.state,
+                SyncOptions(batch_size, on_conflict, dry_run, session_state, count_bytes=dry_run),
+                tracker,
+                keeper.on_batch,
             )
+            items = _counted(
+                iter_sessions(src.conversations, selection, lower, position, report.notes), report
+            )
+            loader = tgt.conversations
+            if isinstance(loader, BulkSessionLoader) and not dry_run:
+                bulk = BulkCopier(
+                    src.conversations, loader, syncer, tracker, batch_size, keeper.on_batch
+                )
 
-            def copy_unit(infos: list[SessionInfo]) -> None:
-                conflicting.update(bulk.copy_unit(infos))
+                def copy_unit(infos: list[SessionInfo]) -> None:
+                    conflicting.update(bulk.copy_unit(infos))
 
-            _run_units(bulk_units(items, batch_size), copy_unit, workers, keeper.on_session)
-        else:
+                _run_units(bulk_units(items, batch_size), copy_unit, workers, keeper.on_session)
+            else:
 
-            def copy_one(info: SessionInfo) -> None:
-                if syncer.sync(StoreSession(src.conversations, info)) == "conflicting":
-                    conflicting.add(info.id)
+                def copy_one(info: SessionInfo) -> None:
+                    if syncer.sync(StoreSession(src.conversations, info)) == "conflicting":
+                        conflicting.add(info.id)
 
-            _run_units(_single(items), copy_one, workers, keeper.on_session)
-        if session_state and selection.user_id is not None:
-            _copy_scope_state(src, tgt, f"user:{selection.user_id}", syncer)
-        if all_state and src.state is not None:
-            _copy_all_state(src.state, tgt.state, syncer, batch_size)
+                _run_units(_single(items), copy_one, workers, keeper.on_session)
+            if session_state and selection.user_id is not None:
+                _copy_scope_state(src, tgt, f"user:{selection.user_id}", syncer)
+            if all_state and src.state is not None:
+                _copy_all_state(src.state, tgt.state, syncer, batch_size)
+        except BaseException:  # Ctrl-C or an error: the re-run resumes from here
+            keeper.save_on_abort()
+            raise
         keeper.save("complete")
         report.elapsed = time.perf_counter() - started_clock
         if verify and not dry_run:
@@ -395,6 +437,10 @@ def copy(
                 exclude=conflicting,
             )
     return report
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _counted(
@@ -420,10 +466,7 @@ def _resume_point(
         return now, selection.since, None
     if cursor.get("status") == "running":
         report.resumed = True
-        report.notes.append(
-            f"resuming an interrupted copy after {cursor.get('sessions_done', 0)} finished "
-            f"session(s); last batch: session {cursor.get('session')!r} seq {cursor.get('seq')}"
-        )
+        report.notes.append(resume_note(cursor))
         position = cursor.get("position")
         return previous_start, lower, position if isinstance(position, (str, int)) else None
     incremental = previous_start - INCREMENTAL_OVERLAP
@@ -431,10 +474,25 @@ def _resume_point(
         incremental = max(incremental, selection.since)
     report.incremental_since = iso(incremental)
     report.notes.append(
-        f"incremental: only sessions updated since {iso(incremental)} (use full=True / --full "
+        f"incremental: only sessions updated since {iso(incremental)} (pass full=True "
         "to re-check every session)"
     )
     return now, incremental, None
+
+
+def resume_note(cursor: dict[str, Any]) -> str:
+    """How far the interrupted copy got, in words; only what the cursor really knows."""
+    done = _int(cursor.get("sessions_done"))
+    note = (
+        f"resuming an interrupted copy: at least {done:,} session(s) were finished before it "
+        "stopped; "
+        "the rest are copied now, without duplicating a message"
+    )
+    session, seq = cursor.get("session"), cursor.get("seq")
+    if _int(cursor.get("workers")) <= 1 and isinstance(session, str) and isinstance(seq, int):
+        # one worker writes one session at a time; several interleave, so none is named
+        note += f" (last batch written: session {session!r} up to seq {seq:,})"
+    return note
 
 
 def _copy_all_state(

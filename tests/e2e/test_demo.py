@@ -7,13 +7,28 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
+
 from praisondb import PraisonDB
 
+ACTIVITY = """
+import sys, orjson
+import orjson
 
-def test_demo_runs_on_embedded_defaults_and_stores_everything_it_prints(tmp_path: Path) -> None:
+from praisondb import PraisonDB
+with PraisonDB("memory://", analytics_url=sys.argv[1]) as db:
+    result = db.analytics.activity_by_day()
+    (row,) = result.rows
+    counts = dict(zip(result.columns, row, strict=True))
+    counts.pop("day")
+    sys.stdout.write(orjson.dumps(counts).decode())
+"""
+
+
+def _demo(directory: Path) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
     result = subprocess.run(
-        [sys.executable, "-m", "praisondb.cli", "demo", "--dir", str(tmp_path)],
+        [sys.executable, "-m", "praisondb.cli", "demo", "--dir", str(directory)],
         capture_output=True,
         text=True,
         env=env,
@@ -21,7 +36,23 @@ def test_demo_runs_on_embedded_defaults_and_stores_everything_it_prints(tmp_path
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    out = result.stdout
+    return result.stdout
+
+
+def test_demo_runs_on_embedded_defaults_and_stores_everything_it_prints(tmp_path: Path) -> None:
+    out = _demo(tmp_path)
+    _check_demo(out, tmp_path)
+
+
+def test_rerunning_the_demo_counts_nothing_twice(tmp_path: Path) -> None:
+    first = _check_demo(_demo(tmp_path), tmp_path)
+    again = _demo(tmp_path)
+    assert _check_demo(again, tmp_path) == first
+    assert "re-run: the previous demo's analytics" in again
+
+
+def _check_demo(out: str, tmp_path: Path) -> dict[str, int]:
+    """The demo's output and what it stored agree; returns the analytics counts."""
     assert "second process resumed 'demo:support' at message 4 (order 1042)" in out
     assert "no ANTHROPIC_API_KEY" in out
     assert "second process resumed remote session" in out
@@ -40,14 +71,22 @@ def test_demo_runs_on_embedded_defaults_and_stores_everything_it_prints(tmp_path
         managed_sessions = db.sessions.count(agent=db.sessions.get("demo:managed").agent)
         appended = len(support) + db.messages.count("demo:managed")
         total_runs = sum(len(db.runs.list(i.id)) for i in db.sessions.iterate())
+        stored_sessions = db.sessions.count()
 
     # every stored run and message reached the embedded ClickHouse, the second process's too
-    with PraisonDB("memory://", analytics_url=f"chdb://{tmp_path / 'analytics'}") as db:
-        assert db.analytics is not None
-        (row,) = db.analytics.activity_by_day().rows
-        columns = db.analytics.activity_by_day().columns
-        counts = dict(zip(columns, row, strict=True))
-        assert counts["runs"] == total_runs == 3
-        assert counts["sessions_started"] >= managed_sessions
-        # branch copies are written with put_messages, not appended, so they are no events
-        assert counts["messages"] >= appended
+    # (read in a child process: chdb lets one process hold a directory, and the next demo
+    # run must be able to open it)
+    counts = orjson.loads(
+        subprocess.run(
+            [sys.executable, "-c", ACTIVITY, f"chdb://{tmp_path / 'analytics'}"],
+            capture_output=True,
+            check=True,
+            timeout=300,
+        ).stdout
+    )
+    assert counts["runs"] == total_runs == 3
+    assert counts["sessions_started"] >= managed_sessions
+    # branch copies are written with put_messages, not appended, so they are no events
+    assert counts["messages"] >= appended
+    counts["stored_sessions"] = stored_sessions
+    return counts

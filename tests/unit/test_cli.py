@@ -38,6 +38,8 @@ def test_every_command_has_help(path: tuple[str, ...], command: click.Command) -
 
 def test_doctor_reports_each_role_with_redacted_urls(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'doc.db'}"
+    with PraisonDB(url) as db:  # doctor creates nothing: the file must exist
+        db.ping()
     result = CliRunner().invoke(cli, ["doctor", "--url", url, "--json"])
     assert result.exit_code == 0, result.output
     (report,) = orjson.loads(result.output)
@@ -59,7 +61,7 @@ def test_sessions_list_show_delete(tmp_path: Path) -> None:
         db.messages.append("s1", "user", "hello there")
     runner = CliRunner()
     listed = runner.invoke(
-        cli, ["sessions", "list", "--url", url, "--user", "u1", "--json", "--limit", "2"]
+        cli, ["sessions", "list", "--url", url, "--user-id", "u1", "--json", "--limit", "2"]
     )
     assert listed.exit_code == 0, listed.output
     page = orjson.loads(listed.output)
@@ -74,3 +76,22 @@ def test_sessions_list_show_delete(tmp_path: Path) -> None:
         assert not db.sessions.exists("s1") and db.sessions.exists("s0")
     missing = runner.invoke(cli, ["sessions", "show", "nope", "--url", url])
     assert missing.exit_code != 0
+
+
+def test_sessions_list_filters_with_user_id_like_every_other_command(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'users.db'}"
+    with PraisonDB(url) as db:
+        db.sessions.create("mine", user_id="u1")
+        db.sessions.create("theirs", user_id="u2")
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["sessions", "list", "--url", url, "--user-id", "u1", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [s["id"] for s in orjson.loads(listed.stdout)["items"]] == ["mine"]
+    help_text = runner.invoke(cli, ["sessions", "list", "--help"]).output
+    assert "--user-id" in help_text and "--user " not in help_text
+    old = runner.invoke(cli, ["sessions", "list", "--url", url, "--user", "u2", "--json"])
+    assert old.exit_code == 0, old.output  # the old spelling still works, with a note
+    assert [s["id"] for s in orjson.loads(old.stdout)["items"]] == ["theirs"]
+    assert "deprecated" in old.stderr
+    both = runner.invoke(cli, ["sessions", "list", "--url", url, "--user", "u2", "--user-id", "u1"])
+    assert both.exit_code == 2 and "--user-id" in both.output
