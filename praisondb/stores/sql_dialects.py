@@ -416,6 +416,8 @@ def create_engine(url: StoreURL, settings: EngineSettings) -> Engine:
         kwargs["pool_use_lifo"] = True
     try:
         engine = sa.create_engine(target, **kwargs)
+    except ImportError as exc:  # SQLAlchemy imports the driver here (psycopg, pymysql)
+        raise url.missing_driver(exc) from None
     except (TypeError, ValueError, sa.exc.ArgumentError) as exc:
         raise ConfigError(
             f"cannot configure {url.redacted}: {redact_text(str(exc), url.secret)}"
