@@ -32,11 +32,22 @@ class BackendUnavailable(PraisonDBError, ConnectionError):
 
     transient = True
 
-    def __init__(self, message: str, *, url: str | None = None, attempts: int = 1) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        attempts: int = 1,
+        waited: float | None = None,
+    ) -> None:
         self.url = url
         self.attempts = attempts
+        self.waited = waited
+        """Seconds spent on every attempt and the pauses between them, if measured."""
         where = f" ({url})" if url else ""
-        tries = f" after {attempts} attempt{'s' if attempts != 1 else ''}" if attempts > 1 else ""
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        if waited is not None:
+            tries = f"{tries} over {waited:.1f} s" if tries else f" after {waited:.1f} s"
         super().__init__(f"{message}{where}{tries}")
 
 
