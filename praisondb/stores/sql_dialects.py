@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -381,6 +382,8 @@ def driver_url(url: StoreURL) -> URL:
 
 def create_engine(url: StoreURL, settings: EngineSettings) -> Engine:
     target = driver_url(url)
+    if url.family == "sqlite" and not is_memory_sqlite(url):
+        _check_sqlite_directory(url)
     kwargs: dict[str, Any] = dict(settings.engine)
     family = url.family
     json_codec = codec(family)
@@ -427,6 +430,22 @@ def create_engine(url: StoreURL, settings: EngineSettings) -> Engine:
     elif family == "mysql":
         _configure_mysql_reset(engine)
     return engine
+
+
+def _check_sqlite_directory(url: StoreURL) -> None:
+    """SQLite creates the file but not its directory, and then only says "unable to open
+    database file": name the missing directory instead (creating it silently could hide
+    a typo in the path)."""
+    path = url.path.split("?", 1)[0]
+    if path.startswith("file:"):
+        return  # an SQLite URI filename: SQLite resolves it
+    directory = Path(path).expanduser().absolute().parent
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "does not exist"
+        raise ConfigError(
+            f"cannot open {url.redacted}: the directory {directory} {what}; create it "
+            "first (mkdir -p) or fix the path (sqlite:///relative.db, sqlite:////absolute.db)"
+        )
 
 
 CLEAN = "praisondb_clean"
