@@ -16,6 +16,7 @@ from .errors import (
     NotFound,
     PraisonDBError,
     SchemaOutOfDate,
+    StorageFull,
     ValidationError,
 )
 from .facade import PraisonDB
@@ -48,6 +49,7 @@ __all__ = [
     "SessionInfo",
     "Span",
     "StateEntry",
+    "StorageFull",
     "ToolCallLimitExceeded",
     "ValidationError",
     "__version__",

@@ -8,7 +8,8 @@
     ├── NotFound               the session, checkpoint, run or key does not exist
     ├── Conflict               compare-and-set or version clash; re-read and retry
     ├── ValidationError        the input can never be stored as given
-    └── SchemaOutOfDate        the database schema is behind; run ``praisondb db upgrade``
+    ├── SchemaOutOfDate        the database schema is behind; run ``praisondb db upgrade``
+    └── StorageFull            the disk (or the server's) is full; free space, then retry
 
 Every error that names a URL names it redacted. ``transient`` tells retry code
 whether trying again can help.
@@ -80,6 +81,12 @@ class SchemaOutOfDate(PraisonDBError):
         )
 
 
+class StorageFull(PraisonDBError, OSError):
+    """No space left for the write (a full disk, quota or file-size limit, locally or on
+    the database server). Not transient: an immediate retry fails the same way; free
+    space (or raise the limit) first. Nothing of the failed write is kept."""
+
+
 __all__ = [
     "BackendUnavailable",
     "ConfigError",
@@ -87,5 +94,6 @@ __all__ = [
     "NotFound",
     "PraisonDBError",
     "SchemaOutOfDate",
+    "StorageFull",
     "ValidationError",
 ]

@@ -25,7 +25,13 @@ from typing import IO, Any, ParamSpec, TypeVar
 import filelock
 import orjson
 
-from ..errors import BackendUnavailable, ConfigError, PraisonDBError, ValidationError
+from ..errors import (
+    BackendUnavailable,
+    ConfigError,
+    PraisonDBError,
+    StorageFull,
+    ValidationError,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -342,8 +348,26 @@ class HasURL:
     url: Any
 
 
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+"""No space, quota exceeded, file-size limit: freeing space (or a limit) is the fix."""
+
+
+def is_disk_full(exc: OSError) -> bool:
+    return exc.errno in _FULL
+
+
+def storage_full(exc: OSError, url: str) -> StorageFull:
+    where = f" writing {exc.filename}" if exc.filename else ""
+    return StorageFull(
+        f"no space left{where} ({exc.strerror or exc}) in the JSON store {url}: free space on "
+        "its disk (or raise the quota / file-size limit), then retry"
+    )
+
+
 def translate_os_error(exc: OSError, url: str) -> PraisonDBError:
     where = f" {exc.filename}" if exc.filename else ""
+    if is_disk_full(exc):
+        return storage_full(exc, url)
     if isinstance(exc, PermissionError) or exc.errno in {errno.EACCES, errno.EPERM, errno.EROFS}:
         return ConfigError(
             f"cannot access{where}: {exc.strerror or exc}; check the permissions of the "

@@ -23,7 +23,7 @@ from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
-from ..errors import ConfigError, Conflict
+from ..errors import ConfigError, Conflict, StorageFull, ValidationError
 from ..urls import StoreURL, redact_text
 
 MYSQL = ("mysql", "mariadb")
@@ -623,6 +623,77 @@ def describe(exc: BaseException, url: StoreURL) -> str:
     return redact_text(text, url.secret, str(driver_url(url).render_as_string(hide_password=False)))
 
 
+_PG_DISK_FULL = "53100"
+_MYSQL_DISK_FULL_CODES = frozenset({1021, 1114})  # ER_DISK_FULL, ER_RECORD_FILE_FULL
+_MYSQL_ENGINE_ERRNO = frozenset({1030, 1296})  # "Got error N from storage engine"
+_MYSQL_FULL_ERRNOS = re.compile(r"\berror:? (28|135)\b|No space left", re.I)
+_SQLITE_FULL = 13  # SQLITE_FULL: "database or disk is full"
+_MYSQL_PACKET_TOO_LARGE = 1153
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """The database (or the disk under it) is full: no retry helps until space is freed."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    orig = exc.orig
+    driver = _driver(orig)
+    if driver == "psycopg":
+        return getattr(orig, "sqlstate", None) == _PG_DISK_FULL
+    if driver == "pymysql":
+        args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+        if not args:
+            return False
+        text = " ".join(str(a) for a in args[1:])
+        return args[0] in _MYSQL_DISK_FULL_CODES or (
+            args[0] in _MYSQL_ENGINE_ERRNO and bool(_MYSQL_FULL_ERRNOS.search(text))
+        )
+    code = getattr(orig, "sqlite_errorcode", None)
+    return code == _SQLITE_FULL or "database or disk is full" in str(orig)
+
+
+def is_packet_too_large(exc: BaseException) -> bool:
+    """MySQL/MariaDB refused a statement over ``max_allowed_packet`` (error 1153)."""
+    if not isinstance(exc, sa.exc.DBAPIError) or _driver(exc.orig) != "pymysql":
+        return False
+    args: tuple[Any, ...] = tuple(getattr(exc.orig, "args", ()))
+    return bool(args) and args[0] == _MYSQL_PACKET_TOO_LARGE
+
+
+def packet_too_large(url: StoreURL, size: int | None = None, limit: int | None = None) -> str:
+    """How to fix a value over MySQL/MariaDB's ``max_allowed_packet``."""
+    what = f"a value of {_mib(size)}" if size is not None else "a statement"
+    cap = f" ({_mib(limit)})" if limit is not None else ""
+    return (
+        f"{what} is over the max_allowed_packet{cap} of {url.redacted}: raise it on the "
+        "server (SET GLOBAL max_allowed_packet = 1073741824, and max_allowed_packet = 1G "
+        "under [mysqld] in my.cnf to keep it; 1 GiB is the most), or store big payloads "
+        "elsewhere and keep a reference"
+    )
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1048576:.1f} MiB"
+
+
+def message_bytes(messages: Sequence[Any]) -> int:
+    """The size of the biggest message's content as sent (each row is its own packet or
+    shares one with smaller rows); 0 when every message is small."""
+    largest = 0
+    for message in messages:
+        content = message.content
+        if isinstance(content, str):
+            size = len(content) if len(content) < _SMALL else len(content.encode())
+        else:
+            size = len(orjson.dumps(content))
+        largest = max(largest, size)
+    return largest
+
+
+_SMALL = 1 << 18
+"""Below this many characters the length stands in for the UTF-8 size (encoding a huge
+value to count its bytes is worth it only where the size can matter)."""
+
+
 class Unreachable(Exception):
     """A transient driver failure, re-raised with a redacted message so Retry can report it."""
 
@@ -633,6 +704,13 @@ def is_retryable(exc: BaseException) -> bool:
 
 def translate(exc: sa.exc.SQLAlchemyError, url: StoreURL) -> Exception | None:
     """The praisondb error for a driver error, or None to let it through unchanged."""
+    if is_disk_full(exc):
+        return StorageFull(
+            f"{url.redacted} has no space left: {describe(exc, url)}; free space on the "
+            "disk that holds the database (or raise its quota), then retry"
+        )
+    if is_packet_too_large(exc):
+        return ValidationError(packet_too_large(url))
     if is_transient(exc):
         return Unreachable(f"{describe(exc, url)}; is the database server up and reachable?")
     if is_config_error(exc):
