@@ -39,10 +39,6 @@ from .sql_schema import checkpoints, messages, runs, sessions, spans
 from .sql_state import SQLState
 
 T = TypeVar("T")
-_PACKET_CHECK_FROM = 1 << 20
-"""Values smaller than this are never checked against MySQL's max_allowed_packet."""
-_PACKET_OVERHEAD = 64 * 1024
-"""The rest of an INSERT around its biggest value: ids, metadata, SQL text."""
 
 _SID = sa.bindparam("sid", type_=sessions.c.id.type)
 _LIMIT = sa.bindparam("limit", type_=sa.Integer())
@@ -315,7 +311,7 @@ class SQLStore:
         if self._dialect not in dialects.MYSQL:
             return
         size = dialects.message_bytes(batch)
-        if size < _PACKET_CHECK_FROM:
+        if size < dialects.PACKET_CHECK_FROM:
             return
         if self._max_packet is None:
             self._max_packet = int(
@@ -324,7 +320,7 @@ class SQLStore:
                     action="max_allowed_packet",
                 )
             )
-        if size + _PACKET_OVERHEAD > self._max_packet:
+        if size + dialects.PACKET_OVERHEAD > self._max_packet:
             raise ValidationError(dialects.packet_too_large(self.url, size, self._max_packet))
 
     def append_messages(self, session_id: str, messages_: Sequence[Message]) -> list[Message]:

@@ -429,6 +429,7 @@ def create_engine(url: StoreURL, settings: EngineSettings) -> Engine:
         _configure_sqlite(engine, settings)
     elif family == "mysql":
         _configure_mysql_reset(engine)
+        _configure_mysql_packet_check(engine, url)
     return engine
 
 
@@ -468,6 +469,48 @@ def _configure_mysql_reset(engine: Engine) -> None:
             return
         if not (state.terminate_only or state.transaction_was_reset):
             dbapi_connection.rollback()
+
+
+_MAX_PACKET = "praisondb_max_allowed_packet"
+PACKET_CHECK_FROM = 1 << 20
+"""Values below this are never checked against MySQL's max_allowed_packet."""
+PACKET_OVERHEAD = 64 * 1024
+"""The rest of a statement around its biggest value: ids, metadata, SQL text."""
+
+
+def _configure_mysql_packet_check(engine: Engine, url: StoreURL) -> None:
+    """Refuse a statement with a value over ``max_allowed_packet`` before sending it.
+
+    The server would drop the connection (error 2006/2013, which looks like an outage
+    and is retried) or refuse it (1153). Only single statements are checked here; the
+    message write paths check their batches themselves (``SQLStore._check_packet``).
+    """
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _check(
+        conn: Connection,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
+        if executemany or not parameters:
+            return
+        values = parameters.values() if isinstance(parameters, Mapping) else parameters
+        size = max((len(v) for v in values if isinstance(v, (str, bytes))), default=0)
+        if size < PACKET_CHECK_FROM:
+            return
+        limit = conn.info.get(_MAX_PACKET)
+        if limit is None:
+            probe = cursor.connection.cursor()
+            try:
+                probe.execute("SELECT @@max_allowed_packet")
+                limit = conn.info[_MAX_PACKET] = int(probe.fetchone()[0])
+            finally:
+                probe.close()
+        if size + PACKET_OVERHEAD > limit:
+            raise ValidationError(packet_too_large(url, size, limit))
 
 
 WRITE = "praisondb_write"

@@ -70,3 +70,16 @@ def test_postgresql_stores_100_mb(tmp_path: Path) -> None:
         db.messages.append("huge", "user", "x" * (100 * MIB))
         (stored,) = db.messages.list("huge")
         assert stored.content == "x" * (100 * MIB)
+
+
+@pytest.mark.parametrize("mib", [18, 100])
+def test_mysql_state_value_over_max_allowed_packet(
+    mysql_db: PraisonDB, caplog: pytest.LogCaptureFixture, mib: int
+) -> None:
+    caplog.set_level(logging.WARNING, logger="praisondb")
+    with pytest.raises(ValidationError) as caught:
+        mysql_db.state.set(f"big-{mib}", "x" * (mib * MIB))
+    assert "max_allowed_packet (16.0 MiB)" in str(caught.value)
+    assert not [r for r in caplog.records if "retry" in r.getMessage()], "it was retried"
+    mysql_db.state.set(f"big-{mib}", "y" * (2 * MIB))  # under the limit: stored
+    assert mysql_db.state.get(f"big-{mib}") == "y" * (2 * MIB)
