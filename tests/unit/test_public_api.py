@@ -30,3 +30,20 @@ def test_import_loads_no_driver() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_error_class_is_exported() -> None:
+    errors = {
+        "PraisonDBError",
+        "ConfigError",
+        "BackendUnavailable",
+        "NotFound",
+        "Conflict",
+        "ValidationError",
+        "SchemaOutOfDate",
+        "StorageFull",
+    }
+    assert errors <= set(praisondb.__all__)
+    assert set(praisondb.errors.__all__) == errors
+    for name in errors:
+        assert issubclass(getattr(praisondb, name), praisondb.PraisonDBError)
