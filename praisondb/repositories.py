@@ -34,45 +34,33 @@ from .validation import (
     check_metadata,
     check_scope,
     check_text,
+    check_ttl,
 )
 
 if TYPE_CHECKING:
     from .facade import PraisonDB
 
 MAX_PAGE = 1000
-MAX_KEY_PREFIX = 255
 TTL = float | timedelta | None
-
-
-MAX_TTL = timedelta(days=36_525)
-"""The longest TTL: 100 years; longer is surely a unit mistake (and overflows some stores)."""
 
 
 def expiry(ttl: TTL) -> datetime | None:
     """Turn a TTL (seconds or timedelta) into an absolute expiry."""
     if ttl is None:
         return None
-    if isinstance(ttl, timedelta):
-        seconds: float = ttl.total_seconds()
-    elif isinstance(ttl, (int, float)) and not isinstance(ttl, bool):
-        seconds = ttl
-    else:
-        raise ValidationError(
-            f"ttl must be seconds (int or float) or a timedelta, not {type(ttl).__name__}"
-        )
-    if not 0 < seconds <= MAX_TTL.total_seconds():  # also refuses NaN
-        raise ValidationError(
-            f"ttl must be more than 0 and at most {MAX_TTL.total_seconds():.0f} seconds "
-            f"(100 years), not {ttl!r}"
-        )
-    return utcnow() + timedelta(seconds=float(seconds))
+    return utcnow() + timedelta(seconds=check_ttl(ttl))
 
 
 def _check_limit(
-    limit: int | None, what: str = "limit", minimum: int = 0, maximum: int = INT_MAX
+    limit: int | None,
+    what: str = "limit",
+    minimum: int = 0,
+    maximum: int = INT_MAX,
+    *,
+    optional: bool = True,
 ) -> None:
     """Counts and seq bounds are ints (never bools) in ``minimum``..``maximum``, or None."""
-    if limit is not None:
+    if limit is not None or not optional:
         check_int(limit, what, minimum, maximum)
 
 
@@ -163,7 +151,7 @@ class Sessions:
             return self.get(session_id)
 
     def _query(self, limit: int = 50, cursor: str | None = None, **filters: Any) -> SessionQuery:
-        _check_limit(limit, "limit", 1, MAX_PAGE)
+        _check_limit(limit, "limit", 1, MAX_PAGE, optional=False)
         if cursor is not None and not isinstance(cursor, str):
             raise ValidationError(
                 f"cursor must be a page's next_cursor string, not {type(cursor).__name__}"
@@ -197,7 +185,7 @@ class Sessions:
 
     def iterate(self, page_size: int = 200, **filters: Any) -> Iterator[SessionInfo]:
         """Every matching session, page by page."""
-        _check_limit(page_size, "page_size", 1, MAX_PAGE)
+        _check_limit(page_size, "page_size", 1, MAX_PAGE, optional=False)
         cursor: str | None = None
         while True:
             page = self.list(limit=page_size, cursor=cursor, **filters)
@@ -357,8 +345,8 @@ class Messages:
         self, session_id: str, *, after_seq: int = 0, batch: int = 1000
     ) -> Iterator[Message]:
         """Every message in seq order, ``batch`` at a time, with bounded memory."""
-        _check_limit(after_seq, "after_seq")
-        _check_limit(batch, "batch", 1)
+        _check_limit(after_seq, "after_seq", optional=False)
+        _check_limit(batch, "batch", 1, optional=False)
         while True:
             chunk = self.list(session_id, after_seq=after_seq, limit=batch)
             yield from chunk
@@ -588,11 +576,11 @@ class Runs:
 
 
 def _check_prefix(prefix: object) -> None:
+    """A key prefix follows the key rules, except that it may be empty."""
     if not isinstance(prefix, str):
         raise ValidationError(f"prefix must be a string, not {type(prefix).__name__}")
-    if len(prefix) > MAX_KEY_PREFIX:
-        raise ValidationError(f"prefix is {len(prefix)} characters long; keys are at most 255")
-    check_text(prefix, "prefix")
+    if prefix:
+        check_id(prefix, "prefix")
 
 
 def _check_run(run: object) -> None:

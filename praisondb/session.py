@@ -36,7 +36,7 @@ from .locks import DEFAULT_LEASE, Lease, session_lock_name
 from .model import JSON, Checkpoint, Content, Message, SessionInfo, StateEntry
 from .repositories import TTL
 from .tokens import DEFAULT_TTL, issue_token
-from .validation import check_message
+from .validation import check_message, check_metadata
 
 if TYPE_CHECKING:
     from .facade import PraisonDB
@@ -228,7 +228,9 @@ class Session:
     ) -> Message:
         """Append a message. ``defer=True`` queues it for the next :meth:`flush`
         (one round trip for many messages); reads flush first, so they always see it."""
-        message = check_message(Message(self.id, role, content, dict(metadata or {}), run_id))
+        message = check_message(
+            Message(self.id, role, content, dict(check_metadata(metadata)), run_id)
+        )
         if defer:
             self._pending.append(message)
             return message
@@ -260,7 +262,7 @@ class Session:
         **kw: Any,
     ) -> Message:
         """A tool result; ``tool_name``/``tool_call_id`` go into the metadata."""
-        meta = dict(metadata or {})
+        meta = dict(check_metadata(metadata))
         if tool_name is not None:
             meta["tool_name"] = tool_name
         if tool_call_id is not None:

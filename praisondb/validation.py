@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .errors import ValidationError
@@ -69,6 +69,30 @@ def check_int(value: object, what: str, minimum: int = INT_MIN, maximum: int = I
     if not minimum <= value <= maximum:
         raise ValidationError(f"{what} must be an integer from {minimum} to {maximum}, not {value}")
     return value
+
+
+MAX_TTL_SECONDS = 36_525 * 86_400
+"""The longest TTL, 100 years: longer is surely a unit mistake (and overflows some stores)."""
+
+
+def check_ttl(ttl: object, what: str = "ttl") -> float:
+    """Seconds (int or float, not bool) or a timedelta, more than 0 and at most 100 years."""
+    if isinstance(ttl, timedelta):
+        seconds = ttl.total_seconds()
+    elif isinstance(ttl, int) and not isinstance(ttl, bool):
+        seconds = float(min(ttl, MAX_TTL_SECONDS + 1))  # a huge int would overflow a float
+    elif isinstance(ttl, float):
+        seconds = ttl
+    else:
+        raise ValidationError(
+            f"{what} must be seconds (int or float) or a timedelta, not {type(ttl).__name__}"
+        )
+    if not 0 < seconds <= MAX_TTL_SECONDS:  # also refuses NaN
+        raise ValidationError(
+            f"{what} must be more than 0 and at most {MAX_TTL_SECONDS} seconds (100 years), "
+            f"not {ttl!r}"
+        )
+    return seconds
 
 
 def check_json(value: Any, what: str) -> Any:
