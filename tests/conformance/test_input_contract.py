@@ -309,3 +309,25 @@ def test_counts_at_the_top_of_the_range(db: PraisonDB, fourteen: str) -> None:
     assert db.messages.delete(uid, from_seq=INT_MAX) == 0
     assert db.messages.delete(uid, from_seq=14, to_seq=INT_MAX) == 1
     assert db.messages.count(uid) == 13
+
+
+FLOAT_EDGES = [1e16, 1.5e16, -2.5e20, 2.0**63, 1e300, 1.7976931348623157e308, 5e-324, 1e-7, 3.0]
+
+
+def test_float_edges_come_back_as_the_same_floats(db: PraisonDB, uid: str) -> None:
+    """PostgreSQL's jsonb keeps NUMERIC: 1e16 must not come back as an int."""
+    data = {"f": FLOAT_EDGES, "text": "1e+16 stays text"}
+    db.sessions.create(uid, metadata=data)
+    db.messages.append(uid, "user", [{"type": "f", "v": FLOAT_EDGES}], data)
+    db.state.set(uid, data, scope=f"user:{uid}")
+    db.runs.start(uid, metadata=data)
+    (message,) = db.messages.list(uid)
+    for got in (
+        db.sessions.get(uid).metadata,
+        message.metadata,
+        {"f": message.content[0]["v"], "text": data["text"]},  # type: ignore[index]
+        db.state.get(uid, scope=f"user:{uid}"),
+        db.runs.list(uid)[0].metadata,
+    ):
+        assert got == data
+        assert [type(v) for v in got["f"]] == [float] * len(FLOAT_EDGES), got
