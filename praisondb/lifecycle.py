@@ -22,7 +22,7 @@ import orjson
 
 from .errors import BackendUnavailable, ConfigError, NotFound, SchemaOutOfDate
 from .model import Event, Message, Run, SessionInfo, Span, utcnow
-from .validation import check_id
+from .validation import check_id, check_int
 
 if TYPE_CHECKING:
     from .repositories import Messages, Runs, Sessions
@@ -318,6 +318,11 @@ class LifecycleMixin:
         self, session_id: str | None = None, user_id: str | None = None, limit: int | None = None
     ) -> list[Trace]:
         """Traces (newest ``limit``, oldest first) with all their spans."""
+        if limit is not None:
+            check_int(limit, "limit", 0)
+        for value, what in ((session_id, "session id"), (user_id, "user id")):
+            if value is not None:
+                check_id(value, what)
         roots = self.conversations.list_spans(
             session_id=session_id, user_id=user_id, roots_only=True, limit=limit
         )

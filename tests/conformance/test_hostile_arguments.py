@@ -156,6 +156,10 @@ CALLS: dict[str, Call] = {
     "runs.get": lambda db, s, v: db.runs.get(v),
     "runs.list session": lambda db, s, v: db.runs.list(v),
     "runs.list limit": lambda db, s, v: db.runs.list(s, limit=v),
+    # spans (the PraisonAI lifecycle protocol)
+    "get_traces limit": lambda db, s, v: db.get_traces(s, limit=v),
+    "get_traces session": lambda db, s, v: db.get_traces(v),
+    "get_runs limit": lambda db, s, v: db.get_runs(s, limit=v),
     # Session objects
     "db.session id": lambda db, s, v: db.session(v).refresh(),
     "db.session user_id": lambda db, s, v: db.session(uuid.uuid4().hex, user_id=v).refresh(),
