@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .errors import BackendUnavailable, ConfigError, NotFound, SchemaOutOfDate
+from .errors import BackendUnavailable, ConfigError, NotFound, SchemaOutOfDate, ValidationError
 from .model import Event, Message, Run, SessionInfo, Span, utcnow
-from .validation import check_id, check_int
+from .validation import check_id, check_int, check_text, coerce_json
 
 if TYPE_CHECKING:
     from .repositories import Messages, Runs, Sessions
@@ -50,11 +50,8 @@ class Trace:
 
 
 def json_safe(value: Any) -> Any:
-    """``value`` as JSON data; objects JSON cannot hold become their ``str()``."""
-    try:
-        return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
-    except (TypeError, orjson.JSONEncodeError):
-        return str(value)
+    """``value`` as JSON data every store keeps; what JSON cannot hold becomes text."""
+    return coerce_json(value)
 
 
 def as_text(value: Any) -> str:
@@ -253,6 +250,8 @@ class LifecycleMixin:
         user_id: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
+        _check_span_labels(session_id=session_id, user_id=user_id, run_id=run_id)
+        _check_span_text(agent_name, "agent_name", optional=True)
         attributes = json_safe(dict(metadata or {}))
         attributes.update({k: v for k, v in (("run_id", run_id), ("agent_name", agent_name)) if v})
         root = Span(
@@ -269,6 +268,7 @@ class LifecycleMixin:
     def on_trace_end(
         self, trace_id: str, status: str = "ok", metadata: dict[str, Any] | None = None
     ) -> None:
+        _check_span_text(status, "status")
         root = self._span(trace_id)
         root.status = status
         root.ended_at = utcnow()
@@ -284,6 +284,8 @@ class LifecycleMixin:
         parent_span_id: str | None = None,
         attributes: dict[str, Any] | None = None,
     ) -> None:
+        _check_span_text(name, "span name")
+        _check_span_labels(parent_span_id=parent_span_id)
         root = self._span(trace_id)
         span = Span(
             trace_id=trace_id,
@@ -300,6 +302,7 @@ class LifecycleMixin:
     def on_span_end(
         self, span_id: str, status: str = "ok", attributes: dict[str, Any] | None = None
     ) -> None:
+        _check_span_text(status, "status")
         span = self._span(span_id)
         span.status = status
         span.ended_at = utcnow()
@@ -393,3 +396,17 @@ def _int(metrics: dict[str, Any], *names: str) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     return None
+
+
+def _check_span_labels(**ids: str | None) -> None:
+    for name, value in ids.items():
+        if value is not None:
+            check_id(value, name.replace("_", " "))
+
+
+def _check_span_text(value: object, what: str, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string, not {type(value).__name__}")
+    check_text(value, what)

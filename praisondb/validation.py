@@ -7,6 +7,8 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from .errors import ValidationError
 from .model import ROLES, Message
 
@@ -244,3 +246,43 @@ def incr_overflow(scope: str, key: str, current: int, amount: int) -> Validation
         f"state {scope}/{key}: {current} + {amount} is outside {INT_MIN}..{INT_MAX}, "
         "the range of a JSON integer (signed 64 bits); the value is unchanged"
     )
+
+
+def coerce_json(value: Any) -> Any:
+    """``value`` made into JSON data that passes :func:`check_json`, for hooks that must
+    never refuse what an agent framework hands them: what JSON cannot hold becomes
+    text (its ``str()``; datetimes, UUIDs, Enums and dataclasses as orjson spells them),
+    lone surrogates become U+FFFD, tuples and sets become lists."""
+    try:
+        return check_json(value, "value")
+    except ValidationError:
+        return _coerce(value, 0)
+
+
+def _coerce(value: Any, depth: int) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if type(value) is int:
+        return value if INT_MIN <= value <= INT_MAX else str(value)
+    if type(value) is float:
+        return _walk(value, 0) if math.isfinite(value) else str(value)
+    if type(value) is str:
+        return _safe_text(value)
+    if depth >= MAX_DEPTH:
+        return _safe_text(str(value))
+    if isinstance(value, dict):
+        return {_safe_text(str(k)): _coerce(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_coerce(v, depth + 1) for v in value]
+    try:  # datetime, UUID, Enum, dataclass...: orjson's spelling, then made safe
+        spelled = orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+    except (TypeError, orjson.JSONEncodeError):
+        return _safe_text(str(value))
+    if isinstance(spelled, str):
+        return _safe_text(spelled)
+    return _coerce(spelled, depth)
+
+
+def _safe_text(text: str) -> str:
+    """Lone surrogates replaced by U+FFFD (a valid pair is joined into its character)."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
