@@ -331,3 +331,23 @@ def test_float_edges_come_back_as_the_same_floats(db: PraisonDB, uid: str) -> No
     ):
         assert got == data
         assert [type(v) for v in got["f"]] == [float] * len(FLOAT_EDGES), got
+
+
+def test_imported_sessions_follow_the_same_contract(db: PraisonDB, uid: str) -> None:
+    """An export from elsewhere is untrusted: out-of-range counts are refused, -0.0 is 0.0."""
+    db.sessions.create(uid)
+    db.messages.append(uid, "user", "hi")
+    db.runs.start(uid)
+    db.state.set("z", 1.5, scope=f"session:{uid}")
+    exported = db.sessions.export(uid)
+    db.sessions.delete(uid)
+
+    too_many = {**exported, "runs": [{**exported["runs"][0], "input_tokens": 2**63}]}
+    with pytest.raises(ValidationError, match="input_tokens"):
+        db.sessions.import_session(too_many)
+    assert not db.sessions.exists(uid)
+
+    negative_zero = {**exported, "state": [{**exported["state"][0], "value": {"z": -0.0}}]}
+    db.sessions.import_session(negative_zero)
+    value = db.state.get("z", scope=f"session:{uid}")
+    assert value == {"z": 0.0} and math.copysign(1.0, value["z"]) == 1.0
