@@ -25,7 +25,7 @@ from praisondb import PraisonDB, ValidationError
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 MAX_DEPTH = 30
 
-PROPERTY = settings(max_examples=25, deadline=None, derandomize=True, database=None)
+PROPERTY = settings(max_examples=50, deadline=None, derandomize=True, database=None)
 
 # -- strategies ---------------------------------------------------------------------------
 
