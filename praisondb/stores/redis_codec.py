@@ -168,7 +168,8 @@ return {0, 0}
 """
 )
 
-# KEYS: entry; ARGV: amount, now_us, exp_us (''), exp_ms ('')  -> {1, new value} or {-1, value}
+# KEYS: entry; ARGV: amount, now_us, exp_us (''), exp_ms ('')  -> {1, new value}, {-1, value}
+# when it is not an integer, or {-2, value} when the sum leaves signed 64 bits (unchanged)
 STATE_INCR = (
     LIVE_VERSION
     + """
@@ -183,7 +184,8 @@ if live_version(KEYS[1], ARGV[2]) == 0 then
 end
 local v = redis.call('HGET', KEYS[1], 'v')
 if not string.match(v, '^%-?%d+$') then return {-1, v} end
-redis.call('HINCRBY', KEYS[1], 'v', ARGV[1])
+local sum = redis.pcall('HINCRBY', KEYS[1], 'v', ARGV[1])
+if type(sum) == 'table' and sum.err then return {-2, v} end
 redis.call('HINCRBY', KEYS[1], 'ver', 1)
 redis.call('HSET', KEYS[1], 'upd', ARGV[2])
 return {1, redis.call('HGET', KEYS[1], 'v')}

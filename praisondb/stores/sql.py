@@ -41,7 +41,7 @@ from .sql_state import SQLState
 T = TypeVar("T")
 
 _SID = sa.bindparam("sid", type_=sessions.c.id.type)
-_LIMIT = sa.bindparam("limit", type_=sa.Integer())
+_LIMIT = sa.bindparam("limit", type_=sa.BigInteger())
 _SESSION_COLUMNS = (
     sessions.c.id,
     sessions.c.user_id,

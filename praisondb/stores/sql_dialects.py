@@ -84,8 +84,27 @@ def json_loads(data: str | bytes | bytearray | memoryview | float) -> Any:
     return orjson.loads(data)
 
 
+# jsonb keeps numbers as NUMERIC: a float orjson spells with a positive exponent (1e+16,
+# 1.5e+16: every float from 1e16 up) would come back as an integer. Spelled out with a
+# ".0" it stays a float. Strings are matched first so that text like "1e16" is kept.
+_BIG_FLOAT = re.compile(rb'"(?:[^"\\]|\\.)*"|(-?\d+(?:\.\d+)?e\+\d+)')
+
+
+def _spell_float(match: re.Match[bytes]) -> bytes:
+    if match.group(1) is None:
+        return match.group()
+    return b"%d.0" % int(float(match.group(1)))
+
+
+def _pg_orjson(value: Any) -> bytes:
+    data = orjson.dumps(value)
+    if b"e+" not in data:
+        return data
+    return _BIG_FLOAT.sub(_spell_float, data)
+
+
 def pg_json_dumps(value: Any) -> str:
-    text = orjson.dumps(value).decode()
+    text = _pg_orjson(value).decode()
     if "\\u0000" not in text and _MARK not in text:
         return text
     return _JSON_ESCAPE.sub(_escape_json_token, text)
@@ -93,7 +112,7 @@ def pg_json_dumps(value: Any) -> str:
 
 def pg_json_bytes(value: Any) -> bytes:
     """``pg_json_dumps`` as UTF-8 bytes, without a round trip through str when nothing needs escaping."""
-    data = orjson.dumps(value)
+    data = _pg_orjson(value)
     if b"\\u0000" not in data and _MARK_BYTES not in data:
         return data
     return pg_json_dumps(value).encode()
