@@ -347,6 +347,10 @@ class Messages:
         the stored messages are returned and nothing is written or logged again.
         """
         check_id(session_id)
+        if isinstance(messages, (str, bytes, dict)) or not isinstance(messages, Iterable):
+            raise ValidationError(
+                f"messages must be a list of Message objects or dicts, not {type(messages).__name__}"
+            )
         batch = [check_message(_as_message(session_id, m)) for m in messages]
         try:
             stored = self._db.conversations.append_messages(session_id, batch)

@@ -90,6 +90,7 @@ CALLS: dict[str, Call] = {
     "messages.append metadata": lambda db, s, v: db.messages.append(s, "user", "hi", v),
     "messages.append run_id": lambda db, s, v: db.messages.append(s, "user", "hi", run_id=v),
     "messages.extend item": lambda db, s, v: db.messages.extend(s, [v]),
+    "messages.extend batch": lambda db, s, v: db.messages.extend(s, v),
     "messages.extend id": lambda db, s, v: db.messages.extend(
         s, [{"role": "user", "content": "x", "id": v}]
     ),
