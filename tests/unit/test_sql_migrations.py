@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from praisondb import ConfigError, PraisonDB, SchemaOutOfDate, migrate
+from praisondb import ConfigError, PraisonDB, SchemaOutOfDate
 from praisondb.stores import open_conversation_store
-from praisondb.stores.sql import SQLStore
+from praisondb.stores.sql import migrate
+from praisondb.stores.sql.store import SQLStore
 from tests.unit.sql_fixtures import any_sql_url, postgres_url, server_url  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]

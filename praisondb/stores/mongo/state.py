@@ -16,10 +16,10 @@ import pymongo
 import pymongo.errors
 from pymongo import ASCENDING, ReturnDocument
 
-from ..errors import Conflict, ValidationError
-from ..model import JSON, StateEntry, utcnow
-from ..validation import INT_MAX, INT_MIN, incr_overflow
-from .mongo_codec import escape, from_us, to_us, unescape
+from ...errors import Conflict, ValidationError
+from ...model import JSON, StateEntry, utcnow
+from ...validation import INT_MAX, INT_MIN, incr_overflow
+from .codec import escape, from_us, to_us, unescape
 
 T = TypeVar("T")
 
