@@ -30,11 +30,11 @@ import orjson
 
 from ...errors import NotFound
 from ...model import Checkpoint, Run, Span
+from .._kit import newest
 from .codec import (
     DELETE_IF_EQUAL,
     dumps,
     hash_tag,
-    newest,
     parse_checkpoint,
     parse_run,
     parse_span,

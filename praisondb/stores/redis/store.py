@@ -49,8 +49,9 @@ import redis.retry
 from ...errors import BackendUnavailable, ConfigError, Conflict, NotFound
 from ...model import Message, Page, SessionInfo, Span, utcnow
 from ...options import as_bool
-from ...retry import Retry
+from ...retry import Retry, driver_text
 from ...urls import StoreURL, redact_text
+from .._kit import session_matches
 from ..base import (
     UNSET,
     Capability,
@@ -68,10 +69,8 @@ from .codec import (
     STATE_INCR,
     STATE_SET,
     dumps,
-    first_line,
     from_us,
     hash_tag,
-    matches,
     now_us,
     parse_message,
     parse_span,
@@ -165,7 +164,7 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
         try:
             return redis.cluster.RedisCluster.from_url(driver_url, **settings)
         except redis.exceptions.RedisClusterException as exc:
-            text = redact_text(first_line(exc), self.url.secret)
+            text = driver_text(exc, self.url.secret)
             if "Cluster mode is not enabled" in text:
                 raise ConfigError(
                     f"{self.url.redacted} is not a Redis Cluster node; drop cluster=true"
@@ -187,7 +186,7 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
         except redis.exceptions.AuthenticationError as exc:
             raise ConfigError(
                 f"redis refused the credentials of {self.url.redacted}: "
-                f"{redact_text(first_line(exc), self.url.secret)}"
+                f"{driver_text(exc, self.url.secret)}"
             ) from None
         except BackendUnavailable as exc:
             text = str(exc)
@@ -198,7 +197,7 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
             raise
         except redis.exceptions.RedisError as exc:
             raise BackendUnavailable(
-                f"{action} failed: {redact_text(first_line(exc), self.url.secret)}",
+                f"{action} failed: {driver_text(exc, self.url.secret)}",
                 url=self.url.redacted,
             ) from None
 
@@ -406,7 +405,7 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
                 info = self._parse_session(session_id, raw) if raw else None
                 if info is None or self._index_entries(info).get(index) != score:
                     dangling.append(session_id)
-                elif matches(info, query):
+                elif session_matches(info, query):
                     yield info
             after = fresh[-1]
             top = str(after[0])
