@@ -14,7 +14,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from praisondb.stores.sql import dialects as sql_dialects
+from praisondb.stores.sql.engine import create_engine, driver_url, parse_options
 from praisondb.stores.sql.schema import VERSION_TABLE, include_name, metadata
 from praisondb.urls import StoreURL, parse_url
 
@@ -46,7 +46,7 @@ def run_migrations_offline() -> None:
     """Write the SQL to the output instead of running it."""
     url = _url()
     context.configure(
-        url=sql_dialects.driver_url(url),
+        url=driver_url(url),
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
         render_as_batch=url.family == "sqlite",
@@ -72,7 +72,7 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     url = _url()
-    engine = sql_dialects.create_engine(url, sql_dialects.parse_options(url, {}))
+    engine = create_engine(url, parse_options(url, {}))
     try:
         with engine.begin() as conn:
             _run(conn)

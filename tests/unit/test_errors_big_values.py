@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from praisondb import Message, PraisonDB, SessionInfo, ValidationError
-from praisondb.stores.sql import dialects as sql_dialects
+from praisondb.stores.sql import errors as sql_errors
 from praisondb.urls import parse_url
 from tests.backends import mysql_backend, postgres_backend
 
@@ -59,9 +59,9 @@ def test_mysql_refusal_1153_is_a_validation_error() -> None:
 
     url = parse_url("mysql://root@127.0.0.1/test")
     refused = pymysql.err.OperationalError(1153, "Got a packet bigger than 'max_allowed_packet'")
-    error = sql_dialects.translate(sa.exc.OperationalError("INSERT", {}, refused), url)
+    error = sql_errors.translate(sa.exc.OperationalError("INSERT", {}, refused), url)
     assert isinstance(error, ValidationError) and "max_allowed_packet" in str(error)
-    assert not sql_dialects.is_retryable(error)
+    assert not sql_errors.is_retryable(error)
 
 
 def test_postgresql_stores_100_mb(tmp_path: Path) -> None:

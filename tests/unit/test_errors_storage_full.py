@@ -25,7 +25,7 @@ import pytest
 
 import praisondb
 from praisondb import PraisonDB, PraisonDBError, StorageFull
-from praisondb.stores.sql import dialects as sql_dialects
+from praisondb.stores.sql import errors as sql_errors
 from praisondb.urls import parse_url
 from tests.backends import env_url, postgres_backend
 
@@ -135,8 +135,8 @@ def test_disk_full_codes_of_the_servers() -> None:
         (1030, 'Got error 135 "No more room in record file" from storage engine'),
     ]:
         exc = sa.exc.OperationalError("INSERT", {}, pymysql.err.OperationalError(*args))
-        assert isinstance(sql_dialects.translate(exc, url), StorageFull), args
+        assert isinstance(sql_errors.translate(exc, url), StorageFull), args
     other = sa.exc.OperationalError("INSERT", {}, pymysql.err.OperationalError(1030, "error 5"))
-    assert not isinstance(sql_dialects.translate(other, url), StorageFull)
+    assert not isinstance(sql_errors.translate(other, url), StorageFull)
     assert issubclass(psycopg.errors.DiskFull, psycopg.errors.OperationalError)
     assert psycopg.errors.DiskFull.sqlstate == "53100"

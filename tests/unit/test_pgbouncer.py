@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from praisondb import ConfigError, Conflict, PraisonDB
-from praisondb.stores.sql import dialects
+from praisondb.stores.sql import engine as sql_engine
 from praisondb.urls import parse_url
 from tests.backends import postgres_backend
 from tests.conftest import require_all_backends
@@ -277,8 +277,8 @@ def test_migrations_also_run_through_pgbouncer(fresh: Bounced) -> None:
 # -- the option itself --------------------------------------------------------------------
 
 
-def _settings(url: str, **options: Any) -> dialects.EngineSettings:
-    return dialects.parse_options(parse_url(url), options)
+def _settings(url: str, **options: Any) -> sql_engine.EngineSettings:
+    return sql_engine.parse_options(parse_url(url), options)
 
 
 PG = "postgresql://app:S3cretPw@127.0.0.1:1/app"
@@ -302,7 +302,7 @@ def test_prepare_threshold_values(
 ) -> None:
     settings = _settings(PG + query, **keywords)
     assert settings.driver_args == {"prepare_threshold": expected}
-    assert "prepare_threshold" not in dialects.driver_url(parse_url(PG + query)).query
+    assert "prepare_threshold" not in sql_engine.driver_url(parse_url(PG + query)).query
 
 
 def test_prepare_threshold_unset_keeps_psycopg_default() -> None:
@@ -348,7 +348,7 @@ def test_prepare_threshold_reaches_psycopg(
     fresh: Bounced, query: str, expected: int | None
 ) -> None:
     parsed = parse_url(fresh.direct + query)
-    engine = dialects.create_engine(parsed, dialects.parse_options(parsed, {}))
+    engine = sql_engine.create_engine(parsed, sql_engine.parse_options(parsed, {}))
     try:
         raw = engine.raw_connection()
         try:

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from praisondb import BackendUnavailable, NotFound, PraisonDB
 from praisondb.cli import cli
-from praisondb.stores.sql import dialects, migrate
+from praisondb.stores.sql import engine as sql_engine
+from praisondb.stores.sql import migrate
 from praisondb.urls import parse_url
 from tests.unit.sql_fixtures import any_sql_url, postgres_url  # noqa: F401
 
@@ -87,7 +88,7 @@ def test_downgrade_needs_yes_then_drops_everything(any_sql_url: str) -> None:  #
     assert f"downgraded {head} -> (empty)" in run("downgrade", "base", "--yes", "--url", url)
     assert migrate.current(url) is None
     assert "already at (empty)" in run("downgrade", "base", "--yes", "--url", url)
-    engine = sa.create_engine(dialects.driver_url(parse_url(url)))
+    engine = sa.create_engine(sql_engine.driver_url(parse_url(url)))
     try:
         left = [t for t in sa.inspect(engine).get_table_names() if t.startswith("praisondb_")]
     finally:

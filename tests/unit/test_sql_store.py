@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from praisondb import BackendUnavailable, ConfigError, Message, PraisonDB, Run
 from praisondb.stores import open_conversation_store
-from praisondb.stores.sql import dialects
+from praisondb.stores.sql import engine as sql_engine
+from praisondb.stores.sql import types as sql_types
 from praisondb.stores.sql.store import SQLStore
 from praisondb.urls import parse_url
 from tests.unit.sql_fixtures import mysql_url, postgres_url  # noqa: F401
@@ -35,23 +36,23 @@ TRICKY = [
 
 @pytest.mark.parametrize("text", TRICKY)
 def test_text_escaping_is_reversible(text: str) -> None:
-    escaped = dialects.escape_text(text)
+    escaped = sql_types.escape_text(text)
     assert "\x00" not in escaped
-    assert dialects.unescape_text(escaped) == text
+    assert sql_types.unescape_text(escaped) == text
 
 
 @pytest.mark.parametrize("text", TRICKY)
 def test_json_escaping_is_reversible(text: str) -> None:
     value = {text: [text, {"k": text}], "n": 1}
-    dumped = dialects.pg_json_dumps(value)
+    dumped = sql_types.pg_json_dumps(value)
     assert "\\u0000" not in dumped.replace("\\\\", "")
-    assert dialects.pg_json_loads(dumped) == value
-    assert dialects.pg_json_loads(dumped.encode()) == value
+    assert sql_types.pg_json_loads(dumped) == value
+    assert sql_types.pg_json_loads(dumped.encode()) == value
 
 
 def _raw_rows(url: str, sql: str) -> list[tuple[object, ...]]:
     parsed = parse_url(url)
-    engine = dialects.create_engine(parsed, dialects.parse_options(parsed, {}))
+    engine = sql_engine.create_engine(parsed, sql_engine.parse_options(parsed, {}))
     try:
         with engine.connect() as conn:
             return [tuple(row) for row in conn.execute(sa.text(sql))]
@@ -108,7 +109,7 @@ def test_four_byte_characters_and_exact_ids_on_mysql(mysql_url: str) -> None:  #
         " AND table_name <> 'praisondb_alembic_version'",
     )
     assert len(collations) == 6
-    assert {c for _, c in collations} == {dialects.MYSQL_COLLATION}
+    assert {c for _, c in collations} == {sql_types.MYSQL_COLLATION}
 
 
 @pytest.mark.parametrize(
@@ -236,8 +237,8 @@ def test_timestamps_are_integer_microseconds_on_sqlite(tmp_path: Path) -> None:
         info = db.sessions.create("s")
     with sqlite3.connect(path) as conn:
         (created,) = conn.execute("SELECT created_at FROM praisondb_sessions").fetchone()
-    assert created == dialects.to_micros(info.created_at)
-    assert dialects.from_micros(created) == info.created_at
+    assert created == sql_types.to_micros(info.created_at)
+    assert sql_types.from_micros(created) == info.created_at
 
 
 def _rollbacks(store: SQLStore) -> int:
@@ -270,6 +271,6 @@ def test_mysql_pool_rolls_back_reads_but_not_committed_appends(mysql_url: str) -
         assert after_appends - before == 1
         assert after_reads - after_appends == 3 + 1
         # and no transaction stays open: DDL from another connection does not wait
-        with sa.create_engine(dialects.driver_url(parse_url(mysql_url))).connect() as other:
+        with sa.create_engine(sql_engine.driver_url(parse_url(mysql_url))).connect() as other:
             other.exec_driver_sql("SET SESSION lock_wait_timeout = 2")
             other.exec_driver_sql("ALTER TABLE praisondb_messages COMMENT = 'not locked'")

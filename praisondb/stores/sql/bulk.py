@@ -33,9 +33,9 @@ from sqlalchemy.engine import Connection
 
 from ...errors import Conflict, NotFound
 from ...model import Message, SessionInfo
-from . import dialects
 from .fastpath import FastPath
 from .schema import messages, sessions
+from .types import json_dumps, pg_json_bytes
 
 T = TypeVar("T")
 
@@ -252,7 +252,7 @@ class BulkWriter:
                 m.id,
                 m.role,
                 0 if isinstance(m.content, str) else 1,
-                text(m.content if isinstance(m.content, str) else dialects.json_dumps(m.content)),
+                text(m.content if isinstance(m.content, str) else json_dumps(m.content)),
                 dumps(m.metadata),
                 m.run_id,
                 ts(m.created_at),
@@ -266,7 +266,7 @@ class BulkWriter:
         conn.exec_driver_sql(sql, values)
 
     def _copy_pg(self, raw: Any, rows: list[tuple[str, Message]]) -> None:
-        text, ts, dumps = self.codec.text_bind, self.codec.ts_bind, dialects.pg_json_bytes
+        text, ts, dumps = self.codec.text_bind, self.codec.ts_bind, pg_json_bytes
         with raw.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
             copy.set_types(_PG_COPY_TYPES)
             write = copy.write_row
@@ -275,7 +275,7 @@ class BulkWriter:
                 if isinstance(content, str):
                     kind, body = 0, text(content)
                 else:  # blocks: JSON text in a text column, then text escaping
-                    kind, body = 1, text(dialects.json_dumps(content))
+                    kind, body = 1, text(json_dumps(content))
                 write(
                     (
                         sid,

@@ -3,7 +3,7 @@
 SQLAlchemy's Connection costs ~80 µs per statement on a small machine, as much as the
 database work of a SQLite append. So these statements are built with Core once, compiled
 once per dialect, and executed straight on a pooled DBAPI cursor, with values encoded by
-the same :class:`~.sql_dialects.Codec` the Core column types use. Driver errors are
+the same :class:`~.Codec` the Core column types use. Driver errors are
 re-raised as SQLAlchemy's exception classes so the store translates them like any other.
 
 Appending assigns seq and inserts the batch in the fewest round trips each dialect allows.
@@ -32,13 +32,14 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from ...model import Message
-from . import dialects
+from .engine import CLEAN
 from .schema import messages, sessions
+from .types import EPOCH, MYSQL, UTCTimestamp, codec, json_dumps
 
 T = TypeVar("T")
 
 _N = sa.bindparam("n", type_=sa.BigInteger())
-_NOW = sa.bindparam("now", type_=dialects.UTCTimestamp())
+_NOW = sa.bindparam("now", type_=UTCTimestamp())
 _SID = sa.bindparam("sid", type_=sessions.c.id.type)
 _LATEST = sa.case((sessions.c.updated_at > _NOW, sessions.c.updated_at), else_=_NOW)
 _EXISTS: sa.Select[tuple[Any]] = sa.select(sa.literal_column("1")).where(sessions.c.id == _SID)
@@ -125,8 +126,8 @@ class FastPath:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect
-        self.name = "mysql" if self.dialect.name in dialects.MYSQL else self.dialect.name
-        self.codec = dialects.codec(self.name)
+        self.name = "mysql" if self.dialect.name in MYSQL else self.dialect.name
+        self.codec = codec(self.name)
         self._error = self.dialect.loaded_dbapi.Error
         self._exists = self._compile(_EXISTS)
         self._insert = self._compile(messages.insert(), column_keys=list(MESSAGE_COLUMNS))
@@ -205,7 +206,7 @@ class FastPath:
             if broken is not None:
                 handle.invalidate(broken)
             elif committed:
-                handle.info[dialects.CLEAN] = True  # MySQL: skip the pool's ROLLBACK
+                handle.info[CLEAN] = True  # MySQL: skip the pool's ROLLBACK
             handle.close()
         elif broken is not None or self._closed or len(self._idle) >= self._keep:
             with contextlib.suppress(self._error):
@@ -340,7 +341,7 @@ class FastPath:
                     m.id,
                     m.role,
                     0 if is_text else 1,
-                    text(content if is_text else dialects.json_dumps(content)),  # type: ignore[arg-type]
+                    text(content if is_text else json_dumps(content)),  # type: ignore[arg-type]
                     dumps(m.metadata),
                     m.run_id,
                     ts(m.created_at),
@@ -362,7 +363,7 @@ class FastPath:
                 "id": m.id,
                 "role": m.role,
                 "kind": 0 if is_text else 1,
-                "content": text(m.content if is_text else dialects.json_dumps(m.content)),  # type: ignore[arg-type]
+                "content": text(m.content if is_text else json_dumps(m.content)),  # type: ignore[arg-type]
                 "metadata": dumps(m.metadata),
                 "run_id": m.run_id,
                 "created": self.codec.ts_bind(m.created_at),
@@ -378,7 +379,7 @@ class FastPath:
                 contents.append(text(m.content))
             else:  # blocks are JSON text in a text column: plain JSON, then text escaping
                 kinds.append(1)
-                contents.append(text(dialects.json_dumps(m.content)))
+                contents.append(text(json_dumps(m.content)))
         values = {
             "n": len(batch),
             "now": self.codec.ts_bind(now),
@@ -497,7 +498,7 @@ def _sqlite_messages(rows: list[Any]) -> list[Message]:
     Text is stored as given, metadata is always a JSON object held as text, and
     timestamps are integer microseconds: the same decoding as the Codec, inlined.
     """
-    loads, epoch, delta = orjson.loads, dialects.EPOCH, timedelta
+    loads, epoch, delta = orjson.loads, EPOCH, timedelta
     return [
         Message(
             sid,

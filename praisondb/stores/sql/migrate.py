@@ -32,8 +32,10 @@ from sqlalchemy.engine import Connection, Engine
 from ...errors import BackendUnavailable, ConfigError, PraisonDBError, SchemaOutOfDate
 from ...retry import Retry
 from ...urls import StoreURL, parse_url
-from . import dialects as sql_dialects
+from .engine import WRITE, create_engine, parse_options
+from .errors import is_retryable, translate
 from .schema import VERSION_TABLE, include_name, metadata
+from .types import MYSQL
 
 T = TypeVar("T")
 
@@ -211,7 +213,7 @@ def _migrate_engine(
     target = {"head": head(), "base": None}.get(revision, revision)
     with engine.connect() as conn:
         if dialect == "sqlite":
-            conn.execution_options(**{sql_dialects.WRITE: True})
+            conn.execution_options(**{WRITE: True})
         with _mysql_lock(conn), conn.begin():
             if dialect == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
@@ -285,7 +287,7 @@ def _parse(url: str | StoreURL) -> StoreURL:
 def _engine(url: str | StoreURL, options: dict[str, Any]) -> Iterator[tuple[Engine, StoreURL]]:
     parsed = _parse(url)
     options = {k: v for k, v in options.items() if k != "auto_migrate"}
-    engine = sql_dialects.create_engine(parsed, sql_dialects.parse_options(parsed, options))
+    engine = create_engine(parsed, parse_options(parsed, options))
     try:
         yield engine, parsed
     finally:
@@ -294,7 +296,7 @@ def _engine(url: str | StoreURL, options: dict[str, Any]) -> Iterator[tuple[Engi
 
 @contextlib.contextmanager
 def _mysql_lock(conn: Connection) -> Iterator[None]:
-    if conn.dialect.name not in sql_dialects.MYSQL:
+    if conn.dialect.name not in MYSQL:
         yield
         return
     got = conn.execute(
@@ -320,11 +322,9 @@ def _call(url: StoreURL, fn: Callable[[], T], action: str) -> T:
         except PraisonDBError:
             raise
         except sa.exc.SQLAlchemyError as exc:
-            translated = sql_dialects.translate(exc, url)
+            translated = translate(exc, url)
             if translated is None:
                 raise
             raise translated from exc
 
-    return Retry().call(
-        attempt, transient=sql_dialects.is_retryable, url=url.redacted, action=action
-    )
+    return Retry().call(attempt, transient=is_retryable, url=url.redacted, action=action)

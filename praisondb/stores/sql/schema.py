@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from ...validation import MAX_SCOPE_LENGTH
-from .dialects import FreeText, UTCTimestamp, id_type, json_type, table_options
+from .types import FreeText, UTCTimestamp, id_type, json_type, table_options
 
 PREFIX = "praisondb_"
 VERSION_TABLE = "praisondb_alembic_version"

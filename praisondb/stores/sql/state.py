@@ -20,8 +20,8 @@ from sqlalchemy.engine import Connection
 from ...errors import Conflict, ValidationError
 from ...model import JSON, StateEntry, utcnow
 from ...validation import INT_MAX, INT_MIN, incr_overflow
-from . import dialects
 from .schema import state
+from .statements import prefix_upper_bound, upsert
 
 T = TypeVar("T")
 _CHUNK = 500
@@ -186,7 +186,7 @@ class SQLState:
             stmt = stmt.where(state.c.scope == scope)
         if prefix:
             stmt = stmt.where(state.c.key >= prefix)
-            bound = dialects.prefix_upper_bound(prefix)
+            bound = prefix_upper_bound(prefix)
             if bound is not None:
                 stmt = stmt.where(state.c.key < bound)
         if after is not None:
@@ -228,7 +228,7 @@ class SQLState:
 
         def put(conn: Connection) -> None:
             for chunk in _chunks(rows):
-                conn.execute(dialects.upsert(self._dialect, state, chunk))
+                conn.execute(upsert(self._dialect, state, chunk))
 
         if rows:
             self._tx(put, write=True, action="put_entries", races=2)

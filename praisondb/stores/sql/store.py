@@ -2,7 +2,8 @@
 
 One store serves both protocols (conversations and state). The schema comes only from the
 Alembic migrations (see :mod:`praisondb.stores.sql.migrate`); dialect differences live in
-:mod:`.sql_dialects`; the tables in :mod:`.sql_schema`.
+:mod:`.types`, :mod:`.engine`, :mod:`.errors`, :mod:`.statements` and
+:mod:`.packets`; the tables in :mod:`.schema`.
 
 Concurrency: a session row holds ``last_seq`` and ``message_count``. Appending bumps them
 and inserts the messages in one transaction, so the row lock serialises writers of one
@@ -31,11 +32,16 @@ from ..base import (
     merge_metadata,
     session_cursor,
 )
-from . import dialects, migrate
+from . import migrate
 from .bulk import BulkWriter, session_values
+from .engine import WRITE, connection_guard, create_engine, is_memory_sqlite, parse_options
+from .errors import is_retryable, translate
 from .fastpath import FastPath
+from .packets import PACKET_CHECK_FROM, PACKET_OVERHEAD, message_bytes, packet_too_large
 from .schema import checkpoints, messages, runs, sessions, spans
 from .state import SQLState
+from .statements import upsert
+from .types import MYSQL
 
 T = TypeVar("T")
 
@@ -84,16 +90,16 @@ class SQLStore:
 
     def __init__(self, url: StoreURL, **options: Any) -> None:
         self.url = url
-        settings = dialects.parse_options(url, options)
+        settings = parse_options(url, options)
         self.capabilities: frozenset[Capability] = (
             frozenset()
-            if dialects.is_memory_sqlite(url)
+            if is_memory_sqlite(url)
             else frozenset({Capability.PERSISTENT, Capability.MULTI_PROCESS})
         )
-        self._engine = dialects.create_engine(url, settings)
+        self._engine = create_engine(url, settings)
         self._dialect = self._engine.dialect.name
-        self._write = {dialects.WRITE: True} if self._dialect == "sqlite" else {}
-        self._guard = dialects.connection_guard(url)
+        self._write = {WRITE: True} if self._dialect == "sqlite" else {}
+        self._guard = connection_guard(url)
         self._retry = Retry()
         self._max_packet: int | None = None
         try:
@@ -124,13 +130,13 @@ class SQLStore:
             except PraisonDBError:
                 raise
             except sa.exc.SQLAlchemyError as exc:
-                translated = dialects.translate(exc, self.url)
+                translated = translate(exc, self.url)
                 if translated is None:
                     raise
                 raise translated from exc
 
         return self._retry.call(
-            attempt, transient=dialects.is_retryable, url=self.url.redacted, action=action
+            attempt, transient=is_retryable, url=self.url.redacted, action=action
         )
 
     def _tx(
@@ -307,10 +313,10 @@ class SQLStore:
         """MySQL/MariaDB drop the connection on a statement over ``max_allowed_packet``
         (or refuse it with error 1153): check first, so the caller gets a ValidationError
         naming the limit instead of retries and "is the server up?"."""
-        if self._dialect not in dialects.MYSQL:
+        if self._dialect not in MYSQL:
             return
-        size = dialects.message_bytes(batch)
-        if size < dialects.PACKET_CHECK_FROM:
+        size = message_bytes(batch)
+        if size < PACKET_CHECK_FROM:
             return
         if self._max_packet is None:
             self._max_packet = int(
@@ -319,8 +325,8 @@ class SQLStore:
                     action="max_allowed_packet",
                 )
             )
-        if size + dialects.PACKET_OVERHEAD > self._max_packet:
-            raise ValidationError(dialects.packet_too_large(self.url, size, self._max_packet))
+        if size + PACKET_OVERHEAD > self._max_packet:
+            raise ValidationError(packet_too_large(self.url, size, self._max_packet))
 
     def append_messages(self, session_id: str, messages_: Sequence[Message]) -> list[Message]:
         batch = list(messages_)
@@ -436,7 +442,7 @@ class SQLStore:
 
     # -- runs, spans, checkpoints ----------------------------------------------
     def _upsert(self, table: sa.Table, values: dict[str, Any], action: str) -> None:
-        stmt = dialects.upsert(self._dialect, table, [values])
+        stmt = upsert(self._dialect, table, [values])
         self._tx(lambda conn: conn.execute(stmt), write=True, action=action, races=2)
 
     def save_run(self, run: Run) -> None:

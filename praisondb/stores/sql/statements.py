@@ -1,0 +1,51 @@
+"""Statements that differ between the dialects: upserts and index-range prefix bounds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql
+
+from .types import MYSQL
+
+
+def upsert(dialect_name: str, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> sa.Executable:
+    """INSERT ... ON CONFLICT (primary key) DO UPDATE every other column."""
+    keys = [c.name for c in table.primary_key.columns]
+    columns = [c.name for c in table.columns if c.name not in keys]
+    if dialect_name in MYSQL:
+        mysql_stmt = mysql.insert(table).values(list(rows))
+        return mysql_stmt.on_duplicate_key_update(
+            {name: mysql_stmt.inserted[name] for name in columns}
+        )
+    if dialect_name == "postgresql":
+        pg_stmt = postgresql.insert(table).values(list(rows))
+        return pg_stmt.on_conflict_do_update(
+            index_elements=keys, set_={name: pg_stmt.excluded[name] for name in columns}
+        )
+    from sqlalchemy.dialects import sqlite
+
+    lite_stmt = sqlite.insert(table).values(list(rows))
+    return lite_stmt.on_conflict_do_update(
+        index_elements=keys, set_={name: lite_stmt.excluded[name] for name in columns}
+    )
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with ``prefix``.
+
+    Lets a prefix search be an index range (``key >= prefix AND key < bound``) with no
+    LIKE wildcards to escape; valid because every dialect compares ids by code point.
+    """
+    chars = list(prefix)
+    while chars:
+        code = ord(chars[-1]) + 1
+        if code == 0xD800:
+            code = 0xE000  # skip the surrogate block: it cannot be stored
+        if code <= 0x10FFFF:
+            chars[-1] = chr(code)
+            return "".join(chars)
+        chars.pop()
+    return None
