@@ -6,59 +6,43 @@ keeps to delivering events.
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import ConfigError
-from ..options import as_bool
+from ..options import Option, OptionTable, as_bool, as_float, as_int, as_text, at_least, seconds
 from ..urls import StoreURL
 
 MEMORY_PATHS = frozenset({"", "memory", ":memory:"})
 """``chdb://`` paths that mean the in-memory engine (no directory)."""
 
-_OPTION_TYPES: dict[str, Callable[[Any], Any]] = {
-    "database": str,
-    "cluster": str,
-    "ttl_days": int,
-    "spool_dir": str,
-    "batch_size": int,
-    "flush_interval": float,
-    "max_buffer": int,
-    "block_timeout": float,
-    "retry_interval": float,
-    "connect_timeout": float,
-    "send_receive_timeout": float,
-}
-_BOOL_OPTIONS = {"auto_migrate", "verify", "journal"}
+_AT_LEAST_1 = "must be at least 1"
+_SECONDS = "must be a non-negative number of seconds"
+
+OPTIONS = OptionTable(
+    Option("database", as_text, doc="else the URL path, else praisondb"),
+    Option("cluster", as_text, doc="ON CLUSTER name for the DDL"),
+    Option("ttl_days", as_int, doc="rows older than this are dropped"),
+    Option("spool_dir", as_text, doc="where undelivered batches wait"),
+    Option("batch_size", as_int, None, at_least(1), _AT_LEAST_1, "events per insert"),
+    Option("flush_interval", as_float, None, seconds, _SECONDS, "seconds between flushes"),
+    Option("max_buffer", as_int, None, at_least(1), _AT_LEAST_1, "events held in memory"),
+    Option("block_timeout", as_float, None, seconds, _SECONDS, "seconds a full buffer blocks"),
+    Option("retry_interval", as_float, None, seconds, _SECONDS, "seconds between retries"),
+    Option("connect_timeout", as_float, None, seconds, _SECONDS, "seconds to connect"),
+    Option("send_receive_timeout", as_float, doc="seconds per request"),
+    Option("auto_migrate", as_bool, doc="default: on for chdb, off for servers"),
+    Option("verify", as_bool, doc="check the TLS certificate (default on)"),
+    Option("journal", as_bool, doc="journal events before delivery (default on)"),
+)
+"""Every option; an unset one is None and the sink picks its default."""
 
 
 def parse_options(url: StoreURL, options: Mapping[str, Any]) -> dict[str, Any]:
     """URL query options, overridden by keyword options; unknown names are ConfigErrors."""
-    merged: dict[str, Any] = {**url.options, **options}
-    parsed: dict[str, Any] = {}
-    for name, value in merged.items():
-        if name in _BOOL_OPTIONS:
-            parsed[name] = None if value is None else as_bool(name, value)
-        elif name in _OPTION_TYPES:
-            try:
-                parsed[name] = None if value is None else _OPTION_TYPES[name](value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"option {name} has an invalid value {value!r}") from None
-        else:
-            known = ", ".join(sorted([*_OPTION_TYPES, *_BOOL_OPTIONS]))
-            raise ConfigError(f"unknown analytics option {name!r}; known: {known}")
-    for name in ("batch_size", "max_buffer"):
-        if name in parsed and parsed[name] is not None and parsed[name] < 1:
-            raise ConfigError(f"option {name} must be at least 1")
-    for name in ("flush_interval", "block_timeout", "retry_interval", "connect_timeout"):
-        value = parsed.get(name)
-        if value is not None and not (math.isfinite(value) and value >= 0):
-            raise ConfigError(f"option {name} must be a non-negative number of seconds")
-    return parsed
+    return OPTIONS.read(url, options)
 
 
 def default_spool_dir(url: StoreURL, database: str) -> Path:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from ..errors import Conflict, NotFound, ValidationError
 from ..model import JSON, Checkpoint, Message, Page, Run, SessionInfo, Span, StateEntry, utcnow
+from ..options import Option, OptionTable, as_bool
 from ..urls import StoreURL
 from ..validation import INT_MAX, INT_MIN, incr_overflow
 from ._kit import newest, page_sessions, select_sessions
@@ -31,10 +32,16 @@ def _copy(value: T) -> T:
     return copy.deepcopy(value)
 
 
+OPTIONS = OptionTable(
+    Option("auto_migrate", as_bool, False, doc="accepted like every store's; nothing to migrate"),
+)
+
+
 class MemoryStore:
     capabilities: frozenset[Capability] = frozenset()
 
     def __init__(self, url: StoreURL, **options: Any) -> None:
+        OPTIONS.read(url, options)  # refuses unknown names like every store
         self.url = url
         self._lock = threading.RLock()
         self._sessions: dict[str, SessionInfo] = {}

@@ -55,7 +55,7 @@ import orjson
 
 from ...errors import BackendUnavailable, ConfigError, Conflict, NotFound, PraisonDBError
 from ...model import Message, Page, SessionInfo, utcnow
-from ...options import as_bool, as_seconds
+from ...options import Option, OptionTable, as_bool, as_seconds
 from ...urls import StoreURL
 from .._kit import page_sessions, select_sessions
 from ..base import (
@@ -101,7 +101,11 @@ from .state import StateFiles
 log = logging.getLogger("praisondb.jsonfiles")
 
 MARKER = "praisondb-json.json"
-_OPTIONS = frozenset({"auto_migrate", "fsync", "lock_timeout"})
+_OPTIONS = OptionTable(
+    Option("auto_migrate", as_bool, False, doc="ignored: the files need no migration"),
+    Option("fsync", as_bool, True, doc="flush every write to disk"),
+    Option("lock_timeout", as_seconds, 30.0, doc="seconds to wait for another process's lock"),
+)
 _ID_CACHE_SESSIONS = 256
 
 
@@ -112,15 +116,9 @@ class JsonFileStore(RecordFiles, StateFiles):
 
     def __init__(self, url: StoreURL, **options: Any) -> None:
         self.url = url
-        settings = {**url.options, **options}
-        unknown = sorted(set(settings) - _OPTIONS)
-        if unknown:
-            raise ConfigError(
-                f"unknown option(s) {', '.join(unknown)} for {url.redacted}; "
-                f"accepted: {', '.join(sorted(_OPTIONS))}"
-            )
-        self._fsync = as_bool("fsync", settings.get("fsync", True))
-        self._lock_timeout = as_seconds("lock_timeout", settings.get("lock_timeout", 30.0))
+        settings = _OPTIONS.read(url, options)
+        self._fsync: bool = settings["fsync"]
+        self._lock_timeout: float = settings["lock_timeout"]
         if not url.path:
             raise ConfigError(f"{url.redacted} names no directory; use json:///abs/dir")
         self._root = os.path.realpath(os.path.expanduser(url.path))

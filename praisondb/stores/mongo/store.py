@@ -25,6 +25,8 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from ...errors import BackendUnavailable, ConfigError, Conflict, NotFound, ValidationError
 from ...model import Checkpoint, Message, Page, Run, SessionInfo, Span, utcnow
+from ...options import UNSET as UNSET_OPTION
+from ...options import Option, OptionTable, as_bool, as_float, as_int, as_text, at_least, positive
 from ...retry import Retry, driver_text
 from ...urls import StoreURL, redact_text
 from ..base import UNSET, Capability, SessionQuery, decode_session_cursor, session_cursor
@@ -48,7 +50,14 @@ from .codec import (
 from .state import MongoStateMixin
 
 T = TypeVar("T")
-OPTIONS = {"auto_migrate", "database", "timeout", "connect_timeout", "retry_attempts"}
+OPTIONS = OptionTable(
+    Option("auto_migrate", as_bool, False, doc="accepted for symmetry; indexes are created anyway"),
+    Option("database", as_text, UNSET_OPTION, doc="else the URL path, else praisondb"),
+    Option("timeout", as_float, UNSET_OPTION, positive, "must be > 0", "seconds, retries included"),
+    Option("connect_timeout", as_float, UNSET_OPTION, positive, "must be > 0", "seconds"),
+    Option("retry_attempts", as_int, 3, at_least(1), "must be >= 1", "tries on connection errors"),
+    driver_query=True,
+)
 COLLECTIONS = ("sessions", "messages", "runs", "checkpoints", "spans", "state")
 _TOO_LARGE = {10334, 17419, 17420, 257, 2}  # BSONObjectTooLarge, TransactionTooLarge, ...
 _CONTENTION_SECONDS = 120.0
@@ -93,13 +102,11 @@ class MongoStore(MongoStateMixin):
 
     def __init__(self, url: StoreURL, **options: Any) -> None:
         self.url = url
-        unknown = sorted(set(options) - OPTIONS)
-        if unknown:
-            raise ConfigError(f"unknown option(s) for {url.redacted}: {', '.join(unknown)}")
-        merged: dict[str, Any] = {k: v for k, v in url.options.items() if k in OPTIONS}
-        merged.update(options)
+        merged = OPTIONS.read(url, options)
         base, _, query = url.secret.partition("?")
-        pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in OPTIONS]
+        pairs = [
+            (k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in OPTIONS.names
+        ]
         budget, attempts, connect_timeout = _timeouts(url, merged, pairs)
         self._retry = Retry(attempts=attempts)
         per_attempt = _per_attempt(budget, self._retry)
@@ -657,22 +664,21 @@ def _timeouts(
     of a whole operation, retries included (pymongo would otherwise wait it per try).
     """
     selection = next((v for k, v in pairs if k.lower() == _SELECTION), None)
-    try:
-        if "timeout" in merged:
-            budget = float(merged["timeout"])
-        elif selection is not None:
+    if "timeout" in merged:
+        budget: float = merged["timeout"]
+    elif selection is not None:
+        try:
             budget = float(selection) / 1000
-        else:
-            budget = DEFAULT_TIMEOUT
-        attempts = int(merged.get("retry_attempts", 3))
-        connect_timeout = float(merged.get("connect_timeout", budget))
-    except ValueError as exc:
-        raise ConfigError(f"bad option value for {url.redacted}: {exc}") from None
-    if attempts < 1 or budget <= 0 or connect_timeout <= 0:
-        raise ConfigError(
-            f"retry_attempts must be >= 1 and timeout/serverSelectionTimeoutMS/connect_timeout "
-            f"> 0 for {url.redacted}"
-        )
+        except ValueError:
+            raise ConfigError(
+                f"bad option value for {url.redacted}: serverSelectionTimeoutMS={selection!r}"
+            ) from None
+    else:
+        budget = DEFAULT_TIMEOUT
+    if budget <= 0:
+        raise ConfigError(f"serverSelectionTimeoutMS must be > 0 for {url.redacted}")
+    attempts: int = merged["retry_attempts"]
+    connect_timeout: float = merged.get("connect_timeout", budget)
     return budget, attempts, connect_timeout
 
 

@@ -48,7 +48,17 @@ import redis.retry
 
 from ...errors import BackendUnavailable, ConfigError, Conflict, NotFound
 from ...model import Message, Page, SessionInfo, Span, utcnow
-from ...options import as_bool
+from ...options import (
+    Option,
+    OptionTable,
+    as_bool,
+    as_float,
+    as_int,
+    as_text,
+    at_least,
+    blank_as,
+    positive,
+)
 from ...retry import Retry, driver_text
 from ...urls import StoreURL, redact_text
 from .._kit import session_matches
@@ -81,15 +91,18 @@ from .items import RedisItemsMixin
 from .state import RedisStateMixin
 
 T = TypeVar("T")
-OPTIONS = {
-    "auto_migrate",
-    "prefix",
-    "session_ttl",
-    "timeout",
-    "connect_timeout",
-    "retry_attempts",
-    "cluster",
-}
+OPTIONS = OptionTable(
+    Option("auto_migrate", as_bool, False, doc="accepted for symmetry; Redis has no schema"),
+    Option("prefix", as_text, "praisondb:", doc="namespaces several apps on one server"),
+    Option(
+        "session_ttl", blank_as(as_int, 0), 0, at_least(0), "must be >= 0", "seconds without writes"
+    ),
+    Option("timeout", as_float, 5.0, positive, "must be > 0", "seconds per network call"),
+    Option("connect_timeout", as_float, doc="seconds to connect", same_as="timeout"),
+    Option("retry_attempts", as_int, 3, at_least(1), "must be >= 1", "tries on connection errors"),
+    Option("cluster", blank_as(as_bool, False), False, doc="use the Redis Cluster client"),
+    driver_query=True,
+)
 SESSION_PARTS = ("info", "msgs", "ids", "runs", "cps", "spans")
 _BATCH = 200
 
@@ -110,28 +123,20 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
 
     def __init__(self, url: StoreURL, **options: Any) -> None:
         self.url = url
-        merged: dict[str, Any] = {k: v for k, v in url.options.items() if k in OPTIONS}
-        merged.update(options)
-        unknown = sorted(set(options) - OPTIONS)
-        if unknown:
-            raise ConfigError(f"unknown option(s) for {url.redacted}: {', '.join(unknown)}")
-        self.prefix = str(merged.get("prefix", "praisondb:"))
+        values = OPTIONS.read(url, options)
+        self.prefix = values["prefix"]
         if "{" in self.prefix or "}" in self.prefix:
             raise ConfigError("the redis key prefix must not contain '{' or '}' (hash tags)")
-        try:
-            self.session_ttl = int(merged.get("session_ttl") or 0)
-            timeout = float(merged.get("timeout", 5))
-            connect_timeout = float(merged.get("connect_timeout", timeout))
-            attempts = int(merged.get("retry_attempts", 3))
-        except ValueError as exc:
-            raise ConfigError(f"bad option value for {url.redacted}: {exc}") from None
-        if self.session_ttl < 0 or attempts < 1 or timeout <= 0:
-            raise ConfigError("session_ttl must be >= 0, retry_attempts >= 1, timeout > 0")
-        self.cluster = as_bool("cluster", merged.get("cluster") or False)
+        self.session_ttl: int = values["session_ttl"]
+        timeout, connect_timeout = values["timeout"], values["connect_timeout"]
+        attempts: int = values["retry_attempts"]
+        self.cluster: bool = values["cluster"]
         self._retry = Retry(attempts=attempts)
         self._shown = url.redacted  # computed once: _call runs on every operation
         base, _, query = url.secret.partition("?")
-        rest = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in OPTIONS]
+        rest = [
+            (k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in OPTIONS.names
+        ]
         driver_url = base + ("?" + urlencode(rest) if rest else "")
         settings: dict[str, Any] = {
             "socket_timeout": timeout,

@@ -19,6 +19,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from ...errors import ConfigError
+from ...options import UNSET, Option, OptionTable, as_bool, as_float, as_int, one_of
 from ...urls import StoreURL, redact_text
 from .packets import configure_mysql_packet_check
 from .types import codec
@@ -29,16 +30,48 @@ DRIVERS = {
     "mysql": "mysql+pymysql",
 }
 
-_BOOL = {
-    "1": True,
-    "true": True,
-    "yes": True,
-    "on": True,
-    "0": False,
-    "false": False,
-    "no": False,
-    "off": False,
-}
+PREPARE_THRESHOLD = "prepare_threshold"
+SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+
+
+def _prepare_threshold(name: str, value: Any) -> int | None:
+    """psycopg's ``prepare_threshold``: ``none`` turns server-side prepared statements off.
+
+    Unset, psycopg's default stands (a statement is prepared on the server after five
+    runs on one connection), which is faster on a direct connection. Behind a pooler that
+    hands each transaction to any server connection (PgBouncer before 1.21, or later ones
+    without ``max_prepared_statements``, in transaction mode) a statement prepared on one
+    server connection is missing on the next: such URLs need ``prepare_threshold=none``.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdecimal():
+        return int(value.strip())
+    raise ConfigError(f"option {name} must be a whole number >= 0 or none, not {value!r}")
+
+
+OPTIONS = OptionTable(
+    Option("pool_size", as_int, UNSET, doc="connections kept open"),
+    Option("max_overflow", as_int, UNSET, doc="connections opened beyond pool_size"),
+    Option("pool_timeout", as_int, UNSET, doc="seconds to wait for a free connection"),
+    Option("pool_recycle", as_int, UNSET, doc="seconds before a connection is replaced"),
+    Option("pool_pre_ping", as_bool, UNSET, doc="test a connection before each use"),
+    Option("echo", as_bool, UNSET, doc="log every statement"),
+    Option("connect_timeout", as_float, 10.0, doc="seconds to wait for a connection"),
+    Option("synchronous", one_of(*SYNCHRONOUS), "NORMAL", doc="SQLite's synchronous pragma"),
+    Option("busy_timeout", as_int, 60_000, doc="SQLite: ms to wait for a lock"),
+    Option("auto_migrate", as_bool, False, doc="upgrade the schema on open"),
+    Option(
+        PREPARE_THRESHOLD,
+        _prepare_threshold,
+        UNSET,
+        doc="PostgreSQL: runs before psycopg prepares a statement; none behind PgBouncer",
+        none_is_value=True,
+    ),
+    driver_query=True,
+)
 ENGINE_OPTIONS = (
     "pool_size",
     "max_overflow",
@@ -47,18 +80,7 @@ ENGINE_OPTIONS = (
     "pool_pre_ping",
     "echo",
 )
-PREPARE_THRESHOLD = "prepare_threshold"
-URL_OPTIONS = frozenset(
-    {
-        *ENGINE_OPTIONS,
-        "connect_timeout",
-        "synchronous",
-        "busy_timeout",
-        "auto_migrate",
-        PREPARE_THRESHOLD,
-    }
-)
-SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+URL_OPTIONS = OPTIONS.names
 
 
 @dataclass(frozen=True)
@@ -76,74 +98,22 @@ class EngineSettings:
 
 def parse_options(url: StoreURL, options: Mapping[str, Any]) -> EngineSettings:
     """Merge URL query options with keyword options (keywords win); unknown keywords fail."""
-    unknown = sorted(set(options) - URL_OPTIONS)
-    if unknown:
-        raise ConfigError(
-            f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for {url.redacted}; "
-            f"accepted: {', '.join(sorted(URL_OPTIONS))}"
-        )
-    merged: dict[str, Any] = {k: v for k, v in url.options.items() if k in URL_OPTIONS}
-    merged.update(options)
-    engine: dict[str, Any] = {}
-    for name in ENGINE_OPTIONS:
-        if name in merged:
-            engine[name] = _coerce(
-                name, merged[name], bool if name in {"pool_pre_ping", "echo"} else int
-            )
-    synchronous = str(merged.get("synchronous", "NORMAL")).upper()
-    if synchronous not in SYNCHRONOUS:
-        raise ConfigError(f"synchronous must be one of {sorted(SYNCHRONOUS)}, not {synchronous!r}")
+    values = OPTIONS.read(url, options)
     driver_args: dict[str, Any] = {}
-    if PREPARE_THRESHOLD in merged:
-        driver_args[PREPARE_THRESHOLD] = _prepare_threshold(url, merged[PREPARE_THRESHOLD])
+    if PREPARE_THRESHOLD in values:
+        if url.family != "postgresql":
+            raise ConfigError(
+                f"option {PREPARE_THRESHOLD} is for PostgreSQL (psycopg) only, not {url.redacted}"
+            )
+        driver_args[PREPARE_THRESHOLD] = values[PREPARE_THRESHOLD]
     return EngineSettings(
-        engine=engine,
-        connect_timeout=float(_coerce("connect_timeout", merged.get("connect_timeout", 10), float)),
-        synchronous=synchronous,
-        busy_timeout_ms=int(_coerce("busy_timeout", merged.get("busy_timeout", 60_000), int)),
-        auto_migrate=bool(_coerce("auto_migrate", merged.get("auto_migrate", False), bool)),
+        engine={name: values[name] for name in ENGINE_OPTIONS if name in values},
+        connect_timeout=values["connect_timeout"],
+        synchronous=values["synchronous"],
+        busy_timeout_ms=values["busy_timeout"],
+        auto_migrate=values["auto_migrate"],
         driver_args=driver_args,
     )
-
-
-def _prepare_threshold(url: StoreURL, value: Any) -> int | None:
-    """psycopg's ``prepare_threshold``: ``none`` turns server-side prepared statements off.
-
-    Unset, psycopg's default stands (a statement is prepared on the server after five
-    runs on one connection), which is faster on a direct connection. Behind a pooler that
-    hands each transaction to any server connection (PgBouncer before 1.21, or later ones
-    without ``max_prepared_statements``, in transaction mode) a statement prepared on one
-    server connection is missing on the next: such URLs need ``prepare_threshold=none``.
-    """
-    if url.family != "postgresql":
-        raise ConfigError(
-            f"option {PREPARE_THRESHOLD} is for PostgreSQL (psycopg) only, not {url.redacted}"
-        )
-    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdecimal():
-        return int(value.strip())
-    raise ConfigError(
-        f"option {PREPARE_THRESHOLD} must be a whole number >= 0 or none, not {value!r} "
-        f"(for {url.redacted})"
-    )
-
-
-def _coerce(name: str, value: Any, kind: type) -> Any:
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in _BOOL:
-            return _BOOL[text]
-    else:
-        try:
-            return kind(value)
-        except (TypeError, ValueError):
-            pass
-    raise ConfigError(f"option {name} must be {kind.__name__}, not {value!r}")
 
 
 def is_memory_sqlite(url: StoreURL) -> bool:

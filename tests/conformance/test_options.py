@@ -1,0 +1,26 @@
+"""Every store reads its options from one table: the same merging, refusals and wording."""
+
+from __future__ import annotations
+
+import pytest
+
+from praisondb import ConfigError
+from praisondb.stores import open_conversation_store, open_state_store
+from praisondb.urls import parse_url
+
+
+def test_an_unknown_option_is_refused_with_the_accepted_ones(backend_url: str) -> None:
+    for opener in (open_conversation_store, open_state_store):
+        with pytest.raises(ConfigError) as caught:
+            opener(backend_url, no_such_option=1)
+        text = str(caught.value)
+        assert "no_such_option" in text and parse_url(backend_url).redacted in text
+        assert "accepted: " in text and "auto_migrate" in text.split("accepted: ", 1)[1]
+
+
+def test_a_bad_value_names_the_option_and_the_url(backend_url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        open_conversation_store(backend_url, auto_migrate="sometimes")
+    text = str(caught.value)
+    assert "option auto_migrate must be true or false, not 'sometimes'" in text
+    assert f"(for {parse_url(backend_url).redacted})" in text
