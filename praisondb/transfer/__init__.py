@@ -11,7 +11,6 @@ Every function streams: one batch of messages per worker is in memory at a time.
 
 from __future__ import annotations
 
-from ..archive import ArchiveError
 from ..errors import ConflictAbort
 from ._archive_io import export, import_
 from ._endpoints import CURSOR_SCOPE_PREFIX
@@ -26,6 +25,7 @@ from ._reports import (
     VerifyReport,
 )
 from ._run import copy, verify
+from .archive import ArchiveError
 
 __all__ = [
     "CURSOR_SCOPE_PREFIX",

@@ -7,7 +7,6 @@ import time
 from datetime import datetime
 from typing import Any
 
-from ..archive import ArchiveError, ArchiveReader, ArchiveScan, ArchiveWriter, SessionBlock
 from ..model import StateEntry, utcnow
 from ..stores.base import StateStore
 from ._endpoints import Endpoint, is_reserved_scope, open_endpoint
@@ -31,6 +30,7 @@ from ._reports import (
 from ._sources import ArchiveSession, StoreSession
 from ._sync import SessionSyncer, SyncOptions, state_equal
 from ._verify import CompareOptions, check_one, iter_entries, state_problem
+from .archive import ArchiveError, ArchiveReader, ArchiveScan, ArchiveWriter, SessionBlock
 
 
 def verify_archive(

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..archive import iso
 from ..errors import NotFound, ValidationError
 from ..model import SessionInfo
 from ..stores.base import ConversationStore, SessionQuery, session_cursor
 from ._endpoints import open_endpoint
 from ._reports import StateMode, TransferReport
+from .archive import iso
 
 DEFAULT_BATCH_SIZE = 1000
 SESSION_PAGE = 200

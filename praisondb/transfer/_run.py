@@ -12,7 +12,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from ..archive import ArchiveReader, iso
 from ..model import SessionInfo, StateEntry, utcnow
 from ..stores.base import (
     BulkSessionLoader,
@@ -56,6 +55,7 @@ from ._verify import (
     iter_entries,
     merge_entries,
 )
+from .archive import ArchiveReader, iso
 
 U = TypeVar("U")
 log = logging.getLogger("praisondb.transfer")
@@ -419,7 +419,7 @@ def verify(
 
 
 def _is_archive(path: str | os.PathLike[str]) -> bool:
-    from ..archive import is_archive_path
+    from .archive import is_archive_path
 
     return is_archive_path(os.fspath(path))
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from ..archive import SessionBlock
 from ..model import Checkpoint, Message, Run, SessionInfo, Span
 from ..stores.base import ConversationStore
+from .archive import SessionBlock
 
 
 class SourceSession(Protocol):

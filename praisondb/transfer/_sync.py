@@ -24,7 +24,12 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ..archive import (
+from ..errors import Conflict, ConflictAbort, NotFound
+from ..model import Message, SessionInfo, StateEntry
+from ..stores.base import ConversationStore, StateStore
+from ._reports import OnConflict, SessionDiff, Tracker
+from ._sources import SourceSession
+from .archive import (
     canonical_message,
     checkpoint_record,
     message_record,
@@ -32,11 +37,6 @@ from ..archive import (
     span_record,
     state_record,
 )
-from ..errors import Conflict, ConflictAbort, NotFound
-from ..model import Message, SessionInfo, StateEntry
-from ..stores.base import ConversationStore, StateStore
-from ._reports import OnConflict, SessionDiff, Tracker
-from ._sources import SourceSession
 
 T = TypeVar("T")
 SESSION_FIELDS = tuple(f.name for f in fields(SessionInfo))

@@ -1,7 +1,7 @@
 """Compare the two sides record by record, streaming, and say how each session differs.
 
 Per session: the record's fields, the message count, the last ``seq``, a digest of
-the canonical messages (see :func:`praisondb.archive.canonical_message`) and the first
+the canonical messages (see :func:`praisondb.transfer.archive.canonical_message`) and the first
 message that differs; then runs, checkpoints and spans by id. State is compared by
 ``(scope, key)`` on value, version and absolute expiry.
 """
@@ -13,14 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..archive import (
-    MessageDigest,
-    canonical_message,
-    checkpoint_record,
-    message_record,
-    run_record,
-    span_record,
-)
 from ..errors import NotFound
 from ..model import Message, SessionInfo, StateEntry, utcnow
 from ..stores.base import ConversationStore, StateStore
@@ -28,6 +20,14 @@ from ._endpoints import Endpoint, is_reserved_scope
 from ._reports import SessionDiff, Tracker, VerifyReport
 from ._sources import SourceSession, page_messages
 from ._sync import SESSION_FIELDS, state_equal
+from .archive import (
+    MessageDigest,
+    canonical_message,
+    checkpoint_record,
+    message_record,
+    run_record,
+    span_record,
+)
 
 MUTABLE_FIELDS = frozenset({"title", "metadata", "updated_at", "message_count", "last_seq"})
 

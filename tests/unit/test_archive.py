@@ -10,14 +10,14 @@ import orjson
 import pytest
 
 from praisondb import PraisonDB, transfer
-from praisondb.archive import (
+from praisondb.model import Message
+from praisondb.transfer.archive import (
     FORMAT_VERSION,
     ArchiveError,
     ArchiveReader,
     canonical_message,
     read_header,
 )
-from praisondb.model import Message
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -154,3 +154,29 @@ def test_unknown_record_type_is_damage(tmp_path: Path) -> None:
     scan = ArchiveReader(path).scan()
     assert [d.line for d in scan.damage][:1] == [len(lines) - 1]
     assert "unknown record type" in str(scan.damage[0])
+
+
+def _read_everything(reader: ArchiveReader) -> None:
+    for item in reader.blocks():
+        if not isinstance(item, list):
+            list(item.messages())
+
+
+def test_the_import_walks_the_scans_grammar(tmp_path: Path) -> None:
+    """blocks() without a scan refuses what the scan refuses, not only unreadable lines:
+    both walk one grammar (here: a message of another session inside s1's block)."""
+    path = tmp_path / "dump.jsonl"
+    transfer.export(_db_with_sessions(), path)
+    lines = _lines(path)
+    bad = _line_of(lines, b'"1-3 ')
+    lines[bad] = lines[bad].replace(b'"session_id":"s1"', b'"session_id":"s2"')
+    path.write_bytes(b"".join(lines))
+    reader = ArchiveReader(path)
+    scan = reader.scan()
+    assert (scan.damage[0].line, scan.damage[0].session_id) == (bad + 1, "s1")
+    assert "message belongs to session 's2'" in scan.damage[0].reason
+    assert scan.damaged_sessions == {"s1"}, scan.damage
+    with pytest.raises(ArchiveError, match=f"line {bad + 1}: message belongs to session 's2'"):
+        _read_everything(reader)
+    kept = [i.info.id for i in reader.blocks(scan) if not isinstance(i, list)]
+    assert sorted(kept) == ["s0", "s2"]

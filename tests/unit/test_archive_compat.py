@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from praisondb import PraisonDB, transfer
-from praisondb.archive import ArchiveReader
+from praisondb.transfer.archive import ArchiveReader
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from .codec import (
+from ...codec import (
     parse_checkpoint,
     parse_message,
     parse_run,
@@ -21,8 +21,12 @@ from .codec import (
     parse_state,
     to_record,
 )
-from .errors import ArchiveError
-from .model import Checkpoint, Message, Run, SessionInfo, Span, StateEntry
+from ...errors import ArchiveError
+from ...model import Checkpoint, Message, Run, SessionInfo, Span, StateEntry
+
+FORMAT_NAME = "praisondb.archive"
+FORMAT_VERSION = 1
+GZIP_MAGIC = b"\x1f\x8b"
 
 # -- canonical forms -----------------------------------------------------------------
 
@@ -101,6 +105,9 @@ def state_record(entry: StateEntry) -> dict[str, Any]:
 
 
 __all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "GZIP_MAGIC",
     "ArchiveError",
     "MessageDigest",
     "canonical_message",
