@@ -64,6 +64,16 @@ def to_record(obj: Model, time: Callable[[datetime], Any] = iso) -> dict[str, An
     return record
 
 
+def _as_is(value: datetime) -> datetime:
+    return value
+
+
+def to_values(obj: Model) -> dict[str, Any]:
+    """Every field of ``obj`` by name, timestamps kept as datetimes: a SQL row, whose
+    column types encode values themselves."""
+    return to_record(obj, _as_is)
+
+
 def from_record(
     cls: type[M],
     record: Mapping[str, Any],

@@ -12,6 +12,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ...codec import Model, to_record
 from ...model import Checkpoint, Message, Run, SessionInfo, Span
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -83,20 +84,34 @@ def unescape(value: Any) -> Any:
     return value
 
 
+_SESSION_KEYS = {"id": "_id"}
+_OWNED_KEYS = {"id": "_id", "session_id": "sid"}
+"""Document keys that differ from the codec's field names (runs and checkpoints are
+found by ``sid``; spans keep ``session_id``, which may be null)."""
+
+
+def _doc(obj: Model, keys: dict[str, str], escaped: str) -> dict[str, Any]:
+    """The codec's record of ``obj`` as a document: times in integer microseconds, the
+    JSON field escaped (BSON refuses ``.`` and leading ``$`` in keys), keys renamed."""
+    record = to_record(obj, to_us)
+    record[escaped] = escape(record[escaped])
+    return {keys.get(name, name): value for name, value in record.items()}
+
+
 def session_doc(info: SessionInfo) -> dict[str, Any]:
-    return {
-        "_id": info.id,
-        "user_id": info.user_id,
-        "agent": info.agent,
-        "title": info.title,
-        "metadata": escape(info.metadata),
-        "parent_id": info.parent_id,
-        "forked_at_seq": info.forked_at_seq,
-        "created_at": to_us(info.created_at),
-        "updated_at": to_us(info.updated_at),
-        "message_count": info.message_count,
-        "last_seq": info.last_seq,
-    }
+    return _doc(info, _SESSION_KEYS, "metadata")
+
+
+def run_doc(run: Run) -> dict[str, Any]:
+    return _doc(run, _OWNED_KEYS, "metadata")
+
+
+def checkpoint_doc(checkpoint: Checkpoint) -> dict[str, Any]:
+    return _doc(checkpoint, _OWNED_KEYS, "state")
+
+
+def span_doc(span: Span) -> dict[str, Any]:
+    return _doc(span, _SESSION_KEYS, "attributes")
 
 
 def parse_session(doc: dict[str, Any]) -> SessionInfo:
@@ -164,21 +179,6 @@ def parse_message(doc: dict[str, Any]) -> Message:
     )
 
 
-def run_doc(run: Run) -> dict[str, Any]:
-    return {
-        "_id": run.id,
-        "sid": run.session_id,
-        "model": run.model,
-        "status": run.status,
-        "input_tokens": run.input_tokens,
-        "output_tokens": run.output_tokens,
-        "started_at": to_us(run.started_at),
-        "ended_at": None if run.ended_at is None else to_us(run.ended_at),
-        "error": run.error,
-        "metadata": escape(run.metadata),
-    }
-
-
 def parse_run(doc: dict[str, Any]) -> Run:
     return Run(
         session_id=doc["sid"],
@@ -194,17 +194,6 @@ def parse_run(doc: dict[str, Any]) -> Run:
     )
 
 
-def checkpoint_doc(c: Checkpoint) -> dict[str, Any]:
-    return {
-        "_id": c.id,
-        "sid": c.session_id,
-        "seq": c.seq,
-        "state": escape(c.state),
-        "label": c.label,
-        "created_at": to_us(c.created_at),
-    }
-
-
 def parse_checkpoint(doc: dict[str, Any]) -> Checkpoint:
     return Checkpoint(
         session_id=doc["sid"],
@@ -214,21 +203,6 @@ def parse_checkpoint(doc: dict[str, Any]) -> Checkpoint:
         id=doc["_id"],
         created_at=from_us(doc["created_at"]),
     )
-
-
-def span_doc(s: Span) -> dict[str, Any]:
-    return {
-        "_id": s.id,
-        "trace_id": s.trace_id,
-        "name": s.name,
-        "parent_id": s.parent_id,
-        "session_id": s.session_id,
-        "user_id": s.user_id,
-        "status": s.status,
-        "attributes": escape(s.attributes),
-        "started_at": to_us(s.started_at),
-        "ended_at": None if s.ended_at is None else to_us(s.ended_at),
-    }
 
 
 def parse_span(doc: dict[str, Any]) -> Span:

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ...codec import to_values
 from ...errors import Conflict, NotFound
 from ...model import Message, SessionInfo
 from .fastpath import FastPath
@@ -79,19 +80,8 @@ class _Plan:
 
 
 def session_values(info: SessionInfo) -> dict[str, Any]:
-    return {
-        "id": info.id,
-        "user_id": info.user_id,
-        "agent": info.agent,
-        "title": info.title,
-        "metadata": info.metadata,
-        "parent_id": info.parent_id,
-        "forked_at_seq": info.forked_at_seq,
-        "created_at": info.created_at,
-        "updated_at": info.updated_at,
-        "message_count": info.message_count,
-        "last_seq": info.last_seq,
-    }
+    """The sessions row of ``info``: the codec's record (one column per field)."""
+    return to_values(info)
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:

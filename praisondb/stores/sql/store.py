@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ...codec import to_values
 from ...errors import Conflict, NotFound, PraisonDBError, ValidationError
 from ...model import JSON, Checkpoint, Message, Page, Run, SessionInfo, Span, StateEntry, utcnow
 from ...retry import Retry
@@ -64,21 +65,6 @@ _SESSION_COLUMNS = (
 
 def _session(row: Any) -> SessionInfo:
     return SessionInfo(*row)
-
-
-def _run_values(run: Run) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "session_id": run.session_id,
-        "model": run.model,
-        "status": run.status,
-        "input_tokens": run.input_tokens,
-        "output_tokens": run.output_tokens,
-        "started_at": run.started_at,
-        "ended_at": run.ended_at,
-        "error": run.error,
-        "metadata": run.metadata,
-    }
 
 
 def _newest_first_then_reverse(rows: Sequence[Any], convert: Callable[[Any], T]) -> list[T]:
@@ -446,7 +432,7 @@ class SQLStore:
         self._tx(lambda conn: conn.execute(stmt), write=True, action=action, races=2)
 
     def save_run(self, run: Run) -> None:
-        self._upsert(runs, _run_values(run), "save_run")
+        self._upsert(runs, to_values(run), "save_run")
 
     def get_run(self, run_id: str) -> Run:
         row = self._tx(
@@ -476,19 +462,7 @@ class SQLStore:
         )
 
     def save_span(self, span: Span) -> None:
-        values = {
-            "id": span.id,
-            "trace_id": span.trace_id,
-            "parent_id": span.parent_id,
-            "session_id": span.session_id,
-            "user_id": span.user_id,
-            "name": span.name,
-            "status": span.status,
-            "attributes": span.attributes,
-            "started_at": span.started_at,
-            "ended_at": span.ended_at,
-        }
-        self._upsert(spans, values, "save_span")
+        self._upsert(spans, to_values(span), "save_span")
 
     def get_span(self, span_id: str) -> Span:
         rows = self._rows(
@@ -531,15 +505,7 @@ class SQLStore:
         )
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
-        values = {
-            "id": checkpoint.id,
-            "session_id": checkpoint.session_id,
-            "seq": checkpoint.seq,
-            "state": checkpoint.state,
-            "label": checkpoint.label,
-            "created_at": checkpoint.created_at,
-        }
-        self._upsert(checkpoints, values, "save_checkpoint")
+        self._upsert(checkpoints, to_values(checkpoint), "save_checkpoint")
 
     def get_checkpoint(self, checkpoint_id: str) -> Checkpoint:
         row = self._tx(
