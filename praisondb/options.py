@@ -21,7 +21,7 @@ from .urls import StoreURL
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
-UNSET: Final[Any] = type("Unset", (), {"__repr__": lambda _self: "UNSET"})()
+ABSENT: Final[Any] = type("Absent", (), {"__repr__": lambda _self: "ABSENT"})()
 """An :attr:`Option.default` meaning: not given, left out of the table's result."""
 
 Reader = Callable[[str, Any], Any]
@@ -113,7 +113,7 @@ class Option:
     name: str
     read: Reader = as_text
     default: Any = None
-    """The value when not given (None is given as None); :data:`UNSET` leaves it out."""
+    """The value when not given (or given as None); :data:`ABSENT` leaves it out."""
     check: Callable[[Any], bool] | None = None
     rule: str = ""
     """What ``check`` demands, for the error: "must be at least 1"."""
@@ -144,9 +144,9 @@ class OptionTable:
             value = given.get(option.name)
             if value is not None or (option.none_is_value and option.name in given):
                 values[option.name] = self._read_one(url, option, value)
-            elif option.same_as is not None:
+            elif option.same_as in values:
                 values[option.name] = values[option.same_as]
-            elif option.default is not UNSET:
+            elif option.default is not ABSENT:
                 values[option.name] = option.default
         return values
 
@@ -173,3 +173,12 @@ class OptionTable:
                 f"option {option.name} {option.rule}, not {value!r} (for {url.redacted})"
             )
         return result
+
+
+AUTO_MIGRATE = Option(
+    "auto_migrate", as_bool, False, doc="create or upgrade the schema on open (if there is one)"
+)
+"""Accepted by every store, so one set of options can open any of them."""
+RETRY_ATTEMPTS = Option(
+    "retry_attempts", as_int, 3, at_least(1), "must be >= 1", "tries on connection errors"
+)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from ..errors import Conflict, NotFound, ValidationError
 from ..model import JSON, Checkpoint, Message, Page, Run, SessionInfo, Span, StateEntry, utcnow
-from ..options import Option, OptionTable, as_bool
+from ..options import AUTO_MIGRATE, OptionTable
 from ..urls import StoreURL
 from ..validation import INT_MAX, INT_MIN, incr_overflow
 from ._kit import newest, page_sessions, select_sessions
@@ -33,7 +33,7 @@ def _copy(value: T) -> T:
 
 
 OPTIONS = OptionTable(
-    Option("auto_migrate", as_bool, False, doc="accepted like every store's; nothing to migrate"),
+    AUTO_MIGRATE,
 )
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from praisondb import ConfigError
 from praisondb.options import (
-    UNSET,
+    ABSENT,
     Option,
     OptionTable,
     as_bool,
@@ -75,7 +75,7 @@ def test_the_option_table_merges_defaults_and_refuses_unknown_names() -> None:
         Option("fsync", as_bool, True),
         Option("timeout", as_float, 5.0, positive, "must be > 0"),
         Option("connect_timeout", as_float, same_as="timeout"),
-        Option("limit", as_int, UNSET),
+        Option("limit", as_int, ABSENT),
         driver_query=True,
     )
     url = parse_url("redis://127.0.0.1/0?fsync=off&timeout=2&socket_keepalive=1")

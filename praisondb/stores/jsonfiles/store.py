@@ -55,7 +55,7 @@ import orjson
 
 from ...errors import BackendUnavailable, ConfigError, Conflict, NotFound, PraisonDBError
 from ...model import Message, Page, SessionInfo, utcnow
-from ...options import Option, OptionTable, as_bool, as_seconds
+from ...options import AUTO_MIGRATE, Option, OptionTable, as_bool, as_seconds
 from ...urls import StoreURL
 from .._kit import page_sessions, select_sessions
 from ..base import (
@@ -102,7 +102,7 @@ log = logging.getLogger("praisondb.jsonfiles")
 
 MARKER = "praisondb-json.json"
 _OPTIONS = OptionTable(
-    Option("auto_migrate", as_bool, False, doc="ignored: the files need no migration"),
+    AUTO_MIGRATE,
     Option("fsync", as_bool, True, doc="flush every write to disk"),
     Option("lock_timeout", as_seconds, 30.0, doc="seconds to wait for another process's lock"),
 )

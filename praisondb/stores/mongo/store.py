@@ -25,8 +25,16 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from ...errors import BackendUnavailable, ConfigError, Conflict, NotFound, ValidationError
 from ...model import Checkpoint, Message, Page, Run, SessionInfo, Span, utcnow
-from ...options import UNSET as UNSET_OPTION
-from ...options import Option, OptionTable, as_bool, as_float, as_int, as_text, at_least, positive
+from ...options import (
+    ABSENT,
+    AUTO_MIGRATE,
+    RETRY_ATTEMPTS,
+    Option,
+    OptionTable,
+    as_float,
+    as_text,
+    positive,
+)
 from ...retry import Retry, driver_text
 from ...urls import StoreURL, redact_text
 from ..base import UNSET, Capability, SessionQuery, decode_session_cursor, session_cursor
@@ -51,11 +59,11 @@ from .state import MongoStateMixin
 
 T = TypeVar("T")
 OPTIONS = OptionTable(
-    Option("auto_migrate", as_bool, False, doc="accepted for symmetry; indexes are created anyway"),
-    Option("database", as_text, UNSET_OPTION, doc="else the URL path, else praisondb"),
-    Option("timeout", as_float, UNSET_OPTION, positive, "must be > 0", "seconds, retries included"),
-    Option("connect_timeout", as_float, UNSET_OPTION, positive, "must be > 0", "seconds"),
-    Option("retry_attempts", as_int, 3, at_least(1), "must be >= 1", "tries on connection errors"),
+    AUTO_MIGRATE,
+    Option("database", as_text, ABSENT, doc="else the URL path, else praisondb"),
+    Option("timeout", as_float, ABSENT, positive, "must be > 0", "seconds, retries included"),
+    Option("connect_timeout", as_float, ABSENT, positive, "must be > 0", "seconds"),
+    RETRY_ATTEMPTS,
     driver_query=True,
 )
 COLLECTIONS = ("sessions", "messages", "runs", "checkpoints", "spans", "state")

@@ -49,6 +49,8 @@ import redis.retry
 from ...errors import BackendUnavailable, ConfigError, Conflict, NotFound
 from ...model import Message, Page, SessionInfo, Span, utcnow
 from ...options import (
+    AUTO_MIGRATE,
+    RETRY_ATTEMPTS,
     Option,
     OptionTable,
     as_bool,
@@ -92,14 +94,14 @@ from .state import RedisStateMixin
 
 T = TypeVar("T")
 OPTIONS = OptionTable(
-    Option("auto_migrate", as_bool, False, doc="accepted for symmetry; Redis has no schema"),
+    AUTO_MIGRATE,
     Option("prefix", as_text, "praisondb:", doc="namespaces several apps on one server"),
     Option(
         "session_ttl", blank_as(as_int, 0), 0, at_least(0), "must be >= 0", "seconds without writes"
     ),
     Option("timeout", as_float, 5.0, positive, "must be > 0", "seconds per network call"),
     Option("connect_timeout", as_float, doc="seconds to connect", same_as="timeout"),
-    Option("retry_attempts", as_int, 3, at_least(1), "must be >= 1", "tries on connection errors"),
+    RETRY_ATTEMPTS,
     Option("cluster", blank_as(as_bool, False), False, doc="use the Redis Cluster client"),
     driver_query=True,
 )

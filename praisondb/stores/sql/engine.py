@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from ...errors import ConfigError
-from ...options import UNSET, Option, OptionTable, as_bool, as_float, as_int, one_of
+from ...options import ABSENT, AUTO_MIGRATE, Option, OptionTable, as_bool, as_float, as_int, one_of
 from ...urls import StoreURL, redact_text
 from .packets import configure_mysql_packet_check
 from .types import codec
@@ -53,20 +53,20 @@ def _prepare_threshold(name: str, value: Any) -> int | None:
 
 
 OPTIONS = OptionTable(
-    Option("pool_size", as_int, UNSET, doc="connections kept open"),
-    Option("max_overflow", as_int, UNSET, doc="connections opened beyond pool_size"),
-    Option("pool_timeout", as_int, UNSET, doc="seconds to wait for a free connection"),
-    Option("pool_recycle", as_int, UNSET, doc="seconds before a connection is replaced"),
-    Option("pool_pre_ping", as_bool, UNSET, doc="test a connection before each use"),
-    Option("echo", as_bool, UNSET, doc="log every statement"),
+    Option("pool_size", as_int, ABSENT, doc="connections kept open"),
+    Option("max_overflow", as_int, ABSENT, doc="connections opened beyond pool_size"),
+    Option("pool_timeout", as_int, ABSENT, doc="seconds to wait for a free connection"),
+    Option("pool_recycle", as_int, ABSENT, doc="seconds before a connection is replaced"),
+    Option("pool_pre_ping", as_bool, ABSENT, doc="test a connection before each use"),
+    Option("echo", as_bool, ABSENT, doc="log every statement"),
     Option("connect_timeout", as_float, 10.0, doc="seconds to wait for a connection"),
     Option("synchronous", one_of(*SYNCHRONOUS), "NORMAL", doc="SQLite's synchronous pragma"),
     Option("busy_timeout", as_int, 60_000, doc="SQLite: ms to wait for a lock"),
-    Option("auto_migrate", as_bool, False, doc="upgrade the schema on open"),
+    AUTO_MIGRATE,
     Option(
         PREPARE_THRESHOLD,
         _prepare_threshold,
-        UNSET,
+        ABSENT,
         doc="PostgreSQL: runs before psycopg prepares a statement; none behind PgBouncer",
         none_is_value=True,
     ),
