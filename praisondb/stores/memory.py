@@ -21,6 +21,7 @@ from .base import (
     SessionQuery,
     decode_session_cursor,
     merge_metadata,
+    new_write_token,
     session_cursor,
 )
 
@@ -44,6 +45,8 @@ class MemoryStore:
         self._spans: dict[str, Span] = {}
         self._checkpoints: dict[str, Checkpoint] = {}
         self._state: dict[tuple[str, str], StateEntry] = {}
+        self._tokens: dict[tuple[str, str], str] = {}
+        """The write token of each entry's last set/incr (see StateStore.set_entry)."""
 
     def ping(self) -> None:
         return None
@@ -342,6 +345,7 @@ class MemoryStore:
             return None
         if entry.expires_at is not None and entry.expires_at <= now:
             del self._state[(scope, key)]
+            self._tokens.pop((scope, key), None)
             return None
         return entry
 
@@ -358,15 +362,20 @@ class MemoryStore:
         *,
         expires_at: datetime | None = None,
         expected_version: int | None = None,
+        write_token: str | None = None,
     ) -> StateEntry:
+        token = write_token or new_write_token()
         with self._lock:
             now = utcnow()
             current = self._live(scope, key, now)
+            if current is not None and self._tokens.get((scope, key)) == token:
+                return _copy(current)  # this write landed already
             _check_version(scope, key, current, expected_version)
             entry = StateEntry(
                 scope, key, _copy(value), (current.version + 1) if current else 1, expires_at, now
             )
             self._state[(scope, key)] = entry
+            self._tokens[(scope, key)] = token
             return _copy(entry)
 
     def delete_entry(self, scope: str, key: str, *, expected_version: int | None = None) -> bool:
@@ -374,6 +383,7 @@ class MemoryStore:
             current = self._live(scope, key, utcnow())
             if expected_version is not None:
                 _check_version(scope, key, current, expected_version)
+            self._tokens.pop((scope, key), None)
             return self._state.pop((scope, key), None) is not None
 
     def incr(
@@ -383,12 +393,14 @@ class MemoryStore:
             now = utcnow()
             current = self._live(scope, key, now)
             if current is None:
+                self._tokens.pop((scope, key), None)
                 self._state[(scope, key)] = StateEntry(scope, key, amount, 1, expires_at, now)
                 return amount
             if not isinstance(current.value, int) or isinstance(current.value, bool):
                 raise ValidationError(
                     f"state {scope}/{key} holds {type(current.value).__name__}, not an integer"
                 )
+            self._tokens.pop((scope, key), None)  # in-process: no lost reply to recognise
             current.value += amount
             current.version += 1
             current.updated_at = now
@@ -421,12 +433,14 @@ class MemoryStore:
             doomed = [k for k in self._state if k[0] == scope]
             for k in doomed:
                 del self._state[k]
+                self._tokens.pop(k, None)
             return len(doomed)
 
     def put_entries(self, entries: Iterable[StateEntry]) -> None:
         with self._lock:
             for entry in entries:
                 self._state[(entry.scope, entry.key)] = _copy(entry)
+                self._tokens.pop((entry.scope, entry.key), None)
 
 
 def _check_version(scope: str, key: str, current: StateEntry | None, expected: int | None) -> None:

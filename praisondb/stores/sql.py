@@ -561,9 +561,15 @@ class SQLStore:
         *,
         expires_at: datetime | None = None,
         expected_version: int | None = None,
+        write_token: str | None = None,
     ) -> StateEntry:
         return self._state.set_entry(
-            scope, key, value, expires_at=expires_at, expected_version=expected_version
+            scope,
+            key,
+            value,
+            expires_at=expires_at,
+            expected_version=expected_version,
+            write_token=write_token,
         )
 
     def delete_entry(self, scope: str, key: str, *, expected_version: int | None = None) -> bool:
