@@ -20,7 +20,14 @@ from typing import Any, TypeVar
 
 from .errors import ValidationError
 from .model import Checkpoint, Message, Run, SessionInfo, Span, StateEntry
-from .validation import check_id, check_json, check_message, check_metadata, check_scope
+from .validation import (
+    INT_MAX,
+    check_id,
+    check_json,
+    check_message,
+    check_metadata,
+    check_scope,
+)
 
 Model = SessionInfo | Message | Run | Checkpoint | Span | StateEntry
 M = TypeVar("M", SessionInfo, Message, Run, Checkpoint, Span, StateEntry)
@@ -113,8 +120,8 @@ class _Fields:
 
     def count(self, name: str, minimum: int = 0) -> int:
         value = self.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ValidationError(f"field {name!r} must be an integer of at least {minimum}")
+        if type(value) is not int or not minimum <= value <= INT_MAX:
+            raise ValidationError(f"field {name!r} must be an integer from {minimum} to {INT_MAX}")
         return value
 
     def opt_count(self, name: str) -> int | None:
@@ -217,8 +224,7 @@ def parse_span(record: Mapping[str, Any]) -> Span:
 
 def parse_state(record: Mapping[str, Any]) -> StateEntry:
     f = _Fields(record)
-    value = f.get("value")
-    check_json(value, "state value")
+    value = check_json(f.get("value"), "state value")
     return StateEntry(
         scope=check_scope(f.get("scope")),
         key=f.ident("key"),

@@ -10,13 +10,12 @@ from typing import Any
 
 import orjson
 
+from .validation import coerce_json
+
 
 def json_safe(value: Any) -> Any:
-    """``value`` as JSON data; objects JSON cannot hold become their ``str()``."""
-    try:
-        return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
-    except (TypeError, orjson.JSONEncodeError):
-        return str(value)
+    """``value`` as JSON data every store keeps; what JSON cannot hold becomes text."""
+    return coerce_json(value)
 
 
 def as_text(value: Any) -> str:

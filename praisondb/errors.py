@@ -17,6 +17,7 @@
     ├── SchemaOutOfDate        the database schema is behind; run ``praisondb db upgrade``
     ├── BatchTypeError         an analytics value does not fit its column (internal: the
     │                          ClickHouse sink coerces the batch and retries; never raised out)
+    ├── StorageFull            the disk (or the server's) is full; free space, then retry
     └── ToolCallLimitExceeded  a managed agent asked for more custom tool calls than allowed
 
 Every error that names a URL names it redacted. ``transient`` tells retry code
@@ -41,11 +42,22 @@ class BackendUnavailable(PraisonDBError, ConnectionError):
 
     transient = True
 
-    def __init__(self, message: str, *, url: str | None = None, attempts: int = 1) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        attempts: int = 1,
+        waited: float | None = None,
+    ) -> None:
         self.url = url
         self.attempts = attempts
+        self.waited = waited
+        """Seconds spent on every attempt and the pauses between them, if measured."""
         where = f" ({url})" if url else ""
-        tries = f" after {attempts} attempt{'s' if attempts != 1 else ''}" if attempts > 1 else ""
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        if waited is not None:
+            tries = f"{tries} over {waited:.1f} s" if tries else f" after {waited:.1f} s"
         super().__init__(f"{message}{where}{tries}")
 
 
@@ -114,6 +126,12 @@ class ToolCallLimitExceeded(PraisonDBError):
     """The agent asked for more custom tool calls in one turn than ``max_tool_calls``."""
 
 
+class StorageFull(PraisonDBError, OSError):
+    """No space left for the write (a full disk, quota or file-size limit, locally or on
+    the database server). Not transient: an immediate retry fails the same way; free
+    space (or raise the limit) first. Nothing of the failed write is kept."""
+
+
 __all__ = [
     "ArchiveError",
     "BackendUnavailable",
@@ -127,6 +145,7 @@ __all__ = [
     "NotFound",
     "PraisonDBError",
     "SchemaOutOfDate",
+    "StorageFull",
     "TokenExpired",
     "ToolCallLimitExceeded",
     "ValidationError",

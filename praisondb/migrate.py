@@ -217,6 +217,8 @@ def _migrate_engine(
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
             context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
             before = context.get_current_revision()
+            if is_newer_than_known(before):
+                raise newer_than_known(str(before), _shown(engine))
             if before != target:
                 step(alembic_config(connection=conn), revision)
             after = MigrationContext.configure(
@@ -237,13 +239,25 @@ def ensure_schema(engine: Engine, url: StoreURL, *, auto_migrate: bool) -> str:
     if applied == wanted:
         return applied
     if applied is not None and not _known(applied):
-        raise ConfigError(
-            f"{url.redacted} is at schema revision {applied}, which this praisondb does not "
-            f"know (it knows up to {wanted}); upgrade praisondb"
-        )
+        raise newer_than_known(applied, url.redacted)
     if auto_migrate or (applied is None and url.family == "sqlite"):
         return upgrade_engine(engine) or wanted
     raise SchemaOutOfDate(applied, wanted, url=url.redacted)
+
+
+def is_newer_than_known(revision: str | None) -> bool:
+    """True for a revision this praisondb does not ship: a newer praisondb migrated it."""
+    return revision is not None and not _known(revision)
+
+
+def newer_than_known(applied: str, where: str | None = None) -> ConfigError:
+    """The error for a database that a newer praisondb has migrated: Alembic cannot move
+    it, and this praisondb may not read it correctly; the fix is a newer praisondb."""
+    return ConfigError(
+        f"{where or 'the database'} is at schema revision {applied}, newer than this "
+        f"praisondb knows (it knows up to {head()}); upgrade praisondb "
+        "(pip install -U praisondb) instead of migrating the database"
+    )
 
 
 def _known(revision: str) -> bool:
@@ -254,6 +268,10 @@ def _known(revision: str) -> bool:
 
 
 # -- plumbing ------------------------------------------------------------------------------
+
+
+def _shown(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
 
 
 def _parse(url: str | StoreURL) -> StoreURL:

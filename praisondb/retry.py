@@ -41,6 +41,7 @@ class Retry:
         shown = url.redacted if isinstance(url, StoreURL) else url
         secrets = (url.secret,) if isinstance(url, StoreURL) else ()
         failures = 0
+        started = time.monotonic()
         while True:
             try:
                 return fn()
@@ -56,6 +57,7 @@ class Retry:
                         f"{action} failed: {type(exc).__name__}: {detail}",
                         url=shown,
                         attempts=failures,
+                        waited=time.monotonic() - started,
                     ) from exc
                 delay = self.backoff(failures)
                 log.warning(
@@ -69,9 +71,19 @@ class Retry:
                 time.sleep(delay)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else ""
+_DUMPS = (", Topology Description: ",)
+"""Where a driver's message turns into a dump of its internal state (pymongo's topology)."""
+
+
+def _first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of the driver's message, without state dumps, cut at a word."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    for marker in _DUMPS:
+        text = text.split(marker, 1)[0]
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
 
 
 NO_RETRY = Retry(attempts=1)

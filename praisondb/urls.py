@@ -74,6 +74,9 @@ SQL_DRIVER_EXTRAS = {
     "mariadb": "mysql",
 }
 
+SCHEME_EXTRAS = {"chdb": "chdb"}
+"""Schemes whose driver comes from another extra than their backend's (embedded ClickHouse)."""
+
 
 @dataclass(frozen=True)
 class StoreURL:
@@ -89,6 +92,20 @@ class StoreURL:
     @property
     def redacted(self) -> str:
         return redact(self.secret)
+
+    @property
+    def extra(self) -> str | None:
+        """The pip extra that installs this URL's driver: ``pip install 'praisondb[extra]'``."""
+        base = self.scheme.split("+", 1)[0]
+        return SCHEME_EXTRAS.get(base) or self.backend.extra or SQL_DRIVER_EXTRAS.get(base)
+
+    def missing_driver(self, exc: ImportError) -> ConfigError:
+        """The error for a driver that is not installed, naming the extra that installs it."""
+        extra = self.extra
+        hint = f"pip install 'praisondb[{extra}]'" if extra else "reinstall praisondb"
+        return ConfigError(
+            f"{self.redacted} needs a driver that is not installed ({exc.name or exc}); run: {hint}"
+        )
 
     @property
     def family(self) -> str:

@@ -18,13 +18,12 @@ from ..analytics.facade import Analytics
 from ..analytics.queries import REPORT, QueryResult
 from ..analytics.report import html_report, json_report, text_report
 from ..analytics.schema import Layout, all_statements
-from ..errors import ConfigError, ValidationError
+from ..errors import ConfigError
 from ..urls import parse_url
 from .options import default_url
 
 if TYPE_CHECKING:
     from ..stores.clickhouse import ClickHouseSink
-    from .demo import DemoContext
 
 ANALYTICS_URL_ENV = "PRAISONDB_ANALYTICS_URL"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -250,25 +249,8 @@ def query_command(
         sink.close()
 
 
-# -- the demo's last step -------------------------------------------------------------
-
-
-def demo_report_step(ctx: DemoContext) -> None:
-    """Flush what the demo logged to the embedded engine and print the analytics report."""
-    sink = ctx.db.analytics
-    if sink is None:
-        raise ValidationError("the demo database has no analytics_url")
-    sink.flush()
-    ctx.echo(click.style(f"analytics report from {sink.url.redacted}:", bold=True))
-    results = sink.report(
-        names=("activity_by_day", "top_agents", "top_users", "session_lengths", "longest_sessions")
-    )
-    results.append(sink.session_timeline("demo:support", limit=50))
-    ctx.echo(text_report(results))
-
-
 def register(group: click.Group) -> None:
     group.add_command(analytics_group)
 
 
-__all__ = ["analytics_group", "demo_report_step", "register"]
+__all__ = ["analytics_group", "register"]

@@ -86,6 +86,10 @@ def current_command(url: str | None) -> None:
         state = "empty (run `praisondb db upgrade`)"
     elif applied == head:
         state = f"{applied} (head)"
+    elif migrate.is_newer_than_known(applied):
+        click.echo(f"{target.redacted}: {applied} (newer than head {head}: upgrade praisondb)")
+        click.echo(f"error: {migrate.newer_than_known(applied, target.redacted)}", err=True)
+        sys.exit(1)
     else:
         state = f"{applied} (behind head {head}; run `praisondb db upgrade`)"
     click.echo(f"{target.redacted}: {state}")

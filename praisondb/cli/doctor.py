@@ -54,6 +54,11 @@ def missing(url: StoreURL) -> str | None:
     """Why a file-backed store is absent (opening it would create it), or None."""
     if url.family == "sqlite" and url.path not in ("", ":memory:"):
         path = Path(url.path).expanduser()
+        if not path.parent.is_dir():
+            return (
+                f"the directory {path.parent} does not exist: doctor creates nothing; create "
+                f"it, then `praisondb db upgrade --url {url.redacted}`"
+            )
         if not path.is_file():
             return (
                 f"no SQLite database at {path}: doctor creates nothing; create it with "

@@ -27,7 +27,18 @@ from ..model import (
     utcnow,
 )
 from ..stores.base import UNSET, SessionQuery
-from ..validation import check_id, check_json, check_key, check_message, check_metadata, check_scope
+from ..validation import (
+    INT_MAX,
+    check_id,
+    check_int,
+    check_json,
+    check_key,
+    check_message,
+    check_metadata,
+    check_scope,
+    check_text,
+    check_ttl,
+)
 from .events import EventLog
 from .export import export_session, import_session
 from .lock_names import LOCK_SCOPE, session_lock_name
@@ -44,15 +55,47 @@ def expiry(ttl: TTL) -> datetime | None:
     """Turn a TTL (seconds or timedelta) into an absolute expiry."""
     if ttl is None:
         return None
-    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
-    if seconds <= 0:
-        raise ValidationError(f"ttl must be positive, not {ttl!r}")
-    return utcnow() + timedelta(seconds=seconds)
+    return utcnow() + timedelta(seconds=check_ttl(ttl))
 
 
-def _check_limit(limit: int | None, what: str = "limit") -> None:
-    if limit is not None and (not isinstance(limit, int) or limit < 0):
-        raise ValidationError(f"{what} must be a non-negative integer, not {limit!r}")
+def _check_limit(
+    limit: int | None,
+    what: str = "limit",
+    minimum: int = 0,
+    maximum: int = INT_MAX,
+    *,
+    optional: bool = True,
+) -> None:
+    """Counts and seq bounds are ints (never bools) in ``minimum``..``maximum``, or None."""
+    if limit is not None or not optional:
+        check_int(limit, what, minimum, maximum)
+
+
+def _check_opt_id(value: str | None, what: str) -> str | None:
+    return None if value is None else check_id(value, what)
+
+
+def _check_text(value: object, what: str, *, optional: bool = True) -> None:
+    """Free text (titles, labels, statuses): a str without lone surrogates."""
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string, not {type(value).__name__}")
+    check_text(value, what)
+
+
+def _check_time(value: object, what: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValidationError(f"{what} must be a timezone-aware datetime, not {value!r}")
+
+
+def _check_filters(filters: dict[str, Any]) -> None:
+    for name in ("user_id", "agent", "parent_id"):
+        _check_opt_id(filters.get(name), name.replace("_", " "))
+    for name in ("updated_after", "updated_before"):
+        _check_time(filters.get(name), name)
 
 
 class DataPort(Protocol):
@@ -94,6 +137,8 @@ class Sessions:
         forked_at_seq: int | None = None,
     ) -> SessionInfo:
         """Create a session; a missing id is generated. Conflict if the id exists."""
+        _check_text(title, "title")
+        _check_limit(forked_at_seq, "forked_at_seq")
         info = SessionInfo(
             id=check_id(session_id) if session_id is not None else new_id(),
             user_id=check_id(user_id, "user id") if user_id is not None else None,
@@ -136,9 +181,12 @@ class Sessions:
             return self.get(session_id)
 
     def _query(self, limit: int = 50, cursor: str | None = None, **filters: Any) -> SessionQuery:
-        _check_limit(limit)
-        if limit > MAX_PAGE:
-            raise ValidationError(f"limit is at most {MAX_PAGE}, not {limit}")
+        _check_limit(limit, "limit", 1, MAX_PAGE, optional=False)
+        if cursor is not None and not isinstance(cursor, str):
+            raise ValidationError(
+                f"cursor must be a page's next_cursor string, not {type(cursor).__name__}"
+            )
+        _check_filters(filters)
         return SessionQuery(limit=limit, cursor=cursor, **filters)
 
     def list(
@@ -167,6 +215,7 @@ class Sessions:
 
     def iterate(self, page_size: int = 200, **filters: Any) -> Iterator[SessionInfo]:
         """Every matching session, page by page."""
+        _check_limit(page_size, "page_size", 1, MAX_PAGE, optional=False)
         cursor: str | None = None
         while True:
             page = self.list(limit=page_size, cursor=cursor, **filters)
@@ -184,15 +233,15 @@ class Sessions:
         updated_after: datetime | None = None,
         updated_before: datetime | None = None,
     ) -> int:
-        return self._db.conversations.count_sessions(
-            SessionQuery(
-                user_id=user_id,
-                agent=agent,
-                parent_id=parent_id,
-                updated_after=updated_after,
-                updated_before=updated_before,
-            )
-        )
+        filters: dict[str, Any] = {
+            "user_id": user_id,
+            "agent": agent,
+            "parent_id": parent_id,
+            "updated_after": updated_after,
+            "updated_before": updated_before,
+        }
+        _check_filters(filters)
+        return self._db.conversations.count_sessions(SessionQuery(**filters))
 
     def update(
         self,
@@ -203,6 +252,8 @@ class Sessions:
         replace_metadata: bool = False,
     ) -> SessionInfo:
         """Set the title and merge ``metadata`` into the session's (top-level keys win)."""
+        if title is not UNSET:
+            _check_text(title, "title")
         return self._db.conversations.update_session(
             check_id(session_id),
             title=title,
@@ -296,6 +347,10 @@ class Messages:
         the stored messages are returned and nothing is written or logged again.
         """
         check_id(session_id)
+        if isinstance(messages, (str, bytes, dict)) or not isinstance(messages, Iterable):
+            raise ValidationError(
+                f"messages must be a list of Message objects or dicts, not {type(messages).__name__}"
+            )
         batch = [check_message(_as_message(session_id, m)) for m in messages]
         try:
             stored = self._db.conversations.append_messages(session_id, batch)
@@ -326,6 +381,8 @@ class Messages:
     ) -> list[Message]:
         _check_limit(last, "last")
         _check_limit(limit)
+        _check_limit(after_seq, "after_seq")
+        _check_limit(before_seq, "before_seq")
         return self._db.conversations.list_messages(
             check_id(session_id), after_seq=after_seq, before_seq=before_seq, last=last, limit=limit
         )
@@ -334,6 +391,8 @@ class Messages:
         self, session_id: str, *, after_seq: int = 0, batch: int = 1000
     ) -> Iterator[Message]:
         """Every message in seq order, ``batch`` at a time, with bounded memory."""
+        _check_limit(after_seq, "after_seq", optional=False)
+        _check_limit(batch, "batch", 1, optional=False)
         while True:
             chunk = self.list(session_id, after_seq=after_seq, limit=batch)
             yield from chunk
@@ -348,6 +407,8 @@ class Messages:
         self, session_id: str, *, from_seq: int | None = None, to_seq: int | None = None
     ) -> int:
         """Delete messages in [from_seq, to_seq]; their seq values are never handed out again."""
+        _check_limit(from_seq, "from_seq")
+        _check_limit(to_seq, "to_seq")
         return self._db.conversations.delete_messages(
             check_id(session_id), from_seq=from_seq, to_seq=to_seq
         )
@@ -447,12 +508,14 @@ class State:
         the caller re-read and re-computed the value in between. Without one, praisondb
         makes a token per call, which covers its own retries.
         """
-        check_json(value, f"state value {key!r}")
+        check_key(key)
+        value = check_json(value, f"state value {key!r}")
+        _check_limit(expected_version, "expected_version")
         if write_token is not None:
             check_id(write_token, "write_token")
         return self._store(check_scope(scope)).set_entry(  # type: ignore[no-any-return]
             scope,
-            check_key(key),
+            key,
             value,
             expires_at=expiry(ttl),
             expected_version=expected_version,
@@ -480,13 +543,14 @@ class State:
         )
 
     def delete(self, key: str, *, scope: str = "app", expected_version: int | None = None) -> bool:
+        _check_limit(expected_version, "expected_version")
         return self._store(check_scope(scope)).delete_entry(  # type: ignore[no-any-return]
             scope, check_key(key), expected_version=expected_version
         )
 
     def incr(self, key: str, amount: int = 1, *, scope: str = "app", ttl: TTL = None) -> int:
-        if not isinstance(amount, int) or isinstance(amount, bool):
-            raise ValidationError(f"amount must be an integer, not {amount!r}")
+        """Add ``amount``; a result outside signed 64 bits is ValidationError, value unchanged."""
+        check_int(amount, "amount")
         return self._store(check_scope(scope)).incr(  # type: ignore[no-any-return]
             scope, check_key(key), amount, expires_at=expiry(ttl)
         )
@@ -495,6 +559,7 @@ class State:
         self, scope: str = "app", prefix: str = "", *, limit: int | None = None
     ) -> list[StateEntry]:
         _check_limit(limit)
+        _check_prefix(prefix)
         return self._store(check_scope(scope)).list_entries(scope, prefix, limit=limit)  # type: ignore[no-any-return]
 
     def items(self, scope: str = "app", prefix: str = "") -> dict[str, JSON]:
@@ -513,9 +578,11 @@ class Checkpoints:
         self, session_id: str, label: str | None = None, *, state: dict[str, Any] | None = None
     ) -> Checkpoint:
         """Record the history position and a snapshot of the session-scoped state."""
+        _check_text(label, "label")
+        if state is not None:
+            state = check_metadata(state, "checkpoint state")
         info = self._db.sessions.get(session_id)
         snapshot = self._db.state.items(f"session:{session_id}") if state is None else state
-        check_json(snapshot, "checkpoint state")
         checkpoint = Checkpoint(session_id, info.last_seq, snapshot, label)
         self._db.conversations.save_checkpoint(checkpoint)
         return checkpoint
@@ -544,6 +611,7 @@ class Runs:
         run_id: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Run:
+        _check_text(model, "model")
         run = Run(
             check_id(session_id),
             id=check_id(run_id, "run id") if run_id else new_id(),
@@ -573,6 +641,11 @@ class Runs:
         error: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Run:
+        _check_text(status, "status", optional=False)
+        _check_text(error, "error")
+        _check_limit(input_tokens, "input_tokens")
+        _check_limit(output_tokens, "output_tokens")
+        metadata = check_metadata(metadata)
         run = self.get(run_id)
         run.status = status
         run.ended_at = utcnow()
@@ -581,7 +654,7 @@ class Runs:
             run.input_tokens = input_tokens
         if output_tokens is not None:
             run.output_tokens = output_tokens
-        run.metadata = {**run.metadata, **check_metadata(metadata)}
+        run.metadata = {**run.metadata, **metadata}
         self._db.conversations.save_run(run)
         self._db.events.emit(
             Event(
@@ -599,8 +672,7 @@ class Runs:
         return run
 
     def save(self, run: Run) -> Run:
-        check_id(run.session_id)
-        check_metadata(run.metadata)
+        _check_run(run)
         self._db.conversations.save_run(run)
         return run
 
@@ -610,3 +682,29 @@ class Runs:
     def list(self, session_id: str, *, limit: int | None = None) -> list[Run]:
         _check_limit(limit)
         return self._db.conversations.list_runs(check_id(session_id), limit=limit)
+
+
+def _check_prefix(prefix: object) -> None:
+    """A key prefix follows the key rules, except that it may be empty."""
+    if not isinstance(prefix, str):
+        raise ValidationError(f"prefix must be a string, not {type(prefix).__name__}")
+    if prefix:
+        check_id(prefix, "prefix")
+
+
+def _check_run(run: object) -> None:
+    """Every field of a caller-built Run, as ``start``/``end`` would have checked it."""
+    if not isinstance(run, Run):
+        raise ValidationError(f"expected a Run, not {type(run).__name__}")
+    check_id(run.session_id)
+    check_id(run.id, "run id")
+    _check_text(run.model, "model")
+    _check_text(run.status, "status", optional=False)
+    _check_text(run.error, "error")
+    _check_limit(run.input_tokens, "input_tokens", maximum=INT_MAX)
+    _check_limit(run.output_tokens, "output_tokens", maximum=INT_MAX)
+    for name in ("started_at", "ended_at"):
+        _check_time(getattr(run, name), name)
+    if run.started_at is None:
+        raise ValidationError("started_at must be a timezone-aware datetime")
+    run.metadata = check_metadata(run.metadata)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFound, ValidationError
 from ..model import JSON, Checkpoint, Content, Message, SessionInfo
-from ..validation import check_message
+from ..validation import check_message, check_metadata
 from .copies import VERSION_LABEL, Version, chunks, copy_of, parse_version
 from .locks import DEFAULT_LEASE, Lease, session_lock_name
 from .repositories import TTL
@@ -114,7 +114,7 @@ class Session:
         """Append a message. ``defer=True`` queues it for the next :meth:`flush`
         (one round trip for many messages); reads flush first, so they always see it.
         ``id`` makes a retry safe (see :meth:`praisondb.core.repositories.Messages.append`)."""
-        message = Message(self.id, role, content, dict(metadata or {}), run_id)
+        message = Message(self.id, role, content, dict(check_metadata(metadata)), run_id)
         if id is not None:
             message.id = id
         check_message(message)
@@ -150,7 +150,7 @@ class Session:
         **kw: Any,
     ) -> Message:
         """A tool result; ``tool_name``/``tool_call_id`` go into the metadata."""
-        meta = dict(metadata or {})
+        meta = dict(check_metadata(metadata))
         if tool_name is not None:
             meta["tool_name"] = tool_name
         if tool_call_id is not None:

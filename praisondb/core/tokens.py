@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from ..errors import InvalidToken, TokenExpired, ValidationError
-from ..validation import check_id
+from ..validation import check_id, check_text, check_ttl
 
 TOKEN_VERSION = 1
 MIN_SECRET_BYTES = 16
@@ -30,6 +30,8 @@ CLOCK_SKEW_SECONDS = 5
 
 
 def _secret_bytes(secret: str | bytes) -> bytes:
+    if isinstance(secret, str):
+        check_text(secret, "token secret")
     raw = secret.encode("utf-8") if isinstance(secret, str) else secret
     if not isinstance(raw, bytes) or len(raw) < MIN_SECRET_BYTES:
         raise ValidationError(
@@ -60,9 +62,7 @@ def issue_token(
 ) -> str:
     """A token naming ``session_id`` (and ``user_id``) that expires after ``ttl``."""
     check_id(session_id)
-    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
-    if seconds <= 0:
-        raise ValidationError(f"token ttl must be positive, not {ttl!r}")
+    seconds = check_ttl(ttl, "token ttl")
     issued = int(time.time() if now is None else now)
     claims: dict[str, Any] = {
         "v": TOKEN_VERSION,

@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..coerce import as_text, json_safe
-from ..errors import BackendUnavailable, ConfigError, NotFound, SchemaOutOfDate
+from ..errors import BackendUnavailable, ConfigError, NotFound, SchemaOutOfDate, ValidationError
 from ..model import Event, Message, Run, SessionInfo, Span, utcnow
-from ..validation import check_id
+from ..validation import check_id, check_int, check_text
 
 if TYPE_CHECKING:
     from ..core.events import EventLog
@@ -235,6 +235,8 @@ class LifecycleMixin:
         user_id: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
+        _check_span_labels(session_id=session_id, user_id=user_id, run_id=run_id)
+        _check_span_text(agent_name, "agent_name", optional=True)
         attributes = json_safe(dict(metadata or {}))
         attributes.update({k: v for k, v in (("run_id", run_id), ("agent_name", agent_name)) if v})
         root = Span(
@@ -251,6 +253,7 @@ class LifecycleMixin:
     def on_trace_end(
         self, trace_id: str, status: str = "ok", metadata: dict[str, Any] | None = None
     ) -> None:
+        _check_span_text(status, "status")
         root = self._span(trace_id)
         root.status = status
         root.ended_at = utcnow()
@@ -266,6 +269,8 @@ class LifecycleMixin:
         parent_span_id: str | None = None,
         attributes: dict[str, Any] | None = None,
     ) -> None:
+        _check_span_text(name, "span name")
+        _check_span_labels(parent_span_id=parent_span_id)
         root = self._span(trace_id)
         span = Span(
             trace_id=trace_id,
@@ -282,6 +287,7 @@ class LifecycleMixin:
     def on_span_end(
         self, span_id: str, status: str = "ok", attributes: dict[str, Any] | None = None
     ) -> None:
+        _check_span_text(status, "status")
         span = self._span(span_id)
         span.status = status
         span.ended_at = utcnow()
@@ -300,6 +306,11 @@ class LifecycleMixin:
         self, session_id: str | None = None, user_id: str | None = None, limit: int | None = None
     ) -> list[Trace]:
         """Traces (newest ``limit``, oldest first) with all their spans."""
+        if limit is not None:
+            check_int(limit, "limit", 0)
+        for value, what in ((session_id, "session id"), (user_id, "user id")):
+            if value is not None:
+                check_id(value, what)
         roots = self.conversations.list_spans(
             session_id=session_id, user_id=user_id, roots_only=True, limit=limit
         )
@@ -370,3 +381,17 @@ def _int(metrics: dict[str, Any], *names: str) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     return None
+
+
+def _check_span_labels(**ids: str | None) -> None:
+    for name, value in ids.items():
+        if value is not None:
+            check_id(value, name.replace("_", " "))
+
+
+def _check_span_text(value: object, what: str, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string, not {type(value).__name__}")
+    check_text(value, what)

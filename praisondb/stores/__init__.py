@@ -9,8 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ..errors import ConfigError
-from ..urls import SQL_DRIVER_EXTRAS, StoreURL, parse_url
+from ..urls import StoreURL, parse_url
 from .base import AnalyticsSink, ConversationStore, StateStore
 
 
@@ -19,11 +18,7 @@ def load_backend_class(url: StoreURL) -> type[Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        extra = url.backend.extra or SQL_DRIVER_EXTRAS.get(url.family)
-        hint = f"pip install 'praisondb[{extra}]'" if extra else "reinstall praisondb"
-        raise ConfigError(
-            f"{url.redacted} needs a driver that is not installed ({exc.name or exc}); run: {hint}"
-        ) from exc
+        raise url.missing_driver(exc) from exc
     cls: type[Any] = getattr(module, class_name)
     return cls
 

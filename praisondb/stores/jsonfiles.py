@@ -84,11 +84,13 @@ from .jsonfiles_io import (
     file_size,
     fsync_dir,
     guarded,
+    is_disk_full,
     loads_line,
     new_token,
     read_json,
     read_range,
     safe_name,
+    storage_full,
     truncate,
     unlink_quietly,
 )
@@ -154,6 +156,8 @@ class JsonFileStore(RecordFiles, StateFiles):
                 f"cannot use {exc.filename or self._root} as a JSON store: permission denied"
             ) from exc
         except OSError as exc:
+            if is_disk_full(exc):
+                raise storage_full(exc, self.url.redacted) from exc
             raise ConfigError(
                 f"cannot use {exc.filename or self._root} as a JSON store: {exc.strerror or exc}"
             ) from exc

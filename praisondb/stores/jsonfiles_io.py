@@ -25,7 +25,13 @@ from typing import IO, Any, ParamSpec, TypeVar
 import filelock
 import orjson
 
-from ..errors import BackendUnavailable, ConfigError, PraisonDBError, ValidationError
+from ..errors import (
+    BackendUnavailable,
+    ConfigError,
+    PraisonDBError,
+    StorageFull,
+    ValidationError,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -225,27 +231,39 @@ def last_newline_end(handle: IO[bytes], size: int, chunk: int = 1 << 16) -> int:
 
 
 def lines_backward(handle: IO[bytes], end: int, chunk: int = 1 << 16) -> Iterator[bytes]:
-    """Complete lines before ``end``, last first; a torn fragment at the end is skipped."""
+    """Complete lines before ``end``, last first; a torn fragment at the end is skipped.
+
+    A line longer than ``chunk`` is gathered as a list of blocks and joined once, so
+    reading a 100 MB line is linear (prepending each block to it was quadratic).
+    """
     pos = end
-    head = b""  # bytes before the earliest newline seen so far: a line not yet complete
+    carry: list[bytes] = []  # the line not yet complete, its blocks last-read last
     torn_skipped = False
     while pos > 0:
         step = min(chunk, pos)
         pos -= step
         handle.seek(pos)
-        parts = (handle.read(step) + head).split(b"\n")
-        head = parts[0]
-        rest = parts[1:]
-        if not torn_skipped:
-            if not rest:
-                continue
-            rest.pop()  # after the final newline: empty or torn
-            torn_skipped = True
-        for line in reversed(rest):
+        block = handle.read(step)
+        cut = block.rfind(b"\n")
+        if cut < 0:
+            carry.append(block)
+            continue
+        carry.append(block[cut + 1 :])
+        newest = b"".join(reversed(carry))
+        first, *complete = block[:cut].split(b"\n")
+        carry = [first]
+        if torn_skipped:
+            if newest:
+                yield newest
+        else:
+            torn_skipped = True  # after the final newline: empty or torn
+        for line in reversed(complete):
             if line:
                 yield line
-    if torn_skipped and head:
-        yield head
+    if torn_skipped and carry:
+        line = b"".join(reversed(carry))
+        if line:
+            yield line
 
 
 # -- locks -----------------------------------------------------------------------------
@@ -342,8 +360,26 @@ class HasURL:
     url: Any
 
 
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+"""No space, quota exceeded, file-size limit: freeing space (or a limit) is the fix."""
+
+
+def is_disk_full(exc: OSError) -> bool:
+    return exc.errno in _FULL
+
+
+def storage_full(exc: OSError, url: str) -> StorageFull:
+    where = f" writing {exc.filename}" if exc.filename else ""
+    return StorageFull(
+        f"no space left{where} ({exc.strerror or exc}) in the JSON store {url}: free space on "
+        "its disk (or raise the quota / file-size limit), then retry"
+    )
+
+
 def translate_os_error(exc: OSError, url: str) -> PraisonDBError:
     where = f" {exc.filename}" if exc.filename else ""
+    if is_disk_full(exc):
+        return storage_full(exc, url)
     if isinstance(exc, PermissionError) or exc.errno in {errno.EACCES, errno.EPERM, errno.EROFS}:
         return ConfigError(
             f"cannot access{where}: {exc.strerror or exc}; check the permissions of the "

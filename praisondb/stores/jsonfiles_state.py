@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from ..codec import from_record, to_record
 from ..errors import Conflict, ValidationError
 from ..model import JSON, StateEntry, utcnow
+from ..validation import INT_MAX, INT_MIN, incr_overflow
 from .base import new_write_token
 from .jsonfiles_io import (
     TEMP_PREFIX,
@@ -177,6 +178,8 @@ class StateFiles:
                     raise ValidationError(
                         f"state {scope}/{key} holds {type(current.value).__name__}, not an integer"
                     )
+                if not INT_MIN <= current.value + amount <= INT_MAX:
+                    raise incr_overflow(scope, key, current.value, amount)
                 entry = StateEntry(
                     scope,
                     key,

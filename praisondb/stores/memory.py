@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from ..errors import Conflict, NotFound, ValidationError
 from ..model import JSON, Checkpoint, Message, Page, Run, SessionInfo, Span, StateEntry, utcnow
 from ..urls import StoreURL
+from ..validation import INT_MAX, INT_MIN, incr_overflow
 from .base import (
     UNSET,
     Capability,
@@ -400,6 +401,8 @@ class MemoryStore:
                 raise ValidationError(
                     f"state {scope}/{key} holds {type(current.value).__name__}, not an integer"
                 )
+            if not INT_MIN <= current.value + amount <= INT_MAX:
+                raise incr_overflow(scope, key, current.value, amount)
             self._tokens.pop((scope, key), None)  # in-process: no lost reply to recognise
             current.value += amount
             current.version += 1

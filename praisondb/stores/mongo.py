@@ -52,6 +52,10 @@ OPTIONS = {"auto_migrate", "database", "timeout", "connect_timeout", "retry_atte
 COLLECTIONS = ("sessions", "messages", "runs", "checkpoints", "spans", "state")
 _TOO_LARGE = {10334, 17419, 17420, 257, 2}  # BSONObjectTooLarge, TransactionTooLarge, ...
 _CONTENTION_SECONDS = 120.0
+DEFAULT_DATABASE = "praisondb"
+DEFAULT_TIMEOUT = 5.0
+_SELECTION = "serverselectiontimeoutms"
+_HEARTBEAT = 0.5  # pymongo.common.MIN_HEARTBEAT_INTERVAL: how often selection re-checks
 
 
 def _migration_1(db: Any) -> None:
@@ -78,8 +82,10 @@ MIGRATIONS: list[tuple[int, str, Callable[[Any], None]]] = [
 
 class MongoStore(MongoStateMixin):
     """Options (keyword or URL query): ``database`` (else the URL path, else ``praisondb``),
-    ``timeout``/``connect_timeout`` (seconds, default 5: how long to wait for a server),
-    ``retry_attempts`` (default 3). Other URL query parameters go to pymongo."""
+    ``timeout`` (seconds, default 5, else the URL's ``serverSelectionTimeoutMS``: the
+    longest an operation waits for a server, all ``retry_attempts`` (default 3) included;
+    at least 0.5 s per attempt),
+    ``connect_timeout``. Other URL query parameters go to pymongo."""
 
     capabilities: frozenset[Capability] = frozenset(
         {Capability.PERSISTENT, Capability.MULTI_PROCESS}
@@ -92,32 +98,29 @@ class MongoStore(MongoStateMixin):
             raise ConfigError(f"unknown option(s) for {url.redacted}: {', '.join(unknown)}")
         merged: dict[str, Any] = {k: v for k, v in url.options.items() if k in OPTIONS}
         merged.update(options)
-        try:
-            timeout = float(merged.get("timeout", 5))
-            connect_timeout = float(merged.get("connect_timeout", timeout))
-            attempts = int(merged.get("retry_attempts", 3))
-        except ValueError as exc:
-            raise ConfigError(f"bad option value for {url.redacted}: {exc}") from None
-        if attempts < 1 or timeout <= 0:
-            raise ConfigError("retry_attempts must be >= 1 and timeout > 0")
-        self._retry = Retry(attempts=attempts)
         base, _, query = url.secret.partition("?")
-        rest = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in OPTIONS]
+        pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in OPTIONS]
+        budget, attempts, connect_timeout = _timeouts(url, merged, pairs)
+        self._retry = Retry(attempts=attempts)
+        per_attempt = _per_attempt(budget, self._retry)
+        # pymongo's keyword arguments override the URL's: pass only what the URL leaves unset.
+        given = {k.lower() for k, _ in pairs}
+        driver: dict[str, Any] = {"serverSelectionTimeoutMS": max(1, int(per_attempt * 1000))}
+        if "connecttimeoutms" not in given:
+            driver["connectTimeoutMS"] = max(1, int(min(connect_timeout, budget) * 1000))
+        if "sockettimeoutms" not in given:
+            driver["socketTimeoutMS"] = int(max(budget, 30) * 1000)
+        rest = [(k, v) for k, v in pairs if k.lower() != _SELECTION]
         try:
             self._client: Any = pymongo.MongoClient(
-                base + ("?" + urlencode(rest) if rest else ""),
-                serverSelectionTimeoutMS=int(timeout * 1000),
-                connectTimeoutMS=int(connect_timeout * 1000),
-                socketTimeoutMS=int(max(timeout, 30) * 1000),
-                connect=False,
+                base + ("?" + urlencode(rest) if rest else ""), connect=False, **driver
             )
-            default = self._client.get_default_database(default=None)
+            default = self._client.get_default_database(default=DEFAULT_DATABASE)
         except (pymongo.errors.ConfigurationError, pymongo.errors.InvalidURI, ValueError) as exc:
             raise ConfigError(
                 f"bad MongoDB URL {url.redacted}: {redact_text(str(exc), url.secret)}"
             ) from None
-        name = merged.get("database") or (default.name if default is not None else "praisondb")
-        self._db: Any = self._client[name]
+        self._db: Any = self._client[merged.get("database") or default.name]
         self._ready_lock = threading.Lock()
         self._ready = False
         self._transactions = False
@@ -643,6 +646,49 @@ def _create_collection(db: Any, name: str) -> None:
     except pymongo.errors.OperationFailure as exc:
         if exc.code != _NAMESPACE_EXISTS:
             raise
+
+
+def _timeouts(
+    url: StoreURL, merged: dict[str, Any], pairs: list[tuple[str, str]]
+) -> tuple[float, int, float]:
+    """(total wait for a server, attempts, connect timeout), all in seconds.
+
+    ``timeout`` wins over the URL's ``serverSelectionTimeoutMS``; either is the budget
+    of a whole operation, retries included (pymongo would otherwise wait it per try).
+    """
+    selection = next((v for k, v in pairs if k.lower() == _SELECTION), None)
+    try:
+        if "timeout" in merged:
+            budget = float(merged["timeout"])
+        elif selection is not None:
+            budget = float(selection) / 1000
+        else:
+            budget = DEFAULT_TIMEOUT
+        attempts = int(merged.get("retry_attempts", 3))
+        connect_timeout = float(merged.get("connect_timeout", budget))
+    except ValueError as exc:
+        raise ConfigError(f"bad option value for {url.redacted}: {exc}") from None
+    if attempts < 1 or budget <= 0 or connect_timeout <= 0:
+        raise ConfigError(
+            f"retry_attempts must be >= 1 and timeout/serverSelectionTimeoutMS/connect_timeout "
+            f"> 0 for {url.redacted}"
+        )
+    return budget, attempts, connect_timeout
+
+
+def _per_attempt(budget: float, retry: Retry) -> float:
+    """One attempt's ``serverSelectionTimeoutMS``, so that every attempt and the longest
+    backoff between them fit in ``budget``.
+
+    pymongo checks the timeout only when its topology changes or every 0.5 s (its
+    minimum heartbeat), so a wait may overrun by up to that: it is asked for less. An
+    attempt still takes up to 0.5 s: ``retry_attempts`` x 0.5 s is the floor.
+    """
+    pauses = sum(
+        min(retry.max_delay, retry.base_delay * 2 ** (n - 1)) for n in range(1, retry.attempts)
+    )
+    each = max(budget - pauses, 0.0) / retry.attempts
+    return float(max(each - _HEARTBEAT, 0.01))
 
 
 def _transient(exc: BaseException) -> bool:

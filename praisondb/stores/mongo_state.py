@@ -18,6 +18,7 @@ from pymongo import ASCENDING, ReturnDocument
 
 from ..errors import Conflict, ValidationError
 from ..model import JSON, StateEntry, utcnow
+from ..validation import INT_MAX, INT_MIN, incr_overflow
 from .base import new_write_token
 from .mongo_codec import escape, from_us, to_us, unescape
 
@@ -138,14 +139,16 @@ class MongoStateMixin:
         self, scope: str, key: str, amount: int = 1, *, expires_at: datetime | None = None
     ) -> int:
         token = new_write_token()
+        # only a sum that stays in signed 64 bits takes the one-step path
+        room = {"$lte": INT_MAX - amount} if amount > 0 else {"$gte": INT_MIN - amount}
 
         def fast() -> dict[str, Any] | None:
             now = to_us(utcnow())
             # not our own token: a re-send whose first attempt landed goes the slow way,
             # which finds the token and adds nothing
-            where = {"s": scope, "k": key, "v": {"$type": ["int", "long"]}, "t": {"$ne": token}}
+            where = {"s": scope, "k": key, "v": {"$type": ["int", "long"], **room}}
             found: dict[str, Any] | None = self._db.state.find_one_and_update(
-                {**where, **self._live(now)},
+                {**where, "t": {"$ne": token}, **self._live(now)},
                 {"$inc": {"v": amount, "ver": 1}, "$set": {"u": now, "t": token}},
                 return_document=ReturnDocument.AFTER,
             )
@@ -163,6 +166,8 @@ class MongoStateMixin:
                 raise ValidationError(
                     f"state {scope}/{key} holds {type(value).__name__}, not an integer"
                 )
+            if not INT_MIN <= value + amount <= INT_MAX:
+                raise incr_overflow(scope, key, value, amount)
             # an integer that appeared between our two steps: add to it
             return {**live, "v": value + amount, "ver": int(live["ver"]) + 1, "u": now}
 

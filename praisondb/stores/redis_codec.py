@@ -179,8 +179,9 @@ return {0, 0}
 """
 )
 
-# KEYS: entry; ARGV: amount, now_us, exp_us (''), exp_ms (''), token
-# -> {1, new value} or {-1, value}; the value as stored if this incr landed already
+# KEYS: entry; ARGV: amount, now_us, exp_us (''), exp_ms (''), token -> {1, new value}
+# ({1, value as stored} if this incr landed already), {-1, value} when it is not an
+# integer, or {-2, value} when the sum leaves signed 64 bits (unchanged)
 STATE_INCR = (
     LIVE_VERSION
     + """
@@ -197,7 +198,8 @@ if ver == 0 then
 end
 local v = redis.call('HGET', KEYS[1], 'v')
 if not string.match(v, '^%-?%d+$') then return {-1, v} end
-redis.call('HINCRBY', KEYS[1], 'v', ARGV[1])
+local sum = redis.pcall('HINCRBY', KEYS[1], 'v', ARGV[1])
+if type(sum) == 'table' and sum.err then return {-2, v} end
 redis.call('HINCRBY', KEYS[1], 'ver', 1)
 redis.call('HSET', KEYS[1], 'upd', ARGV[2], 'tok', ARGV[5])
 return {1, redis.call('HGET', KEYS[1], 'v')}

@@ -15,16 +15,15 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
-import redis.exceptions
 
 from ..errors import Conflict, ValidationError
 from ..model import JSON, StateEntry, utcnow
+from ..validation import incr_overflow
 from .base import new_write_token
 from .redis_codec import (
     PUT_ENTRY,
     dumps,
     expiry_args,
-    first_line,
     from_us,
     glob_escape,
     hash_tag,
@@ -117,12 +116,11 @@ class RedisStateMixin:
     ) -> int:
         exp_us, exp_ms = expiry_args(expires_at)
         args = [str(amount), str(to_us(utcnow())), exp_us, exp_ms, new_write_token()]
-        try:
-            ok, value = self._call(
-                "incr state", lambda: self._state_incr([self._state_key(scope, key)], args)
-            )
-        except redis.exceptions.ResponseError as exc:  # HINCRBY overflow
-            raise ValidationError(f"state {scope}/{key}: {first_line(exc)}") from None
+        ok, value = self._call(
+            "incr state", lambda: self._state_incr([self._state_key(scope, key)], args)
+        )
+        if int(ok) == -2:
+            raise incr_overflow(scope, key, int(value), amount)
         if int(ok) == -1:
             held = orjson.loads(value)
             raise ValidationError(

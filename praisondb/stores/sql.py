@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .. import migrate
-from ..errors import Conflict, NotFound, PraisonDBError
+from ..errors import Conflict, NotFound, PraisonDBError, ValidationError
 from ..model import JSON, Checkpoint, Message, Page, Run, SessionInfo, Span, StateEntry, utcnow
 from ..retry import Retry
 from ..urls import StoreURL
@@ -41,7 +41,7 @@ from .sql_state import SQLState
 T = TypeVar("T")
 
 _SID = sa.bindparam("sid", type_=sessions.c.id.type)
-_LIMIT = sa.bindparam("limit", type_=sa.Integer())
+_LIMIT = sa.bindparam("limit", type_=sa.BigInteger())
 _SESSION_COLUMNS = (
     sessions.c.id,
     sessions.c.user_id,
@@ -96,6 +96,7 @@ class SQLStore:
         self._write = {dialects.WRITE: True} if self._dialect == "sqlite" else {}
         self._guard = dialects.connection_guard(url)
         self._retry = Retry()
+        self._max_packet: int | None = None
         try:
             self._call(
                 lambda: migrate.ensure_schema(
@@ -303,8 +304,28 @@ class SQLStore:
         return self._tx(delete, write=True, action="delete_session")
 
     # -- messages -------------------------------------------------------------
+    def _check_packet(self, batch: Sequence[Message]) -> None:
+        """MySQL/MariaDB drop the connection on a statement over ``max_allowed_packet``
+        (or refuse it with error 1153): check first, so the caller gets a ValidationError
+        naming the limit instead of retries and "is the server up?"."""
+        if self._dialect not in dialects.MYSQL:
+            return
+        size = dialects.message_bytes(batch)
+        if size < dialects.PACKET_CHECK_FROM:
+            return
+        if self._max_packet is None:
+            self._max_packet = int(
+                self._tx(
+                    lambda conn: conn.execute(sa.text("SELECT @@max_allowed_packet")).scalar_one(),
+                    action="max_allowed_packet",
+                )
+            )
+        if size + dialects.PACKET_OVERHEAD > self._max_packet:
+            raise ValidationError(dialects.packet_too_large(self.url, size, self._max_packet))
+
     def append_messages(self, session_id: str, messages_: Sequence[Message]) -> list[Message]:
         batch = list(messages_)
+        self._check_packet(batch)
         now = utcnow()
         try:
             base = self._call(
@@ -323,6 +344,7 @@ class SQLStore:
 
     def put_messages(self, session_id: str, messages_: Sequence[Message]) -> int:
         batch = list(messages_)
+        self._check_packet(batch)
         return self._tx(
             lambda conn: self._bulk.put_messages(conn, session_id, batch),
             write=True,
@@ -333,6 +355,7 @@ class SQLStore:
     def put_session_batch(self, items: Sequence[tuple[SessionInfo, Sequence[Message]]]) -> int:
         """Many whole sessions in one transaction (see :mod:`.sql_bulk`); transfer's fast path."""
         batch = list(items)
+        self._check_packet([message for _, messages_ in batch for message in messages_])
         return self._tx(
             lambda conn: self._bulk.put_session_batch(conn, batch),
             write=True,

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,7 +23,7 @@ from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
-from ..errors import ConfigError, Conflict
+from ..errors import ConfigError, Conflict, StorageFull, ValidationError
 from ..urls import StoreURL, redact_text
 
 MYSQL = ("mysql", "mariadb")
@@ -83,8 +84,27 @@ def json_loads(data: str | bytes | bytearray | memoryview | float) -> Any:
     return orjson.loads(data)
 
 
+# jsonb keeps numbers as NUMERIC: a float orjson spells with a positive exponent (1e+16,
+# 1.5e+16: every float from 1e16 up) would come back as an integer. Spelled out with a
+# ".0" it stays a float. Strings are matched first so that text like "1e16" is kept.
+_BIG_FLOAT = re.compile(rb'"(?:[^"\\]|\\.)*"|(-?\d+(?:\.\d+)?e\+\d+)')
+
+
+def _spell_float(match: re.Match[bytes]) -> bytes:
+    if match.group(1) is None:
+        return match.group()
+    return b"%d.0" % int(float(match.group(1)))
+
+
+def _pg_orjson(value: Any) -> bytes:
+    data = orjson.dumps(value)
+    if b"e+" not in data:
+        return data
+    return _BIG_FLOAT.sub(_spell_float, data)
+
+
 def pg_json_dumps(value: Any) -> str:
-    text = orjson.dumps(value).decode()
+    text = _pg_orjson(value).decode()
     if "\\u0000" not in text and _MARK not in text:
         return text
     return _JSON_ESCAPE.sub(_escape_json_token, text)
@@ -92,7 +112,7 @@ def pg_json_dumps(value: Any) -> str:
 
 def pg_json_bytes(value: Any) -> bytes:
     """``pg_json_dumps`` as UTF-8 bytes, without a round trip through str when nothing needs escaping."""
-    data = orjson.dumps(value)
+    data = _pg_orjson(value)
     if b"\\u0000" not in data and _MARK_BYTES not in data:
         return data
     return pg_json_dumps(value).encode()
@@ -381,6 +401,8 @@ def driver_url(url: StoreURL) -> URL:
 
 def create_engine(url: StoreURL, settings: EngineSettings) -> Engine:
     target = driver_url(url)
+    if url.family == "sqlite" and not is_memory_sqlite(url):
+        _check_sqlite_directory(url)
     kwargs: dict[str, Any] = dict(settings.engine)
     family = url.family
     json_codec = codec(family)
@@ -416,6 +438,8 @@ def create_engine(url: StoreURL, settings: EngineSettings) -> Engine:
         kwargs["pool_use_lifo"] = True
     try:
         engine = sa.create_engine(target, **kwargs)
+    except ImportError as exc:  # SQLAlchemy imports the driver here (psycopg, pymysql)
+        raise url.missing_driver(exc) from None
     except (TypeError, ValueError, sa.exc.ArgumentError) as exc:
         raise ConfigError(
             f"cannot configure {url.redacted}: {redact_text(str(exc), url.secret)}"
@@ -424,7 +448,24 @@ def create_engine(url: StoreURL, settings: EngineSettings) -> Engine:
         _configure_sqlite(engine, settings)
     elif family == "mysql":
         _configure_mysql_reset(engine)
+        _configure_mysql_packet_check(engine, url)
     return engine
+
+
+def _check_sqlite_directory(url: StoreURL) -> None:
+    """SQLite creates the file but not its directory, and then only says "unable to open
+    database file": name the missing directory instead (creating it silently could hide
+    a typo in the path)."""
+    path = url.path.split("?", 1)[0]
+    if path.startswith("file:"):
+        return  # an SQLite URI filename: SQLite resolves it
+    directory = Path(path).expanduser().absolute().parent
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "does not exist"
+        raise ConfigError(
+            f"cannot open {url.redacted}: the directory {directory} {what}; create it "
+            "first (mkdir -p) or fix the path (sqlite:///relative.db, sqlite:////absolute.db)"
+        )
 
 
 CLEAN = "praisondb_clean"
@@ -447,6 +488,48 @@ def _configure_mysql_reset(engine: Engine) -> None:
             return
         if not (state.terminate_only or state.transaction_was_reset):
             dbapi_connection.rollback()
+
+
+_MAX_PACKET = "praisondb_max_allowed_packet"
+PACKET_CHECK_FROM = 1 << 20
+"""Values below this are never checked against MySQL's max_allowed_packet."""
+PACKET_OVERHEAD = 64 * 1024
+"""The rest of a statement around its biggest value: ids, metadata, SQL text."""
+
+
+def _configure_mysql_packet_check(engine: Engine, url: StoreURL) -> None:
+    """Refuse a statement with a value over ``max_allowed_packet`` before sending it.
+
+    The server would drop the connection (error 2006/2013, which looks like an outage
+    and is retried) or refuse it (1153). Only single statements are checked here; the
+    message write paths check their batches themselves (``SQLStore._check_packet``).
+    """
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _check(
+        conn: Connection,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
+        if executemany or not parameters:
+            return
+        values = parameters.values() if isinstance(parameters, Mapping) else parameters
+        size = max((len(v) for v in values if isinstance(v, (str, bytes))), default=0)
+        if size < PACKET_CHECK_FROM:
+            return
+        limit = conn.info.get(_MAX_PACKET)
+        if limit is None:
+            probe = cursor.connection.cursor()
+            try:
+                probe.execute("SELECT @@max_allowed_packet")
+                limit = conn.info[_MAX_PACKET] = int(probe.fetchone()[0])
+            finally:
+                probe.close()
+        if size + PACKET_OVERHEAD > limit:
+            raise ValidationError(packet_too_large(url, size, limit))
 
 
 WRITE = "praisondb_write"
@@ -602,6 +685,77 @@ def describe(exc: BaseException, url: StoreURL) -> str:
     return redact_text(text, url.secret, str(driver_url(url).render_as_string(hide_password=False)))
 
 
+_PG_DISK_FULL = "53100"
+_MYSQL_DISK_FULL_CODES = frozenset({1021, 1114})  # ER_DISK_FULL, ER_RECORD_FILE_FULL
+_MYSQL_ENGINE_ERRNO = frozenset({1030, 1296})  # "Got error N from storage engine"
+_MYSQL_FULL_ERRNOS = re.compile(r"\berror:? (28|135)\b|No space left", re.I)
+_SQLITE_FULL = 13  # SQLITE_FULL: "database or disk is full"
+_MYSQL_PACKET_TOO_LARGE = 1153
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """The database (or the disk under it) is full: no retry helps until space is freed."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    orig = exc.orig
+    driver = _driver(orig)
+    if driver == "psycopg":
+        return getattr(orig, "sqlstate", None) == _PG_DISK_FULL
+    if driver == "pymysql":
+        args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+        if not args:
+            return False
+        text = " ".join(str(a) for a in args[1:])
+        return args[0] in _MYSQL_DISK_FULL_CODES or (
+            args[0] in _MYSQL_ENGINE_ERRNO and bool(_MYSQL_FULL_ERRNOS.search(text))
+        )
+    code = getattr(orig, "sqlite_errorcode", None)
+    return code == _SQLITE_FULL or "database or disk is full" in str(orig)
+
+
+def is_packet_too_large(exc: BaseException) -> bool:
+    """MySQL/MariaDB refused a statement over ``max_allowed_packet`` (error 1153)."""
+    if not isinstance(exc, sa.exc.DBAPIError) or _driver(exc.orig) != "pymysql":
+        return False
+    args: tuple[Any, ...] = tuple(getattr(exc.orig, "args", ()))
+    return bool(args) and args[0] == _MYSQL_PACKET_TOO_LARGE
+
+
+def packet_too_large(url: StoreURL, size: int | None = None, limit: int | None = None) -> str:
+    """How to fix a value over MySQL/MariaDB's ``max_allowed_packet``."""
+    what = f"a value of {_mib(size)}" if size is not None else "a statement"
+    cap = f" ({_mib(limit)})" if limit is not None else ""
+    return (
+        f"{what} is over the max_allowed_packet{cap} of {url.redacted}: raise it on the "
+        "server (SET GLOBAL max_allowed_packet = 1073741824, and max_allowed_packet = 1G "
+        "under [mysqld] in my.cnf to keep it; 1 GiB is the most), or store big payloads "
+        "elsewhere and keep a reference"
+    )
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1048576:.1f} MiB"
+
+
+def message_bytes(messages: Sequence[Any]) -> int:
+    """The size of the biggest message's content as sent (each row is its own packet or
+    shares one with smaller rows); 0 when every message is small."""
+    largest = 0
+    for message in messages:
+        content = message.content
+        if isinstance(content, str):
+            size = len(content) if len(content) < _SMALL else len(content.encode())
+        else:
+            size = len(orjson.dumps(content))
+        largest = max(largest, size)
+    return largest
+
+
+_SMALL = 1 << 18
+"""Below this many characters the length stands in for the UTF-8 size (encoding a huge
+value to count its bytes is worth it only where the size can matter)."""
+
+
 class Unreachable(Exception):
     """A transient driver failure, re-raised with a redacted message so Retry can report it."""
 
@@ -612,6 +766,13 @@ def is_retryable(exc: BaseException) -> bool:
 
 def translate(exc: sa.exc.SQLAlchemyError, url: StoreURL) -> Exception | None:
     """The praisondb error for a driver error, or None to let it through unchanged."""
+    if is_disk_full(exc):
+        return StorageFull(
+            f"{url.redacted} has no space left: {describe(exc, url)}; free space on the "
+            "disk that holds the database (or raise its quota), then retry"
+        )
+    if is_packet_too_large(exc):
+        return ValidationError(packet_too_large(url))
     if is_transient(exc):
         return Unreachable(f"{describe(exc, url)}; is the database server up and reachable?")
     if is_config_error(exc):

@@ -440,7 +440,7 @@ class FastPath:
                 stmt = stmt.where(messages.c.seq < sa.bindparam("before", type_=sa.BigInteger()))
             stmt = stmt.order_by(messages.c.seq.desc() if newest else messages.c.seq)
             if limited:
-                stmt = stmt.limit(sa.bindparam("limit", type_=sa.Integer()))
+                stmt = stmt.limit(sa.bindparam("limit", type_=sa.BigInteger()))
             found = self._selects[key] = self._compile(stmt)
         return found
 

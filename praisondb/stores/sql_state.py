@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from ..errors import Conflict, ValidationError
 from ..model import JSON, StateEntry, utcnow
+from ..validation import INT_MAX, INT_MIN, incr_overflow
 from . import sql_dialects as dialects
 from .base import new_write_token
 from .sql_schema import state
@@ -182,6 +183,8 @@ class SQLState:
                 raise ValidationError(
                     f"state {scope}/{key} holds {type(current).__name__}, not an integer"
                 )
+            if not INT_MIN <= current + amount <= INT_MAX:
+                raise incr_overflow(scope, key, current, amount)
             conn.execute(
                 state.update()
                 .where(self._key(scope, key))

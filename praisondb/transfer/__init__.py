@@ -15,6 +15,7 @@ from ..archive import ArchiveError
 from ..errors import ConflictAbort
 from ._archive_io import export, import_
 from ._endpoints import CURSOR_SCOPE_PREFIX
+from ._plan import DEFAULT_BATCH_SIZE, plan
 from ._reports import (
     OnConflict,
     Progress,
@@ -24,7 +25,7 @@ from ._reports import (
     TransferReport,
     VerifyReport,
 )
-from ._run import DEFAULT_BATCH_SIZE, copy, plan, verify
+from ._run import copy, verify
 
 __all__ = [
     "CURSOR_SCOPE_PREFIX",

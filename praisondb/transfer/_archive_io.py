@@ -11,6 +11,15 @@ from ..archive import ArchiveError, ArchiveReader, ArchiveScan, ArchiveWriter, S
 from ..model import StateEntry, utcnow
 from ..stores.base import StateStore
 from ._endpoints import Endpoint, is_reserved_scope, open_endpoint
+from ._plan import (
+    DEFAULT_BATCH_SIZE,
+    check_common,
+    count_totals,
+    counted,
+    iter_sessions,
+    make_selection,
+    state_plan,
+)
 from ._reports import (
     OnConflict,
     ProgressCallback,
@@ -19,19 +28,9 @@ from ._reports import (
     TransferReport,
     VerifyReport,
 )
-from ._run import (
-    DEFAULT_BATCH_SIZE,
-    _check_common,
-    _counted,
-    _selection,
-    _state_plan,
-    _totals,
-    check_one,
-    iter_sessions,
-)
 from ._sources import ArchiveSession, StoreSession
 from ._sync import SessionSyncer, SyncOptions, state_equal
-from ._verify import CompareOptions, iter_entries, state_problem
+from ._verify import CompareOptions, check_one, iter_entries, state_problem
 
 
 def verify_archive(
@@ -85,13 +84,13 @@ def export(
     """
     from .. import __version__
 
-    _check_common(batch_size, 1, "skip", state)
-    selection = _selection(sessions, user_id, agent, since, until)
+    check_common(batch_size, 1, "skip", state)
+    selection = make_selection(sessions, user_id, agent, since, until)
     clock = time.perf_counter()
     with open_endpoint(source, source_options) as src:
         report = TransferReport("export", src.label, os.fspath(path))
-        all_state, session_state = _state_plan(state, selection)
-        totals = _totals(src.conversations, selection, since) if progress else (None, None)
+        all_state, session_state = state_plan(state, selection)
+        totals = count_totals(src.conversations, selection, since) if progress else (None, None)
         tracker = Tracker(
             report, "export", progress, sessions_total=totals[0], messages_total=totals[1]
         )
@@ -105,7 +104,7 @@ def export(
             },
         )
         try:
-            for info, _ in _counted(
+            for info, _ in counted(
                 iter_sessions(src.conversations, selection, since, None, report.notes), report
             ):
                 session = StoreSession(src.conversations, info)
@@ -162,7 +161,7 @@ def import_(
     The whole file is checked first: damage (with line numbers) raises ArchiveError and
     nothing is imported, unless ``skip_damaged`` imports the intact sessions only.
     """
-    _check_common(batch_size, 1, on_conflict, "auto")
+    check_common(batch_size, 1, on_conflict, "auto")
     clock = time.perf_counter()
     reader = ArchiveReader(path)
     scan = reader.scan()

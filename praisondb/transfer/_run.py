@@ -9,20 +9,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from ..archive import ArchiveReader, iso
-from ..errors import NotFound, ValidationError
 from ..model import SessionInfo, StateEntry, utcnow
 from ..stores.base import (
     BulkSessionLoader,
-    ConversationStore,
-    SessionQuery,
     StateStore,
-    session_cursor,
 )
+from ._archive_io import verify_archive
 from ._bulk import BulkCopier, bulk_units
 from ._endpoints import (
     Endpoint,
@@ -30,6 +26,18 @@ from ._endpoints import (
     open_endpoint,
     refuse_self_copy,
     same_state_store,
+)
+from ._plan import (
+    DEFAULT_BATCH_SIZE,
+    Position,
+    Selection,
+    as_int,
+    check_common,
+    count_totals,
+    counted,
+    iter_sessions,
+    make_selection,
+    state_plan,
 )
 from ._reports import (
     OnConflict,
@@ -39,12 +47,12 @@ from ._reports import (
     TransferReport,
     VerifyReport,
 )
-from ._sources import SourceSession, StoreSession
+from ._sources import StoreSession
 from ._sync import SessionSyncer, SyncOptions, state_equal
 from ._verify import (
     CompareOptions,
+    check_one,
     compare_all_state,
-    compare_session,
     iter_entries,
     merge_entries,
 )
@@ -52,118 +60,12 @@ from ._verify import (
 U = TypeVar("U")
 log = logging.getLogger("praisondb.transfer")
 
-DEFAULT_BATCH_SIZE = 1000
-SESSION_PAGE = 200
 INCREMENTAL_OVERLAP = timedelta(minutes=5)
 """An incremental run re-reads sessions updated this long before the previous run began,
 so writers whose clocks run a little behind the copying host are not missed."""
 CURSOR_KEY = "cursor"
 CURSOR_INTERVAL = 1.0
 """Seconds between cursor saves; each save is one small state write."""
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which sessions move: explicit ids, or filters on user, agent and ``updated_at``."""
-
-    sessions: tuple[str, ...] | None = None
-    user_id: str | None = None
-    agent: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-    @property
-    def filtered(self) -> bool:
-        return any(
-            v is not None for v in (self.sessions, self.user_id, self.agent, self.since, self.until)
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "sessions": list(self.sessions) if self.sessions is not None else None,
-            "user_id": self.user_id,
-            "agent": self.agent,
-            "since": iso(self.since) if self.since else None,
-            "until": iso(self.until) if self.until else None,
-        }
-
-    def matches(self, info: SessionInfo, lower: datetime | None) -> bool:
-        return (
-            (self.user_id is None or info.user_id == self.user_id)
-            and (self.agent is None or info.agent == self.agent)
-            and (lower is None or info.updated_at >= lower)
-            and (self.until is None or info.updated_at < self.until)
-        )
-
-
-Position = str | int | None
-"""Where a listing resumes: a keyset cursor, or how many explicit ids are done."""
-
-
-def iter_sessions(
-    store: ConversationStore,
-    selection: Selection,
-    lower: datetime | None,
-    position: Position = None,
-    notes: list[str] | None = None,
-) -> Iterator[tuple[SessionInfo, Position]]:
-    """Matching sessions in a stable order, each with the position just after it."""
-    if selection.sessions is not None:
-        start = position if isinstance(position, int) else 0
-        for index in range(start, len(selection.sessions)):
-            sid = selection.sessions[index]
-            try:
-                info = store.get_session(sid)
-            except NotFound:
-                if notes is not None:
-                    notes.append(f"session {sid!r} is not in the source")
-                continue
-            if selection.matches(info, lower):
-                yield info, index + 1
-        return
-    cursor = position if isinstance(position, str) else None
-    while True:
-        page = store.list_sessions(
-            SessionQuery(
-                user_id=selection.user_id,
-                agent=selection.agent,
-                updated_after=lower,
-                updated_before=selection.until,
-                limit=SESSION_PAGE,
-                cursor=cursor,
-            )
-        )
-        for info in page.items:
-            yield info, session_cursor(info)
-        if not page.next_cursor:
-            return
-        cursor = page.next_cursor
-
-
-def plan(
-    source: Any,
-    *,
-    sessions: list[str] | None = None,
-    user_id: str | None = None,
-    agent: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    source_options: dict[str, Any] | None = None,
-) -> tuple[int, int]:
-    """(sessions, messages) the selection holds, from session records alone (cheap)."""
-    selection = _selection(sessions, user_id, agent, since, until)
-    with open_endpoint(source, source_options) as src:
-        return _totals(src.conversations, selection, since)
-
-
-def _totals(
-    store: ConversationStore, selection: Selection, lower: datetime | None
-) -> tuple[int, int]:
-    count = messages = 0
-    for info, _ in iter_sessions(store, selection, lower):
-        count += 1
-        messages += info.message_count
-    return count, messages
 
 
 class CursorKeeper:
@@ -281,41 +183,6 @@ def _single(
         yield info, [position]
 
 
-def _selection(
-    sessions: list[str] | tuple[str, ...] | None,
-    user_id: str | None,
-    agent: str | None,
-    since: datetime | None,
-    until: datetime | None,
-) -> Selection:
-    for name, moment in (("since", since), ("until", until)):
-        if moment is not None and moment.tzinfo is None:
-            raise ValidationError(f"{name} must be timezone-aware")
-    return Selection(
-        tuple(sessions) if sessions is not None else None, user_id, agent, since, until
-    )
-
-
-def _check_common(batch_size: int, workers: int, on_conflict: str, state: str) -> None:
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValidationError(f"batch_size must be a positive integer, not {batch_size!r}")
-    if not isinstance(workers, int) or workers < 1:
-        raise ValidationError(f"workers must be a positive integer, not {workers!r}")
-    if on_conflict not in ("skip", "overwrite", "fail"):
-        raise ValidationError(f"on_conflict must be skip, overwrite or fail, not {on_conflict!r}")
-    if state not in ("auto", "all", "none"):
-        raise ValidationError(f"state must be auto, all or none, not {state!r}")
-
-
-def _state_plan(state: StateMode, selection: Selection) -> tuple[bool, bool]:
-    """(copy every scope, copy the session:<id> scope of each selected session)."""
-    if state == "none":
-        return False, False
-    if state == "all" or not selection.filtered:
-        return True, False
-    return False, True
-
-
 # -- copy ----------------------------------------------------------------------------------
 
 
@@ -351,8 +218,8 @@ def copy(
     gets the sessions it lacks about ``batch_size`` messages per transaction; use
     ``workers`` > 1 to overlap reading the source with the target's own work.
     """
-    _check_common(batch_size, workers, on_conflict, state)
-    selection = _selection(sessions, user_id, agent, since, until)
+    check_common(batch_size, workers, on_conflict, state)
+    selection = make_selection(sessions, user_id, agent, since, until)
     started_clock = time.perf_counter()
     with open_endpoint(source, source_options) as src, open_endpoint(target, target_options) as tgt:
         refuse_self_copy(src, tgt)
@@ -362,12 +229,12 @@ def copy(
         scope = cursor_scope(src, selection.as_dict())
         cursor = load_cursor(tgt.state, scope)
         started, lower, position = _resume_point(cursor, selection, full, report)
-        passed = _int(cursor.get("passed")) if cursor is not None and report.resumed else 0
-        all_state, session_state = _state_plan(state, selection)
+        passed = as_int(cursor.get("passed")) if cursor is not None and report.resumed else 0
+        all_state, session_state = state_plan(state, selection)
         if (all_state or session_state) and same_state_store(src, tgt):
             all_state = session_state = False
             report.notes.append("source and target share one state store; state not copied")
-        totals = _totals(src.conversations, selection, lower) if progress else (None, None)
+        totals = count_totals(src.conversations, selection, lower) if progress else (None, None)
         tracker = Tracker(
             report, "copy", progress, sessions_total=totals[0], messages_total=totals[1]
         )
@@ -396,7 +263,7 @@ def copy(
                 tracker,
                 keeper.on_batch,
             )
-            items = _counted(
+            items = counted(
                 iter_sessions(src.conversations, selection, lower, position, report.notes), report
             )
             loader = tgt.conversations
@@ -439,18 +306,6 @@ def copy(
     return report
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _counted(
-    items: Iterator[tuple[SessionInfo, Position]], report: TransferReport
-) -> Iterator[tuple[SessionInfo, Position]]:
-    for item in items:
-        report.sessions_seen += 1
-        yield item
-
-
 def _resume_point(
     cursor: dict[str, Any] | None, selection: Selection, full: bool, report: TransferReport
 ) -> tuple[datetime, datetime | None, Position]:
@@ -482,14 +337,14 @@ def _resume_point(
 
 def resume_note(cursor: dict[str, Any]) -> str:
     """How far the interrupted copy got, in words; only what the cursor really knows."""
-    done = _int(cursor.get("sessions_done"))
+    done = as_int(cursor.get("sessions_done"))
     note = (
         f"resuming an interrupted copy: at least {done:,} session(s) were finished before it "
         "stopped; "
         "the rest are copied now, without duplicating a message"
     )
     session, seq = cursor.get("session"), cursor.get("seq")
-    if _int(cursor.get("workers")) <= 1 and isinstance(session, str) and isinstance(seq, int):
+    if as_int(cursor.get("workers")) <= 1 and isinstance(session, str) and isinstance(seq, int):
         # one worker writes one session at a time; several interleave, so none is named
         note += f" (last batch written: session {session!r} up to seq {seq:,})"
     return note
@@ -545,15 +400,13 @@ def verify(
     ``source`` may also be an archive file, to check an import. ``live=True`` tolerates
     a source that received appends after the copy (compares up to the target's last seq).
     """
-    _check_common(batch_size, 1, "skip", state)
-    selection = _selection(sessions, user_id, agent, since, until)
+    check_common(batch_size, 1, "skip", state)
+    selection = make_selection(sessions, user_id, agent, since, until)
     with open_endpoint(target, target_options) as tgt:
         if isinstance(source, (str, os.PathLike)) and _is_archive(source):
-            from ._archive_io import verify_archive
-
             return verify_archive(ArchiveReader(source), tgt, batch_size, None, progress)
         with open_endpoint(source, source_options) as src:
-            all_state, session_state = _state_plan(state, selection)
+            all_state, session_state = state_plan(state, selection)
             return _verify_stores(
                 src,
                 tgt,
@@ -600,22 +453,3 @@ def _verify_stores(
             compare_all_state(src.state, tgt.state, None, options.batch_size, report)
     report.elapsed = time.perf_counter() - clock
     return report
-
-
-def check_one(
-    src: SourceSession,
-    tgt: Endpoint,
-    options: CompareOptions,
-    source_state: StateStore | None,
-    report: VerifyReport,
-    tracker: Tracker,
-) -> None:
-    diff, checked = compare_session(src, tgt.conversations, options, source_state, tgt.state)
-    report.sessions_checked += 1
-    report.messages_checked += checked
-    if diff is None:
-        report.sessions_ok += 1
-    else:
-        report.add_difference(diff)
-    tracker.add(messages_copied=checked)
-    tracker.session_done("unchanged")

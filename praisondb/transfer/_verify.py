@@ -24,8 +24,8 @@ from ..archive import (
 from ..errors import NotFound
 from ..model import Message, SessionInfo, StateEntry, utcnow
 from ..stores.base import ConversationStore, StateStore
-from ._endpoints import is_reserved_scope
-from ._reports import SessionDiff, VerifyReport
+from ._endpoints import Endpoint, is_reserved_scope
+from ._reports import SessionDiff, Tracker, VerifyReport
 from ._sources import SourceSession, page_messages
 from ._sync import SESSION_FIELDS, state_equal
 
@@ -258,3 +258,22 @@ def _show(value: Any) -> str:
         return value.isoformat()
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_one(
+    src: SourceSession,
+    tgt: Endpoint,
+    options: CompareOptions,
+    source_state: StateStore | None,
+    report: VerifyReport,
+    tracker: Tracker,
+) -> None:
+    diff, checked = compare_session(src, tgt.conversations, options, source_state, tgt.state)
+    report.sessions_checked += 1
+    report.messages_checked += checked
+    if diff is None:
+        report.sessions_ok += 1
+    else:
+        report.add_difference(diff)
+    tracker.add(messages_copied=checked)
+    tracker.session_done("unchanged")

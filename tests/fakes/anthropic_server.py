@@ -1,10 +1,10 @@
 """The local managed-agents API server the tests run the real ``anthropic`` SDK against.
 
-It lives in the package (``praisondb.agents.fake_server``) because ``praisondb demo``
+It lives in the package (``praisondb.demo.fake_server``) because ``praisondb demo``
 uses it offline; tests import it from here.
 """
 
-from praisondb.agents.fake_server import (
+from praisondb.demo.fake_server import (
     FAKE_API_KEY,
     FakeManagedAgentsServer,
     RecordedRequest,

@@ -31,6 +31,7 @@ from praisondb import (
     Run,
     SessionInfo,
     Span,
+    StorageFull,
 )
 from praisondb.stores import jsonfiles_io
 from praisondb.stores.base import SessionQuery
@@ -273,7 +274,7 @@ def test_a_batch_cut_by_a_failing_write_is_all_or_nothing(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(jsonfiles_io.os, "write", half_then_full)
-    with pytest.raises(BackendUnavailable, match="No space"):
+    with pytest.raises(StorageFull, match="No space"):
         append(store, "s", "b1", "b2", "b3", "b4")
     monkeypatch.undo()
     assert b'"b1"' in log_file(root, "s").read_bytes(), "the simulated write did not happen"

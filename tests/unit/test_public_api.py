@@ -30,3 +30,11 @@ def test_import_loads_no_driver() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_error_class_is_exported() -> None:
+    errors = set(praisondb.errors.__all__) - {"BatchTypeError"}  # internal to the sink
+    assert {"PraisonDBError", "ConfigError", "BackendUnavailable", "StorageFull"} <= errors
+    assert errors <= set(praisondb.__all__)
+    for name in errors:
+        assert issubclass(getattr(praisondb, name), praisondb.PraisonDBError)

@@ -23,67 +23,31 @@ It ships inside the package because ``praisondb demo`` uses it when no API key i
 from __future__ import annotations
 
 import itertools
-import json
-import queue
 import re
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-import orjson
-
-FAKE_API_KEY = "sk-ant-fake-local-key"
-TRANSCRIPT_MARK = "[user] "
-TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-Reply = Callable[[str, int], str]
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def default_reply(text: str, turn: int) -> str:
-    return f"Echo: {text} (turn {turn} of this conversation)"
-
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: Any
-
-
-@dataclass
-class _Fault:
-    method: str
-    path: re.Pattern[str]
-    status: int
-    """HTTP status to answer with; 0 drops the connection without an answer; -1 does the
-    work and then drops the connection, so the client never learns it succeeded."""
-    times: int
-
-
-@dataclass
-class _RemoteSession:
-    data: dict[str, Any]
-    events: list[dict[str, Any]] = field(default_factory=list)
-    subscribers: list[tuple[queue.Queue[dict[str, Any] | None], bool]] = field(default_factory=list)
-    user_turns: int = 0
-    waiting: dict[str, dict[str, Any] | None] = field(default_factory=dict)
-    """Custom tool use ids the agent is blocked on -> the result once it arrives."""
-    epoch: int = 0
-    """Bumped by a new user message or an interrupt: a turn still waiting gives up."""
-
-
-class Rejected(Exception):
-    """A request the real API would refuse with 400 invalid_request_error."""
+from .handler import Handler
+from .model import (
+    FAKE_API_KEY,
+    TRANSCRIPT_MARK,
+    USER_EVENTS,
+    Fault,
+    RecordedRequest,
+    Rejected,
+    RemoteSession,
+    Reply,
+    check_tool,
+    custom_calls,
+    default_reply,
+    error_body,
+    now_iso,
+    pieces,
+    resolve_tool,
+    tool_request,
+)
 
 
 class FakeManagedAgentsServer:
@@ -102,8 +66,8 @@ class FakeManagedAgentsServer:
         self.requests: list[RecordedRequest] = []
         self.agents: dict[str, dict[str, Any]] = {}
         self.environments: dict[str, dict[str, Any]] = {}
-        self.sessions: dict[str, _RemoteSession] = {}
-        self._faults: list[_Fault] = []
+        self.sessions: dict[str, RemoteSession] = {}
+        self._faults: list[Fault] = []
         self._stream_breaks: list[int] = []
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
@@ -120,7 +84,7 @@ class FakeManagedAgentsServer:
         return f"http://{host!s}:{port}"
 
     def start(self) -> FakeManagedAgentsServer:
-        handler = type("Handler", (_Handler,), {"fake": self})
+        handler = type("Handler", (Handler,), {"fake": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -149,7 +113,7 @@ class FakeManagedAgentsServer:
         """Answer the next ``times`` requests matching ``method`` and the ``path`` regex
         with ``status`` (0: drop the connection; -1: do the work, then drop it)."""
         with self._lock:
-            self._faults.append(_Fault(method.upper(), re.compile(path), status, times))
+            self._faults.append(Fault(method.upper(), re.compile(path), status, times))
 
     def break_next_stream(self, after_events: int) -> None:
         """Drop the next event stream connection after it has sent ``after_events`` events."""
@@ -179,11 +143,11 @@ class FakeManagedAgentsServer:
         return None
 
     def create_agent(self, body: dict[str, Any]) -> dict[str, Any]:
-        now = _now()
+        now = now_iso()
         model = body.get("model")
         for tool in body.get("tools") or []:
-            _check_tool(tool)
-        tools = [_resolve_tool(t) for t in body.get("tools") or []]
+            check_tool(tool)
+        tools = [resolve_tool(t) for t in body.get("tools") or []]
         agent: dict[str, Any] = {
             "id": self._id("agent"),
             "type": "agent",
@@ -207,7 +171,7 @@ class FakeManagedAgentsServer:
         return agent
 
     def create_environment(self, body: dict[str, Any]) -> dict[str, Any]:
-        now = _now()
+        now = now_iso()
         config = dict(body.get("config") or {"type": "cloud"})
         packages = dict(config.get("packages") or {})
         config["packages"] = {
@@ -237,10 +201,10 @@ class FakeManagedAgentsServer:
         with self._lock:
             agent = self.agents.get(str(agent_id))
             if agent is None:
-                return 404, _error("not_found_error", f"agent {agent_id} not found")
+                return 404, error_body("not_found_error", f"agent {agent_id} not found")
             if body.get("environment_id") not in self.environments:
-                return 404, _error("not_found_error", "environment not found")
-            now = _now()
+                return 404, error_body("not_found_error", "environment not found")
+            now = now_iso()
             snapshot = {
                 k: agent[k]
                 for k in (
@@ -276,15 +240,15 @@ class FakeManagedAgentsServer:
                 "created_at": now,
                 "updated_at": now,
             }
-            self.sessions[data["id"]] = _RemoteSession(data)
+            self.sessions[data["id"]] = RemoteSession(data)
         return 200, data
 
-    def session(self, session_id: str) -> _RemoteSession | None:
+    def session(self, session_id: str) -> RemoteSession | None:
         with self._lock:
             return self.sessions.get(session_id)
 
     def publish(
-        self, session: _RemoteSession, event: dict[str, Any], *, delta: bool = False
+        self, session: RemoteSession, event: dict[str, Any], *, delta: bool = False
     ) -> None:
         with self._lock:
             if not delta:
@@ -295,7 +259,7 @@ class FakeManagedAgentsServer:
                 q.put(event)
 
     def send_events(
-        self, session: _RemoteSession, events: list[dict[str, Any]]
+        self, session: RemoteSession, events: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         """Accept a batch (all or nothing: :class:`Rejected` if any event is invalid)."""
         accepted = []
@@ -310,7 +274,7 @@ class FakeManagedAgentsServer:
                     "more than one user.custom_tool_result for the same custom_tool_use_id"
                 )
             for raw in events:
-                event = {**raw, "id": self._id("sevt"), "processed_at": _now()}
+                event = {**raw, "id": self._id("sevt"), "processed_at": now_iso()}
                 accepted.append(event)
                 self.publish(session, event)
                 kind = raw.get("type")
@@ -323,15 +287,15 @@ class FakeManagedAgentsServer:
                     self._changed.notify_all()
                 if kind == "user.interrupt":
                     session.data["status"] = "idle"
-                    self.publish(session, self._event("session.status_idle", **_END_TURN))
+                    self.publish(session, self._event("session.status_idle", **END_TURN))
                 elif kind == "user.message":
                     threading.Thread(
                         target=self._respond, args=(session, event, session.epoch), daemon=True
                     ).start()
         return accepted
 
-    def _check_event(self, session: _RemoteSession, raw: Any) -> None:
-        if not isinstance(raw, dict) or raw.get("type") not in _USER_EVENTS:
+    def _check_event(self, session: RemoteSession, raw: Any) -> None:
+        if not isinstance(raw, dict) or raw.get("type") not in USER_EVENTS:
             kind = raw.get("type") if isinstance(raw, dict) else raw
             raise Rejected(f"unsupported event type {kind!r}")
         if raw["type"] != "user.custom_tool_result":
@@ -351,10 +315,10 @@ class FakeManagedAgentsServer:
             raise Rejected("is_error must be a boolean")
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
-        return {"id": self._id("sevt"), "type": kind, "processed_at": _now(), **fields}
+        return {"id": self._id("sevt"), "type": kind, "processed_at": now_iso(), **fields}
 
     def _call_tool(
-        self, session: _RemoteSession, epoch: int, name: str, tool_input: dict[str, Any]
+        self, session: RemoteSession, epoch: int, name: str, tool_input: dict[str, Any]
     ) -> dict[str, Any] | None:
         """Emit a custom tool use, go idle on it, and wait for its result (None: abandoned)."""
         time.sleep(self.step_delay)
@@ -378,7 +342,7 @@ class FakeManagedAgentsServer:
                 self._changed.wait(timeout=0.25)
         return None
 
-    def _respond(self, session: _RemoteSession, user_event: dict[str, Any], epoch: int) -> None:
+    def _respond(self, session: RemoteSession, user_event: dict[str, Any], epoch: int) -> None:
         """Play one scripted agent turn into the session's event log."""
         texts = [
             b.get("text", "") for b in user_event.get("content", []) if b.get("type") == "text"
@@ -394,14 +358,14 @@ class FakeManagedAgentsServer:
 
         def emit(kind: str, **fields: Any) -> dict[str, Any]:
             time.sleep(self.step_delay)
-            event = {"id": self._id("sevt"), "type": kind, "processed_at": _now(), **fields}
+            event = {"id": self._id("sevt"), "type": kind, "processed_at": now_iso(), **fields}
             self.publish(session, event)
             return event
 
         emit("session.status_running")
         start = emit("span.model_request_start")
         outcomes = []
-        for name, tool_input in _custom_calls(prompt):
+        for name, tool_input in custom_calls(prompt):
             result = self._call_tool(session, epoch, name, tool_input)
             if result is None:
                 return
@@ -414,7 +378,7 @@ class FakeManagedAgentsServer:
             outcomes.append(
                 f"Tool {name} {'failed' if result.get('is_error') else 'returned'}: {text}"
             )
-        command = _tool_request(prompt)
+        command = tool_request(prompt)
         if command is not None:
             use = emit("agent.tool_use", name="bash", input={"command": command})
             emit(
@@ -430,7 +394,7 @@ class FakeManagedAgentsServer:
             {"type": "event_start", "event": {"type": "agent.message", "id": message_id}},
             delta=True,
         )
-        for piece in _pieces(reply):
+        for piece in pieces(reply):
             time.sleep(self.step_delay)
             self.publish(
                 session,
@@ -452,7 +416,7 @@ class FakeManagedAgentsServer:
                 "id": message_id,
                 "type": "agent.message",
                 "content": [{"type": "text", "text": reply}],
-                "processed_at": _now(),
+                "processed_at": now_iso(),
             },
         )
         usage = {
@@ -471,257 +435,8 @@ class FakeManagedAgentsServer:
             session.data["usage"]["input_tokens"] += usage["input_tokens"]
             session.data["usage"]["output_tokens"] += usage["output_tokens"]
             session.data["status"] = "idle"
-            session.data["updated_at"] = _now()
-        emit("session.status_idle", **_END_TURN)
+            session.data["updated_at"] = now_iso()
+        emit("session.status_idle", **END_TURN)
 
 
-_END_TURN: dict[str, Any] = {"stop_reason": {"type": "end_turn"}, "stop_details": None}
-_USER_EVENTS = (
-    "user.message",
-    "user.interrupt",
-    "user.custom_tool_result",
-    "user.tool_confirmation",
-    "user.define_outcome",
-)
-
-
-def _check_tool(tool: Any) -> None:
-    """Refuse custom tool definitions the real API would refuse."""
-    if not isinstance(tool, dict) or tool.get("type") != "custom":
-        return
-    name, schema = tool.get("name"), tool.get("input_schema")
-    if not isinstance(name, str) or not TOOL_NAME.match(name):
-        raise Rejected(f"tools: custom tool name {name!r} is invalid")
-    if not isinstance(tool.get("description"), str):
-        raise Rejected(f"tools: custom tool {name!r} needs a description")
-    if not isinstance(schema, dict) or schema.get("type") != "object":
-        raise Rejected(f"tools: custom tool {name!r} input_schema must have type 'object'")
-
-
-def _custom_calls(prompt: str) -> list[tuple[str, dict[str, Any]]]:
-    """``call: <tool> {json}`` directives, in order (the input defaults to ``{}``)."""
-    calls = []
-    decoder = json.JSONDecoder()
-    for match in re.finditer(r"\bcall:\s*([A-Za-z0-9_-]+)\s*", prompt):
-        tool_input: Any = {}
-        if prompt[match.end() : match.end() + 1] == "{":
-            try:
-                tool_input, _ = decoder.raw_decode(prompt, match.end())
-            except ValueError:
-                tool_input = {}
-        calls.append((match.group(1), tool_input if isinstance(tool_input, dict) else {}))
-    return calls
-
-
-def _resolve_tool(tool: dict[str, Any]) -> dict[str, Any]:
-    if tool.get("type") == "agent_toolset_20260401":
-        return {
-            "type": "agent_toolset_20260401",
-            "configs": list(tool.get("configs") or []),
-            "default_config": tool.get("default_config")
-            or {"enabled": True, "permission_policy": {"type": "always_allow"}},
-        }
-    return dict(tool)
-
-
-def _tool_request(prompt: str) -> str | None:
-    """``run: <command>`` (anywhere in the message) makes the scripted agent call its bash tool."""
-    match = re.search(r"\brun:\s*(.+)", prompt)
-    return match.group(1).strip() if match else None
-
-
-def _pieces(text: str, size: int = 12) -> list[str]:
-    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
-
-
-def _error(kind: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_fake"}
-
-
-_STATUS_ERRORS = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    429: "rate_limit_error",
-    500: "api_error",
-    503: "api_error",
-    529: "overloaded_error",
-}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: FakeManagedAgentsServer
-    protocol_version = "HTTP/1.1"
-    _lose_reply = False
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read .requests
-        return None
-
-    # -- plumbing -------------------------------------------------------------------
-    def _record(self) -> tuple[str, dict[str, list[str]], Any]:
-        parts = urlsplit(self.path)
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            body = raw.decode("utf-8", "replace")
-        query = parse_qs(parts.query)
-        with self.fake._lock:
-            self.fake.requests.append(
-                RecordedRequest(
-                    self.command,
-                    parts.path,
-                    query,
-                    {k.lower(): v for k, v in self.headers.items()},
-                    body,
-                )
-            )
-        return parts.path, query, body
-
-    def _json(self, status: int, payload: Any) -> None:
-        if self._lose_reply:
-            self._drop()
-            return
-        data = orjson.dumps(payload)
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.send_header("request-id", "req_fake")
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _drop(self) -> None:
-        self.close_connection = True
-        self.connection.close()
-
-    def _dispatch(self) -> None:
-        path, query, body = self._record()
-        fault = self.fake._fault_for(self.command, path)
-        self._lose_reply = fault == -1
-        if fault is not None and fault != -1:
-            if fault == 0:
-                self._drop()
-                return
-            self._json(fault, _error(_STATUS_ERRORS.get(fault, "api_error"), f"injected {fault}"))
-            return
-        bearer = self.headers.get("authorization", "").removeprefix("Bearer ")
-        if self.fake.api_key not in (self.headers.get("x-api-key"), bearer):
-            self._json(401, _error("authentication_error", "invalid API key"))
-            return
-        self._route(path, query, body if isinstance(body, dict) else {})
-
-    do_GET = do_POST = do_DELETE = _dispatch
-
-    # -- routes ---------------------------------------------------------------------
-    def _route(self, path: str, query: dict[str, list[str]], body: dict[str, Any]) -> None:
-        fake, method = self.fake, self.command
-        parts = [p for p in path.split("/") if p]
-        if parts[:1] != ["v1"] or len(parts) < 2:
-            self._json(404, _error("not_found_error", f"no route {path}"))
-            return
-        kind, rest = parts[1], parts[2:]
-        if kind == "agents" and method == "POST" and not rest:
-            try:
-                self._json(200, fake.create_agent(body))
-            except Rejected as exc:
-                self._json(400, _error("invalid_request_error", str(exc)))
-        elif kind == "agents" and method == "GET" and len(rest) == 1:
-            self._found(fake.agents.get(rest[0]), "agent")
-        elif kind == "environments" and method == "POST" and not rest:
-            self._json(200, fake.create_environment(body))
-        elif kind == "environments" and method == "GET" and len(rest) == 1:
-            self._found(fake.environments.get(rest[0]), "environment")
-        elif kind == "sessions" and method == "POST" and not rest:
-            self._json(*fake.create_session(body))
-        elif kind == "sessions" and rest:
-            self._session_route(method, rest, query, body)
-        else:
-            self._json(404, _error("not_found_error", f"no route {method} {path}"))
-
-    def _found(self, item: dict[str, Any] | None, what: str) -> None:
-        if item is None:
-            self._json(404, _error("not_found_error", f"{what} not found"))
-        else:
-            self._json(200, item)
-
-    def _session_route(
-        self, method: str, rest: list[str], query: dict[str, list[str]], body: dict[str, Any]
-    ) -> None:
-        fake = self.fake
-        session = fake.session(rest[0])
-        if session is None:
-            self._json(404, _error("not_found_error", f"session {rest[0]} not found"))
-            return
-        tail = rest[1:]
-        if not tail and method == "GET":
-            self._json(200, session.data)
-        elif not tail and method == "DELETE":
-            fake.forget_session(rest[0])
-            self._json(200, {"id": rest[0], "type": "session_deleted"})
-        elif tail == ["events"] and method == "POST":
-            events = body.get("events")
-            if not isinstance(events, list) or not events:
-                self._json(400, _error("invalid_request_error", "events must be a non-empty list"))
-                return
-            try:
-                self._json(200, {"data": fake.send_events(session, events)})
-            except Rejected as exc:
-                self._json(400, _error("invalid_request_error", str(exc)))
-        elif tail == ["events"] and method == "GET":
-            with fake._lock:
-                events = list(session.events)
-            if query.get("order") == ["desc"]:
-                events.reverse()
-            self._json(200, {"data": events, "next_page": None})
-        elif tail == ["events", "stream"] and method == "GET":
-            deltas = query.get("event_deltas[]", []) + query.get("event_deltas", [])
-            self._stream(session, "agent.message" in deltas)
-        else:
-            self._json(
-                404, _error("not_found_error", f"no route {method} sessions/{'/'.join(rest)}")
-            )
-
-    def _stream(self, session: _RemoteSession, wants_deltas: bool) -> None:
-        fake = self.fake
-        q: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        with fake._lock:
-            session.subscribers.append((q, wants_deltas))
-            limit = fake._stream_breaks.pop(0) if fake._stream_breaks else None
-        sent = 0
-        try:
-            self.send_response(200)
-            self.send_header("content-type", "text/event-stream")
-            self.send_header("cache-control", "no-cache")
-            self.send_header("connection", "close")
-            self.end_headers()
-            self.wfile.flush()
-            self.close_connection = True
-            while not fake._stopping.is_set():
-                try:
-                    event = q.get(timeout=0.25)
-                except queue.Empty:
-                    self.wfile.write(b": keep-alive\n\n")
-                    self.wfile.flush()
-                    continue
-                if event is None:
-                    return
-                if limit is not None and sent >= limit:
-                    self._drop()
-                    return
-                frame = (
-                    b"event: "
-                    + event["type"].encode()
-                    + b"\ndata: "
-                    + orjson.dumps(event)
-                    + b"\n\n"
-                )
-                self.wfile.write(frame)
-                self.wfile.flush()
-                sent += 1
-        except (BrokenPipeError, ConnectionResetError, OSError):
-            return
-        finally:
-            with fake._lock:
-                session.subscribers[:] = [s for s in session.subscribers if s[0] is not q]
+END_TURN: dict[str, Any] = {"stop_reason": {"type": "end_turn"}, "stop_details": None}

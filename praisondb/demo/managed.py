@@ -4,7 +4,7 @@ It talks to a managed agent (Anthropic's API when ``ANTHROPIC_API_KEY`` is set, 
 the local test server started in this process), lets a second process resume the
 conversation, then shows a checkpoint, a branch and a restore.
 
-Run the second process by hand with ``python -m praisondb.agents.demo DB_URL SESSION``
+Run the second process by hand with ``python -m praisondb.demo.managed DB_URL SESSION``
 (``ANTHROPIC_API_KEY`` and ``ANTHROPIC_BASE_URL`` come from the environment).
 """
 
@@ -17,12 +17,12 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..agents.managed import ManagedAgent, ManagedConfig
 from ..facade import PraisonDB
-from ..model import Message
-from .managed import ManagedAgent, ManagedConfig
+from .context import message_line
 
 if TYPE_CHECKING:
-    from ..cli.demo import DemoContext
+    from .context import DemoContext
 
 SESSION_ID = "demo:managed"
 CONFIG = ManagedConfig(
@@ -33,23 +33,10 @@ CONFIG = ManagedConfig(
 )
 
 
-def _text(message: Message) -> str:
-    content = message.content
-    if isinstance(content, str):
-        text = content
-    else:
-        text = " ".join(
-            str(b.get("text") or f"<{b.get('type')} {b.get('name', '')} {b.get('input', '')}>")
-            for b in content
-        )
-    text = " ".join(text.split())
-    return text if len(text) <= 90 else text[:87] + "..."
-
-
 def _show(echo: Callable[[str], None], db: PraisonDB, session_id: str, title: str) -> None:
     echo(title)
     for message in db.messages.list(session_id):
-        echo(f"  {message.seq:>3}  {message.role:<9} {_text(message)}")
+        echo(f"  {message.seq:>3}  {message.role:<9} {message_line(message)}")
 
 
 def managed_agent_step(ctx: DemoContext) -> None:
@@ -86,7 +73,7 @@ def managed_agent_step(ctx: DemoContext) -> None:
             [
                 sys.executable,
                 "-m",
-                "praisondb.agents.demo",
+                "praisondb.demo.managed",
                 ctx.database_url,
                 ctx.analytics_url,
                 SESSION_ID,
