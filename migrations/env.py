@@ -1,6 +1,6 @@
 """Alembic environment for the praisondb SQL schema.
 
-Used by :mod:`praisondb.migrate` (and so by ``praisondb db upgrade``), which hands over
+Used by :mod:`praisondb.stores.sql.migrate` (and so by ``praisondb db upgrade``), which hands over
 either a live connection in ``config.attributes["connection"]`` (the caller owns the
 transaction and any migration lock) or, for offline ``--sql`` mode, a URL in
 ``config.attributes["url"]``. Running plain ``alembic`` works too: pass the URL with
@@ -14,8 +14,8 @@ from typing import Any
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from praisondb.stores import sql_dialects
-from praisondb.stores.sql_schema import VERSION_TABLE, include_name, metadata
+from praisondb.stores.sql import dialects as sql_dialects
+from praisondb.stores.sql.schema import VERSION_TABLE, include_name, metadata
 from praisondb.urls import StoreURL, parse_url
 
 config = context.config

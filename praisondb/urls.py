@@ -30,10 +30,10 @@ class Backend:
 
 _CONV_STATE = frozenset({"conversations", "state"})
 BACKENDS: dict[str, Backend] = {
-    "sql": Backend("sql", "praisondb.stores.sql:SQLStore", _CONV_STATE, None),
-    "mongo": Backend("mongo", "praisondb.stores.mongo:MongoStore", _CONV_STATE, "mongo"),
-    "redis": Backend("redis", "praisondb.stores.redis:RedisStore", _CONV_STATE, "redis"),
-    "json": Backend("json", "praisondb.stores.jsonfiles:JsonFileStore", _CONV_STATE, None),
+    "sql": Backend("sql", "praisondb.stores.sql.store:SQLStore", _CONV_STATE, None),
+    "mongo": Backend("mongo", "praisondb.stores.mongo.store:MongoStore", _CONV_STATE, "mongo"),
+    "redis": Backend("redis", "praisondb.stores.redis.store:RedisStore", _CONV_STATE, "redis"),
+    "json": Backend("json", "praisondb.stores.jsonfiles.store:JsonFileStore", _CONV_STATE, None),
     "memory": Backend("memory", "praisondb.stores.memory:MemoryStore", _CONV_STATE, None),
     "clickhouse": Backend(
         "clickhouse",

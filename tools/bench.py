@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from praisondb.model import Message, SessionInfo
 from praisondb.stores import open_conversation_store
-from praisondb.stores.sql_dialects import from_micros, to_micros
+from praisondb.stores.sql.dialects import from_micros, to_micros
 
 LOAD_SIZE = 10_000
 BATCH = 100

@@ -242,7 +242,7 @@ def child_pg_server_only(src_path: str, dst: str, rows: int) -> dict[str, Any]:
     this is what the server alone can take (FK check, two unique indexes, jsonb, WAL)."""
     import psycopg
 
-    from praisondb.stores.sql_dialects import pg_json_bytes
+    from praisondb.stores.sql.dialects import pg_json_bytes
 
     url = dst.replace("postgresql+psycopg://", "postgresql://")
     columns = (

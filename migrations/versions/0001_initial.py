@@ -19,7 +19,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # Types are spelled out here (not imported from praisondb.stores) so this revision never
-# changes when the package does. ``praisondb.migrate.check`` proves they still match.
+# changes when the package does. ``praisondb.stores.sql.migrate.check`` proves they still match.
 MYSQL_NAMES = ("mysql", "mariadb")
 ID = sa.String(255).with_variant(sa.String(255, collation="C"), "postgresql")
 SCOPE = sa.String(320).with_variant(sa.String(320, collation="C"), "postgresql")

@@ -50,6 +50,14 @@ def cli(verbose: int) -> None:
     """praisondb: one data layer for AI-agent sessions, and tools to move and analyse it."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_drop_interrupted_cleanup)
+
+
+def _drop_interrupted_cleanup(record: logging.LogRecord) -> bool:
+    """A Ctrl-C that lands in a driver's cleanup (SQLAlchemy logs a failed pool reset with
+    its traceback) is not news: the command reports the interruption itself, once."""
+    return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
 
 
 for _name in COMMAND_MODULES:

@@ -1,4 +1,4 @@
-"""``praisondb db``: schema migrations for SQL conversation stores (a layer over praisondb.migrate)."""
+"""``praisondb db``: schema migrations for SQL conversation stores (a layer over praisondb.stores.sql.migrate)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from .. import migrate
 from ..facade import DEFAULT_DATABASE_URL
+from ..stores.sql import migrate
 from ..urls import StoreURL, parse_url
 from .options import database_url_option, default_url
 

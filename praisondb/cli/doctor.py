@@ -84,7 +84,7 @@ def missing(url: StoreURL) -> str | None:
 
 def _empty_sqlite(path: Path) -> bool:
     """True when the file has no schema revision yet; read-only, so nothing is written."""
-    from ..stores.sql_schema import VERSION_TABLE
+    from ..stores.sql.schema import VERSION_TABLE
 
     try:
         with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:

@@ -14,7 +14,7 @@ PACKAGE = Path(praisondb.__file__).parent
 
 INTERNAL_EXCEPTIONS = {
     "praisondb.demo.fake_server.model.Rejected": "the fake API's refusal, sent as an HTTP error",
-    "praisondb.stores.sql_dialects.Unreachable": "raised and caught inside the SQL store",
+    "praisondb.stores.sql.dialects.Unreachable": "raised and caught inside the SQL store",
     "praisondb.validation._Bad": "collects the path to a bad value; re-raised as ValidationError",
 }
 """Exceptions that never leave the module that raises them, each with the reason."""

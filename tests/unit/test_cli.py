@@ -95,3 +95,23 @@ def test_sessions_list_filters_with_user_id_like_every_other_command(tmp_path: P
     assert "deprecated" in old.stderr
     both = runner.invoke(cli, ["sessions", "list", "--url", url, "--user", "u2", "--user-id", "u1"])
     assert both.exit_code == 2 and "--user-id" in both.output
+
+
+def test_a_ctrl_c_inside_driver_cleanup_is_not_logged_with_its_traceback() -> None:
+    import logging
+
+    from praisondb.cli import _drop_interrupted_cleanup
+
+    def record(exc: BaseException) -> logging.LogRecord:
+        return logging.LogRecord(
+            "sqlalchemy.pool.impl.QueuePool",
+            logging.ERROR,
+            __file__,
+            1,
+            "Exception during reset or similar",
+            (),
+            (type(exc), exc, None),
+        )
+
+    assert _drop_interrupted_cleanup(record(KeyboardInterrupt())) is False
+    assert _drop_interrupted_cleanup(record(OSError("disk"))) is True

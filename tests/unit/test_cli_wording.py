@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from praisondb import PraisonDB, SchemaOutOfDate, migrate, transfer
+from praisondb import PraisonDB, SchemaOutOfDate, transfer
 from praisondb.analytics import check_read_only
 from praisondb.archive import ArchiveError
 from praisondb.cli import cli
 from praisondb.cli.wording import REWRITES
 from praisondb.errors import ValidationError
 from praisondb.stores import open_conversation_store
+from praisondb.stores.sql import migrate
 from tests.unit.sql_fixtures import server_url  # noqa: F401
 from tests.unit.test_sql_migrations import newer_praisondb  # noqa: F401
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from praisondb import Message, PraisonDB, SessionInfo, ValidationError
-from praisondb.stores import sql_dialects
+from praisondb.stores.sql import dialects as sql_dialects
 from praisondb.urls import parse_url
 from tests.backends import mysql_backend, postgres_backend
 

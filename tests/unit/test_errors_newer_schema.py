@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from praisondb import ConfigError, PraisonDB, migrate
-from praisondb.stores.sql_schema import VERSION_TABLE
+from praisondb import ConfigError, PraisonDB
+from praisondb.stores.sql import migrate
+from praisondb.stores.sql.schema import VERSION_TABLE
 from tests.backends import TestBackend
 
 FUTURE = "9999_from_the_future"

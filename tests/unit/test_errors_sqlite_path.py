@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from praisondb import ConfigError, PraisonDB, migrate
+from praisondb import ConfigError, PraisonDB
+from praisondb.stores.sql import migrate
 
 
 def _urls(tmp_path: Path) -> list[tuple[str, Path]]:

@@ -25,7 +25,7 @@ import pytest
 
 import praisondb
 from praisondb import PraisonDB, PraisonDBError, StorageFull
-from praisondb.stores import sql_dialects
+from praisondb.stores.sql import dialects as sql_dialects
 from praisondb.urls import parse_url
 from tests.backends import env_url, postgres_backend
 

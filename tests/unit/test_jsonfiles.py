@@ -33,10 +33,10 @@ from praisondb import (
     Span,
     StorageFull,
 )
-from praisondb.stores import jsonfiles_io
 from praisondb.stores.base import SessionQuery
-from praisondb.stores.jsonfiles import JsonFileStore
-from praisondb.stores.jsonfiles_io import safe_name
+from praisondb.stores.jsonfiles import files as jsonfiles_io
+from praisondb.stores.jsonfiles.files import safe_name
+from praisondb.stores.jsonfiles.store import JsonFileStore
 from praisondb.stores.memory import MemoryStore
 from praisondb.urls import parse_url
 
@@ -234,7 +234,7 @@ def test_sigkill_mid_batch_append_leaves_whole_batches(root: Path, store: JsonFi
     code = """
         import sys
         from praisondb import Message
-        from praisondb.stores.jsonfiles import JsonFileStore
+        from praisondb.stores.jsonfiles.store import JsonFileStore
         from praisondb.urls import parse_url
         store = JsonFileStore(parse_url("json://" + sys.argv[1]))
         print("ready", flush=True)
@@ -338,8 +338,8 @@ def test_the_session_lock_excludes_other_processes(root: Path, store: JsonFileSt
     store.create_session(SessionInfo("s"))
     code = """
         import sys, time
-        from praisondb.stores.jsonfiles import JsonFileStore
-        from praisondb.stores.jsonfiles_io import safe_name
+        from praisondb.stores.jsonfiles.store import JsonFileStore
+        from praisondb.stores.jsonfiles.files import safe_name
         from praisondb.urls import parse_url
         store = JsonFileStore(parse_url("json://" + sys.argv[1]))
         with store._locks("s-" + safe_name("s")):
@@ -365,7 +365,7 @@ def test_readers_see_only_whole_batches_while_another_process_writes(
     code = """
         import sys
         from praisondb import Message
-        from praisondb.stores.jsonfiles import JsonFileStore
+        from praisondb.stores.jsonfiles.store import JsonFileStore
         from praisondb.urls import parse_url
         store = JsonFileStore(parse_url("json://" + sys.argv[1]), fsync=False)
         print("ready", flush=True)
@@ -539,7 +539,7 @@ def test_permission_problems_name_the_path(
     def denied(path: str, *_args: object, **_kwargs: object) -> int:
         raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr("praisondb.stores.jsonfiles.append_bytes", denied)
+    monkeypatch.setattr("praisondb.stores.jsonfiles.store.append_bytes", denied)
     with pytest.raises(ConfigError, match=r"messages-.*\.jsonl.*Permission denied"):
         append(store, "s", "x")
     monkeypatch.undo()

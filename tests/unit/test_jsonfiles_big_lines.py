@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from praisondb import PraisonDB
-from praisondb.stores.jsonfiles_io import lines_backward
+from praisondb.stores.jsonfiles.files import lines_backward
 
 
 def _reference(data: bytes, end: int) -> list[bytes]:

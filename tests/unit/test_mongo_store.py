@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from praisondb import BackendUnavailable, PraisonDB, ValidationError
-from praisondb.stores.mongo import MIGRATIONS, MongoStore
-from praisondb.stores.mongo_codec import escape, escape_key, unescape, unescape_key
+from praisondb.stores.mongo.codec import escape, escape_key, unescape, unescape_key
+from praisondb.stores.mongo.store import MIGRATIONS, MongoStore
 from tests.backends import mongodb_backend
 from tests.conftest import require_all_backends
 from tests.servers import free_port

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from praisondb import ConfigError, Conflict, PraisonDB
-from praisondb.stores import sql_dialects as dialects
+from praisondb.stores.sql import dialects
 from praisondb.urls import parse_url
 from tests.backends import postgres_backend
 from tests.conftest import require_all_backends

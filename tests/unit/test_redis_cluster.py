@@ -23,8 +23,8 @@ from praisondb import BackendUnavailable, ConfigError, Conflict, Message, NotFou
 from praisondb.model import Checkpoint, Run, SessionInfo, Span, StateEntry
 from praisondb.stores import open_conversation_store
 from praisondb.stores.base import SessionQuery
-from praisondb.stores.redis import RedisStore
-from praisondb.stores.redis_codec import to_us
+from praisondb.stores.redis.codec import to_us
+from praisondb.stores.redis.store import RedisStore
 from tests.backends import redis_backend, redis_cluster_backend
 from tests.conftest import require_all_backends
 from tests.servers import free_port, wait_until_ready

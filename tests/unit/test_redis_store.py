@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from praisondb import BackendUnavailable, Conflict, Message, PraisonDB
-from praisondb.stores.redis import RedisStore
+from praisondb.stores.redis.store import RedisStore
 from tests.backends import redis_backend
 from tests.conftest import require_all_backends
 from tests.servers import free_port, wait_until_ready

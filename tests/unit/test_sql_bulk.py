@@ -15,8 +15,8 @@ import pytest
 from praisondb import Conflict, NotFound
 from praisondb.model import Message, SessionInfo
 from praisondb.stores import open_conversation_store
-from praisondb.stores.sql import SQLStore
-from praisondb.stores.sql_bulk import CHUNK
+from praisondb.stores.sql.bulk import CHUNK
+from praisondb.stores.sql.store import SQLStore
 from tests.unit.sql_fixtures import postgres_url, server_database  # noqa: F401
 
 

@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from praisondb import BackendUnavailable, NotFound, PraisonDB, migrate
+from praisondb import BackendUnavailable, NotFound, PraisonDB
 from praisondb.cli import cli
-from praisondb.stores import sql_dialects as dialects
+from praisondb.stores.sql import dialects, migrate
 from praisondb.urls import parse_url
 from tests.unit.sql_fixtures import any_sql_url, postgres_url  # noqa: F401
 

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from praisondb import ConfigError, PraisonDB, SchemaOutOfDate, migrate
+from praisondb import ConfigError, PraisonDB, SchemaOutOfDate
 from praisondb.model import utcnow
-from praisondb.stores import open_conversation_store, sql_dialects
-from praisondb.stores.sql import SQLStore
-from praisondb.stores.sql_schema import state
+from praisondb.stores import open_conversation_store
+from praisondb.stores.sql import dialects, migrate
+from praisondb.stores.sql.schema import state
+from praisondb.stores.sql.store import SQLStore
 from praisondb.urls import parse_url
 from tests.unit.sql_fixtures import any_sql_url, postgres_url, server_url  # noqa: F401
 
@@ -214,7 +215,7 @@ def test_the_write_token_revision_keeps_state_both_ways(any_sql_url: str) -> Non
     """0002 adds ``praisondb_state.write_token`` to a database holding state written at
     0001; the entries survive the upgrade and a downgrade back, and CAS works after it."""
     assert migrate.upgrade(any_sql_url, "0001") == "0001"
-    engine = sa.create_engine(sql_dialects.driver_url(parse_url(any_sql_url)))
+    engine = sa.create_engine(dialects.driver_url(parse_url(any_sql_url)))
     try:
         with engine.begin() as conn:  # the columns 0001 has; the types bind as the store does
             conn.execute(

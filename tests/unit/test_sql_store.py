@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from praisondb import BackendUnavailable, ConfigError, Message, PraisonDB, Run
 from praisondb.stores import open_conversation_store
-from praisondb.stores import sql_dialects as dialects
-from praisondb.stores.sql import SQLStore
+from praisondb.stores.sql import dialects
+from praisondb.stores.sql.store import SQLStore
 from praisondb.urls import parse_url
 from tests.unit.sql_fixtures import mysql_url, postgres_url  # noqa: F401
 

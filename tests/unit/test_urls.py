@@ -127,7 +127,7 @@ def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
 
     import sys
 
-    monkeypatch.delitem(sys.modules, "praisondb.stores.mongo", raising=False)
+    monkeypatch.delitem(sys.modules, "praisondb.stores.mongo.store", raising=False)
     for mod in [m for m in sys.modules if m == "pymongo" or m.startswith("pymongo.")]:
         monkeypatch.delitem(sys.modules, mod)
     monkeypatch.setattr(builtins, "__import__", no_pymongo)

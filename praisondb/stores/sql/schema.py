@@ -1,6 +1,6 @@
 """The SQL schema as SQLAlchemy Core tables: what the store queries and what Alembic compares.
 
-Tables are created only by the migrations in ``migrations/versions``; ``praisondb.migrate``
+Tables are created only by the migrations in ``migrations/versions``; ``praisondb.stores.sql.migrate``
 checks that the migrated database and these definitions agree. Every query the store
 makes has an index here. Table names carry a ``praisondb_`` prefix so the schema can live
 beside an application's own tables (and its own ``alembic_version``).
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..validation import MAX_SCOPE_LENGTH
-from .sql_dialects import FreeText, UTCTimestamp, id_type, json_type, table_options
+from ...validation import MAX_SCOPE_LENGTH
+from .dialects import FreeText, UTCTimestamp, id_type, json_type, table_options
 
 PREFIX = "praisondb_"
 VERSION_TABLE = "praisondb_alembic_version"

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ..codec import from_record, to_record
-from ..errors import NotFound
-from ..model import Checkpoint, Run, Span
-from .jsonfiles_io import (
+from ...codec import from_record, to_record
+from ...errors import NotFound
+from ...model import Checkpoint, Run, Span
+from .files import (
     LockTable,
     PathLock,
     Root,
@@ -39,7 +39,7 @@ from .jsonfiles_io import (
 )
 
 if TYPE_CHECKING:
-    from ..urls import StoreURL
+    from ...urls import StoreURL
 
 _ORPHANS = "orphans"
 RECORD_KINDS = ("runs", "spans", "checkpoints")

@@ -23,12 +23,12 @@ import pymongo
 import pymongo.errors
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
-from ..errors import BackendUnavailable, ConfigError, Conflict, NotFound, ValidationError
-from ..model import Checkpoint, Message, Page, Run, SessionInfo, Span, utcnow
-from ..retry import Retry
-from ..urls import StoreURL, redact_text
-from .base import UNSET, Capability, SessionQuery, decode_session_cursor, session_cursor
-from .mongo_codec import (
+from ...errors import BackendUnavailable, ConfigError, Conflict, NotFound, ValidationError
+from ...model import Checkpoint, Message, Page, Run, SessionInfo, Span, utcnow
+from ...retry import Retry
+from ...urls import StoreURL, redact_text
+from ..base import UNSET, Capability, SessionQuery, decode_session_cursor, session_cursor
+from .codec import (
     MESSAGE_FIELDS,
     checkpoint_doc,
     escape,
@@ -45,7 +45,7 @@ from .mongo_codec import (
     span_doc,
     to_us,
 )
-from .mongo_state import MongoStateMixin
+from .state import MongoStateMixin
 
 T = TypeVar("T")
 OPTIONS = {"auto_migrate", "database", "timeout", "connect_timeout", "retry_attempts"}

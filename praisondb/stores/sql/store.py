@@ -1,7 +1,7 @@
 """SQL backend (SQLite, PostgreSQL, MySQL/MariaDB) through SQLAlchemy 2 Core.
 
 One store serves both protocols (conversations and state). The schema comes only from the
-Alembic migrations (see :mod:`praisondb.migrate`); dialect differences live in
+Alembic migrations (see :mod:`praisondb.stores.sql.migrate`); dialect differences live in
 :mod:`.sql_dialects`; the tables in :mod:`.sql_schema`.
 
 Concurrency: a session row holds ``last_seq`` and ``message_count``. Appending bumps them
@@ -19,13 +19,11 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .. import migrate
-from ..errors import Conflict, NotFound, PraisonDBError, ValidationError
-from ..model import JSON, Checkpoint, Message, Page, Run, SessionInfo, Span, StateEntry, utcnow
-from ..retry import Retry
-from ..urls import StoreURL
-from . import sql_dialects as dialects
-from .base import (
+from ...errors import Conflict, NotFound, PraisonDBError, ValidationError
+from ...model import JSON, Checkpoint, Message, Page, Run, SessionInfo, Span, StateEntry, utcnow
+from ...retry import Retry
+from ...urls import StoreURL
+from ..base import (
     UNSET,
     Capability,
     SessionQuery,
@@ -33,10 +31,11 @@ from .base import (
     merge_metadata,
     session_cursor,
 )
-from .sql_bulk import BulkWriter, session_values
-from .sql_fastpath import FastPath
-from .sql_schema import checkpoints, messages, runs, sessions, spans
-from .sql_state import SQLState
+from . import dialects, migrate
+from .bulk import BulkWriter, session_values
+from .fastpath import FastPath
+from .schema import checkpoints, messages, runs, sessions, spans
+from .state import SQLState
 
 T = TypeVar("T")
 

@@ -12,7 +12,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..model import Checkpoint, Message, Run, SessionInfo, Span
+from ...model import Checkpoint, Message, Run, SessionInfo, Span
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _NEEDS_ESCAPE = re.compile(r"[%.\x00]|^\$")

@@ -46,12 +46,12 @@ import redis.backoff
 import redis.exceptions
 import redis.retry
 
-from ..errors import BackendUnavailable, ConfigError, Conflict, NotFound
-from ..model import Message, Page, SessionInfo, Span, utcnow
-from ..options import as_bool
-from ..retry import Retry
-from ..urls import StoreURL, redact_text
-from .base import (
+from ...errors import BackendUnavailable, ConfigError, Conflict, NotFound
+from ...model import Message, Page, SessionInfo, Span, utcnow
+from ...options import as_bool
+from ...retry import Retry
+from ...urls import StoreURL, redact_text
+from ..base import (
     UNSET,
     Capability,
     SessionQuery,
@@ -59,7 +59,7 @@ from .base import (
     merge_metadata,
     session_cursor,
 )
-from .redis_codec import (
+from .codec import (
     APPEND,
     DELETE_IF_EQUAL,
     DELETE_MESSAGES,
@@ -78,8 +78,8 @@ from .redis_codec import (
     query_fields,
     to_us,
 )
-from .redis_items import RedisItemsMixin
-from .redis_state import RedisStateMixin
+from .items import RedisItemsMixin
+from .state import RedisStateMixin
 
 T = TypeVar("T")
 OPTIONS = {

@@ -17,12 +17,12 @@ from typing import Any, Protocol, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..errors import Conflict, ValidationError
-from ..model import JSON, StateEntry, utcnow
-from ..validation import INT_MAX, INT_MIN, incr_overflow
-from . import sql_dialects as dialects
-from .base import new_write_token
-from .sql_schema import state
+from ...errors import Conflict, ValidationError
+from ...model import JSON, StateEntry, utcnow
+from ...validation import INT_MAX, INT_MIN, incr_overflow
+from ..base import new_write_token
+from . import dialects
+from .schema import state
 
 T = TypeVar("T")
 _CHUNK = 500

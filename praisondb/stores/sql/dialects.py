@@ -1,6 +1,6 @@
 """Everything that differs between SQLite, PostgreSQL and MySQL/MariaDB, in one place.
 
-The store (:mod:`praisondb.stores.sql`) and the migrations call these helpers instead of
+The store (:mod:`praisondb.stores.sql.store`) and the migrations call these helpers instead of
 branching on the dialect themselves: column types, value codecs, engine options,
 row locks and upserts, and which driver errors are worth retrying.
 """
@@ -23,8 +23,8 @@ from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
-from ..errors import ConfigError, Conflict, StorageFull, ValidationError
-from ..urls import StoreURL, redact_text
+from ...errors import ConfigError, Conflict, StorageFull, ValidationError
+from ...urls import StoreURL, redact_text
 
 MYSQL = ("mysql", "mariadb")
 UTC = timezone.utc
@@ -183,7 +183,7 @@ def codec(dialect_name: str) -> Codec:
 
 # -- column types -------------------------------------------------------------------
 # The migrations spell out the same DDL types literally (a migration must not change when
-# this module does); ``praisondb.migrate.check`` proves the two agree.
+# this module does); ``praisondb.stores.sql.migrate.check`` proves the two agree.
 
 
 class UTCTimestamp(TypeDecorator[datetime]):

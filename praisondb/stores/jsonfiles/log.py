@@ -16,8 +16,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from .jsonfiles_codec import is_message_record
-from .jsonfiles_io import complete_lines, dumps, lines_backward, loads_line, read_range
+from .codec import is_message_record
+from .files import complete_lines, dumps, lines_backward, loads_line, read_range
 
 log = logging.getLogger("praisondb.jsonfiles")
 

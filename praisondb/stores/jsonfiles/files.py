@@ -25,13 +25,7 @@ from typing import IO, Any, ParamSpec, TypeVar
 import filelock
 import orjson
 
-from ..errors import (
-    BackendUnavailable,
-    ConfigError,
-    PraisonDBError,
-    StorageFull,
-    ValidationError,
-)
+from ...errors import BackendUnavailable, ConfigError, PraisonDBError, StorageFull, ValidationError
 
 P = ParamSpec("P")
 R = TypeVar("R")

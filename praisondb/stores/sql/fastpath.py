@@ -31,9 +31,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from ..model import Message
-from . import sql_dialects as dialects
-from .sql_schema import messages, sessions
+from ...model import Message
+from . import dialects
+from .schema import messages, sessions
 
 T = TypeVar("T")
 

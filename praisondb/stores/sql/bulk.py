@@ -31,11 +31,11 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..errors import Conflict, NotFound
-from ..model import Message, SessionInfo
-from . import sql_dialects as dialects
-from .sql_fastpath import FastPath
-from .sql_schema import messages, sessions
+from ...errors import Conflict, NotFound
+from ...model import Message, SessionInfo
+from . import dialects
+from .fastpath import FastPath
+from .schema import messages, sessions
 
 T = TypeVar("T")
 

@@ -16,11 +16,11 @@ import pymongo
 import pymongo.errors
 from pymongo import ASCENDING, ReturnDocument
 
-from ..errors import Conflict, ValidationError
-from ..model import JSON, StateEntry, utcnow
-from ..validation import INT_MAX, INT_MIN, incr_overflow
-from .base import new_write_token
-from .mongo_codec import escape, from_us, to_us, unescape
+from ...errors import Conflict, ValidationError
+from ...model import JSON, StateEntry, utcnow
+from ...validation import INT_MAX, INT_MIN, incr_overflow
+from ..base import new_write_token
+from .codec import escape, from_us, to_us, unescape
 
 T = TypeVar("T")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..codec import from_record, to_record
-from ..model import Message, SessionInfo
+from ...codec import from_record, to_record
+from ...model import Message, SessionInfo
 
 FORMAT_VERSION = 1
 

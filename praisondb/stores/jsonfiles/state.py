@@ -23,12 +23,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..codec import from_record, to_record
-from ..errors import Conflict, ValidationError
-from ..model import JSON, StateEntry, utcnow
-from ..validation import INT_MAX, INT_MIN, incr_overflow
-from .base import new_write_token
-from .jsonfiles_io import (
+from ...codec import from_record, to_record
+from ...errors import Conflict, ValidationError
+from ...model import JSON, StateEntry, utcnow
+from ...validation import INT_MAX, INT_MIN, incr_overflow
+from ..base import new_write_token
+from .files import (
     TEMP_PREFIX,
     LockTable,
     Root,
@@ -41,7 +41,7 @@ from .jsonfiles_io import (
 )
 
 if TYPE_CHECKING:
-    from ..urls import StoreURL
+    from ...urls import StoreURL
 
 log = logging.getLogger("praisondb.jsonfiles")
 _WRITE_FIELD = "write_token"

@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ..model import Checkpoint, Message, Run, SessionInfo, Span, StateEntry
-from .base import SessionQuery
+from ...model import Checkpoint, Message, Run, SessionInfo, Span, StateEntry
+from ..base import SessionQuery
 
 T = TypeVar("T")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -29,11 +29,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
-from .errors import BackendUnavailable, ConfigError, PraisonDBError, SchemaOutOfDate
-from .retry import Retry
-from .stores import sql_dialects
-from .stores.sql_schema import VERSION_TABLE, include_name, metadata
-from .urls import StoreURL, parse_url
+from ...errors import BackendUnavailable, ConfigError, PraisonDBError, SchemaOutOfDate
+from ...retry import Retry
+from ...urls import StoreURL, parse_url
+from . import dialects as sql_dialects
+from .schema import VERSION_TABLE, include_name, metadata
 
 T = TypeVar("T")
 
@@ -44,7 +44,7 @@ _LOCK_TIMEOUT_S = 300
 
 def script_location() -> Path:
     """The Alembic scripts: inside the installed wheel, else the repository's ``migrations/``."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[2]  # praisondb/stores/sql/migrate.py
     shipped = package / "_migrations"
     if (shipped / "env.py").is_file():
         return shipped

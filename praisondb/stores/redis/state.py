@@ -16,20 +16,11 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ..errors import Conflict, ValidationError
-from ..model import JSON, StateEntry, utcnow
-from ..validation import incr_overflow
-from .base import new_write_token
-from .redis_codec import (
-    PUT_ENTRY,
-    dumps,
-    expiry_args,
-    from_us,
-    glob_escape,
-    hash_tag,
-    parse_entry,
-    to_us,
-)
+from ...errors import Conflict, ValidationError
+from ...model import JSON, StateEntry, utcnow
+from ...validation import incr_overflow
+from ..base import new_write_token
+from .codec import PUT_ENTRY, dumps, expiry_args, from_us, glob_escape, hash_tag, parse_entry, to_us
 
 T = TypeVar("T")
 _BATCH = 200

@@ -28,9 +28,9 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ..errors import NotFound
-from ..model import Checkpoint, Run, Span
-from .redis_codec import (
+from ...errors import NotFound
+from ...model import Checkpoint, Run, Span
+from .codec import (
     DELETE_IF_EQUAL,
     dumps,
     hash_tag,

@@ -53,11 +53,11 @@ from typing import Any
 
 import orjson
 
-from ..errors import BackendUnavailable, ConfigError, Conflict, NotFound, PraisonDBError
-from ..model import Message, Page, SessionInfo, utcnow
-from ..options import as_bool, as_seconds
-from ..urls import StoreURL
-from .base import (
+from ...errors import BackendUnavailable, ConfigError, Conflict, NotFound, PraisonDBError
+from ...model import Message, Page, SessionInfo, utcnow
+from ...options import as_bool, as_seconds
+from ...urls import StoreURL
+from ..base import (
     UNSET,
     Capability,
     SessionQuery,
@@ -65,7 +65,7 @@ from .base import (
     merge_metadata,
     session_cursor,
 )
-from .jsonfiles_codec import (
+from .codec import (
     FORMAT_VERSION,
     SessionHead,
     head_from_json,
@@ -74,7 +74,7 @@ from .jsonfiles_codec import (
     message_from_json,
     message_to_json,
 )
-from .jsonfiles_io import (
+from .files import (
     LockTable,
     Root,
     append_bytes,
@@ -94,16 +94,9 @@ from .jsonfiles_io import (
     truncate,
     unlink_quietly,
 )
-from .jsonfiles_log import (
-    IdCache,
-    complete_batches,
-    encode_batch,
-    read_forward,
-    read_ids,
-    read_last,
-)
-from .jsonfiles_records import RECORD_KINDS, RecordFiles
-from .jsonfiles_state import StateFiles
+from .log import IdCache, complete_batches, encode_batch, read_forward, read_ids, read_last
+from .records import RECORD_KINDS, RecordFiles
+from .state import StateFiles
 
 log = logging.getLogger("praisondb.jsonfiles")
 
