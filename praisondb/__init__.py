@@ -8,8 +8,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
-from .adapter import DbSessionAdapter
-from .core.session import Session
 from .errors import (
     ArchiveError,
     BackendUnavailable,
@@ -27,11 +25,13 @@ from .errors import (
     ToolCallLimitExceeded,
     ValidationError,
 )
-from .facade import PraisonDB
-from .model import Checkpoint, Event, Message, Page, Run, SessionInfo, Span, StateEntry
 
 if _TYPE_CHECKING:
-    from .agents.managed import ManagedAgent, ManagedConfig
+    from .adapter import DbSessionAdapter
+    from .agents.managed import CustomTool, ManagedAgent, ManagedConfig
+    from .core.session import Session
+    from .facade import PraisonDB
+    from .model import Checkpoint, Event, Message, Page, Run, SessionInfo, Span, StateEntry
 
 __version__ = "0.1.0"
 
@@ -69,7 +69,23 @@ __all__ = [
 ]
 
 
-_LAZY = ("CustomTool", "ManagedAgent", "ManagedConfig")
+_LAZY = {
+    "Checkpoint": ".model",
+    "CustomTool": ".agents.managed",
+    "DbSessionAdapter": ".adapter",
+    "Event": ".model",
+    "ManagedAgent": ".agents.managed",
+    "ManagedConfig": ".agents.managed",
+    "Message": ".model",
+    "Page": ".model",
+    "PraisonDB": ".facade",
+    "Run": ".model",
+    "Session": ".core.session",
+    "SessionInfo": ".model",
+    "Span": ".model",
+    "StateEntry": ".model",
+}
+"""Loaded on first use, so ``import praisondb`` (and the CLI's ``--help``) stays light."""
 
 
 def __dir__() -> list[str]:
@@ -77,9 +93,11 @@ def __dir__() -> list[str]:
 
 
 def __getattr__(name: str) -> _Any:
-    """ManagedAgent and its parts load on first use, keeping ``import praisondb`` light."""
-    if name in _LAZY:
-        from .agents import managed
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
 
-        return getattr(managed, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -1,6 +1,8 @@
 """The ``praisondb`` command: a thin layer over documented functions.
 
-Each command group lives in its own module with a ``register(group)`` function.
+Each command (or command group) lives in its own module and is imported only when it
+runs: ``praisondb --help`` lists them from :data:`COMMANDS`, so it loads no database
+library, and ``praisondb sessions list --url json://...`` never loads SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -15,12 +17,59 @@ import click
 from ..errors import PraisonDBError
 from .wording import for_command, leaf_command
 
-COMMAND_MODULES = ("doctor", "sessions", "db", "demo", "transfer", "analytics")
+COMMANDS: dict[str, tuple[str, str]] = {
+    "analytics": (
+        "analytics:analytics_group",
+        "Analytics over ClickHouse: upgrade the schema, report, backfill, query.",
+    ),
+    "copy": (
+        "transfer:copy_command",
+        "Copy sessions, messages, runs, checkpoints and state from SOURCE to TARGET.",
+    ),
+    "db": ("db:db_group", "Manage the SQL schema (Alembic migrations shipped with praisondb)."),
+    "demo": (
+        "demo:demo",
+        "Run a scripted agent conversation on embedded defaults and print what was stored.",
+    ),
+    "doctor": (
+        "doctor:doctor",
+        "Check each configured store: reachable, schema version, round-trip latency.",
+    ),
+    "export": (
+        "transfer:export_command",
+        "Write sessions and state from SOURCE to an archive FILE (JSON Lines, .gz to compress).",
+    ),
+    "import": ("transfer:import_command", "Load an archive FILE into TARGET."),
+    "sessions": ("sessions:sessions", "Browse and delete stored sessions."),
+    "verify": (
+        "transfer:verify_command",
+        "Compare SOURCE (a store, or an archive file) with TARGET; exit 1 if they differ.",
+    ),
+}
+"""Command name -> (``module:attribute`` in this package, the one-line help ``--help`` shows)."""
 _ARGS = "praisondb.args"
 
 
 class PraisonDBGroup(click.Group):
-    """The root group: library errors leave it worded in the running command's flags."""
+    """The root group: commands load on use; library errors leave it worded in the running
+    command's flags."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, _, attribute = COMMANDS[cmd_name][0].partition(":")
+            command = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The listing from :data:`COMMANDS`, without importing a single command module."""
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [(name, _shorten(COMMANDS[name][1], limit)) for name in COMMANDS]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta[_ARGS] = tuple(args)
@@ -54,14 +103,17 @@ def cli(verbose: int) -> None:
         handler.addFilter(_drop_interrupted_cleanup)
 
 
+def _shorten(text: str, limit: int) -> str:
+    """Cut at a word to fit ``limit`` characters, as click shortens a command's help."""
+    if len(text) <= limit:
+        return text
+    return text[: max(limit - 3, 1)].rsplit(" ", 1)[0].rstrip(",;:") + "..."
+
+
 def _drop_interrupted_cleanup(record: logging.LogRecord) -> bool:
     """A Ctrl-C that lands in a driver's cleanup (SQLAlchemy logs a failed pool reset with
     its traceback) is not news: the command reports the interruption itself, once."""
     return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
-
-
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"{__name__}.{_name}").register(cli)
 
 
 def main() -> None:

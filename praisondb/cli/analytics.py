@@ -249,8 +249,4 @@ def query_command(
         sink.close()
 
 
-def register(group: click.Group) -> None:
-    group.add_command(analytics_group)
-
-
-__all__ = ["analytics_group", "register"]
+__all__ = ["analytics_group"]

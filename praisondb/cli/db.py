@@ -107,7 +107,3 @@ def history_command(url: str | None, offline: bool) -> None:
         marks = [m for m, on in (("head", rev.is_head), ("current", rev.is_current)) if on]
         suffix = f" ({', '.join(marks)})" if marks else ""
         click.echo(f"{rev.down_revision or '<base>'} -> {rev.revision}{suffix}: {rev.message}")
-
-
-def register(group: click.Group) -> None:
-    group.add_command(db_group)

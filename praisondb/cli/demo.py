@@ -22,7 +22,3 @@ def demo(directory: Path, resume: bool) -> None:
     from ..demo.steps import run
 
     run(directory, resume=resume)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(demo)

@@ -193,7 +193,3 @@ def _print(results: list[dict[str, Any]]) -> None:
             click.echo(f"{r['role']}: {r['error']}", err=True)
         for warning in r["warnings"]:
             click.echo(f"{r['role']}: warning: {warning}", err=True)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(doctor)

@@ -98,7 +98,3 @@ def delete_session(url: str | None, session_id: str, yes: bool) -> None:
     if not deleted:
         raise click.ClickException(f"no session {session_id!r}")
     click.echo(f"deleted {session_id}")
-
-
-def register(group: click.Group) -> None:
-    group.add_command(sessions)

@@ -459,8 +459,3 @@ def verify_command(source: str, target: str, **kwargs: Any) -> None:
         _print_verify(report)
     if not report.ok:
         sys.exit(1)
-
-
-def register(group: click.Group) -> None:
-    for command in (copy_command, export_command, import_command, verify_command):
-        group.add_command(command)

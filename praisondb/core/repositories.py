@@ -8,7 +8,6 @@ They, and the rest of the session layer, see a :class:`~praisondb.PraisonDB` onl
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,7 +27,6 @@ from ..model import (
 )
 from ..stores.base import UNSET, SessionQuery
 from ..validation import (
-    INT_MAX,
     check_id,
     check_int,
     check_json,
@@ -36,9 +34,17 @@ from ..validation import (
     check_message,
     check_metadata,
     check_scope,
-    check_text,
-    check_ttl,
 )
+from .arguments import (
+    TTL,
+    check_filters,
+    check_free_text,
+    check_limit,
+    check_prefix,
+    check_run,
+    expiry,
+)
+from .batches import already_stored, as_message, content_length
 from .events import EventLog
 from .export import export_session, import_session
 from .lock_names import LOCK_SCOPE, session_lock_name
@@ -48,54 +54,6 @@ if TYPE_CHECKING:
     from ..stores.base import ConversationStore, StateStore
 
 MAX_PAGE = 1000
-TTL = float | timedelta | None
-
-
-def expiry(ttl: TTL) -> datetime | None:
-    """Turn a TTL (seconds or timedelta) into an absolute expiry."""
-    if ttl is None:
-        return None
-    return utcnow() + timedelta(seconds=check_ttl(ttl))
-
-
-def _check_limit(
-    limit: int | None,
-    what: str = "limit",
-    minimum: int = 0,
-    maximum: int = INT_MAX,
-    *,
-    optional: bool = True,
-) -> None:
-    """Counts and seq bounds are ints (never bools) in ``minimum``..``maximum``, or None."""
-    if limit is not None or not optional:
-        check_int(limit, what, minimum, maximum)
-
-
-def _check_opt_id(value: str | None, what: str) -> str | None:
-    return None if value is None else check_id(value, what)
-
-
-def _check_text(value: object, what: str, *, optional: bool = True) -> None:
-    """Free text (titles, labels, statuses): a str without lone surrogates."""
-    if value is None and optional:
-        return
-    if not isinstance(value, str):
-        raise ValidationError(f"{what} must be a string, not {type(value).__name__}")
-    check_text(value, what)
-
-
-def _check_time(value: object, what: str) -> None:
-    if value is None:
-        return
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise ValidationError(f"{what} must be a timezone-aware datetime, not {value!r}")
-
-
-def _check_filters(filters: dict[str, Any]) -> None:
-    for name in ("user_id", "agent", "parent_id"):
-        _check_opt_id(filters.get(name), name.replace("_", " "))
-    for name in ("updated_after", "updated_before"):
-        _check_time(filters.get(name), name)
 
 
 class DataPort(Protocol):
@@ -137,8 +95,8 @@ class Sessions:
         forked_at_seq: int | None = None,
     ) -> SessionInfo:
         """Create a session; a missing id is generated. Conflict if the id exists."""
-        _check_text(title, "title")
-        _check_limit(forked_at_seq, "forked_at_seq")
+        check_free_text(title, "title")
+        check_limit(forked_at_seq, "forked_at_seq")
         info = SessionInfo(
             id=check_id(session_id) if session_id is not None else new_id(),
             user_id=check_id(user_id, "user id") if user_id is not None else None,
@@ -181,12 +139,12 @@ class Sessions:
             return self.get(session_id)
 
     def _query(self, limit: int = 50, cursor: str | None = None, **filters: Any) -> SessionQuery:
-        _check_limit(limit, "limit", 1, MAX_PAGE, optional=False)
+        check_limit(limit, "limit", 1, MAX_PAGE, optional=False)
         if cursor is not None and not isinstance(cursor, str):
             raise ValidationError(
                 f"cursor must be a page's next_cursor string, not {type(cursor).__name__}"
             )
-        _check_filters(filters)
+        check_filters(filters)
         return SessionQuery(limit=limit, cursor=cursor, **filters)
 
     def list(
@@ -215,7 +173,7 @@ class Sessions:
 
     def iterate(self, page_size: int = 200, **filters: Any) -> Iterator[SessionInfo]:
         """Every matching session, page by page."""
-        _check_limit(page_size, "page_size", 1, MAX_PAGE, optional=False)
+        check_limit(page_size, "page_size", 1, MAX_PAGE, optional=False)
         cursor: str | None = None
         while True:
             page = self.list(limit=page_size, cursor=cursor, **filters)
@@ -240,7 +198,7 @@ class Sessions:
             "updated_after": updated_after,
             "updated_before": updated_before,
         }
-        _check_filters(filters)
+        check_filters(filters)
         return self._db.conversations.count_sessions(SessionQuery(**filters))
 
     def update(
@@ -253,7 +211,7 @@ class Sessions:
     ) -> SessionInfo:
         """Set the title and merge ``metadata`` into the session's (top-level keys win)."""
         if title is not UNSET:
-            _check_text(title, "title")
+            check_free_text(title, "title")
         return self._db.conversations.update_session(
             check_id(session_id),
             title=title,
@@ -351,11 +309,11 @@ class Messages:
             raise ValidationError(
                 f"messages must be a list of Message objects or dicts, not {type(messages).__name__}"
             )
-        batch = [check_message(_as_message(session_id, m)) for m in messages]
+        batch = [check_message(as_message(session_id, m)) for m in messages]
         try:
             stored = self._db.conversations.append_messages(session_id, batch)
         except Conflict:
-            return _already_stored(self._db, session_id, batch)
+            return already_stored(self._db.conversations, session_id, batch)
         if self._db.events.enabled:
             for message in stored:
                 self._db.events.emit(
@@ -365,7 +323,7 @@ class Messages:
                         ts=message.created_at,
                         session_id=session_id,
                         role=message.role,
-                        attributes={"seq": message.seq, "chars": _length(message.content)},
+                        attributes={"seq": message.seq, "chars": content_length(message.content)},
                     )
                 )
         return stored
@@ -379,10 +337,10 @@ class Messages:
         before_seq: int | None = None,
         limit: int | None = None,
     ) -> list[Message]:
-        _check_limit(last, "last")
-        _check_limit(limit)
-        _check_limit(after_seq, "after_seq")
-        _check_limit(before_seq, "before_seq")
+        check_limit(last, "last")
+        check_limit(limit)
+        check_limit(after_seq, "after_seq")
+        check_limit(before_seq, "before_seq")
         return self._db.conversations.list_messages(
             check_id(session_id), after_seq=after_seq, before_seq=before_seq, last=last, limit=limit
         )
@@ -391,8 +349,8 @@ class Messages:
         self, session_id: str, *, after_seq: int = 0, batch: int = 1000
     ) -> Iterator[Message]:
         """Every message in seq order, ``batch`` at a time, with bounded memory."""
-        _check_limit(after_seq, "after_seq", optional=False)
-        _check_limit(batch, "batch", 1, optional=False)
+        check_limit(after_seq, "after_seq", optional=False)
+        check_limit(batch, "batch", 1, optional=False)
         while True:
             chunk = self.list(session_id, after_seq=after_seq, limit=batch)
             yield from chunk
@@ -407,71 +365,11 @@ class Messages:
         self, session_id: str, *, from_seq: int | None = None, to_seq: int | None = None
     ) -> int:
         """Delete messages in [from_seq, to_seq]; their seq values are never handed out again."""
-        _check_limit(from_seq, "from_seq")
-        _check_limit(to_seq, "to_seq")
+        check_limit(from_seq, "from_seq")
+        check_limit(to_seq, "to_seq")
         return self._db.conversations.delete_messages(
             check_id(session_id), from_seq=from_seq, to_seq=to_seq
         )
-
-
-def _already_stored(db: DataPort, session_id: str, batch: list[Message]) -> list[Message]:
-    """The stored copies of a batch that met existing ids, if it is a resend; else Conflict."""
-    ids = [m.id for m in batch]
-    if len(set(ids)) < len(ids):
-        raise Conflict("the same message id appears twice in one batch; give each message its own")
-    found = {m.id: m for m in db.conversations.get_messages(session_id, ids)}
-    if not found:  # the clash was with an id that is gone again (deleted meanwhile)
-        raise Conflict(
-            f"a message id of this batch clashed in session {session_id!r}; send it again"
-        )
-    for message in batch:
-        stored = found.get(message.id)
-        if stored is None:
-            raise Conflict(
-                f"message {next(iter(found))!r} already exists in session {session_id!r} but "
-                f"{message.id!r} does not: a retried batch must be sent whole and unchanged"
-            )
-        if not _same_message(stored, message):
-            raise Conflict(
-                f"message {message.id!r} already exists in session {session_id!r} with other "
-                "content; a message id names one message: use a new id for a new message"
-            )
-    return [found[message_id] for message_id in ids]
-
-
-def _same_message(stored: Message, sent: Message) -> bool:
-    return (stored.role, stored.content, stored.metadata, stored.run_id) == (
-        sent.role,
-        sent.content,
-        sent.metadata,
-        sent.run_id,
-    )
-
-
-def _as_message(session_id: str, item: Message | dict[str, Any]) -> Message:
-    if isinstance(item, Message):
-        if item.session_id != session_id:
-            item = replace(item, session_id=session_id)
-        return item
-    if not isinstance(item, dict):
-        raise ValidationError(f"expected a Message or a dict, not {type(item).__name__}")
-    fields = {
-        k: v
-        for k, v in item.items()
-        if k in {"role", "content", "metadata", "run_id", "id", "created_at"}
-    }
-    if "role" not in fields or "content" not in fields:
-        raise ValidationError("a message needs 'role' and 'content'")
-    fields["metadata"] = fields.get("metadata") or {}
-    return Message(session_id=session_id, **fields)
-
-
-def _length(content: Content) -> int:
-    return (
-        len(content)
-        if isinstance(content, str)
-        else sum(len(str(b.get("text", ""))) for b in content)
-    )
 
 
 class State:
@@ -510,7 +408,7 @@ class State:
         """
         check_key(key)
         value = check_json(value, f"state value {key!r}")
-        _check_limit(expected_version, "expected_version")
+        check_limit(expected_version, "expected_version")
         if write_token is not None:
             check_id(write_token, "write_token")
         return self._store(check_scope(scope)).set_entry(  # type: ignore[no-any-return]
@@ -543,7 +441,7 @@ class State:
         )
 
     def delete(self, key: str, *, scope: str = "app", expected_version: int | None = None) -> bool:
-        _check_limit(expected_version, "expected_version")
+        check_limit(expected_version, "expected_version")
         return self._store(check_scope(scope)).delete_entry(  # type: ignore[no-any-return]
             scope, check_key(key), expected_version=expected_version
         )
@@ -558,8 +456,8 @@ class State:
     def list(
         self, scope: str = "app", prefix: str = "", *, limit: int | None = None
     ) -> list[StateEntry]:
-        _check_limit(limit)
-        _check_prefix(prefix)
+        check_limit(limit)
+        check_prefix(prefix)
         return self._store(check_scope(scope)).list_entries(scope, prefix, limit=limit)  # type: ignore[no-any-return]
 
     def items(self, scope: str = "app", prefix: str = "") -> dict[str, JSON]:
@@ -578,7 +476,7 @@ class Checkpoints:
         self, session_id: str, label: str | None = None, *, state: dict[str, Any] | None = None
     ) -> Checkpoint:
         """Record the history position and a snapshot of the session-scoped state."""
-        _check_text(label, "label")
+        check_free_text(label, "label")
         if state is not None:
             state = check_metadata(state, "checkpoint state")
         info = self._db.sessions.get(session_id)
@@ -611,7 +509,7 @@ class Runs:
         run_id: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Run:
-        _check_text(model, "model")
+        check_free_text(model, "model")
         run = Run(
             check_id(session_id),
             id=check_id(run_id, "run id") if run_id else new_id(),
@@ -641,10 +539,10 @@ class Runs:
         error: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Run:
-        _check_text(status, "status", optional=False)
-        _check_text(error, "error")
-        _check_limit(input_tokens, "input_tokens")
-        _check_limit(output_tokens, "output_tokens")
+        check_free_text(status, "status", optional=False)
+        check_free_text(error, "error")
+        check_limit(input_tokens, "input_tokens")
+        check_limit(output_tokens, "output_tokens")
         metadata = check_metadata(metadata)
         run = self.get(run_id)
         run.status = status
@@ -672,7 +570,7 @@ class Runs:
         return run
 
     def save(self, run: Run) -> Run:
-        _check_run(run)
+        check_run(run)
         self._db.conversations.save_run(run)
         return run
 
@@ -680,31 +578,5 @@ class Runs:
         return self._db.conversations.get_run(check_id(run_id, "run id"))
 
     def list(self, session_id: str, *, limit: int | None = None) -> list[Run]:
-        _check_limit(limit)
+        check_limit(limit)
         return self._db.conversations.list_runs(check_id(session_id), limit=limit)
-
-
-def _check_prefix(prefix: object) -> None:
-    """A key prefix follows the key rules, except that it may be empty."""
-    if not isinstance(prefix, str):
-        raise ValidationError(f"prefix must be a string, not {type(prefix).__name__}")
-    if prefix:
-        check_id(prefix, "prefix")
-
-
-def _check_run(run: object) -> None:
-    """Every field of a caller-built Run, as ``start``/``end`` would have checked it."""
-    if not isinstance(run, Run):
-        raise ValidationError(f"expected a Run, not {type(run).__name__}")
-    check_id(run.session_id)
-    check_id(run.id, "run id")
-    _check_text(run.model, "model")
-    _check_text(run.status, "status", optional=False)
-    _check_text(run.error, "error")
-    _check_limit(run.input_tokens, "input_tokens", maximum=INT_MAX)
-    _check_limit(run.output_tokens, "output_tokens", maximum=INT_MAX)
-    for name in ("started_at", "ended_at"):
-        _check_time(getattr(run, name), name)
-    if run.started_at is None:
-        raise ValidationError("started_at must be a timezone-aware datetime")
-    run.metadata = check_metadata(run.metadata)

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NotFound, ValidationError
 from ..model import JSON, Checkpoint, Content, Message, SessionInfo
 from ..validation import check_message, check_metadata
+from .arguments import TTL
 from .copies import VERSION_LABEL, Version, chunks, copy_of, parse_version
 from .locks import DEFAULT_LEASE, Lease, session_lock_name
-from .repositories import TTL
 from .state_view import StateView
 from .tokens import DEFAULT_TTL, issue_token
 

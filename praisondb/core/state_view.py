@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
 from ..model import JSON, StateEntry
-from .repositories import TTL
+from .arguments import TTL
 
 if TYPE_CHECKING:
     from .repositories import DataPort
