@@ -52,9 +52,9 @@ class Retry:
                     raise
                 failures += 1
                 if failures >= self.attempts:
-                    detail = redact_text(_first_line(exc), *secrets)
+                    kind, detail = type(exc).__name__, driver_text(exc, *secrets)
                     raise BackendUnavailable(
-                        f"{action} failed: {type(exc).__name__}: {detail}",
+                        f"{action} failed: {kind}" + (f": {detail}" if detail != kind else ""),
                         url=shown,
                         attempts=failures,
                         waited=time.monotonic() - started,
@@ -75,15 +75,17 @@ _DUMPS = (", Topology Description: ",)
 """Where a driver's message turns into a dump of its internal state (pymongo's topology)."""
 
 
-def _first_line(exc: BaseException, limit: int = 300) -> str:
-    """The first line of the driver's message, without state dumps, cut at a word."""
+def driver_text(exc: BaseException, *secrets: str, limit: int = 300) -> str:
+    """The first line of a driver's message, without state dumps, cut at a word, with
+    ``secrets`` redacted; the exception's type name when it has no text. Every store
+    words driver errors through this, so they read alike everywhere."""
     lines = str(exc).strip().splitlines()
     text = lines[0] if lines else ""
     for marker in _DUMPS:
         text = text.split(marker, 1)[0]
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
+    return redact_text(text, *secrets) if text else type(exc).__name__
 
 
 NO_RETRY = Retry(attempts=1)

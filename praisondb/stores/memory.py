@@ -16,14 +16,13 @@ from ..errors import Conflict, NotFound, ValidationError
 from ..model import JSON, Checkpoint, Message, Page, Run, SessionInfo, Span, StateEntry, utcnow
 from ..urls import StoreURL
 from ..validation import INT_MAX, INT_MIN, incr_overflow
+from ._kit import newest, page_sessions, select_sessions
 from .base import (
     UNSET,
     Capability,
     SessionQuery,
-    decode_session_cursor,
     merge_metadata,
     new_write_token,
-    session_cursor,
 )
 
 T = TypeVar("T")
@@ -93,32 +92,14 @@ class MemoryStore:
         with self._lock:
             return _copy(self._session(session_id))
 
-    def _matching(self, query: SessionQuery) -> list[SessionInfo]:
-        found = [
-            s
-            for s in self._sessions.values()
-            if (query.user_id is None or s.user_id == query.user_id)
-            and (query.agent is None or s.agent == query.agent)
-            and (query.parent_id is None or s.parent_id == query.parent_id)
-            and (query.updated_after is None or s.updated_at >= query.updated_after)
-            and (query.updated_before is None or s.updated_at < query.updated_before)
-        ]
-        found.sort(key=lambda s: (s.created_at, s.id), reverse=True)
-        return found
-
     def list_sessions(self, query: SessionQuery) -> Page[SessionInfo]:
         with self._lock:
-            found = self._matching(query)
-            if query.cursor:
-                created, last_id = decode_session_cursor(query.cursor)
-                found = [s for s in found if (s.created_at, s.id) < (created, last_id)]
-            items = [_copy(s) for s in found[: query.limit]]
-            more = len(found) > query.limit
-            return Page(items, session_cursor(items[-1]) if more and items else None)
+            page = page_sessions(select_sessions(self._sessions.values(), query), query)
+            return Page([_copy(s) for s in page.items], page.next_cursor)
 
     def count_sessions(self, query: SessionQuery) -> int:
         with self._lock:
-            return len(self._matching(query))
+            return len(select_sessions(self._sessions.values(), query))
 
     def update_session(
         self,
@@ -283,7 +264,7 @@ class MemoryStore:
                 (r for r in self._runs.values() if r.session_id == session_id),
                 key=lambda r: (r.started_at, r.id),
             )
-            return [_copy(r) for r in _newest(runs, limit)]
+            return [_copy(r) for r in newest(runs, limit)]
 
     def save_span(self, span: Span) -> None:
         with self._lock:
@@ -317,7 +298,7 @@ class MemoryStore:
                 ),
                 key=lambda s: (s.started_at, s.id),
             )
-            return [_copy(s) for s in _newest(spans, limit)]
+            return [_copy(s) for s in newest(spans, limit)]
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         with self._lock:
@@ -452,7 +433,3 @@ def _check_version(scope: str, key: str, current: StateEntry | None, expected: i
     actual = current.version if current else 0
     if actual != expected:
         raise Conflict(f"state {scope}/{key} is at version {actual}, expected {expected}")
-
-
-def _newest(items: list[T], limit: int | None) -> list[T]:
-    return items if limit is None else items[-limit:] if limit > 0 else []

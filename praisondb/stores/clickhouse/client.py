@@ -16,6 +16,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalErr
 
 from ...analytics.options import MEMORY_PATHS
 from ...errors import BackendUnavailable, ConfigError, PraisonDBError, ValidationError
+from ...retry import driver_text
 from ...urls import StoreURL, redact_text
 
 DEFAULT_PORTS = {"clickhouse": 8123, "http": 8123, "clickhouses": 8443, "https": 8443}
@@ -30,8 +31,7 @@ def target_error(exc: BaseException) -> bool:
 
 def first_line(exc: BaseException, url: StoreURL, limit: int = 300) -> str:
     """The redacted first line of a driver error (its type name when it has no text)."""
-    text = redact_text(str(exc), url.secret).strip().splitlines()
-    return text[0][:limit] if text else type(exc).__name__
+    return driver_text(exc, url.secret, limit=limit)
 
 
 def database_from_path(url: StoreURL) -> str | None:

@@ -91,10 +91,6 @@ def unlink_quietly(path: str) -> None:
         os.unlink(path)
 
 
-def newest(items: list[R], limit: int | None) -> list[R]:
-    return items if limit is None else items[-limit:] if limit > 0 else []
-
-
 # -- writing ---------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ import orjson
 from ...codec import from_record, to_record
 from ...errors import NotFound
 from ...model import Checkpoint, Run, Span
+from .._kit import newest
 from .files import (
     LockTable,
     PathLock,
@@ -31,7 +32,6 @@ from .files import (
     dumps,
     guarded,
     loads_line,
-    newest,
     read_json,
     repair_tail,
     safe_name,

@@ -57,13 +57,13 @@ from ...errors import BackendUnavailable, ConfigError, Conflict, NotFound, Prais
 from ...model import Message, Page, SessionInfo, utcnow
 from ...options import as_bool, as_seconds
 from ...urls import StoreURL
+from .._kit import page_sessions, select_sessions
 from ..base import (
     UNSET,
     Capability,
     SessionQuery,
     decode_session_cursor,
     merge_metadata,
-    session_cursor,
 )
 from .codec import (
     FORMAT_VERSION,
@@ -320,32 +320,15 @@ class JsonFileStore(RecordFiles, StateFiles):
             if head is not None:
                 yield head.info
 
-    def _matching(self, query: SessionQuery) -> list[SessionInfo]:
-        found = [
-            s
-            for s in self._all_sessions()
-            if (query.user_id is None or s.user_id == query.user_id)
-            and (query.agent is None or s.agent == query.agent)
-            and (query.parent_id is None or s.parent_id == query.parent_id)
-            and (query.updated_after is None or s.updated_at >= query.updated_after)
-            and (query.updated_before is None or s.updated_at < query.updated_before)
-        ]
-        found.sort(key=lambda s: (s.created_at, s.id), reverse=True)
-        return found
-
     @guarded
     def list_sessions(self, query: SessionQuery) -> Page[SessionInfo]:
-        cursor = decode_session_cursor(query.cursor) if query.cursor else None
-        found = self._matching(query)
-        if cursor is not None:
-            found = [s for s in found if (s.created_at, s.id) < cursor]
-        items = found[: query.limit]
-        more = len(found) > query.limit
-        return Page(items, session_cursor(items[-1]) if more and items else None)
+        if query.cursor:
+            decode_session_cursor(query.cursor)  # a bad cursor fails before the scan
+        return page_sessions(select_sessions(self._all_sessions(), query), query)
 
     @guarded
     def count_sessions(self, query: SessionQuery) -> int:
-        return len(self._matching(query))
+        return len(select_sessions(self._all_sessions(), query))
 
     @guarded
     def update_session(

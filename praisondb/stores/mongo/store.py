@@ -25,7 +25,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from ...errors import BackendUnavailable, ConfigError, Conflict, NotFound, ValidationError
 from ...model import Checkpoint, Message, Page, Run, SessionInfo, Span, utcnow
-from ...retry import Retry
+from ...retry import Retry, driver_text
 from ...urls import StoreURL, redact_text
 from ..base import UNSET, Capability, SessionQuery, decode_session_cursor, session_cursor
 from .codec import (
@@ -149,17 +149,17 @@ class MongoStore(MongoStateMixin):
         except (pymongo.errors.DuplicateKeyError, pymongo.errors.BulkWriteError) as exc:
             error = _bulk_error("", exc) if isinstance(exc, pymongo.errors.BulkWriteError) else None
             if error is None or isinstance(error, Conflict):
-                raise Conflict(f"{action}: {_first_line(exc)}") from None
+                raise Conflict(f"{action}: {driver_text(exc, self.url.secret)}") from None
             raise error from None
         except pymongo.errors.OperationFailure as exc:
             if exc.code in _TOO_LARGE or "too large" in str(exc).lower():
                 raise ValidationError(_too_large(action, exc)) from None
             if exc.code in (18, 13):  # AuthenticationFailed, Unauthorized
                 raise ConfigError(
-                    f"MongoDB refused {self.url.redacted}: {_first_line(exc)}"
+                    f"MongoDB refused {self.url.redacted}: {driver_text(exc, self.url.secret)}"
                 ) from None
             raise BackendUnavailable(
-                f"{action} failed: {redact_text(_first_line(exc), self.url.secret)}",
+                f"{action} failed: {driver_text(exc, self.url.secret)}",
                 url=self.url.redacted,
             ) from None
 
@@ -725,8 +725,3 @@ def _too_large(action: str, exc: object) -> str:
         f"{action}: the data is over MongoDB's 16 MB limit for one document (or, on 4.0, "
         f"for one transaction); store big payloads elsewhere and keep a reference ({exc})"
     )[:500]
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:300] if lines else type(exc).__name__

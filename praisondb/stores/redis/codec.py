@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ...model import Checkpoint, Message, Run, SessionInfo, Span, StateEntry
+from ...model import Checkpoint, Message, Run, Span, StateEntry
 from ..base import SessionQuery
 
 T = TypeVar("T")
@@ -241,23 +241,8 @@ def glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "\\*?[]^-" else c for c in text)
 
 
-def first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:300] if lines else type(exc).__name__
-
-
 def query_fields(query: SessionQuery) -> dict[str, Any]:
     return {f: getattr(query, f) for f in query.__dataclass_fields__}
-
-
-def matches(s: SessionInfo, query: SessionQuery) -> bool:
-    return (
-        (query.user_id is None or s.user_id == query.user_id)
-        and (query.agent is None or s.agent == query.agent)
-        and (query.parent_id is None or s.parent_id == query.parent_id)
-        and (query.updated_after is None or s.updated_at >= query.updated_after)
-        and (query.updated_before is None or s.updated_at < query.updated_before)
-    )
 
 
 def parse_message(session_id: str, member: bytes, seq: float) -> Message:
@@ -333,7 +318,3 @@ def expiry_args(expires_at: datetime | None) -> tuple[str, str]:
         return "", ""
     us = to_us(expires_at)
     return str(us), str(max(1, math.ceil(us / 1000)))
-
-
-def newest(items: list[T], limit: int | None) -> list[T]:
-    return items if limit is None else items[-limit:] if limit > 0 else []

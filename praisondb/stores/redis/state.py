@@ -10,7 +10,7 @@ glob characters escaped; on a cluster ``RedisCluster.scan_iter`` scans every mas
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -21,22 +21,14 @@ from ...model import JSON, StateEntry, utcnow
 from ...validation import incr_overflow
 from ..base import new_write_token
 from .codec import PUT_ENTRY, dumps, expiry_args, from_us, glob_escape, hash_tag, parse_entry, to_us
+from .core import RedisCore
 
 T = TypeVar("T")
 _BATCH = 200
 
 
-class RedisStateMixin:
+class RedisStateMixin(RedisCore):
     """The StateStore half of RedisStore (kept apart to keep modules small)."""
-
-    prefix: str
-    _client: Any
-    _state_set: Any
-    _state_delete: Any
-    _state_incr: Any
-
-    def _call(self, action: str, fn: Callable[[], T]) -> T:
-        raise NotImplementedError
 
     def _state_key(self, scope: str, key: str) -> str:
         return f"{self.prefix}st:{len(scope.encode())}:{hash_tag(scope)}:{key}"

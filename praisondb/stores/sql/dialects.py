@@ -24,6 +24,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from ...errors import ConfigError, Conflict, StorageFull, ValidationError
+from ...retry import driver_text
 from ...urls import StoreURL, redact_text
 
 MYSQL = ("mysql", "mariadb")
@@ -680,9 +681,8 @@ def is_config_error(exc: BaseException) -> bool:
 def describe(exc: BaseException, url: StoreURL) -> str:
     """A one-line, password-free description of a driver error."""
     orig = getattr(exc, "orig", None) or exc
-    lines = str(orig).strip().splitlines()
-    text = f"{type(orig).__name__}: {lines[0][:300] if lines else ''}"
-    return redact_text(text, url.secret, str(driver_url(url).render_as_string(hide_password=False)))
+    secrets = (url.secret, str(driver_url(url).render_as_string(hide_password=False)))
+    return f"{type(orig).__name__}: {driver_text(orig, *secrets)}"
 
 
 _PG_DISK_FULL = "53100"

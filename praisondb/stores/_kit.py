@@ -1,0 +1,48 @@
+"""Small pieces several stores share, so each rule is written once.
+
+Stores that hold sessions in memory or files (memory, JSON files) filter, sort and page
+them here; every store keeps "the newest N, oldest first" the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TypeVar
+
+from ..model import Page, SessionInfo
+from .base import SessionQuery, decode_session_cursor, session_cursor
+
+T = TypeVar("T")
+
+
+def session_matches(info: SessionInfo, query: SessionQuery) -> bool:
+    """Whether a session passes the query's filters (not its cursor or limit)."""
+    return (
+        (query.user_id is None or info.user_id == query.user_id)
+        and (query.agent is None or info.agent == query.agent)
+        and (query.parent_id is None or info.parent_id == query.parent_id)
+        and (query.updated_after is None or info.updated_at >= query.updated_after)
+        and (query.updated_before is None or info.updated_at < query.updated_before)
+    )
+
+
+def select_sessions(sessions: Iterable[SessionInfo], query: SessionQuery) -> list[SessionInfo]:
+    """The matching sessions, newest-created first, ties broken by id (the listing order)."""
+    found = [s for s in sessions if session_matches(s, query)]
+    found.sort(key=lambda s: (s.created_at, s.id), reverse=True)
+    return found
+
+
+def page_sessions(found: list[SessionInfo], query: SessionQuery) -> Page[SessionInfo]:
+    """One page of :func:`select_sessions`' result, after the query's keyset cursor."""
+    if query.cursor:
+        cursor = decode_session_cursor(query.cursor)
+        found = [s for s in found if (s.created_at, s.id) < cursor]
+    items = found[: query.limit]
+    more = len(found) > query.limit
+    return Page(items, session_cursor(items[-1]) if more and items else None)
+
+
+def newest(items: list[T], limit: int | None) -> list[T]:
+    """The last ``limit`` items (all of them for None), keeping their order."""
+    return items if limit is None else items[-limit:] if limit > 0 else []
