@@ -21,17 +21,13 @@ from ...model import JSON, StateEntry, utcnow
 from ...validation import INT_MAX, INT_MIN, incr_overflow
 from ..base import new_write_token
 from .codec import escape, from_us, to_us, unescape
+from .core import MongoCore
 
 T = TypeVar("T")
 
 
-class MongoStateMixin:
+class MongoStateMixin(MongoCore):
     """The StateStore half of MongoStore (kept apart to keep modules small)."""
-
-    _db: Any
-
-    def _call(self, action: str, fn: Callable[[], T]) -> T:
-        raise NotImplementedError
 
     @staticmethod
     def _live(now: int) -> dict[str, Any]:
