@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TypeVar
 
-from ..model import Page, SessionInfo
+from ..errors import Conflict
+from ..model import Page, SessionInfo, StateEntry
 from .base import SessionQuery, decode_session_cursor, session_cursor
 
 T = TypeVar("T")
@@ -46,3 +47,20 @@ def page_sessions(found: list[SessionInfo], query: SessionQuery) -> Page[Session
 def newest(items: list[T], limit: int | None) -> list[T]:
     """The last ``limit`` items (all of them for None), keeping their order."""
     return items if limit is None else items[-limit:] if limit > 0 else []
+
+
+def version_conflict(scope: str, key: str, actual: int, expected: int | None) -> Conflict:
+    """A compare-and-set refused, worded the same on every store."""
+    return Conflict(
+        f"state {scope}/{key} is at version {actual}, expected {expected}: "
+        "re-read it and decide again"
+    )
+
+
+def check_version(scope: str, key: str, current: StateEntry | None, expected: int | None) -> None:
+    """Raise :func:`version_conflict` unless the live entry is at ``expected`` (0: absent)."""
+    if expected is None:
+        return
+    actual = current.version if current else 0
+    if actual != expected:
+        raise version_conflict(scope, key, actual, expected)

@@ -16,7 +16,7 @@ from ..errors import Conflict, NotFound, ValidationError
 from ..model import JSON, Checkpoint, Message, Page, Run, SessionInfo, Span, StateEntry, utcnow
 from ..urls import StoreURL
 from ..validation import INT_MAX, INT_MIN, incr_overflow
-from ._kit import newest, page_sessions, select_sessions
+from ._kit import check_version, newest, page_sessions, select_sessions
 from .base import (
     UNSET,
     Capability,
@@ -352,7 +352,7 @@ class MemoryStore:
             current = self._live(scope, key, now)
             if current is not None and self._tokens.get((scope, key)) == token:
                 return _copy(current)  # this write landed already
-            _check_version(scope, key, current, expected_version)
+            check_version(scope, key, current, expected_version)
             entry = StateEntry(
                 scope, key, _copy(value), (current.version + 1) if current else 1, expires_at, now
             )
@@ -364,7 +364,7 @@ class MemoryStore:
         with self._lock:
             current = self._live(scope, key, utcnow())
             if expected_version is not None:
-                _check_version(scope, key, current, expected_version)
+                check_version(scope, key, current, expected_version)
             self._tokens.pop((scope, key), None)
             return self._state.pop((scope, key), None) is not None
 
@@ -425,11 +425,3 @@ class MemoryStore:
             for entry in entries:
                 self._state[(entry.scope, entry.key)] = _copy(entry)
                 self._tokens.pop((entry.scope, entry.key), None)
-
-
-def _check_version(scope: str, key: str, current: StateEntry | None, expected: int | None) -> None:
-    if expected is None:
-        return
-    actual = current.version if current else 0
-    if actual != expected:
-        raise Conflict(f"state {scope}/{key} is at version {actual}, expected {expected}")

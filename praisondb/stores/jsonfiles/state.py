@@ -24,9 +24,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ...codec import from_record, to_record
-from ...errors import Conflict, ValidationError
+from ...errors import ValidationError
 from ...model import JSON, StateEntry, utcnow
 from ...validation import INT_MAX, INT_MIN, incr_overflow
+from .._kit import check_version
 from ..base import new_write_token
 from .files import (
     TEMP_PREFIX,
@@ -142,7 +143,7 @@ class StateFiles:
             current, stored_token = self._read_live_token(scope, key, now)
             if current is not None and stored_token == token:
                 return current  # this write landed already
-            _check_version(scope, key, current, expected_version)
+            check_version(scope, key, current, expected_version)
             entry = StateEntry(
                 scope,
                 key,
@@ -159,7 +160,7 @@ class StateFiles:
         with self._locks(self._scope_lock_name(scope)):
             current = self._read_live(scope, key, utcnow())
             if expected_version is not None:
-                _check_version(scope, key, current, expected_version)
+                check_version(scope, key, current, expected_version)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._entry_path(scope, key))
             return current is not None
@@ -246,11 +247,3 @@ class StateFiles:
             with self._locks(self._scope_lock_name(scope)):
                 for entry in items:
                     self._write_entry(entry)
-
-
-def _check_version(scope: str, key: str, current: StateEntry | None, expected: int | None) -> None:
-    if expected is None:
-        return
-    actual = current.version if current else 0
-    if actual != expected:
-        raise Conflict(f"state {scope}/{key} is at version {actual}, expected {expected}")

@@ -16,9 +16,10 @@ import pymongo
 import pymongo.errors
 from pymongo import ASCENDING, ReturnDocument
 
-from ...errors import Conflict, ValidationError
+from ...errors import ValidationError
 from ...model import JSON, StateEntry, utcnow
 from ...validation import INT_MAX, INT_MIN, incr_overflow
+from .._kit import version_conflict
 from ..base import new_write_token
 from .codec import escape, from_us, to_us, unescape
 from .core import MongoCore
@@ -91,9 +92,7 @@ class MongoStateMixin(MongoCore):
         def make(live: dict[str, Any] | None, now: int) -> dict[str, Any]:
             version = int(live["ver"]) if live else 0
             if expected_version is not None and version != expected_version:
-                raise Conflict(
-                    f"state {scope}/{key} is at version {version}, expected {expected_version}"
-                )
+                raise version_conflict(scope, key, version, expected_version)
             return _entry_doc(value, version + 1, now, expires_at)
 
         token = write_token or new_write_token()
@@ -120,9 +119,7 @@ class MongoStateMixin(MongoCore):
                     return True  # a re-send: gone, as asked (see StateStore.delete_entry)
                 version = int(live["ver"]) if live else 0
                 if expected_version is not None and version != expected_version:
-                    raise Conflict(
-                        f"state {scope}/{key} is at version {version}, expected {expected_version}"
-                    )
+                    raise version_conflict(scope, key, version, expected_version)
                 if current is None:
                     return False
                 guard = {"_id": current["_id"], "ver": current["ver"], "u": current["u"]}

@@ -16,9 +16,10 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ...errors import Conflict, ValidationError
+from ...errors import ValidationError
 from ...model import JSON, StateEntry, utcnow
 from ...validation import incr_overflow
+from .._kit import version_conflict
 from ..base import new_write_token
 from .codec import PUT_ENTRY, dumps, expiry_args, from_us, glob_escape, hash_tag, parse_entry, to_us
 from .core import RedisCore
@@ -67,9 +68,7 @@ class RedisStateMixin(RedisCore):
             "set state", lambda: self._state_set([self._state_key(scope, key)], args)
         )
         if int(version) == -1:
-            raise Conflict(
-                f"state {scope}/{key} is at version {int(actual)}, expected {expected_version}"
-            )
+            raise version_conflict(scope, key, int(actual), expected_version)
         if int(actual) == 1:  # this write landed already: the entry as stored
             landed = parse_entry(scope, key, stored, to_us(now))
             assert landed is not None  # the script found it live
@@ -89,9 +88,7 @@ class RedisStateMixin(RedisCore):
 
         deleted, actual = self._call("delete state", delete)
         if int(deleted) == -1:
-            raise Conflict(
-                f"state {scope}/{key} is at version {int(actual)}, expected {expected_version}"
-            )
+            raise version_conflict(scope, key, int(actual), expected_version)
         return bool(int(deleted))
 
     def incr(

@@ -17,9 +17,10 @@ from typing import Any, Protocol, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ...errors import Conflict, ValidationError
+from ...errors import ValidationError
 from ...model import JSON, StateEntry, utcnow
 from ...validation import INT_MAX, INT_MIN, incr_overflow
+from .._kit import version_conflict
 from ..base import new_write_token
 from . import dialects
 from .schema import state
@@ -113,9 +114,7 @@ class SQLState:
                 return StateEntry(scope, key, row[0], row[1], row[2], row[4])
             version = row[1] if live else 0
             if expected_version is not None and version != expected_version:
-                raise Conflict(
-                    f"state {scope}/{key} is at version {version}, expected {expected_version}"
-                )
+                raise version_conflict(scope, key, version, expected_version)
             entry = StateEntry(scope, key, value, version + 1, expires_at, now)
             self._store_entry(conn, entry, exists=row is not None, token=token)
             return entry
@@ -153,9 +152,7 @@ class SQLState:
                     return True  # a re-send: gone, as asked (see StateStore.delete_entry)
                 version = row[1] if live else 0
                 if version != expected_version:
-                    raise Conflict(
-                        f"state {scope}/{key} is at version {version}, expected {expected_version}"
-                    )
+                    raise version_conflict(scope, key, version, expected_version)
             removed = conn.execute(
                 state.delete().where(self._key(scope, key), self._live(now))
             ).rowcount
