@@ -6,7 +6,7 @@ them here; every store keeps "the newest N, oldest first" the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
 from ..errors import Conflict
@@ -42,6 +42,12 @@ def page_sessions(found: list[SessionInfo], query: SessionQuery) -> Page[Session
     items = found[: query.limit]
     more = len(found) > query.limit
     return Page(items, session_cursor(items[-1]) if more and items else None)
+
+
+def chunks(items: Sequence[T], size: int = 500) -> Iterable[Sequence[T]]:
+    """``items`` in slices of ``size``: one statement's worth of rows, or of keys."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def newest(items: list[T], limit: int | None) -> list[T]:

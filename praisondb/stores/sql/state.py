@@ -10,7 +10,7 @@ and are purged at most once a minute, piggybacked on writes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -20,13 +20,12 @@ from sqlalchemy.engine import Connection
 from ...errors import ValidationError
 from ...model import JSON, StateEntry, utcnow
 from ...validation import INT_MAX, INT_MIN, incr_overflow
-from .._kit import version_conflict
+from .._kit import chunks, version_conflict
 from ..base import new_write_token
 from . import dialects
 from .schema import state
 
 T = TypeVar("T")
-_CHUNK = 500
 _PURGE_EVERY_S = 60.0
 
 _STATE_COLUMNS = (
@@ -253,7 +252,7 @@ class SQLState:
         ]
 
         def put(conn: Connection) -> None:
-            for chunk in _chunks(rows):
+            for chunk in chunks(rows):
                 conn.execute(dialects.upsert(self._dialect, state, chunk))
 
         if rows:
@@ -271,8 +270,3 @@ class SQLState:
             write=True,
             action="purge",
         )
-
-
-def _chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
