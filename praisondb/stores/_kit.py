@@ -6,10 +6,11 @@ them here; every store keeps "the newest N, oldest first" the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
-from ..model import Page, SessionInfo
+from ..errors import Conflict
+from ..model import Page, SessionInfo, StateEntry
 from .base import SessionQuery, decode_session_cursor, session_cursor
 
 T = TypeVar("T")
@@ -43,6 +44,29 @@ def page_sessions(found: list[SessionInfo], query: SessionQuery) -> Page[Session
     return Page(items, session_cursor(items[-1]) if more and items else None)
 
 
+def chunks(items: Sequence[T], size: int = 500) -> Iterable[Sequence[T]]:
+    """``items`` in slices of ``size``: one statement's worth of rows, or of keys."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 def newest(items: list[T], limit: int | None) -> list[T]:
     """The last ``limit`` items (all of them for None), keeping their order."""
     return items if limit is None else items[-limit:] if limit > 0 else []
+
+
+def version_conflict(scope: str, key: str, actual: int, expected: int | None) -> Conflict:
+    """A compare-and-set refused, worded the same on every store."""
+    return Conflict(
+        f"state {scope}/{key} is at version {actual}, expected {expected}: "
+        "re-read it and decide again"
+    )
+
+
+def check_version(scope: str, key: str, current: StateEntry | None, expected: int | None) -> None:
+    """Raise :func:`version_conflict` unless the live entry is at ``expected`` (0: absent)."""
+    if expected is None:
+        return
+    actual = current.version if current else 0
+    if actual != expected:
+        raise version_conflict(scope, key, actual, expected)

@@ -24,7 +24,7 @@ session, with values computed from what was counted, never by re-counting the ta
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 from ...codec import to_values
 from ...errors import Conflict, NotFound
 from ...model import Message, SessionInfo
+from .._kit import chunks
 from .fastpath import FastPath
 from .schema import messages, sessions
 from .types import json_dumps, pg_json_bytes
@@ -82,11 +83,6 @@ class _Plan:
 def session_values(info: SessionInfo) -> dict[str, Any]:
     """The sessions row of ``info``: the codec's record (one column per field)."""
     return to_values(info)
-
-
-def chunks(items: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class BulkWriter:
@@ -147,7 +143,7 @@ class BulkWriter:
 
     def _lock_sessions(self, conn: Connection, ids: list[str]) -> dict[str, tuple[int, int]]:
         found: dict[str, tuple[int, int]] = {}
-        for chunk in chunks(ids):
+        for chunk in chunks(ids, CHUNK):
             rows = conn.execute(
                 sa.select(sessions.c.id, sessions.c.last_seq, sessions.c.message_count)
                 .where(sessions.c.id.in_(chunk))
@@ -175,7 +171,7 @@ class BulkWriter:
         if have is None or have[1] == 0 or not unique:
             return unique
         known: set[str] = set()
-        for chunk in chunks([m.id for m in unique]):
+        for chunk in chunks([m.id for m in unique], CHUNK):
             known.update(
                 conn.execute(
                     sa.select(messages.c.id).where(
@@ -185,7 +181,7 @@ class BulkWriter:
             )
         fresh = [m for m in unique if m.id not in known] if known else unique
         below = [m.seq for m in fresh if m.seq <= have[0]]
-        for seqs in chunks(below):
+        for seqs in chunks(below, CHUNK):
             clash = conn.execute(
                 sa.select(messages.c.seq, messages.c.id)
                 .where(messages.c.session_id == sid, messages.c.seq.in_(seqs))
