@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -81,6 +81,8 @@ from .items import RedisItemsMixin
 from .state import RedisStateMixin
 
 T = TypeVar("T")
+AddressRemap = Callable[[tuple[str, int]], tuple[str, int]]
+"""``(host, port)`` a cluster node announces -> ``(host, port)`` to connect to."""
 OPTIONS = {
     "auto_migrate",
     "prefix",
@@ -101,6 +103,11 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
     ``timeout``/``connect_timeout`` (seconds, default 5) bound each network call;
     ``retry_attempts`` (default 3) is how often a connection error is tried;
     ``cluster`` (default false) uses the Redis Cluster client.
+
+    Keyword only, with ``cluster``: ``address_remap``, a callable ``(host, port) -> (host,
+    port)`` handed to ``RedisCluster(address_remap=...)``; it maps the addresses the nodes
+    announce (``CLUSTER SLOTS``, MOVED) to ones this client can reach, e.g. through a NAT
+    or a proxy.
     """
 
     capabilities: frozenset[Capability] = frozenset(
@@ -109,6 +116,7 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
 
     def __init__(self, url: StoreURL, **options: Any) -> None:
         self.url = url
+        remap = _address_remap(url, options.pop("address_remap", None))
         merged: dict[str, Any] = {k: v for k, v in url.options.items() if k in OPTIONS}
         merged.update(options)
         unknown = sorted(set(options) - OPTIONS)
@@ -127,6 +135,11 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
         if self.session_ttl < 0 or attempts < 1 or timeout <= 0:
             raise ConfigError("session_ttl must be >= 0, retry_attempts >= 1, timeout > 0")
         self.cluster = as_bool("cluster", merged.get("cluster") or False)
+        if remap is not None and not self.cluster:
+            raise ConfigError(
+                f"address_remap is for a Redis Cluster: add ?cluster=true to {url.redacted} "
+                "or drop the option"
+            )
         self._retry = Retry(attempts=attempts)
         self._shown = url.redacted  # computed once: _call runs on every operation
         base, _, query = url.secret.partition("?")
@@ -139,6 +152,8 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
             "health_check_interval": 0,
         }
         if self.cluster:
+            if remap is not None:
+                settings["address_remap"] = remap
             self._client: Any = self._call(
                 "connect", functools.partial(self._cluster_client, driver_url, settings)
             )
@@ -569,3 +584,32 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
                 lambda: self._delete_messages_script(keys, [lo, hi, str(to_us(utcnow()))]),
             )
         )
+
+
+def _address_remap(url: StoreURL, remap: Any) -> AddressRemap | None:
+    """The ``address_remap`` keyword, checked: a callable (so never from the URL's text)."""
+    if "address_remap" in url.options:
+        raise ConfigError(
+            f"address_remap cannot come from the URL {url.redacted}: pass a callable "
+            "as the keyword option address_remap=..."
+        )
+    if remap is None:
+        return None
+    if not callable(remap):
+        raise ConfigError(
+            f"address_remap must be a callable (host, port) -> (host, port), not {remap!r}"
+        )
+    user_remap = cast("AddressRemap", remap)
+
+    def checked(address: tuple[str, int]) -> tuple[str, int]:
+        """The caller's remap; its own failure is a ConfigError, not a driver crash."""
+        try:
+            host, port = user_remap(address)
+        except Exception as exc:  # noqa: BLE001 - any failure of the caller's callable
+            raise ConfigError(
+                f"address_remap failed for {address}: {type(exc).__name__}: {exc}; "
+                "it must return a (host, port) pair for every node address"
+            ) from None
+        return str(host), int(port)
+
+    return checked
