@@ -81,8 +81,6 @@ from .items import RedisItemsMixin
 from .state import RedisStateMixin
 
 T = TypeVar("T")
-AddressRemap = Callable[[tuple[str, int]], tuple[str, int]]
-"""``(host, port)`` a cluster node announces -> ``(host, port)`` to connect to."""
 OPTIONS = {
     "auto_migrate",
     "prefix",
@@ -115,8 +113,8 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
     )
 
     def __init__(self, url: StoreURL, **options: Any) -> None:
-        self.url = url
         remap = _address_remap(url, options.pop("address_remap", None))
+        self.url = url
         merged: dict[str, Any] = {k: v for k, v in url.options.items() if k in OPTIONS}
         merged.update(options)
         unknown = sorted(set(options) - OPTIONS)
@@ -135,11 +133,6 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
         if self.session_ttl < 0 or attempts < 1 or timeout <= 0:
             raise ConfigError("session_ttl must be >= 0, retry_attempts >= 1, timeout > 0")
         self.cluster = as_bool("cluster", merged.get("cluster") or False)
-        if remap is not None and not self.cluster:
-            raise ConfigError(
-                f"address_remap is for a Redis Cluster: add ?cluster=true to {url.redacted} "
-                "or drop the option"
-            )
         self._retry = Retry(attempts=attempts)
         self._shown = url.redacted  # computed once: _call runs on every operation
         base, _, query = url.secret.partition("?")
@@ -158,6 +151,11 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
                 "connect", functools.partial(self._cluster_client, driver_url, settings)
             )
         else:
+            if remap is not None:
+                raise ConfigError(
+                    f"address_remap is for a Redis Cluster: add ?cluster=true to "
+                    f"{url.redacted} or drop the option"
+                )
             try:
                 self._client = redis.Redis.from_url(driver_url, **settings)
             except (TypeError, ValueError) as exc:
@@ -584,6 +582,10 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
                 lambda: self._delete_messages_script(keys, [lo, hi, str(to_us(utcnow()))]),
             )
         )
+
+
+AddressRemap = Callable[[tuple[str, int]], tuple[str, int]]
+"""``(host, port)`` a cluster node announces -> ``(host, port)`` to connect to."""
 
 
 def _address_remap(url: StoreURL, remap: Any) -> AddressRemap | None:
