@@ -7,9 +7,8 @@ public API raises must be a ``PraisonDBError`` whose ``transient`` flag is right
 (``BackendUnavailable`` and nothing else is transient); anything else escapes and fails.
 Every fault is tallied (tests/faults/record.py) and printed at the end of the run.
 
-Redis Cluster is not driven through the proxy: its client connects to the addresses the
-nodes announce (``CLUSTER SLOTS``), not to the proxy, and the store has no option to pass
-redis-py's ``address_remap``.
+On Redis Cluster every node gets its own proxy, and the store's ``address_remap`` points
+the addresses the nodes announce at them (tests/faults/targets.py: FaultCluster).
 """
 
 from __future__ import annotations
@@ -27,9 +26,17 @@ from praisondb import BackendUnavailable, Message, PraisonDB, PraisonDBError, tr
 from praisondb.core.lock_names import LOCK_SCOPE, session_lock_name
 from praisondb.ids import new_id
 from tests.backends import TestBackend
-from tests.faults.proxy import FaultProxy, Match
+from tests.faults.proxy import Match
 from tests.faults.record import record
-from tests.faults.targets import BLACKHOLE, MARKS, SERVER_BACKENDS, proxied, target
+from tests.faults.targets import (
+    BLACKHOLE,
+    MARKS,
+    SERVER_BACKENDS,
+    Faults,
+    faulty,
+    proxied,
+    store_options,
+)
 
 pytestmark = pytest.mark.backends(*SERVER_BACKENDS)
 DELETE_MARKS: dict[str, tuple[Match, ...]] = {"mongodb": (b"delete\x00",)}
@@ -41,19 +48,20 @@ Fault = tuple[str, "Match | None"]
 
 
 @pytest.fixture
-def proxy(backend_url: str) -> Iterator[FaultProxy]:
-    with FaultProxy(*target(backend_url)) as faulty:
-        yield faulty
+def proxy(backend: TestBackend, backend_url: str) -> Iterator[Faults]:
+    with faulty(backend.name, backend_url) as armed:
+        yield armed
 
 
 @pytest.fixture
 def via(
-    db: PraisonDB, backend: TestBackend, backend_url: str, proxy: FaultProxy
+    db: PraisonDB, backend: TestBackend, backend_url: str, proxy: Faults
 ) -> Iterator[PraisonDB]:
     """The store opened through the proxy (``db`` has migrated it already)."""
-    with PraisonDB(proxied(backend.name, backend_url, proxy)) as faulty:
-        faulty.ping()
-        yield faulty
+    url = proxied(backend.name, backend_url, proxy)
+    with PraisonDB(url, **store_options(proxy)) as through:
+        through.ping()
+        yield through
 
 
 def attempt(fn: Callable[[], T]) -> tuple[T | None, PraisonDBError | None]:
@@ -69,7 +77,7 @@ def attempt(fn: Callable[[], T]) -> tuple[T | None, PraisonDBError | None]:
     return None, error
 
 
-def arm(proxy: FaultProxy, fault: str, mark: Match | None) -> None:
+def arm(proxy: Faults, fault: str, mark: Match | None) -> None:
     if fault == "drop_reply":
         proxy.drop_reply(mark)
     elif fault == "drop_every_reply":
@@ -93,7 +101,7 @@ def write_faults(backend: str, marks: tuple[Match, ...]) -> list[Fault]:
     return faults
 
 
-def settle(proxy: FaultProxy, fault: str, before: Counter[str]) -> None:
+def settle(proxy: Faults, fault: str, before: Counter[str]) -> None:
     """Heal, after checking that the fault armed really fired."""
     fired = proxy.injected - before
     proxy.heal()
@@ -107,7 +115,7 @@ def outcome(error: PraisonDBError | None) -> str:
 
 @pytest.mark.parametrize("size", [1, 5], ids=["append", "extend"])
 def test_message_writes_survive_faults(
-    db: PraisonDB, via: PraisonDB, proxy: FaultProxy, backend: TestBackend, uid: str, size: int
+    db: PraisonDB, via: PraisonDB, proxy: Faults, backend: TestBackend, uid: str, size: int
 ) -> None:
     """One fault per write. Within the retry budget a dropped reply, a reset or a delay
     must be invisible: the write returns and is stored once. A black hole, or replies lost
@@ -173,7 +181,7 @@ def check_messages(
 
 
 def test_state_compare_and_set_survives_faults(
-    db: PraisonDB, via: PraisonDB, proxy: FaultProxy, backend: TestBackend, uid: str
+    db: PraisonDB, via: PraisonDB, proxy: Faults, backend: TestBackend, uid: str
 ) -> None:
     """A compare-and-set whose reply is lost, reset or delayed returns its entry: it
     landed once, at the next version, and is never reported as a Conflict (the store's
@@ -207,7 +215,7 @@ def test_state_compare_and_set_survives_faults(
 
 
 def test_state_conditional_delete_survives_faults(
-    db: PraisonDB, via: PraisonDB, proxy: FaultProxy, backend: TestBackend, uid: str
+    db: PraisonDB, via: PraisonDB, proxy: Faults, backend: TestBackend, uid: str
 ) -> None:
     """A conditional delete whose reply is lost, reset or delayed returns True and the
     entry is gone: the store's re-send that finds no live entry reports it deleted
@@ -233,7 +241,7 @@ def test_state_conditional_delete_survives_faults(
 
 
 def test_state_incr_survives_faults(
-    db: PraisonDB, via: PraisonDB, proxy: FaultProxy, backend: TestBackend, uid: str
+    db: PraisonDB, via: PraisonDB, proxy: Faults, backend: TestBackend, uid: str
 ) -> None:
     """An incr whose reply is lost, reset or delayed is counted exactly once (its re-send
     finds its own write token); one that fails was counted at most once."""
@@ -258,7 +266,7 @@ def test_state_incr_survives_faults(
 
 
 def test_session_lock_survives_faults(
-    db: PraisonDB, via: PraisonDB, proxy: FaultProxy, backend: TestBackend, uid: str
+    db: PraisonDB, via: PraisonDB, proxy: Faults, backend: TestBackend, uid: str
 ) -> None:
     """Acquire and release a session lock while a state write's reply is lost or its
     connection reset: the lease is either held (and released) or not taken at all; a
@@ -311,7 +319,7 @@ def test_copy_through_faults_is_whole_after_a_rerun(
     db: PraisonDB,
     backend: TestBackend,
     backend_url: str,
-    proxy: FaultProxy,
+    proxy: Faults,
     uid: str,
     tmp_path: Path,
     fault: str,
@@ -319,6 +327,7 @@ def test_copy_through_faults_is_whole_after_a_rerun(
     """A copy hit by a fault part-way either finishes or fails with a PraisonDBError; a
     re-run (resumable, idempotent) then leaves the target equal to the source."""
     faulty_url = proxied(backend.name, backend_url, proxy)
+    options = store_options(proxy)
     for k, after in enumerate((3, 12)):
         prefix = f"{uid}-{k}"
         source = make_source(tmp_path / f"source{k}.db", prefix)
@@ -328,9 +337,11 @@ def test_copy_through_faults_is_whole_after_a_rerun(
         else:
             proxy.reset(b"", after=after)
         sessions = [f"{prefix}-{s}" for s in range(3)]
-        _report, error = attempt(partial(transfer.copy, source, faulty_url, sessions=sessions))
+        _report, error = attempt(
+            partial(transfer.copy, source, faulty_url, sessions=sessions, target_options=options)
+        )
         settle(proxy, fault, before)
-        again = transfer.copy(source, faulty_url, sessions=sessions)
+        again = transfer.copy(source, faulty_url, sessions=sessions, target_options=options)
         assert again.verify is not None and again.verify.ok, again.verify
         with PraisonDB(source) as src:
             for s in range(3):

@@ -27,6 +27,7 @@ from praisondb.stores.redis.codec import to_us
 from praisondb.stores.redis.store import RedisStore
 from tests.backends import redis_backend, redis_cluster_backend
 from tests.conftest import require_all_backends
+from tests.faults.targets import FaultCluster, cluster_nodes, proxied, target
 from tests.servers import free_port, wait_until_ready
 
 BASE = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
@@ -113,6 +114,51 @@ def test_unreachable_cluster_is_backend_unavailable_and_redacted() -> None:
     with PraisonDB(url) as db, pytest.raises(BackendUnavailable) as caught:
         db.ping()
     assert "hunter2" not in str(caught.value) and caught.value.attempts == 2
+
+
+def test_address_remap_sends_every_node_through_its_proxy(cluster_url: str, uid: str) -> None:
+    """The keyword reaches RedisCluster: every node the client knows is a proxy, and
+    sessions in every node's slots are written and read through them."""
+    first = target(cluster_url)
+    with FaultCluster(first, cluster_nodes(*first)) as proxies:
+        url = proxied("redis_cluster", cluster_url, proxies)
+        with PraisonDB(url, address_remap=proxies.remap) as db:
+            store = db.conversations
+            assert isinstance(store, RedisStore)
+            client = store._client
+            known = {(n.host, n.port) for n in client.get_nodes()}
+            owners: dict[str, str] = {}  # a session on every master
+            for i in range(200):
+                sid = f"{uid}-{i}"
+                owners.setdefault(client.get_node_from_key(store._key(sid, "info")).name, sid)
+            ids = sorted(owners.values())
+            assert len(ids) == len(client.get_primaries()) > 1
+            for sid in ids:
+                db.sessions.create(sid)
+                db.messages.append(sid, "user", sid)
+            assert [db.messages.list(sid)[0].content for sid in ids] == ids
+        ports = {p.port for p in proxies.proxies.values()}
+        assert known == {("127.0.0.1", port) for port in ports}
+        proxies.blackhole()  # and nothing bypasses them: a new client cannot start
+        with (
+            pytest.raises(BackendUnavailable),
+            PraisonDB(url, address_remap=proxies.remap, retry_attempts=1) as blind,
+        ):
+            blind.ping()
+
+
+def test_address_remap_mistakes_are_config_errors(cluster_url: str, plain_url: str) -> None:
+    def boom(address: tuple[str, int]) -> tuple[str, int]:
+        raise KeyError(address)
+
+    with pytest.raises(ConfigError, match="cannot come from the URL"):
+        open_conversation_store(cluster_url + "&address_remap=x")
+    with pytest.raises(ConfigError, match="must be a callable"):
+        open_conversation_store(cluster_url, address_remap="127.0.0.1:7001")
+    with pytest.raises(ConfigError, match=r"add \?cluster=true"):
+        open_conversation_store(plain_url, address_remap=lambda a: a)
+    with pytest.raises(ConfigError, match=r"address_remap failed for .*KeyError"):
+        open_conversation_store(cluster_url, address_remap=boom)
 
 
 # -- every atomic step stays in one slot --------------------------------------------

@@ -20,6 +20,10 @@ from .codec import hash_tag
 
 T = TypeVar("T")
 SESSION_PARTS = ("info", "msgs", "ids", "runs", "cps", "spans")
+_CLUSTER_UNREACHABLE: type[BaseException] = getattr(
+    redis.exceptions, "RedisClusterUnreachableError", redis.exceptions.ConnectionError
+)
+"""No cluster node answers: redis-py (8.2+) raises this outside ``RedisError``."""
 
 
 class RedisCore:
@@ -115,7 +119,8 @@ class RedisCore:
 
 
 def _transient(exc: BaseException) -> bool:
-    """Connection trouble, and a cluster that is failing over or moving slots."""
+    """Connection trouble, and a cluster that is failing over, moving slots or has no
+    node answering (redis-py raises that one outside ``RedisError``)."""
     if isinstance(exc, redis.exceptions.AuthenticationError):
         return False
     return isinstance(
@@ -125,5 +130,6 @@ def _transient(exc: BaseException) -> bool:
             redis.exceptions.TimeoutError,
             redis.exceptions.ClusterDownError,
             redis.exceptions.TryAgainError,
+            _CLUSTER_UNREACHABLE,
         ),
     )

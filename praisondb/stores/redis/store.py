@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -116,6 +116,11 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
     ``timeout``/``connect_timeout`` (seconds, default 5) bound each network call;
     ``retry_attempts`` (default 3) is how often a connection error is tried;
     ``cluster`` (default false) uses the Redis Cluster client.
+
+    Keyword only, with ``cluster``: ``address_remap``, a callable ``(host, port) -> (host,
+    port)`` handed to ``RedisCluster(address_remap=...)``; it maps the addresses the nodes
+    announce (``CLUSTER SLOTS``, MOVED) to ones this client can reach, e.g. through a NAT
+    or a proxy.
     """
 
     capabilities: frozenset[Capability] = frozenset(
@@ -123,6 +128,7 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
     )
 
     def __init__(self, url: StoreURL, **options: Any) -> None:
+        remap = _address_remap(url, options.pop("address_remap", None))
         self.url = url
         values = OPTIONS.read(url, options)
         self.prefix = values["prefix"]
@@ -146,10 +152,17 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
             "health_check_interval": 0,
         }
         if self.cluster:
+            if remap is not None:
+                settings["address_remap"] = remap
             self._client: Any = self._call(
                 "connect", functools.partial(self._cluster_client, driver_url, settings)
             )
         else:
+            if remap is not None:
+                raise ConfigError(
+                    f"address_remap is for a Redis Cluster: add ?cluster=true to "
+                    f"{url.redacted} or drop the option"
+                )
             try:
                 self._client = redis.Redis.from_url(driver_url, **settings)
             except (TypeError, ValueError) as exc:
@@ -576,3 +589,36 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
                 lambda: self._delete_messages_script(keys, [lo, hi, str(to_us(utcnow()))]),
             )
         )
+
+
+AddressRemap = Callable[[tuple[str, int]], tuple[str, int]]
+"""``(host, port)`` a cluster node announces -> ``(host, port)`` to connect to."""
+
+
+def _address_remap(url: StoreURL, remap: Any) -> AddressRemap | None:
+    """The ``address_remap`` keyword, checked: a callable (so never from the URL's text)."""
+    if "address_remap" in url.options:
+        raise ConfigError(
+            f"address_remap cannot come from the URL {url.redacted}: pass a callable "
+            "as the keyword option address_remap=..."
+        )
+    if remap is None:
+        return None
+    if not callable(remap):
+        raise ConfigError(
+            f"address_remap must be a callable (host, port) -> (host, port), not {remap!r}"
+        )
+    user_remap = cast("AddressRemap", remap)
+
+    def checked(address: tuple[str, int]) -> tuple[str, int]:
+        """The caller's remap; its own failure is a ConfigError, not a driver crash."""
+        try:
+            host, port = user_remap(address)
+        except Exception as exc:  # noqa: BLE001 - any failure of the caller's callable
+            raise ConfigError(
+                f"address_remap failed for {address}: {type(exc).__name__}: {exc}; "
+                "it must return a (host, port) pair for every node address"
+            ) from None
+        return str(host), int(port)
+
+    return checked
