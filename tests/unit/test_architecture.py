@@ -156,3 +156,9 @@ def test_every_registered_store_is_in_the_static_protocol_proof() -> None:
             assert name in proven["CONVERSATION_STORES"], name
         if "state" in backend.roles:
             assert name in proven["STATE_STORES"], name
+
+
+def test_no_module_is_over_600_lines() -> None:
+    sizes = {name: len(path.read_text().splitlines()) for name, path, _ in _modules()}
+    assert max(sizes.values()) > 300, "the walk found too little code to be meaningful"
+    assert {name: n for name, n in sizes.items() if n > 600} == {}
