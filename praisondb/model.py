@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
+from . import clock
 from .ids import new_id
 
 JSON = Any
@@ -19,8 +20,10 @@ T = TypeVar("T")
 
 
 def utcnow() -> datetime:
-    """Aware UTC now; every timestamp praisondb stores is aware UTC with microseconds."""
-    return datetime.now(timezone.utc)
+    """Aware UTC now; every timestamp praisondb stores is aware UTC with microseconds.
+
+    Read through :mod:`praisondb.clock`, so tests can move time forward."""
+    return clock.now()
 
 
 @dataclass(slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import praisondb.clock
 from praisondb import BackendUnavailable, PraisonDB
 from tests.backends import BACKENDS, TestBackend
 
@@ -111,6 +113,33 @@ def db(backend_url: str) -> Iterator[PraisonDB]:
 def uid() -> str:
     """A unique id, so tests sharing a store never see each other's data."""
     return uuid.uuid4().hex
+
+
+class FakeClock:
+    """praisondb's wall clock, moved forward by a test instead of waited for.
+
+    It keeps running with the real clock and only ever jumps forward, so what a server
+    derives from it (Redis PEXPIREAT, a MongoDB TTL index) is never in the past."""
+
+    def __init__(self) -> None:
+        self.offset_ns = 0
+
+    def time_ns(self) -> int:
+        return time.time_ns() + self.offset_ns
+
+    def advance(self, seconds: float) -> None:
+        """Move praisondb's clock ``seconds`` forward: TTLs and leases that short lapse."""
+        assert seconds >= 0, "the clock only moves forward"
+        self.offset_ns += int(seconds * 1_000_000_000)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """A controllable ``praisondb.clock`` for client-side expiry (state TTLs, leases,
+    tokens) in this process; subprocesses keep the real clock."""
+    fake = FakeClock()
+    monkeypatch.setattr(praisondb.clock, "time_ns", fake.time_ns)
+    return fake
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ rotation, cleanup, tokens, export/import), run on every backend."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from datetime import timedelta
 
@@ -12,6 +11,7 @@ import pytest
 from praisondb import NotFound, PraisonDB, Session, ValidationError
 from praisondb.core.tokens import InvalidToken, TokenExpired
 from praisondb.model import utcnow
+from tests.conftest import FakeClock
 
 
 def _texts(session: Session) -> list[str]:
@@ -72,14 +72,14 @@ def test_scoped_state_views(db: PraisonDB, uid: str) -> None:
         _ = db.session(f"{uid}-anon").user_state
 
 
-def test_state_ttl(db: PraisonDB, uid: str) -> None:
+def test_state_ttl(db: PraisonDB, uid: str, clock: FakeClock) -> None:
     s = db.session(uid)
     s.state.set("short", "x", ttl=0.3)
     s.state.set("long", "y", ttl=timedelta(hours=1))
     entry = s.state.entry("long")
     assert entry is not None and entry.expires_at is not None
     assert s.state.get("short") == "x"
-    time.sleep(0.5)
+    clock.advance(0.5)
     assert s.state.get("short") is None
     assert s.state.to_dict() == {"long": "y"}
 
@@ -272,7 +272,7 @@ def test_cleanup_deletes_whole_sessions_past_retention(db: PraisonDB, uid: str) 
         db.sessions.cleanup(older_than=timedelta(0))
 
 
-def test_tokens_name_the_session(db: PraisonDB, uid: str) -> None:
+def test_tokens_name_the_session(db: PraisonDB, uid: str, clock: FakeClock) -> None:
     secret = "s3cret-s3cret-s3cret"
     token = db.session(uid).token(secret, ttl=60)
     assert db.sessions.verify_token(token, secret) == uid
@@ -283,7 +283,7 @@ def test_tokens_name_the_session(db: PraisonDB, uid: str) -> None:
             token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1], secret
         )
     short = db.session(uid).token(secret, ttl=1)
-    time.sleep(1.1)
+    clock.advance(1.1)
     with pytest.raises(TokenExpired):
         db.sessions.verify_token(short, secret)
 
