@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -30,6 +32,18 @@ def require_all_backends() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"} or bool(
         os.environ.get("PRAISONDB_REQUIRE_ALL_BACKENDS")
     )
+
+
+def require_module(name: str) -> ModuleType:
+    """Import a driver a test module needs. Missing, it fails the run in CI (a skipped
+    backend there is a failure) and skips the module elsewhere (a partial install)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        message = f"{name} is not installed ({exc})"
+        if require_all_backends():
+            pytest.fail(message + "; CI runs every backend: pip install -e '.[dev]'")
+        pytest.skip(message, allow_module_level=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -22,6 +22,7 @@ OPTIONS = {
     "postgres": "connect_timeout=1&prepare_threshold=none",
     "mysql": "connect_timeout=1&read_timeout=1&write_timeout=1",
     "redis": "timeout=1&retry_attempts=3",
+    "redis_cluster": "timeout=1&retry_attempts=3",
     # directConnection: else the client finds 127.0.0.1:27017 in the replica-set config
     # and bypasses the proxy; timeoutMS: the store's socket timeout is at least 30 s
     "mongodb": "directConnection=true&timeout=1&retry_attempts=2&timeoutMS=1000",
@@ -44,6 +45,10 @@ MARKS = {
     # a state write is an insert (new key) or an update (replace at a version)
     "mongodb": Marks((b"commitTransaction", b"insert\x00"), ((b"insert\x00", b"update\x00"),)),
 }
+
+STOPPABLE = (*SERVER_BACKENDS, "redis_cluster")
+"""Backends whose server a proxy can stop before the store first connects: the cluster's
+client never learns the nodes' own addresses then (see SERVER_BACKENDS)."""
 
 BLACKHOLE = ("mysql", "redis", "mongodb")
 """Backends whose store gives up on a silent server (a read timeout); not PostgreSQL."""
