@@ -8,7 +8,6 @@ import dataclasses
 import re
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,6 +27,7 @@ from praisondb.stores.redis.store import RedisStore
 from tests.backends import redis_backend, redis_cluster_backend
 from tests.conftest import require_all_backends
 from tests.servers import free_port, wait_until_ready
+from tests.waiting import eventually
 
 BASE = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
 
@@ -201,7 +201,6 @@ def test_every_script_and_transaction_touches_one_slot(tmp_path: Path) -> None:
 
         def monitor() -> None:
             with raw.monitor() as mon:
-                ready.set()
                 while True:
                     line = mon.connection.read_response()
                     text = line.decode() if isinstance(line, bytes) else str(line)
@@ -209,12 +208,14 @@ def test_every_script_and_transaction_touches_one_slot(tmp_path: Path) -> None:
                     args = [a.replace('\\"', '"') for a in _ARG.findall(text)]
                     if args[:2] == ["ECHO", "monitor-done"]:
                         return
-                    seen.append((client, args))
+                    if args[:2] == ["ECHO", "monitor-ready"]:
+                        ready.set()  # the monitor sees commands from now on
+                    elif ready.is_set():
+                        seen.append((client, args))
 
         thread = threading.Thread(target=monitor)
         thread.start()
-        ready.wait(5)
-        time.sleep(0.2)
+        eventually(lambda: raw.echo("monitor-ready") and ready.is_set(), 10, "MONITOR")
         store = open_conversation_store(f"redis://127.0.0.1:{port}/0?prefix=slots:")
         assert isinstance(store, RedisStore)
         _workload(store, "w")

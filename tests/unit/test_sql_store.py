@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from praisondb.stores import open_conversation_store
 from praisondb.stores.sql import dialects
 from praisondb.stores.sql.store import SQLStore
 from praisondb.urls import parse_url
+from tests.conftest import FakeClock
 from tests.unit.sql_fixtures import mysql_url, postgres_url  # noqa: F401
 
 TRICKY = [
@@ -198,11 +198,11 @@ def test_deleting_a_session_removes_every_row(tmp_path: Path) -> None:
             assert {r[0] for r in rows} == {"kept"}, table
 
 
-def test_expired_state_is_purged_lazily(tmp_path: Path) -> None:
+def test_expired_state_is_purged_lazily(tmp_path: Path, clock: FakeClock) -> None:
     path = tmp_path / "ttl.db"
     with PraisonDB(f"sqlite:///{path}") as db:
         db.state.set("short", 1, ttl=0.05)
-        time.sleep(0.1)
+        clock.advance(0.1)
         store = db.state_store
         assert isinstance(store, SQLStore)
         store._state._last_purge = 0.0  # as if the last purge was long ago
