@@ -112,7 +112,7 @@ def backend_url(backend: TestBackend, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="session")
-def db(backend_url: str) -> Iterator[PraisonDB]:
+def db(backend: TestBackend, backend_url: str) -> Iterator[PraisonDB]:
     with PraisonDB(backend_url, auto_migrate=True) as database:
         try:
             database.ping()
@@ -120,6 +120,11 @@ def db(backend_url: str) -> Iterator[PraisonDB]:
             if require_all_backends():
                 pytest.fail(str(exc))
             pytest.skip(str(exc))
+        opened = database.conversations.capabilities
+        assert opened == backend.capabilities(), (
+            f"{backend_url} promises {sorted(c.value for c in opened)}, its store class "
+            f"{sorted(c.value for c in backend.capabilities())}: tests would pick the wrong cases"
+        )
         yield database
 
 

@@ -29,7 +29,8 @@ def spawn_worker(*args: str) -> subprocess.Popen[str]:
 def multi_process(backend: TestBackend) -> TestBackend:
     """Marks a test that opens the store from several processes.
 
-    tests/conftest.py generates such tests only for backends with ``multi_process=True``.
+    tests/conftest.py generates such tests only for backends whose store declares
+    ``Capability.MULTI_PROCESS``.
     """
     assert backend.multi_process
     return backend
