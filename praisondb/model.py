@@ -28,6 +28,10 @@ def utcnow() -> datetime:
 
 @dataclass(slots=True)
 class SessionInfo:
+    """A conversation's header: who it belongs to, where it forked from, how long it is.
+
+    Stores keep it beside the messages so listing sessions never reads a message."""
+
     id: str
     user_id: str | None = None
     agent: str | None = None
@@ -44,6 +48,9 @@ class SessionInfo:
 
 @dataclass(slots=True)
 class Message:
+    """One message of a session. ``id`` is unique in its session, so a message re-sent
+    with the same id is never stored twice; ``seq`` orders it within the session."""
+
     session_id: str
     role: str
     content: Content
@@ -73,6 +80,8 @@ class Run:
 
 @dataclass(slots=True)
 class Checkpoint:
+    """A named point in a session (up to ``seq``) with the state to resume from there."""
+
     session_id: str
     seq: int
     state: dict[str, Any] = field(default_factory=dict)
@@ -99,6 +108,8 @@ class Span:
 
 @dataclass(slots=True)
 class StateEntry:
+    """One key-value entry of a scope, with the version compare-and-set checks."""
+
     scope: str
     key: str
     value: JSON
@@ -130,5 +141,7 @@ class Event:
 
 @dataclass(slots=True)
 class Page(Generic[T]):
+    """One page of a listing; pass ``next_cursor`` back for the next (None: the last)."""
+
     items: list[T]
     next_cursor: str | None = None
