@@ -396,20 +396,49 @@ class State:
         scope: str = "app",
         ttl: TTL = None,
         expected_version: int | None = None,
+        write_token: str | None = None,
     ) -> StateEntry:
-        """Write; with ``expected_version`` it is a compare-and-set (0 = must not exist)."""
+        """Write; with ``expected_version`` it is a compare-and-set (0 = must not exist).
+
+        ``write_token`` names one logical change, for a caller that retries after an
+        ambiguous error (BackendUnavailable): re-sent with the same token, a write that
+        already landed is not applied again and the entry as stored is returned, even if
+        the caller re-read and re-computed the value in between. Without one, praisondb
+        makes a token per call, which covers its own retries.
+        """
         check_key(key)
         value = check_json(value, f"state value {key!r}")
         check_limit(expected_version, "expected_version")
+        if write_token is not None:
+            check_id(write_token, "write_token")
         return self._store(check_scope(scope)).set_entry(  # type: ignore[no-any-return]
-            scope, key, value, expires_at=expiry(ttl), expected_version=expected_version
+            scope,
+            key,
+            value,
+            expires_at=expiry(ttl),
+            expected_version=expected_version,
+            write_token=write_token,
         )
 
     def compare_and_set(
-        self, key: str, value: JSON, expected_version: int, *, scope: str = "app", ttl: TTL = None
+        self,
+        key: str,
+        value: JSON,
+        expected_version: int,
+        *,
+        scope: str = "app",
+        ttl: TTL = None,
+        write_token: str | None = None,
     ) -> StateEntry:
         """Raises Conflict unless the live entry is at ``expected_version`` (0: absent)."""
-        return self.set(key, value, scope=scope, ttl=ttl, expected_version=expected_version)
+        return self.set(
+            key,
+            value,
+            scope=scope,
+            ttl=ttl,
+            expected_version=expected_version,
+            write_token=write_token,
+        )
 
     def delete(self, key: str, *, scope: str = "app", expected_version: int | None = None) -> bool:
         check_limit(expected_version, "expected_version")

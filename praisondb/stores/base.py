@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 
 from ..errors import ValidationError
+from ..ids import new_id
 from ..model import JSON, Checkpoint, Event, Message, Page, Run, SessionInfo, Span, StateEntry
 from ..urls import StoreURL
 
@@ -226,15 +227,28 @@ class StateStore(Protocol):
         *,
         expires_at: datetime | None = None,
         expected_version: int | None = None,
+        write_token: str | None = None,
     ) -> StateEntry:
         """Write a value; version becomes the live entry's version + 1 (or 1).
 
         ``expected_version``: None writes unconditionally; 0 writes only if no live
         entry exists; n writes only if the live entry has version n. Otherwise Conflict.
+
+        ``write_token`` names this write (``new_write_token()`` when None, made once per
+        call, outside any retry loop) and is stored with the entry in the same atomic
+        step. A write whose token is already on the live entry has landed before (its
+        reply was lost): nothing is written and the entry as stored is returned, whatever
+        ``expected_version`` says. The check rides on the read the write makes anyway.
         """
 
     def delete_entry(self, scope: str, key: str, *, expected_version: int | None = None) -> bool:
-        """Delete; with expected_version, Conflict unless the live entry has that version."""
+        """Delete; with expected_version, Conflict unless the live entry has that version.
+
+        When the store itself re-sends a conditional delete (a lost reply) and finds no
+        live entry, it returns True: the entry is gone, as asked, though it cannot tell
+        whether its first attempt or another writer removed it. An unconditional delete
+        re-sent that way returns False if its first attempt already removed the entry.
+        """
 
     def incr(
         self, scope: str, key: str, amount: int = 1, *, expires_at: datetime | None = None
@@ -242,7 +256,9 @@ class StateStore(Protocol):
         """Atomically add to an integer value (missing counts as 0); returns the new value.
 
         ``expires_at`` applies only when the entry is created. A non-integer value
-        is a ValidationError.
+        is a ValidationError. Each call stores a write token as ``set_entry`` does, so
+        the store's own re-send after a lost reply is not added twice, unless another
+        write to the key landed in between (only the last writer's token is kept).
         """
 
     def list_entries(
@@ -261,7 +277,10 @@ class StateStore(Protocol):
     def delete_scope(self, scope: str) -> int: ...
 
     def put_entries(self, entries: Iterable[StateEntry]) -> None:
-        """Overwrite entries exactly as given (version, expiry), for import/transfer."""
+        """Overwrite entries exactly as given (version, expiry), for import/transfer.
+
+        Write tokens are not copied: a put entry carries none.
+        """
 
 
 @runtime_checkable
@@ -280,6 +299,11 @@ class AnalyticsSink(Protocol):
 
 
 # -- shared helpers ----------------------------------------------------------
+
+
+def new_write_token() -> str:
+    """A unique name for one state write (see ``StateStore.set_entry``)."""
+    return new_id()
 
 
 def encode_cursor(*values: Any) -> str:

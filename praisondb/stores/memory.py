@@ -22,6 +22,7 @@ from .base import (
     Capability,
     SessionQuery,
     merge_metadata,
+    new_write_token,
 )
 
 T = TypeVar("T")
@@ -44,6 +45,8 @@ class MemoryStore:
         self._spans: dict[str, Span] = {}
         self._checkpoints: dict[str, Checkpoint] = {}
         self._state: dict[tuple[str, str], StateEntry] = {}
+        self._tokens: dict[tuple[str, str], str] = {}
+        """The write token of each entry's last set/incr (see StateStore.set_entry)."""
 
     def ping(self) -> None:
         return None
@@ -324,6 +327,7 @@ class MemoryStore:
             return None
         if entry.expires_at is not None and entry.expires_at <= now:
             del self._state[(scope, key)]
+            self._tokens.pop((scope, key), None)
             return None
         return entry
 
@@ -340,15 +344,20 @@ class MemoryStore:
         *,
         expires_at: datetime | None = None,
         expected_version: int | None = None,
+        write_token: str | None = None,
     ) -> StateEntry:
+        token = write_token or new_write_token()
         with self._lock:
             now = utcnow()
             current = self._live(scope, key, now)
+            if current is not None and self._tokens.get((scope, key)) == token:
+                return _copy(current)  # this write landed already
             _check_version(scope, key, current, expected_version)
             entry = StateEntry(
                 scope, key, _copy(value), (current.version + 1) if current else 1, expires_at, now
             )
             self._state[(scope, key)] = entry
+            self._tokens[(scope, key)] = token
             return _copy(entry)
 
     def delete_entry(self, scope: str, key: str, *, expected_version: int | None = None) -> bool:
@@ -356,6 +365,7 @@ class MemoryStore:
             current = self._live(scope, key, utcnow())
             if expected_version is not None:
                 _check_version(scope, key, current, expected_version)
+            self._tokens.pop((scope, key), None)
             return self._state.pop((scope, key), None) is not None
 
     def incr(
@@ -365,6 +375,7 @@ class MemoryStore:
             now = utcnow()
             current = self._live(scope, key, now)
             if current is None:
+                self._tokens.pop((scope, key), None)
                 self._state[(scope, key)] = StateEntry(scope, key, amount, 1, expires_at, now)
                 return amount
             if not isinstance(current.value, int) or isinstance(current.value, bool):
@@ -373,6 +384,7 @@ class MemoryStore:
                 )
             if not INT_MIN <= current.value + amount <= INT_MAX:
                 raise incr_overflow(scope, key, current.value, amount)
+            self._tokens.pop((scope, key), None)  # in-process: no lost reply to recognise
             current.value += amount
             current.version += 1
             current.updated_at = now
@@ -405,12 +417,14 @@ class MemoryStore:
             doomed = [k for k in self._state if k[0] == scope]
             for k in doomed:
                 del self._state[k]
+                self._tokens.pop(k, None)
             return len(doomed)
 
     def put_entries(self, entries: Iterable[StateEntry]) -> None:
         with self._lock:
             for entry in entries:
                 self._state[(entry.scope, entry.key)] = _copy(entry)
+                self._tokens.pop((entry.scope, entry.key), None)
 
 
 def _check_version(scope: str, key: str, current: StateEntry | None, expected: int | None) -> None:

@@ -23,14 +23,19 @@ from typing import TypeVar
 
 import pytest
 
-from praisondb import BackendUnavailable, Conflict, Message, PraisonDB, PraisonDBError, transfer
+from praisondb import BackendUnavailable, Message, PraisonDB, PraisonDBError, transfer
 from praisondb.core.lock_names import LOCK_SCOPE, session_lock_name
+from praisondb.ids import new_id
 from tests.backends import TestBackend
 from tests.faults.proxy import FaultProxy, Match
 from tests.faults.record import record
 from tests.faults.targets import BLACKHOLE, MARKS, SERVER_BACKENDS, proxied, target
 
 pytestmark = pytest.mark.backends(*SERVER_BACKENDS)
+DELETE_MARKS: dict[str, tuple[Match, ...]] = {"mongodb": (b"delete\x00",)}
+"""Requests that commit a state delete where they differ from MARKS' state writes."""
+INCR_MARKS: dict[str, tuple[Match, ...]] = {"mongodb": (b"findAndModify\x00",)}
+"""An incr of an existing integer is one findAndModify on MongoDB."""
 T = TypeVar("T")
 Fault = tuple[str, "Match | None"]
 
@@ -170,36 +175,86 @@ def check_messages(
 def test_state_compare_and_set_survives_faults(
     db: PraisonDB, via: PraisonDB, proxy: FaultProxy, backend: TestBackend, uid: str
 ) -> None:
-    """A compare-and-set that returns has landed, once, at the next version. One that
-    raises either did not land, or (Conflict after a lost reply) landed its own value:
-    it must never have landed twice or landed something else."""
+    """A compare-and-set whose reply is lost, reset or delayed returns its entry: it
+    landed once, at the next version, and is never reported as a Conflict (the store's
+    re-send finds its own write token). Replies lost on every attempt, or a black hole,
+    may end in BackendUnavailable; the caller's re-send with the same write token after
+    healing then returns the entry, still applied once."""
     key = f"cas-{uid}"
     for i, (fault, mark) in enumerate(write_faults(backend.name, MARKS[backend.name].state)):
         entry = db.state.get_entry(key)
         version = entry.version if entry else 0
         value = {"i": i, "fault": fault}
+        outlasts_retries = fault in ("blackhole", "drop_every_reply")
+        token = new_id() if outlasts_retries else None  # else praisondb's own token
+        write = partial(via.state.set, key, value, expected_version=version, write_token=token)
         before = Counter(proxy.injected)
         arm(proxy, fault, mark)
-        written, error = attempt(partial(via.state.set, key, value, expected_version=version))
+        written, error = attempt(write)
+        settle(proxy, fault, before)
+        label = outcome(error)
+        if error is not None and outlasts_retries:
+            assert isinstance(error, BackendUnavailable), f"{fault}: {error!r}"
+            written, error = attempt(write)  # the caller re-sends: same token
+            label += ", caller's retry ok" if error is None else f", caller's retry {error!r}"
+        record(backend.name, f"cas {fault}", label, checked=1)
+        assert error is None, f"{fault} on {mark!r}: {type(error).__name__}: {error}"
+        after = db.state.get_entry(key)
+        assert after is not None and (after.version, after.value) == (version + 1, value), (
+            f"{fault}: state became {after!r} from version {version}"
+        )
+        assert written is not None and (written.version, written.value) == (version + 1, value)
+
+
+def test_state_conditional_delete_survives_faults(
+    db: PraisonDB, via: PraisonDB, proxy: FaultProxy, backend: TestBackend, uid: str
+) -> None:
+    """A conditional delete whose reply is lost, reset or delayed returns True and the
+    entry is gone: the store's re-send that finds no live entry reports it deleted
+    (see StateStore.delete_entry). Faults that outlast the retries may end in
+    BackendUnavailable, with the entry either gone or untouched."""
+    marks = DELETE_MARKS.get(backend.name, MARKS[backend.name].state)
+    for i, (fault, mark) in enumerate(write_faults(backend.name, marks)):
+        key = f"del-{uid}-{i}"
+        db.state.set(key, "a")
+        entry = db.state.set(key, "b")
+        before = Counter(proxy.injected)
+        arm(proxy, fault, mark)
+        deleted, error = attempt(partial(via.state.delete, key, expected_version=entry.version))
         settle(proxy, fault, before)
         after = db.state.get_entry(key)
-        assert after is not None or (version == 0 and error is not None)
-        landed = after is not None and after.version == version + 1 and after.value == value
-        unchanged = (after is None and version == 0) or (
-            after is not None
-            and entry is not None
-            and (after.version, after.value) == (version, entry.value)
-        )
-        assert landed or unchanged, f"{fault}: state became {after!r} from version {version}"
-        if written is not None:
-            assert landed and written.version == version + 1, f"{fault}: acknowledged, not stored"
-        label = outcome(error)
-        if isinstance(error, Conflict):
-            assert landed, f"{fault}: Conflict although nobody else wrote"
-            label = "Conflict (own write landed)"
-        elif fault != "blackhole":
-            assert error is None or isinstance(error, BackendUnavailable), f"{fault}: {error!r}"
-        record(backend.name, f"cas {fault}", label, checked=1 if written else 0)
+        record(backend.name, f"cas delete {fault}", outcome(error), checked=1)
+        if error is not None and fault in ("blackhole", "drop_every_reply"):
+            assert isinstance(error, BackendUnavailable), f"{fault}: {error!r}"
+            assert after is None or (after.version, after.value) == (entry.version, "b")
+            continue
+        assert error is None, f"{fault} on {mark!r}: {type(error).__name__}: {error}"
+        assert deleted is True and after is None, f"{fault}: returned {deleted}, left {after!r}"
+
+
+def test_state_incr_survives_faults(
+    db: PraisonDB, via: PraisonDB, proxy: FaultProxy, backend: TestBackend, uid: str
+) -> None:
+    """An incr whose reply is lost, reset or delayed is counted exactly once (its re-send
+    finds its own write token); one that fails was counted at most once."""
+    key = f"incr-{uid}"
+    db.state.set(key, 0)
+    marks = INCR_MARKS.get(backend.name, MARKS[backend.name].state)
+    for fault, mark in write_faults(backend.name, marks):
+        start = db.state.get(key)
+        assert isinstance(start, int)
+        before = Counter(proxy.injected)
+        arm(proxy, fault, mark)
+        total, error = attempt(partial(via.state.incr, key, 5))
+        settle(proxy, fault, before)
+        now = db.state.get(key)
+        record(backend.name, f"incr {fault}", outcome(error), checked=1)
+        if error is not None and fault in ("blackhole", "drop_every_reply"):
+            assert isinstance(error, BackendUnavailable), f"{fault}: {error!r}"
+            assert now in (start, start + 5), f"{fault}: {start} became {now}"
+            continue
+        assert error is None, f"{fault} on {mark!r}: {type(error).__name__}: {error}"
+        assert total == now == start + 5, f"{fault}: {start} + 5 returned {total}, stored {now}"
 
 
 def test_session_lock_survives_faults(

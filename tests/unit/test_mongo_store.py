@@ -12,7 +12,8 @@ import pytest
 
 from praisondb import PraisonDB, ValidationError
 from praisondb.stores.mongo.codec import escape, escape_key, unescape, unescape_key
-from praisondb.stores.mongo.store import MIGRATIONS, MongoStore
+from praisondb.stores.mongo.core import MIGRATIONS
+from praisondb.stores.mongo.store import MongoStore
 from tests.backends import mongodb_backend
 from tests.conftest import require_all_backends, require_module
 

@@ -44,7 +44,8 @@ def test_upgrade_current_history(url: str) -> None:
     assert f"already at {head}" in run("upgrade", "--url", url)
     assert f"{head} (head)" in run("current", "--url", url)
     history = run("history", "--url", url)
-    assert f"<base> -> {head} (head, current)" in history
+    assert history.startswith("<base> -> 0001") and f"-> {head} (head, current)" in history
+    assert len(history.splitlines()) == len(migrate.history())  # one line per revision
     assert migrate.check(url) == []
     for output in (run("current", "--url", url), history):
         assert SECRET not in output

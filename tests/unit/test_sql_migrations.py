@@ -13,24 +13,28 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from praisondb import ConfigError, PraisonDB, SchemaOutOfDate
+from praisondb.model import utcnow
 from praisondb.stores import open_conversation_store
-from praisondb.stores.sql import migrate
+from praisondb.stores.sql import dialects, migrate
+from praisondb.stores.sql.schema import state
 from praisondb.stores.sql.store import SQLStore
+from praisondb.urls import parse_url
 from tests.unit.sql_fixtures import any_sql_url, postgres_url, server_url  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
-EXTRA_REVISION = '''"""Test-only revision on top of 0001.
+EXTRA_REVISION = '''"""Test-only revision on top of HEAD.
 
 Revision ID: 0002_test
-Revises: 0001
+Revises: HEAD
 """
 
 from alembic import op
 
 revision = "0002_test"
-down_revision = "0001"
+down_revision = "HEAD"
 branch_labels = None
 depends_on = None
 
@@ -49,7 +53,9 @@ def newer_praisondb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     """Pretend this praisondb ships one more revision than the database has."""
     scripts = tmp_path / "migrations"
     shutil.copytree(migrate.script_location(), scripts)
-    (scripts / "versions" / "0002_test.py").write_text(EXTRA_REVISION)
+    (scripts / "versions" / "0002_test.py").write_text(
+        EXTRA_REVISION.replace("HEAD", migrate.head())
+    )
     monkeypatch.setattr(migrate, "script_location", lambda: scripts)
     migrate._scripts.cache_clear()
     yield "0002_test"
@@ -203,3 +209,36 @@ def test_scripts_are_found_in_the_repository_or_the_wheel() -> None:
     assert (location / "env.py").is_file()
     assert location.name in {"migrations", "_migrations"}
     assert migrate.history()[0].revision == "0001"
+
+
+def test_the_write_token_revision_keeps_state_both_ways(any_sql_url: str) -> None:  # noqa: F811
+    """0002 adds ``praisondb_state.write_token`` to a database holding state written at
+    0001; the entries survive the upgrade and a downgrade back, and CAS works after it."""
+    assert migrate.upgrade(any_sql_url, "0001") == "0001"
+    engine = sa.create_engine(dialects.driver_url(parse_url(any_sql_url)))
+    try:
+        with engine.begin() as conn:  # the columns 0001 has; the types bind as the store does
+            conn.execute(
+                state.insert().values(
+                    scope="app", key="old", value={"kept": 1}, version=3, updated_at=utcnow()
+                )
+            )
+        assert migrate.upgrade(any_sql_url) == migrate.head()
+        assert "write_token" in _state_columns(engine)
+        with PraisonDB(any_sql_url) as db:
+            entry = db.state.get_entry("old")
+            assert entry is not None and (entry.value, entry.version) == ({"kept": 1}, 3)
+            assert db.state.set("old", {"kept": 2}, expected_version=3).version == 4
+        assert migrate.downgrade(any_sql_url, "0001") == "0001"
+        assert "write_token" not in _state_columns(engine)
+        with engine.connect() as conn:
+            version = conn.execute(
+                sa.text("SELECT version FROM praisondb_state WHERE scope = 'app'")
+            ).scalar()
+        assert version == 4
+    finally:
+        engine.dispose()
+
+
+def _state_columns(engine: sa.Engine) -> set[str]:
+    return {column["name"] for column in sa.inspect(engine).get_columns("praisondb_state")}

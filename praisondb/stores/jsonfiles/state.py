@@ -27,6 +27,7 @@ from ...codec import from_record, to_record
 from ...errors import Conflict, ValidationError
 from ...model import JSON, StateEntry, utcnow
 from ...validation import INT_MAX, INT_MIN, incr_overflow
+from ..base import new_write_token
 from .files import (
     TEMP_PREFIX,
     LockTable,
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from ...urls import StoreURL
 
 log = logging.getLogger("praisondb.jsonfiles")
+_WRITE_FIELD = "write_token"
+"""The record field beside the entry's own that holds its write token."""
 
 
 class StateFiles:
@@ -64,29 +67,43 @@ class StateFiles:
         return "state-" + safe_name(scope)
 
     @staticmethod
-    def _read_entry_file(path: str) -> StateEntry | None:
+    def _read_record(path: str) -> tuple[StateEntry | None, str | None]:
+        """The entry in ``path`` and the write token stored beside it (if any)."""
         try:
             with open(path, "rb") as handle:
                 data = loads_line(handle.read())
         except (FileNotFoundError, NotADirectoryError):
-            return None
+            return None, None
+        if data is None:
+            return None, None
         try:
-            return from_record(StateEntry, data) if data is not None else None
-        except (KeyError, TypeError, ValueError):
+            return from_record(StateEntry, data), data.get(_WRITE_FIELD)
+        except (AttributeError, KeyError, TypeError, ValueError):
             log.warning("ignoring a damaged state file %s", path)
-            return None
+            return None, None
+
+    def _read_entry_file(self, path: str) -> StateEntry | None:
+        return self._read_record(path)[0]
+
+    def _read_live_token(
+        self, scope: str, key: str, now: datetime
+    ) -> tuple[StateEntry | None, str | None]:
+        entry, token = self._read_record(self._entry_path(scope, key))
+        if entry is None or entry.scope != scope or entry.key != key:
+            return None, None
+        if entry.expires_at is not None and entry.expires_at <= now:
+            return None, None
+        return entry, token
 
     def _read_live(self, scope: str, key: str, now: datetime) -> StateEntry | None:
-        entry = self._read_entry_file(self._entry_path(scope, key))
-        if entry is None or entry.scope != scope or entry.key != key:
-            return None
-        if entry.expires_at is not None and entry.expires_at <= now:
-            return None
-        return entry
+        return self._read_live_token(scope, key, now)[0]
 
-    def _write_entry(self, entry: StateEntry) -> None:
+    def _write_entry(self, entry: StateEntry, token: str | None = None) -> None:
         os.makedirs(self._scope_dir(entry.scope), exist_ok=True)
-        data = dumps(to_record(entry), f"state {entry.scope}/{entry.key}")
+        record = to_record(entry)
+        if token is not None:
+            record[_WRITE_FIELD] = token
+        data = dumps(record, f"state {entry.scope}/{entry.key}")
         atomic_write(self._entry_path(entry.scope, entry.key), data, fsync=self._fsync)
 
     def _scope_entries(self, directory: str) -> list[StateEntry]:
@@ -117,10 +134,14 @@ class StateFiles:
         *,
         expires_at: datetime | None = None,
         expected_version: int | None = None,
+        write_token: str | None = None,
     ) -> StateEntry:
+        token = write_token or new_write_token()
         with self._locks(self._scope_lock_name(scope)):
             now = utcnow()
-            current = self._read_live(scope, key, now)
+            current, stored_token = self._read_live_token(scope, key, now)
+            if current is not None and stored_token == token:
+                return current  # this write landed already
             _check_version(scope, key, current, expected_version)
             entry = StateEntry(
                 scope,
@@ -130,7 +151,7 @@ class StateFiles:
                 expires_at,
                 now,
             )
-            self._write_entry(entry)
+            self._write_entry(entry, token)
             return copy.deepcopy(entry)
 
     @guarded

@@ -19,18 +19,15 @@ from pymongo import ASCENDING, ReturnDocument
 from ...errors import Conflict, ValidationError
 from ...model import JSON, StateEntry, utcnow
 from ...validation import INT_MAX, INT_MIN, incr_overflow
+from ..base import new_write_token
 from .codec import escape, from_us, to_us, unescape
+from .core import MongoCore
 
 T = TypeVar("T")
 
 
-class MongoStateMixin:
+class MongoStateMixin(MongoCore):
     """The StateStore half of MongoStore (kept apart to keep modules small)."""
-
-    _db: Any
-
-    def _call(self, action: str, fn: Callable[[], T]) -> T:
-        raise NotImplementedError
 
     @staticmethod
     def _live(now: int) -> dict[str, Any]:
@@ -48,12 +45,15 @@ class MongoStateMixin:
         self,
         scope: str,
         key: str,
-        make: Callable[[dict[str, Any] | None, int], dict[str, Any] | None],
-    ) -> dict[str, Any] | None:
-        """Optimistic read-compute-write: ``make(live_doc, now)`` returns the new document
-        (or None to write nothing); the write only lands if the document did not change."""
+        token: str,
+        make: Callable[[dict[str, Any] | None, int], dict[str, Any]],
+    ) -> tuple[dict[str, Any], bool]:
+        """Optimistic read-compute-write: ``make(live_doc, now)`` returns the new document;
+        the write only lands if the document did not change. Returns (document, landed
+        before): a live document already holding ``token`` is this write, re-sent after a
+        lost reply, and is returned unchanged."""
 
-        def run() -> dict[str, Any] | None:
+        def run() -> tuple[dict[str, Any], bool]:
             while True:
                 now = to_us(utcnow())
                 current = self._db.state.find_one({"s": scope, "k": key})
@@ -62,19 +62,19 @@ class MongoStateMixin:
                     if current and (current.get("e") is None or current["e"] > now)
                     else None
                 )
+                if live is not None and live.get("t") == token:
+                    return live, True
                 new = make(live, now)
-                if new is None:
-                    return None
-                new.update({"s": scope, "k": key})
+                new.update({"s": scope, "k": key, "t": token})
                 if current is None:
                     try:
                         self._db.state.insert_one(new)
-                        return new
+                        return new, False
                     except pymongo.errors.DuplicateKeyError:
                         continue
                 guard = {"_id": current["_id"], "ver": current["ver"], "u": current["u"]}
                 if self._db.state.replace_one(guard, new).matched_count:
-                    return new
+                    return new, False
 
         return self._call("write state", run)
 
@@ -86,6 +86,7 @@ class MongoStateMixin:
         *,
         expires_at: datetime | None = None,
         expected_version: int | None = None,
+        write_token: str | None = None,
     ) -> StateEntry:
         def make(live: dict[str, Any] | None, now: int) -> dict[str, Any]:
             version = int(live["ver"]) if live else 0
@@ -95,12 +96,18 @@ class MongoStateMixin:
                 )
             return _entry_doc(value, version + 1, now, expires_at)
 
-        doc = self._write_entry(scope, key, make)
-        assert doc is not None
+        token = write_token or new_write_token()
+        doc, landed_before = self._write_entry(scope, key, token, make)
+        if landed_before:
+            return _parse_entry(doc)
         return StateEntry(scope, key, value, int(doc["ver"]), expires_at, from_us(doc["u"]))
 
     def delete_entry(self, scope: str, key: str, *, expected_version: int | None = None) -> bool:
+        sent = 0
+
         def run() -> bool:
+            nonlocal sent
+            sent += 1
             while True:
                 now = to_us(utcnow())
                 current = self._db.state.find_one({"s": scope, "k": key})
@@ -109,6 +116,8 @@ class MongoStateMixin:
                     if current and (current.get("e") is None or current["e"] > now)
                     else None
                 )
+                if live is None and sent > 1 and (expected_version or 0) > 0:
+                    return True  # a re-send: gone, as asked (see StateStore.delete_entry)
                 version = int(live["ver"]) if live else 0
                 if expected_version is not None and version != expected_version:
                     raise Conflict(
@@ -125,14 +134,18 @@ class MongoStateMixin:
     def incr(
         self, scope: str, key: str, amount: int = 1, *, expires_at: datetime | None = None
     ) -> int:
+        token = new_write_token()
         # only a sum that stays in signed 64 bits takes the one-step path
         room = {"$lte": INT_MAX - amount} if amount > 0 else {"$gte": INT_MIN - amount}
 
         def fast() -> dict[str, Any] | None:
             now = to_us(utcnow())
+            # not our own token: a re-send whose first attempt landed goes the slow way,
+            # which finds the token and adds nothing
+            where = {"s": scope, "k": key, "v": {"$type": ["int", "long"], **room}}
             found: dict[str, Any] | None = self._db.state.find_one_and_update(
-                {"s": scope, "k": key, "v": {"$type": ["int", "long"], **room}, **self._live(now)},
-                {"$inc": {"v": amount, "ver": 1}, "$set": {"u": now}},
+                {**where, "t": {"$ne": token}, **self._live(now)},
+                {"$inc": {"v": amount, "ver": 1}, "$set": {"u": now, "t": token}},
                 return_document=ReturnDocument.AFTER,
             )
             return found
@@ -154,8 +167,7 @@ class MongoStateMixin:
             # an integer that appeared between our two steps: add to it
             return {**live, "v": value + amount, "ver": int(live["ver"]) + 1, "u": now}
 
-        written = self._write_entry(scope, key, make)
-        assert written is not None
+        written, _ = self._write_entry(scope, key, token, make)
         return int(written["v"])
 
     def list_entries(

@@ -12,10 +12,8 @@ A standalone server has no transactions: the same two steps run without one.
 
 from __future__ import annotations
 
-import contextlib
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
@@ -23,9 +21,9 @@ import pymongo
 import pymongo.errors
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
-from ...errors import BackendUnavailable, ConfigError, Conflict, NotFound, ValidationError
+from ...errors import ConfigError, Conflict, NotFound
 from ...model import Checkpoint, Message, Page, Run, SessionInfo, Span, utcnow
-from ...retry import Retry, driver_text
+from ...retry import Retry
 from ...urls import StoreURL, redact_text
 from ..base import UNSET, Capability, SessionQuery, decode_session_cursor, session_cursor
 from .codec import (
@@ -45,39 +43,15 @@ from .codec import (
     span_doc,
     to_us,
 )
+from .core import bulk_error
 from .state import MongoStateMixin
 
 T = TypeVar("T")
 OPTIONS = {"auto_migrate", "database", "timeout", "connect_timeout", "retry_attempts"}
-COLLECTIONS = ("sessions", "messages", "runs", "checkpoints", "spans", "state")
-_TOO_LARGE = {10334, 17419, 17420, 257, 2}  # BSONObjectTooLarge, TransactionTooLarge, ...
-_CONTENTION_SECONDS = 120.0
 DEFAULT_DATABASE = "praisondb"
 DEFAULT_TIMEOUT = 5.0
 _SELECTION = "serverselectiontimeoutms"
 _HEARTBEAT = 0.5  # pymongo.common.MIN_HEARTBEAT_INTERVAL: how often selection re-checks
-
-
-def _migration_1(db: Any) -> None:
-    db.sessions.create_index([("created_at", DESCENDING), ("_id", DESCENDING)])
-    for field in ("user_id", "agent", "parent_id"):
-        db.sessions.create_index(
-            [(field, ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
-        )
-    db.sessions.create_index([("updated_at", ASCENDING)])
-    db.messages.create_index([("sid", ASCENDING), ("seq", ASCENDING)], unique=True)
-    db.runs.create_index([("sid", ASCENDING), ("started_at", ASCENDING), ("_id", ASCENDING)])
-    db.checkpoints.create_index([("sid", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
-    for field in ("trace_id", "session_id", "user_id"):
-        db.spans.create_index([(field, ASCENDING), ("started_at", ASCENDING)])
-    db.state.create_index([("s", ASCENDING), ("k", ASCENDING)], unique=True)
-    db.state.create_index("x", expireAfterSeconds=0)  # native cleanup of expired entries
-
-
-MIGRATIONS: list[tuple[int, str, Callable[[Any], None]]] = [
-    (1, "collections and indexes", _migration_1),
-]
-"""Numbered like the SQL migrations: append, never edit, so shape changes are versioned."""
 
 
 class MongoStore(MongoStateMixin):
@@ -124,120 +98,6 @@ class MongoStore(MongoStateMixin):
         self._ready_lock = threading.Lock()
         self._ready = False
         self._transactions = False
-
-    # -- plumbing -----------------------------------------------------------------
-    def _call(self, action: str, fn: Callable[[], T]) -> T:
-        """Run with retries on connection errors; map driver errors to praisondb errors."""
-
-        def attempt() -> T:
-            self._ensure_ready()
-            return fn()
-
-        try:
-            return self._retry.call(
-                attempt, transient=_transient, url=self.url.redacted, action=action
-            )
-        except BackendUnavailable as exc:
-            text = str(exc)
-            if redact_text(text, self.url.secret) != text:
-                raise BackendUnavailable(
-                    redact_text(text, self.url.secret), attempts=exc.attempts
-                ) from None
-            raise
-        except (pymongo.errors.DocumentTooLarge, OverflowError) as exc:
-            raise ValidationError(_too_large(action, exc)) from None
-        except (pymongo.errors.DuplicateKeyError, pymongo.errors.BulkWriteError) as exc:
-            error = _bulk_error("", exc) if isinstance(exc, pymongo.errors.BulkWriteError) else None
-            if error is None or isinstance(error, Conflict):
-                raise Conflict(f"{action}: {driver_text(exc, self.url.secret)}") from None
-            raise error from None
-        except pymongo.errors.OperationFailure as exc:
-            if exc.code in _TOO_LARGE or "too large" in str(exc).lower():
-                raise ValidationError(_too_large(action, exc)) from None
-            if exc.code in (18, 13):  # AuthenticationFailed, Unauthorized
-                raise ConfigError(
-                    f"MongoDB refused {self.url.redacted}: {driver_text(exc, self.url.secret)}"
-                ) from None
-            raise BackendUnavailable(
-                f"{action} failed: {driver_text(exc, self.url.secret)}",
-                url=self.url.redacted,
-            ) from None
-
-    def _ensure_ready(self) -> None:
-        """Create collections (4.0 cannot create them inside a transaction) and indexes."""
-        if self._ready:
-            return
-        with self._ready_lock:
-            if self._ready:
-                return
-            hello = self._client.admin.command("isMaster")
-            self._transactions = bool(hello.get("setName") or hello.get("msg") == "isdbgrid")
-            existing = set(self._db.list_collection_names())
-            for name in (*COLLECTIONS, "praisondb_migrations"):
-                if name not in existing:
-                    _create_collection(self._db, name)
-            applied = {d["_id"] for d in self._db.praisondb_migrations.find({}, {"_id": 1})}
-            for number, name, migrate in MIGRATIONS:
-                if number not in applied:
-                    migrate(self._db)
-                    # Two processes upserting one new _id at once: MongoDB 4.0 lets one
-                    # fail with a duplicate key instead of retrying; the record is there.
-                    with contextlib.suppress(pymongo.errors.DuplicateKeyError):
-                        self._db.praisondb_migrations.update_one(
-                            {"_id": number},
-                            {"$setOnInsert": {"name": name, "applied_at": utcnow()}},
-                            upsert=True,
-                        )
-            self._ready = True
-
-    def _atomic(self, action: str, body: Callable[[Any], T]) -> T:
-        """Run ``body(session)`` in a transaction, retrying write conflicts (not outages).
-
-        Whether the server has transactions is known only once ``_call`` has run
-        ``_ensure_ready``, so the choice is made inside the retried callable: decided
-        before it, the first write of a fresh object ran without a transaction."""
-
-        def run() -> T:
-            if not self._transactions:
-                return body(None)
-            deadline = time.monotonic() + _CONTENTION_SECONDS
-            delay = 0.001
-            while True:
-                with self._client.start_session() as session:
-                    try:
-                        session.start_transaction()
-                        result = body(session)
-                        _commit(session)
-                        return result
-                    except pymongo.errors.PyMongoError as exc:
-                        if session.in_transaction:
-                            _abort(session)
-                        contention = exc.has_error_label(
-                            "TransientTransactionError"
-                        ) and not isinstance(exc, pymongo.errors.ConnectionFailure)
-                        if not contention or time.monotonic() > deadline:
-                            raise
-                    except BaseException:
-                        if session.in_transaction:
-                            _abort(session)
-                        raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
-
-        return self._call(action, run)
-
-    def ping(self) -> None:
-        self._call("ping", lambda: self._client.admin.command("ping"))
-
-    def schema_version(self) -> str | None:
-        def run() -> str | None:
-            top = self._db.praisondb_migrations.find_one(sort=[("_id", DESCENDING)])
-            return None if top is None else str(top["_id"])
-
-        return self._call("schema version", run)
-
-    def close(self) -> None:
-        self._client.close()
 
     # -- sessions -------------------------------------------------------------
     def _purge_children(self, session_id: str, session: Any = None) -> None:
@@ -410,7 +270,7 @@ class MongoStore(MongoStateMixin):
                 except pymongo.errors.BulkWriteError as exc:
                     if session is None:  # no transaction: undo the counter bump we can
                         self._rollback_standalone(session_id, docs, exc)
-                    raise _bulk_error(session_id, exc) from None
+                    raise bulk_error(session_id, exc) from None
             return first
 
         first = self._atomic("append messages", body)
@@ -541,20 +401,6 @@ class MongoStore(MongoStateMixin):
 
         return self._atomic("delete messages", body)
 
-    # -- runs, spans, checkpoints ----------------------------------------------
-    def _upsert(self, collection: str, doc: dict[str, Any]) -> None:
-        self._call(
-            f"save {collection}",
-            lambda: self._db[collection].replace_one({"_id": doc["_id"]}, doc, upsert=True),
-        )
-
-    def _get(self, collection: str, what: str, item_id: str) -> dict[str, Any]:
-        doc = self._call(f"get {what}", lambda: self._db[collection].find_one({"_id": item_id}))
-        if doc is None:
-            raise NotFound(f"{what} {item_id!r} not found")
-        found: dict[str, Any] = doc
-        return found
-
     def save_run(self, run: Run) -> None:
         self._upsert("runs", run_doc(run))
 
@@ -633,21 +479,6 @@ class MongoStore(MongoStateMixin):
 # -- helpers -------------------------------------------------------------------------
 
 
-_NAMESPACE_EXISTS = 48
-
-
-def _create_collection(db: Any, name: str) -> None:
-    """Create a collection unless it exists; another process may win the race, which
-    pymongo reports as CollectionInvalid or, from the server, NamespaceExists."""
-    try:
-        db.create_collection(name)
-    except pymongo.errors.CollectionInvalid:
-        pass
-    except pymongo.errors.OperationFailure as exc:
-        if exc.code != _NAMESPACE_EXISTS:
-            raise
-
-
 def _timeouts(
     url: StoreURL, merged: dict[str, Any], pairs: list[tuple[str, str]]
 ) -> tuple[float, int, float]:
@@ -689,39 +520,3 @@ def _per_attempt(budget: float, retry: Retry) -> float:
     )
     each = max(budget - pauses, 0.0) / retry.attempts
     return float(max(each - _HEARTBEAT, 0.01))
-
-
-def _transient(exc: BaseException) -> bool:
-    return isinstance(exc, pymongo.errors.ConnectionFailure)
-
-
-def _commit(session: Any) -> None:
-    """Commit, retrying only an unknown commit result (the commit itself is idempotent)."""
-    for tries in range(3):
-        try:
-            session.commit_transaction()
-            return
-        except pymongo.errors.PyMongoError as exc:
-            if not exc.has_error_label("UnknownTransactionCommitResult") or tries == 2:
-                raise
-
-
-def _abort(session: Any) -> None:
-    with contextlib.suppress(pymongo.errors.PyMongoError):  # the server drops it on its own
-        session.abort_transaction()
-
-
-def _bulk_error(session_id: str, exc: Any) -> Exception:
-    errors = exc.details.get("writeErrors") or [{}]
-    if errors[0].get("code") == 11000:
-        return Conflict(f"a message id of this batch already exists in session {session_id!r}")
-    if errors[0].get("code") in _TOO_LARGE:
-        return ValidationError(_too_large("append", errors[0].get("errmsg", "")))
-    return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
-
-
-def _too_large(action: str, exc: object) -> str:
-    return (
-        f"{action}: the data is over MongoDB's 16 MB limit for one document (or, on 4.0, "
-        f"for one transaction); store big payloads elsewhere and keep a reference ({exc})"
-    )[:500]

@@ -133,21 +133,28 @@ return 1
 
 LIVE_VERSION = """
 local function live_version(key, now)
-  local cur = redis.call('HMGET', key, 'ver', 'exp')
-  if not cur[1] then return 0 end
-  if cur[2] and tonumber(cur[2]) <= tonumber(now) then return 0 end
-  return tonumber(cur[1])
+  local cur = redis.call('HMGET', key, 'ver', 'exp', 'tok')
+  if not cur[1] then return 0, false end
+  if cur[2] and tonumber(cur[2]) <= tonumber(now) then return 0, false end
+  return tonumber(cur[1]), cur[3]
 end
 """
 
-# KEYS: entry; ARGV: value, expected ('' = any), now_us, exp_us (''), exp_ms ('')
+# The 'tok' field holds the write token of the entry's last set or incr: a re-sent
+# write that finds its own token landed already (see StateStore.set_entry).
+# KEYS: entry; ARGV: value, expected ('' = any), now_us, exp_us (''), exp_ms (''), token
+# -> {version, 0} written; {-1, live version} Conflict; {version, 1, v, ver, upd, exp}
+# when it landed already (the entry as stored)
 STATE_SET = (
     LIVE_VERSION
     + """
-local ver = live_version(KEYS[1], ARGV[3])
+local ver, tok = live_version(KEYS[1], ARGV[3])
+if ver > 0 and tok == ARGV[6] then
+  return {ver, 1, unpack(redis.call('HMGET', KEYS[1], 'v', 'ver', 'upd', 'exp'))}
+end
 if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= ver then return {-1, ver} end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'ver', ver + 1, 'upd', ARGV[3])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'ver', ver + 1, 'upd', ARGV[3], 'tok', ARGV[6])
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[1], 'exp', ARGV[4])
   redis.call('PEXPIREAT', KEYS[1], ARGV[5])
@@ -156,11 +163,15 @@ return {ver + 1, 0}
 """
 )
 
-# KEYS: entry; ARGV: expected ('' = any), now_us
+# KEYS: entry; ARGV: expected ('' = any), now_us, retry ('1': a re-send, so an absent
+# entry with expected > 0 counts as deleted; see StateStore.delete_entry)
 STATE_DELETE = (
     LIVE_VERSION
     + """
 local ver = live_version(KEYS[1], ARGV[2])
+if ver == 0 and ARGV[3] == '1' and ARGV[1] ~= '' and tonumber(ARGV[1]) > 0 then
+  return {1, 0}
+end
 if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= ver then return {-1, ver} end
 redis.call('DEL', KEYS[1])
 if ver > 0 then return {1, 0} end
@@ -168,14 +179,17 @@ return {0, 0}
 """
 )
 
-# KEYS: entry; ARGV: amount, now_us, exp_us (''), exp_ms ('')  -> {1, new value}, {-1, value}
-# when it is not an integer, or {-2, value} when the sum leaves signed 64 bits (unchanged)
+# KEYS: entry; ARGV: amount, now_us, exp_us (''), exp_ms (''), token -> {1, new value}
+# ({1, value as stored} if this incr landed already), {-1, value} when it is not an
+# integer, or {-2, value} when the sum leaves signed 64 bits (unchanged)
 STATE_INCR = (
     LIVE_VERSION
     + """
-if live_version(KEYS[1], ARGV[2]) == 0 then
+local ver, tok = live_version(KEYS[1], ARGV[2])
+if ver > 0 and tok == ARGV[5] then return {1, redis.call('HGET', KEYS[1], 'v')} end
+if ver == 0 then
   redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'ver', 1, 'upd', ARGV[2])
+  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'ver', 1, 'upd', ARGV[2], 'tok', ARGV[5])
   if ARGV[3] ~= '' then
     redis.call('HSET', KEYS[1], 'exp', ARGV[3])
     redis.call('PEXPIREAT', KEYS[1], ARGV[4])
@@ -187,7 +201,7 @@ if not string.match(v, '^%-?%d+$') then return {-1, v} end
 local sum = redis.pcall('HINCRBY', KEYS[1], 'v', ARGV[1])
 if type(sum) == 'table' and sum.err then return {-2, v} end
 redis.call('HINCRBY', KEYS[1], 'ver', 1)
-redis.call('HSET', KEYS[1], 'upd', ARGV[2])
+redis.call('HSET', KEYS[1], 'upd', ARGV[2], 'tok', ARGV[5])
 return {1, redis.call('HGET', KEYS[1], 'v')}
 """
 )

@@ -23,7 +23,7 @@ home (for a moved one), then the rest.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import orjson
@@ -40,22 +40,13 @@ from .codec import (
     parse_span,
     to_us,
 )
+from .core import RedisCore
 
 T = TypeVar("T")
 
 
-class RedisItemsMixin:
+class RedisItemsMixin(RedisCore):
     """The runs/checkpoints/spans half of RedisStore (kept apart to keep modules small)."""
-
-    prefix: str
-    session_ttl: int
-    _client: Any
-
-    def _call(self, action: str, fn: Callable[[], T]) -> T:
-        raise NotImplementedError
-
-    def _key(self, session_id: str, part: str) -> str:
-        raise NotImplementedError
 
     def _pointer(self, kind: str, item_id: str) -> str:
         return f"{self.prefix}{kind}:{item_id}"

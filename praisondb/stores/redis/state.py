@@ -10,7 +10,7 @@ glob characters escaped; on a cluster ``RedisCluster.scan_iter`` scans every mas
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -19,23 +19,16 @@ import orjson
 from ...errors import Conflict, ValidationError
 from ...model import JSON, StateEntry, utcnow
 from ...validation import incr_overflow
+from ..base import new_write_token
 from .codec import PUT_ENTRY, dumps, expiry_args, from_us, glob_escape, hash_tag, parse_entry, to_us
+from .core import RedisCore
 
 T = TypeVar("T")
 _BATCH = 200
 
 
-class RedisStateMixin:
+class RedisStateMixin(RedisCore):
     """The StateStore half of RedisStore (kept apart to keep modules small)."""
-
-    prefix: str
-    _client: Any
-    _state_set: Any
-    _state_delete: Any
-    _state_incr: Any
-
-    def _call(self, action: str, fn: Callable[[], T]) -> T:
-        raise NotImplementedError
 
     def _state_key(self, scope: str, key: str) -> str:
         return f"{self.prefix}st:{len(scope.encode())}:{hash_tag(scope)}:{key}"
@@ -63,28 +56,38 @@ class RedisStateMixin:
         *,
         expires_at: datetime | None = None,
         expected_version: int | None = None,
+        write_token: str | None = None,
     ) -> StateEntry:
         now = utcnow()
         exp_us, exp_ms = expiry_args(expires_at)
         expected = "" if expected_version is None else str(expected_version)
-        args = [dumps(value), expected, str(to_us(now)), exp_us, exp_ms]
-        version, actual = self._call(
+        token = write_token or new_write_token()
+        args = [dumps(value), expected, str(to_us(now)), exp_us, exp_ms, token]
+        version, actual, *stored = self._call(
             "set state", lambda: self._state_set([self._state_key(scope, key)], args)
         )
         if int(version) == -1:
             raise Conflict(
                 f"state {scope}/{key} is at version {int(actual)}, expected {expected_version}"
             )
+        if int(actual) == 1:  # this write landed already: the entry as stored
+            landed = parse_entry(scope, key, stored, to_us(now))
+            assert landed is not None  # the script found it live
+            return landed
         return StateEntry(scope, key, value, int(version), expires_at, from_us(to_us(now)))
 
     def delete_entry(self, scope: str, key: str, *, expected_version: int | None = None) -> bool:
         expected = "" if expected_version is None else str(expected_version)
-        deleted, actual = self._call(
-            "delete state",
-            lambda: self._state_delete(
-                [self._state_key(scope, key)], [expected, str(to_us(utcnow()))]
-            ),
-        )
+        sent = 0
+
+        def delete() -> Any:
+            nonlocal sent
+            sent += 1
+            retry = "1" if sent > 1 else ""
+            args = [expected, str(to_us(utcnow())), retry]
+            return self._state_delete([self._state_key(scope, key)], args)
+
+        deleted, actual = self._call("delete state", delete)
         if int(deleted) == -1:
             raise Conflict(
                 f"state {scope}/{key} is at version {int(actual)}, expected {expected_version}"
@@ -95,7 +98,7 @@ class RedisStateMixin:
         self, scope: str, key: str, amount: int = 1, *, expires_at: datetime | None = None
     ) -> int:
         exp_us, exp_ms = expiry_args(expires_at)
-        args = [str(amount), str(to_us(utcnow())), exp_us, exp_ms]
+        args = [str(amount), str(to_us(utcnow())), exp_us, exp_ms, new_write_token()]
         ok, value = self._call(
             "incr state", lambda: self._state_incr([self._state_key(scope, key)], args)
         )

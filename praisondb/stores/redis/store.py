@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
@@ -46,10 +46,10 @@ import redis.backoff
 import redis.exceptions
 import redis.retry
 
-from ...errors import BackendUnavailable, ConfigError, Conflict, NotFound
+from ...errors import ConfigError, Conflict, NotFound
 from ...model import Message, Page, SessionInfo, Span, utcnow
 from ...options import as_bool
-from ...retry import Retry, driver_text
+from ...retry import Retry
 from ...urls import StoreURL, redact_text
 from .._kit import session_matches
 from ..base import (
@@ -90,7 +90,6 @@ OPTIONS = {
     "retry_attempts",
     "cluster",
 }
-SESSION_PARTS = ("info", "msgs", "ids", "runs", "cps", "spans")
 _BATCH = 200
 
 
@@ -156,80 +155,6 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
         self._state_set = self._client.register_script(STATE_SET)
         self._state_delete = self._client.register_script(STATE_DELETE)
         self._state_incr = self._client.register_script(STATE_INCR)
-
-    def _cluster_client(self, driver_url: str, settings: dict[str, Any]) -> Any:
-        """RedisCluster connects at once (it reads the slot map), unlike redis.Redis."""
-        import redis.cluster
-
-        try:
-            return redis.cluster.RedisCluster.from_url(driver_url, **settings)
-        except redis.exceptions.RedisClusterException as exc:
-            text = driver_text(exc, self.url.secret)
-            if "Cluster mode is not enabled" in text:
-                raise ConfigError(
-                    f"{self.url.redacted} is not a Redis Cluster node; drop cluster=true"
-                ) from None
-            if "reachable" in text or "cannot be connected" in text:
-                raise redis.exceptions.ConnectionError(text) from None  # retried
-            raise ConfigError(
-                f"cannot use {self.url.redacted} as a Redis Cluster: {text}"
-            ) from None
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"bad redis URL {self.url.redacted}: {redact_text(str(exc), self.url.secret)}"
-            ) from None
-
-    # -- plumbing -----------------------------------------------------------------
-    def _call(self, action: str, fn: Callable[[], T]) -> T:
-        try:
-            return self._retry.call(fn, transient=_transient, url=self._shown, action=action)
-        except redis.exceptions.AuthenticationError as exc:
-            raise ConfigError(
-                f"redis refused the credentials of {self.url.redacted}: "
-                f"{driver_text(exc, self.url.secret)}"
-            ) from None
-        except BackendUnavailable as exc:
-            text = str(exc)
-            if redact_text(text, self.url.secret) != text:  # a driver message quoted a secret
-                raise BackendUnavailable(
-                    redact_text(text, self.url.secret), attempts=exc.attempts
-                ) from None
-            raise
-        except redis.exceptions.RedisError as exc:
-            raise BackendUnavailable(
-                f"{action} failed: {driver_text(exc, self.url.secret)}",
-                url=self.url.redacted,
-            ) from None
-
-    def _transaction(self, action: str, body: Callable[[Any], T], *watch: str) -> T:
-        """WATCH ``watch``, run ``body`` (reads, then ``pipe.multi()`` and writes), EXEC;
-        redis-py re-runs it when a watched key changed underneath. One slot only."""
-
-        def run() -> T:
-            result: T = self._client.transaction(body, *watch, value_from_callable=True)
-            return result
-
-        return self._call(action, run)
-
-    def _key(self, session_id: str, part: str) -> str:
-        return f"{self.prefix}s:{hash_tag(session_id)}:{part}"
-
-    def _session_keys(self, session_id: str) -> list[str]:
-        return [self._key(session_id, p) for p in SESSION_PARTS]
-
-    def _idx(self, kind: str, value: str | None = None) -> str:
-        return f"{self.prefix}idx:{kind}" + ("" if value is None else f":{value}")
-
-    def ping(self) -> None:
-        self._call("ping", self._client.ping)
-
-    def schema_version(self) -> str | None:
-        return None
-
-    def close(self) -> None:
-        self._client.close()
-        if not self.cluster:  # RedisCluster.close() disconnects every node's pool itself
-            self._client.connection_pool.disconnect()
 
     # -- sessions -------------------------------------------------------------
     def _session_mapping(self, info: SessionInfo) -> dict[str, bytes | str]:
@@ -644,18 +569,3 @@ class RedisStore(RedisItemsMixin, RedisStateMixin):
                 lambda: self._delete_messages_script(keys, [lo, hi, str(to_us(utcnow()))]),
             )
         )
-
-
-def _transient(exc: BaseException) -> bool:
-    """Connection trouble, and a cluster that is failing over or moving slots."""
-    if isinstance(exc, redis.exceptions.AuthenticationError):
-        return False
-    return isinstance(
-        exc,
-        (
-            redis.exceptions.ConnectionError,
-            redis.exceptions.TimeoutError,
-            redis.exceptions.ClusterDownError,
-            redis.exceptions.TryAgainError,
-        ),
-    )

@@ -127,6 +127,8 @@ state = sa.Table(
     sa.Column("version", sa.BigInteger(), nullable=False),
     sa.Column("expires_at", UTCTimestamp(), nullable=True),
     sa.Column("updated_at", UTCTimestamp(), nullable=False),
+    # who wrote the entry last (see StateStore.set_entry): tells a retry its own write
+    sa.Column("write_token", id_type(), nullable=True),
     sa.Index(None, "expires_at"),
     **table_options(),
 )

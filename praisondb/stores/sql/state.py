@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from ...errors import Conflict, ValidationError
 from ...model import JSON, StateEntry, utcnow
 from ...validation import INT_MAX, INT_MIN, incr_overflow
+from ..base import new_write_token
 from . import dialects
 from .schema import state
 
@@ -69,8 +70,15 @@ class SQLState:
         return sa.and_(state.c.scope == scope, state.c.key == key)
 
     def _locked_entry(self, conn: Connection, scope: str, key: str) -> Any:
+        """(value, version, expires_at, write_token, updated_at) of the row, locked."""
         return conn.execute(
-            sa.select(state.c.value, state.c.version, state.c.expires_at)
+            sa.select(
+                state.c.value,
+                state.c.version,
+                state.c.expires_at,
+                state.c.write_token,
+                state.c.updated_at,
+            )
             .where(self._key(scope, key))
             .with_for_update()
         ).first()
@@ -93,30 +101,38 @@ class SQLState:
         *,
         expires_at: datetime | None = None,
         expected_version: int | None = None,
+        write_token: str | None = None,
     ) -> StateEntry:
+        token = write_token or new_write_token()
+
         def write(conn: Connection) -> StateEntry:
             now = utcnow()
             row = self._locked_entry(conn, scope, key)
             live = row is not None and (row[2] is None or row[2] > now)
+            if live and row[3] == token:  # this write landed already; its reply was lost
+                return StateEntry(scope, key, row[0], row[1], row[2], row[4])
             version = row[1] if live else 0
             if expected_version is not None and version != expected_version:
                 raise Conflict(
                     f"state {scope}/{key} is at version {version}, expected {expected_version}"
                 )
             entry = StateEntry(scope, key, value, version + 1, expires_at, now)
-            self._store_entry(conn, entry, exists=row is not None)
+            self._store_entry(conn, entry, exists=row is not None, token=token)
             return entry
 
         entry = self._tx(write, write=True, action="set_entry", races=5)
         self._maybe_purge()
         return entry
 
-    def _store_entry(self, conn: Connection, entry: StateEntry, *, exists: bool) -> None:
+    def _store_entry(
+        self, conn: Connection, entry: StateEntry, *, exists: bool, token: str
+    ) -> None:
         values = {
             "value": entry.value,
             "version": entry.version,
             "expires_at": entry.expires_at,
             "updated_at": entry.updated_at,
+            "write_token": token,
         }
         if exists:
             conn.execute(state.update().where(self._key(entry.scope, entry.key)).values(values))
@@ -124,11 +140,17 @@ class SQLState:
             conn.execute(state.insert().values(scope=entry.scope, key=entry.key, **values))
 
     def delete_entry(self, scope: str, key: str, *, expected_version: int | None = None) -> bool:
+        attempts = 0
+
         def delete(conn: Connection) -> bool:
+            nonlocal attempts
+            attempts += 1
             now = utcnow()
             if expected_version is not None:
                 row = self._locked_entry(conn, scope, key)
                 live = row is not None and (row[2] is None or row[2] > now)
+                if not live and attempts > 1 and expected_version > 0:
+                    return True  # a re-send: gone, as asked (see StateStore.delete_entry)
                 version = row[1] if live else 0
                 if version != expected_version:
                     raise Conflict(
@@ -144,13 +166,17 @@ class SQLState:
     def incr(
         self, scope: str, key: str, amount: int = 1, *, expires_at: datetime | None = None
     ) -> int:
+        token = new_write_token()
+
         def bump(conn: Connection) -> int:
             now = utcnow()
             row = self._locked_entry(conn, scope, key)
             live = row is not None and (row[2] is None or row[2] > now)
+            if live and row[3] == token:  # this incr landed already; its reply was lost
+                return int(row[0])
             if not live:
                 entry = StateEntry(scope, key, amount, 1, expires_at, now)
-                self._store_entry(conn, entry, exists=row is not None)
+                self._store_entry(conn, entry, exists=row is not None, token=token)
                 return amount
             current = row[0]
             if not isinstance(current, int) or isinstance(current, bool):
@@ -162,7 +188,9 @@ class SQLState:
             conn.execute(
                 state.update()
                 .where(self._key(scope, key))
-                .values(value=current + amount, version=row[1] + 1, updated_at=now)
+                .values(
+                    value=current + amount, version=row[1] + 1, updated_at=now, write_token=token
+                )
             )
             return current + amount
 
@@ -222,6 +250,7 @@ class SQLState:
                 "version": e.version,
                 "expires_at": e.expires_at,
                 "updated_at": e.updated_at,
+                "write_token": None,
             }
             for e in entries
         ]

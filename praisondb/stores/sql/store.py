@@ -12,15 +12,15 @@ the session's length.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ...errors import Conflict, NotFound, PraisonDBError, ValidationError
-from ...model import JSON, Checkpoint, Message, Page, Run, SessionInfo, Span, StateEntry, utcnow
+from ...errors import Conflict, NotFound, ValidationError
+from ...model import JSON, Message, Page, SessionInfo, StateEntry, utcnow
 from ...retry import Retry
 from ...urls import StoreURL
 from ..base import (
@@ -34,13 +34,13 @@ from ..base import (
 from . import dialects, migrate
 from .bulk import BulkWriter, session_values
 from .fastpath import FastPath
+from .items import SQLItemsMixin
 from .schema import checkpoints, messages, runs, sessions, spans
 from .state import SQLState
 
 T = TypeVar("T")
 
 _SID = sa.bindparam("sid", type_=sessions.c.id.type)
-_LIMIT = sa.bindparam("limit", type_=sa.BigInteger())
 _SESSION_COLUMNS = (
     sessions.c.id,
     sessions.c.user_id,
@@ -60,26 +60,7 @@ def _session(row: Any) -> SessionInfo:
     return SessionInfo(*row)
 
 
-def _run_values(run: Run) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "session_id": run.session_id,
-        "model": run.model,
-        "status": run.status,
-        "input_tokens": run.input_tokens,
-        "output_tokens": run.output_tokens,
-        "started_at": run.started_at,
-        "ended_at": run.ended_at,
-        "error": run.error,
-        "metadata": run.metadata,
-    }
-
-
-def _newest_first_then_reverse(rows: Sequence[Any], convert: Callable[[Any], T]) -> list[T]:
-    return [convert(row) for row in reversed(rows)]
-
-
-class SQLStore:
+class SQLStore(SQLItemsMixin):
     """Conversations and state in one SQL database."""
 
     capabilities: frozenset[Capability] = frozenset(
@@ -112,71 +93,6 @@ class SQLStore:
         self._fast = FastPath(self._engine)
         self._bulk = BulkWriter(self._fast)
         self._state = SQLState(self._tx, self._dialect)
-
-    def __repr__(self) -> str:
-        return f"SQLStore({self.url.redacted!r})"
-
-    # -- plumbing -------------------------------------------------------------
-    def _call(self, fn: Callable[[], T], *, action: str) -> T:
-        """Run ``fn`` with retries on transient failures; driver errors become ours, redacted."""
-
-        def attempt() -> T:
-            try:
-                with self._guard:
-                    return fn()
-            except PraisonDBError:
-                raise
-            except sa.exc.SQLAlchemyError as exc:
-                translated = dialects.translate(exc, self.url)
-                if translated is None:
-                    raise
-                raise translated from exc
-
-        return self._retry.call(
-            attempt, transient=dialects.is_retryable, url=self.url.redacted, action=action
-        )
-
-    def _tx(
-        self,
-        fn: Callable[[Connection], T],
-        *,
-        write: bool = False,
-        action: str = "query",
-        races: int = 0,
-    ) -> T:
-        """``fn`` inside one transaction; ``races``: re-run it after that many unique-key races."""
-
-        def once() -> T:
-            left = races
-            while True:
-                try:
-                    with self._engine.connect() as conn:
-                        if write:
-                            conn.execution_options(**self._write)
-                        with conn.begin():
-                            return fn(conn)
-                except sa.exc.IntegrityError:
-                    if left <= 0:
-                        raise
-                    left -= 1
-
-        return self._call(once, action=action)
-
-    def _rows(
-        self, key: Any, build: Callable[[], sa.Select[Any]], values: dict[str, Any]
-    ) -> list[tuple[Any, ...]]:
-        """A small read on the fast path (see FastPath.rows), with the usual retries."""
-        return self._call(lambda: self._fast.rows(key, build, values), action="read")
-
-    def ping(self) -> None:
-        self._tx(lambda conn: conn.execute(sa.text("SELECT 1")).scalar(), action="ping")
-
-    def schema_version(self) -> str | None:
-        return self._call(lambda: migrate.current_on(self._engine), action="schema_version")
-
-    def close(self) -> None:
-        self._fast.close()
-        self._engine.dispose()
 
     # -- sessions -------------------------------------------------------------
     def create_session(self, info: SessionInfo) -> SessionInfo:
@@ -437,143 +353,6 @@ class SQLStore:
 
         return self._tx(delete, write=True, action="delete_messages")
 
-    # -- runs, spans, checkpoints ----------------------------------------------
-    def _upsert(self, table: sa.Table, values: dict[str, Any], action: str) -> None:
-        stmt = dialects.upsert(self._dialect, table, [values])
-        self._tx(lambda conn: conn.execute(stmt), write=True, action=action, races=2)
-
-    def save_run(self, run: Run) -> None:
-        self._upsert(runs, _run_values(run), "save_run")
-
-    def get_run(self, run_id: str) -> Run:
-        row = self._tx(
-            lambda conn: conn.execute(sa.select(runs).where(runs.c.id == run_id)).first(),
-            action="get_run",
-        )
-        if row is None:
-            raise NotFound(f"run {run_id!r} not found")
-        return Run(**row._mapping)
-
-    def list_runs(self, session_id: str, *, limit: int | None = None) -> list[Run]:
-        if limit is not None and limit <= 0:
-            return []
-
-        def build() -> sa.Select[Any]:
-            stmt = (
-                sa.select(runs)
-                .where(runs.c.session_id == _SID)
-                .order_by(runs.c.started_at.desc(), runs.c.id.desc())
-            )
-            return stmt.limit(_LIMIT) if limit is not None else stmt
-
-        rows = self._rows(("runs", limit is not None), build, {"sid": session_id, "limit": limit})
-        names = runs.c.keys()
-        return _newest_first_then_reverse(
-            rows, lambda row: Run(**dict(zip(names, row, strict=True)))
-        )
-
-    def save_span(self, span: Span) -> None:
-        values = {
-            "id": span.id,
-            "trace_id": span.trace_id,
-            "parent_id": span.parent_id,
-            "session_id": span.session_id,
-            "user_id": span.user_id,
-            "name": span.name,
-            "status": span.status,
-            "attributes": span.attributes,
-            "started_at": span.started_at,
-            "ended_at": span.ended_at,
-        }
-        self._upsert(spans, values, "save_span")
-
-    def get_span(self, span_id: str) -> Span:
-        rows = self._rows(
-            "span",
-            lambda: sa.select(spans).where(spans.c.id == sa.bindparam("id", type_=spans.c.id.type)),
-            {"id": span_id},
-        )
-        if not rows:
-            raise NotFound(f"span {span_id!r} not found")
-        return Span(**dict(zip(spans.c.keys(), rows[0], strict=True)))
-
-    def list_spans(
-        self,
-        *,
-        trace_id: str | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        roots_only: bool = False,
-        limit: int | None = None,
-    ) -> list[Span]:
-        if limit is not None and limit <= 0:
-            return []
-        filters = {"trace": trace_id, "sid": session_id, "user": user_id}
-        given = tuple(sorted(name for name, value in filters.items() if value is not None))
-        columns = {"trace": spans.c.trace_id, "sid": spans.c.session_id, "user": spans.c.user_id}
-
-        def build() -> sa.Select[Any]:
-            stmt = sa.select(spans).order_by(spans.c.started_at.desc(), spans.c.id.desc())
-            for name in given:
-                stmt = stmt.where(columns[name] == sa.bindparam(name, type_=spans.c.id.type))
-            if roots_only:
-                stmt = stmt.where(spans.c.parent_id.is_(None))
-            return stmt.limit(_LIMIT) if limit is not None else stmt
-
-        key = ("spans", given, roots_only, limit is not None)
-        rows = self._rows(key, build, {**filters, "limit": limit})
-        names = spans.c.keys()
-        return _newest_first_then_reverse(
-            rows, lambda row: Span(**dict(zip(names, row, strict=True)))
-        )
-
-    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
-        values = {
-            "id": checkpoint.id,
-            "session_id": checkpoint.session_id,
-            "seq": checkpoint.seq,
-            "state": checkpoint.state,
-            "label": checkpoint.label,
-            "created_at": checkpoint.created_at,
-        }
-        self._upsert(checkpoints, values, "save_checkpoint")
-
-    def get_checkpoint(self, checkpoint_id: str) -> Checkpoint:
-        row = self._tx(
-            lambda conn: conn.execute(
-                sa.select(checkpoints).where(checkpoints.c.id == checkpoint_id)
-            ).first(),
-            action="get_checkpoint",
-        )
-        if row is None:
-            raise NotFound(f"checkpoint {checkpoint_id!r} not found")
-        return Checkpoint(**row._mapping)
-
-    def list_checkpoints(self, session_id: str) -> list[Checkpoint]:
-        def build() -> sa.Select[Any]:
-            return (
-                sa.select(checkpoints)
-                .where(checkpoints.c.session_id == _SID)
-                .order_by(checkpoints.c.created_at, checkpoints.c.id)
-            )
-
-        rows = self._rows("checkpoints", build, {"sid": session_id})
-        names = checkpoints.c.keys()
-        return [Checkpoint(**dict(zip(names, row, strict=True))) for row in rows]
-
-    def delete_checkpoint(self, checkpoint_id: str) -> bool:
-        return bool(
-            self._tx(
-                lambda conn: (
-                    conn.execute(
-                        checkpoints.delete().where(checkpoints.c.id == checkpoint_id)
-                    ).rowcount
-                ),
-                write=True,
-                action="delete_checkpoint",
-            )
-        )
-
     # -- state (see sql_state.py) ------------------------------------------------
     def get_entry(self, scope: str, key: str) -> StateEntry | None:
         return self._state.get_entry(scope, key)
@@ -586,9 +365,15 @@ class SQLStore:
         *,
         expires_at: datetime | None = None,
         expected_version: int | None = None,
+        write_token: str | None = None,
     ) -> StateEntry:
         return self._state.set_entry(
-            scope, key, value, expires_at=expires_at, expected_version=expected_version
+            scope,
+            key,
+            value,
+            expires_at=expires_at,
+            expected_version=expected_version,
+            write_token=write_token,
         )
 
     def delete_entry(self, scope: str, key: str, *, expected_version: int | None = None) -> bool:
