@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
+from . import clock
 from .ids import new_id
 
 JSON = Any
@@ -19,12 +20,18 @@ T = TypeVar("T")
 
 
 def utcnow() -> datetime:
-    """Aware UTC now; every timestamp praisondb stores is aware UTC with microseconds."""
-    return datetime.now(timezone.utc)
+    """Aware UTC now; every timestamp praisondb stores is aware UTC with microseconds.
+
+    Read through :mod:`praisondb.clock`, so tests can move time forward."""
+    return clock.now()
 
 
 @dataclass(slots=True)
 class SessionInfo:
+    """A conversation's header: who it belongs to, where it forked from, how long it is.
+
+    Stores keep it beside the messages so listing sessions never reads a message."""
+
     id: str
     user_id: str | None = None
     agent: str | None = None
@@ -41,6 +48,9 @@ class SessionInfo:
 
 @dataclass(slots=True)
 class Message:
+    """One message of a session. ``id`` is unique in its session, so a message re-sent
+    with the same id is never stored twice; ``seq`` orders it within the session."""
+
     session_id: str
     role: str
     content: Content
@@ -70,6 +80,8 @@ class Run:
 
 @dataclass(slots=True)
 class Checkpoint:
+    """A named point in a session (up to ``seq``) with the state to resume from there."""
+
     session_id: str
     seq: int
     state: dict[str, Any] = field(default_factory=dict)
@@ -96,6 +108,8 @@ class Span:
 
 @dataclass(slots=True)
 class StateEntry:
+    """One key-value entry of a scope, with the version compare-and-set checks."""
+
     scope: str
     key: str
     value: JSON
@@ -127,5 +141,7 @@ class Event:
 
 @dataclass(slots=True)
 class Page(Generic[T]):
+    """One page of a listing; pass ``next_cursor`` back for the next (None: the last)."""
+
     items: list[T]
     next_cursor: str | None = None

@@ -16,6 +16,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+from praisondb.stores.base import Capability
+
 BackendFactory = Callable[[Path], AbstractContextManager[str]]
 
 
@@ -27,14 +29,23 @@ class TestBackend:
     factory: BackendFactory
     scheme: str
     """The URL scheme, which names the store class (see praisondb.urls.SCHEMES)."""
-    multi_process: bool = True
-    """False where other processes cannot open the same store (memory)."""
 
     def store_class(self) -> type:
         from praisondb.stores import load_backend_class
         from praisondb.urls import parse_url
 
         return load_backend_class(parse_url(f"{self.scheme}://placeholder"))
+
+    def capabilities(self) -> frozenset[Capability]:
+        """What the store class declares. A store may narrow it per URL (in-memory
+        SQLite); the ``db`` fixture checks that the opened store promises exactly this."""
+        declared: frozenset[Capability] = self.store_class().capabilities
+        return declared
+
+    @property
+    def multi_process(self) -> bool:
+        """Whether other processes can open the same store (not memory://)."""
+        return Capability.MULTI_PROCESS in self.capabilities()
 
     def has(self, protocol: type) -> bool:
         """Whether the store class implements every method of an optional protocol."""
@@ -171,7 +182,7 @@ def mongodb_backend(tmp: Path) -> Iterator[str]:
 
 
 BACKENDS: dict[str, TestBackend] = {
-    "memory": TestBackend("memory", memory_backend, "memory", multi_process=False),
+    "memory": TestBackend("memory", memory_backend, "memory"),
     "sqlite": TestBackend("sqlite", sqlite_backend, "sqlite"),
     "json": TestBackend("json", json_backend, "json"),
     "postgres": TestBackend("postgres", postgres_backend, "postgresql"),

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
+import praisondb.clock
 from praisondb import BackendUnavailable, PraisonDB
 from tests.backends import BACKENDS, TestBackend
 
@@ -28,6 +32,18 @@ def require_all_backends() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"} or bool(
         os.environ.get("PRAISONDB_REQUIRE_ALL_BACKENDS")
     )
+
+
+def require_module(name: str) -> ModuleType:
+    """Import a driver a test module needs. Missing, it fails the run in CI (a skipped
+    backend there is a failure) and skips the module elsewhere (a partial install)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        message = f"{name} is not installed ({exc})"
+        if require_all_backends():
+            pytest.fail(message + "; CI runs every backend: pip install -e '.[dev]'")
+        pytest.skip(message, allow_module_level=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -96,7 +112,7 @@ def backend_url(backend: TestBackend, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="session")
-def db(backend_url: str) -> Iterator[PraisonDB]:
+def db(backend: TestBackend, backend_url: str) -> Iterator[PraisonDB]:
     with PraisonDB(backend_url, auto_migrate=True) as database:
         try:
             database.ping()
@@ -104,6 +120,11 @@ def db(backend_url: str) -> Iterator[PraisonDB]:
             if require_all_backends():
                 pytest.fail(str(exc))
             pytest.skip(str(exc))
+        opened = database.conversations.capabilities
+        assert opened == backend.capabilities(), (
+            f"{backend_url} promises {sorted(c.value for c in opened)}, its store class "
+            f"{sorted(c.value for c in backend.capabilities())}: tests would pick the wrong cases"
+        )
         yield database
 
 
@@ -111,6 +132,33 @@ def db(backend_url: str) -> Iterator[PraisonDB]:
 def uid() -> str:
     """A unique id, so tests sharing a store never see each other's data."""
     return uuid.uuid4().hex
+
+
+class FakeClock:
+    """praisondb's wall clock, moved forward by a test instead of waited for.
+
+    It keeps running with the real clock and only ever jumps forward, so what a server
+    derives from it (Redis PEXPIREAT, a MongoDB TTL index) is never in the past."""
+
+    def __init__(self) -> None:
+        self.offset_ns = 0
+
+    def time_ns(self) -> int:
+        return time.time_ns() + self.offset_ns
+
+    def advance(self, seconds: float) -> None:
+        """Move praisondb's clock ``seconds`` forward: TTLs and leases that short lapse."""
+        assert seconds >= 0, "the clock only moves forward"
+        self.offset_ns += int(seconds * 1_000_000_000)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """A controllable ``praisondb.clock`` for client-side expiry (state TTLs, leases,
+    tokens) in this process; subprocesses keep the real clock."""
+    fake = FakeClock()
+    monkeypatch.setattr(praisondb.clock, "time_ns", fake.time_ns)
+    return fake
 
 
 @pytest.fixture

@@ -328,13 +328,13 @@ def _initiate_replica_set(host: str, port: int, timeout: float = 60) -> None:
             except pymongo.errors.ConnectionFailure:
                 if time.monotonic() > deadline:
                     raise
-                time.sleep(0.2)
+                time.sleep(0.2)  # polling interval, not synchronisation
                 continue
             break
         while not client.admin.command("hello").get("isWritablePrimary"):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"mongod in the container was not primary after {timeout:.0f}s")
-            time.sleep(0.2)
+            time.sleep(0.2)  # polling interval, not synchronisation
     finally:
         client.close()
 

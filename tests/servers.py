@@ -26,4 +26,4 @@ def wait_until_ready(
         except errors:
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.05)
+            time.sleep(0.05)  # polling interval, not synchronisation

@@ -29,6 +29,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .. import clock
 from ..errors import Conflict, LeaseLost, LockTimeout, ValidationError
 from ..ids import new_id
 from ..model import StateEntry
@@ -88,7 +89,7 @@ class Lease:
     @property
     def held(self) -> bool:
         """True while we hold it and it has not run out (by our clock)."""
-        return self.token is not None and time.time() < self._until
+        return self.token is not None and clock.time() < self._until
 
     def _record(self, token: int, until: float) -> dict[str, Any]:
         return {"owner": self.owner, "until": until, "token": token}
@@ -122,7 +123,7 @@ class Lease:
         if self.token is not None:
             raise ValidationError(f"lock {self.name!r} is already held by this Lease")
         entry = self._db.state.get_entry(self.name, scope=LOCK_SCOPE)
-        now = time.time()
+        now = clock.time()
         if entry is not None:
             value = entry.value if isinstance(entry.value, dict) else {}
             if value.get("owner") is not None and float(value.get("until", 0)) > now:
@@ -154,7 +155,7 @@ class Lease:
         if self.token is None:
             raise ValidationError(f"lock {self.name!r} is not held")
         seconds = _seconds(ttl, "lock ttl") or self.ttl
-        until = time.time() + seconds
+        until = clock.time() + seconds
         written = self._write_once(self._record(self.token, until), self._version)
         if written is None:
             self.token = None

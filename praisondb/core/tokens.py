@@ -13,12 +13,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
 from datetime import timedelta
 from typing import Any
 
 import orjson
 
+from .. import clock
 from ..errors import InvalidToken, TokenExpired, ValidationError
 from ..validation import check_id, check_text, check_ttl
 
@@ -63,7 +63,7 @@ def issue_token(
     """A token naming ``session_id`` (and ``user_id``) that expires after ``ttl``."""
     check_id(session_id)
     seconds = check_ttl(ttl, "token ttl")
-    issued = int(time.time() if now is None else now)
+    issued = int(clock.time() if now is None else now)
     claims: dict[str, Any] = {
         "v": TOKEN_VERSION,
         "sid": session_id,
@@ -101,7 +101,7 @@ def read_token(token: str, secret: str | bytes, *, now: float | None = None) -> 
         or not isinstance(claims.get("iat"), int)
     ):
         raise InvalidToken("session token has an unknown format")
-    current = time.time() if now is None else now
+    current = clock.time() if now is None else now
     if claims["iat"] > current + CLOCK_SKEW_SECONDS:
         raise InvalidToken("session token was issued in the future")
     if current >= claims["exp"]:

@@ -25,7 +25,7 @@ def main(argv: list[str]) -> None:
             for _ in range(int(argv[3])):
                 with session.lock(timeout=60, ttl=30) as lease:
                     value = session.state.get("counter", 0)
-                    time.sleep(0.002)
+                    time.sleep(0.002)  # widens the read-modify-write window under test
                     session.state.set("counter", value + 1)
                     print(lease.token, flush=True)
         elif action == "read":

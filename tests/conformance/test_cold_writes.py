@@ -46,7 +46,7 @@ def _kill_during_first_extend(
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
         if delay is not None:
-            time.sleep(delay)
+            time.sleep(delay)  # a random kill moment: fault injection, not synchronisation
         else:
             deadline = time.monotonic() + 20
             while proc.poll() is None and time.monotonic() < deadline:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from praisondb import Conflict, Message, NotFound, PraisonDB, ValidationError
 from tests.conformance.conftest import spawn_worker
+from tests.waiting import eventually
 
 EXOTIC_TEXT = {
     "emoji": "emoji 🚀👩‍👩‍👧‍👦🏳️‍🌈 and 𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
@@ -258,9 +258,7 @@ def test_store_is_readable_after_a_writer_is_killed(
     proc = spawn_worker("append", backend_url, sid, "100000", "k")
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
-    deadline = datetime.now(timezone.utc) + timedelta(seconds=30)
-    while db.messages.count(sid) < 50 and datetime.now(timezone.utc) < deadline:
-        time.sleep(0.01)
+    eventually(lambda: db.messages.count(sid) >= 50, 30, "50 messages from the writer")
     proc.kill()
     proc.wait(timeout=30)
     messages = db.messages.list(sid)

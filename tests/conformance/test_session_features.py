@@ -3,7 +3,6 @@ rotation, cleanup, tokens, export/import), run on every backend."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from datetime import timedelta
 
@@ -12,6 +11,9 @@ import pytest
 from praisondb import NotFound, PraisonDB, Session, ValidationError
 from praisondb.core.tokens import InvalidToken, TokenExpired
 from praisondb.model import utcnow
+from praisondb.stores.base import Capability
+from tests.backends import TestBackend
+from tests.conftest import FakeClock
 
 
 def _texts(session: Session) -> list[str]:
@@ -72,19 +74,21 @@ def test_scoped_state_views(db: PraisonDB, uid: str) -> None:
         _ = db.session(f"{uid}-anon").user_state
 
 
-def test_state_ttl(db: PraisonDB, uid: str) -> None:
+def test_state_ttl(db: PraisonDB, uid: str, clock: FakeClock) -> None:
     s = db.session(uid)
     s.state.set("short", "x", ttl=0.3)
     s.state.set("long", "y", ttl=timedelta(hours=1))
     entry = s.state.entry("long")
     assert entry is not None and entry.expires_at is not None
     assert s.state.get("short") == "x"
-    time.sleep(0.5)
+    clock.advance(0.5)
     assert s.state.get("short") is None
     assert s.state.to_dict() == {"long": "y"}
 
 
-def test_temp_values_are_never_persisted(db: PraisonDB, backend_url: str, uid: str) -> None:
+def test_temp_values_are_never_persisted(
+    db: PraisonDB, backend: TestBackend, backend_url: str, uid: str
+) -> None:
     s = db.session(uid)
     other = db.session(f"{uid}-2")
     s.temp["scratch"] = {"draft": 1}
@@ -92,7 +96,7 @@ def test_temp_values_are_never_persisted(db: PraisonDB, backend_url: str, uid: s
     assert s.temp["scratch"] == {"draft": 1} and other.temp["scratch"] == "other"
     assert s.temp.to_dict() == {"scratch": {"draft": 1}}
     assert db.state_store.list_entries("temp") == []  # not in the persistent store
-    if backend_url != "memory://":
+    if Capability.PERSISTENT in backend.capabilities():  # a fresh handle sees the same data
         with PraisonDB(backend_url) as fresh:
             assert fresh.session(uid).temp.to_dict() == {}
 
@@ -272,7 +276,7 @@ def test_cleanup_deletes_whole_sessions_past_retention(db: PraisonDB, uid: str) 
         db.sessions.cleanup(older_than=timedelta(0))
 
 
-def test_tokens_name_the_session(db: PraisonDB, uid: str) -> None:
+def test_tokens_name_the_session(db: PraisonDB, uid: str, clock: FakeClock) -> None:
     secret = "s3cret-s3cret-s3cret"
     token = db.session(uid).token(secret, ttl=60)
     assert db.sessions.verify_token(token, secret) == uid
@@ -283,7 +287,7 @@ def test_tokens_name_the_session(db: PraisonDB, uid: str) -> None:
             token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1], secret
         )
     short = db.session(uid).token(secret, ttl=1)
-    time.sleep(1.1)
+    clock.advance(1.1)
     with pytest.raises(TokenExpired):
         db.sessions.verify_token(short, secret)
 

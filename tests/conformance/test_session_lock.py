@@ -13,6 +13,7 @@ import pytest
 
 from praisondb import PraisonDB
 from praisondb.core.locks import LeaseLost, LockTimeout
+from tests.conftest import FakeClock
 
 WORKER = Path(__file__).with_name("_session_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +30,7 @@ def test_lock_is_exclusive_and_tokens_grow(db: PraisonDB, uid: str) -> None:
     with s.lock(timeout=1) as first:
         assert first.held and first.token is not None
         with pytest.raises(LockTimeout):
-            db.session(uid).lock(timeout=0.2).acquire()
+            db.session(uid).lock(timeout=0).acquire()
         token = first.token
     assert not first.held
     with db.session(uid).lock(timeout=1) as second:
@@ -46,7 +47,7 @@ def test_lock_from_many_threads_serialises_critical_sections(db: PraisonDB, uid:
             for _ in range(5):
                 with db.session(uid).lock(timeout=30) as lease:
                     value = s.state.get("n", 0)
-                    time.sleep(0.001)
+                    time.sleep(0.001)  # widens the read-modify-write window under test
                     s.state.set("n", value + 1)
                     assert lease.token is not None
                     tokens.append(lease.token)
@@ -63,31 +64,33 @@ def test_lock_from_many_threads_serialises_critical_sections(db: PraisonDB, uid:
     assert len(set(tokens)) == 20
 
 
-def test_expired_lease_is_taken_over_and_the_old_holder_learns_it(db: PraisonDB, uid: str) -> None:
+def test_expired_lease_is_taken_over_and_the_old_holder_learns_it(
+    db: PraisonDB, uid: str, clock: FakeClock
+) -> None:
     stale = db.session(uid).lock(timeout=0, ttl=0.2)
     stale.acquire()
-    time.sleep(0.3)
+    clock.advance(0.3)
     with db.session(uid).lock(timeout=1) as fresh:  # takes over the expired lease
         assert fresh.token is not None and stale.token is not None and fresh.token > stale.token
         with pytest.raises(LeaseLost):
             stale.extend()
     stale2 = db.session(uid).lock(timeout=0, ttl=0.2)
     stale2.acquire()
-    time.sleep(0.3)
+    clock.advance(0.3)
     db.session(uid).lock(timeout=1).acquire()
     with pytest.raises(LeaseLost):
         stale2.release()
 
 
-def test_extend_keeps_the_lease(db: PraisonDB, uid: str) -> None:
+def test_extend_keeps_the_lease(db: PraisonDB, uid: str, clock: FakeClock) -> None:
     lease = db.session(uid).lock(timeout=0, ttl=0.3)
     lease.acquire()
     token = lease.token
-    time.sleep(0.2)
+    clock.advance(0.2)
     lease.extend(1.0)
-    time.sleep(0.2)
+    clock.advance(0.2)
     with pytest.raises(LockTimeout):
-        db.session(uid).lock(timeout=0.1).acquire()
+        db.session(uid).lock(timeout=0).acquire()
     assert lease.token == token
     lease.release()
 

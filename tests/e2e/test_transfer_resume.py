@@ -102,8 +102,8 @@ def _kill_once_writing(
         while not writing():
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the copy never started writing"
-            time.sleep(0.02)
-        time.sleep(random.uniform(0.0, max_delay))
+            time.sleep(0.02)  # polling interval, not synchronisation
+        time.sleep(random.uniform(0.0, max_delay))  # a random kill moment: fault injection
         assert proc.poll() is None, "the copy finished before it could be killed"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -223,7 +223,7 @@ def test_live_source_keeps_everything_that_was_there(stores: Stores, uid: str) -
             for sid in sids:
                 source.messages.append(sid, "assistant", "live")
                 appended.append(1)
-            time.sleep(0.001)
+            time.sleep(0.001)  # paces the live writer (load), not synchronisation
 
     thread = threading.Thread(target=writer)
     thread.start()

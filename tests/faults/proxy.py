@@ -15,6 +15,8 @@ counts what really fired:
 - ``delay(seconds)``: every chunk, both ways, is held back that long until ``heal``.
 - ``blackhole()``: connections are accepted and read, but nothing is forwarded or answered
   until ``heal``.
+- ``stop()``: the server is gone as the client sees it: every open connection is reset
+  and new ones are reset as soon as they are accepted, until ``heal``.
 - ``heal()``: disarm everything; later traffic flows normally.
 """
 
@@ -137,6 +139,7 @@ class FaultProxy:
         self._reset_skip = 0
         self._delay = 0.0
         self._blackhole = False
+        self._stopped = False
         self.injected: Counter[str] = Counter()
         """How often each fault really fired (a delay counts once per delayed chunk)."""
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -175,10 +178,16 @@ class FaultProxy:
         with self._lock:
             self._blackhole = True
 
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+        self.reset()
+        self._count("stop")
+
     def heal(self) -> None:
         with self._lock:
             self._drop, self._drop_armed, self._reset = None, False, None
-            self._delay, self._blackhole = 0.0, False
+            self._delay, self._blackhole, self._stopped = 0.0, False, False
 
     @property
     def armed(self) -> bool:
@@ -221,6 +230,12 @@ class FaultProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            with self._lock:
+                stopped = self._stopped
+            if stopped:
+                _rst(client)
+                self._count("refused")
+                continue
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
                 server = socket.create_connection(self.target, timeout=5)

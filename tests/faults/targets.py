@@ -59,6 +59,10 @@ MARKS = {
     "mongodb": Marks((b"commitTransaction", b"insert\x00"), ((b"insert\x00", b"update\x00"),)),
 }
 
+STOPPABLE = SERVER_BACKENDS
+"""Backends whose server a proxy can stop before the store first connects: the cluster's
+client never learns the nodes' own addresses then (see SERVER_BACKENDS)."""
+
 BLACKHOLE = ("mysql", "redis", "redis_cluster", "mongodb")
 """Backends whose store gives up on a silent server (a read timeout); not PostgreSQL."""
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.faults.proxy import FaultProxy
+from tests.waiting import eventually
 
 
 class EchoServer:
@@ -68,10 +69,7 @@ def ask(sock: socket.socket, data: bytes) -> bytes:
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.005)
+    eventually(condition, timeout)
 
 
 def test_forwards_both_ways(proxy: FaultProxy, echo: EchoServer) -> None:
@@ -208,6 +206,23 @@ def test_blackhole_reads_but_never_answers(proxy: FaultProxy, echo: EchoServer) 
         assert ask(sock, b"back") == b"ok:back"
     assert echo.received == [b"back"]
     assert proxy.injected["blackhole"] == 1
+
+
+def test_stop_resets_open_and_new_connections_until_healed(
+    proxy: FaultProxy, echo: EchoServer
+) -> None:
+    with connect(proxy) as sock:
+        assert ask(sock, b"a") == b"ok:a"
+        proxy.stop()
+        with pytest.raises(ConnectionResetError):
+            sock.recv(4096)  # the open connection is reset
+    with pytest.raises(ConnectionResetError), connect(proxy) as sock:
+        sock.recv(4096)  # a new one is reset as soon as it is accepted
+    proxy.heal()
+    with connect(proxy) as sock:
+        assert ask(sock, b"back") == b"ok:back"
+    assert echo.received == [b"a", b"back"]
+    assert proxy.injected == {"stop": 1, "reset": 1, "refused": 1}
 
 
 def test_an_unreachable_target_resets_the_client() -> None:

@@ -13,10 +13,10 @@ import pytest
 from praisondb import BackendUnavailable, PraisonDB
 from praisondb.stores import open_store
 from tests.backends import env_url
-from tests.conftest import require_all_backends
+from tests.conftest import require_all_backends, require_module
 from tests.servers import free_port
 
-pymongo = pytest.importorskip("pymongo")
+pymongo = require_module("pymongo")
 
 SHARED = env_url("mongodb", "mongodb://127.0.0.1:27017/?replicaSet=rs0")
 

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -39,6 +38,7 @@ from praisondb.stores.jsonfiles.files import safe_name
 from praisondb.stores.jsonfiles.store import JsonFileStore
 from praisondb.stores.memory import MemoryStore
 from praisondb.urls import parse_url
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 HOSTILE = [
@@ -90,10 +90,11 @@ def append(store: JsonFileStore, sid: str, *texts: str) -> list[Message]:
     return store.append_messages(sid, [Message(sid, "user", t) for t in texts])
 
 
-def run_python(code: str, *args: str) -> subprocess.Popen[str]:
+def run_python(code: str, *args: str, stdin: bool = False) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code), *args],
+        stdin=subprocess.PIPE if stdin else None,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -246,9 +247,7 @@ def test_sigkill_mid_batch_append_leaves_whole_batches(root: Path, store: JsonFi
     proc = run_python(code, str(root))
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     reader = open_store(root)
-    deadline = time.monotonic() + 30
-    while reader.count_messages("s") < 100 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    eventually(lambda: reader.count_messages("s") >= 100, 30, "100 messages from the writer")
     proc.kill()
     proc.wait(timeout=30)
     reopened = open_store(root)
@@ -334,26 +333,45 @@ def test_readers_never_see_a_half_written_session_file(root: Path, store: JsonFi
 # -- locks and concurrency --------------------------------------------------------------
 
 
+def waiting_on_a_file_lock(thread: threading.Thread) -> bool:
+    """Whether ``thread`` is inside filelock's acquire (polling a lock another holds)."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "acquire" and "filelock" in code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def test_the_session_lock_excludes_other_processes(root: Path, store: JsonFileStore) -> None:
+    """The other process holds the lock until told (a line on its stdin) to let go."""
     store.create_session(SessionInfo("s"))
     code = """
-        import sys, time
+        import sys
         from praisondb.stores.jsonfiles.store import JsonFileStore
         from praisondb.stores.jsonfiles.files import safe_name
         from praisondb.urls import parse_url
         store = JsonFileStore(parse_url("json://" + sys.argv[1]))
         with store._locks("s-" + safe_name("s")):
             print("locked", flush=True)
-            time.sleep(1.5)
+            sys.stdin.readline()
     """
-    proc = run_python(code, str(root))
+    proc = run_python(code, str(root), stdin=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
     impatient = open_store(root, lock_timeout=0.2)
     with pytest.raises(BackendUnavailable, match="lock"):
         append(impatient, "s", "blocked")
-    started = time.monotonic()
-    assert append(store, "s", "waited")[0].seq == 1  # waits for the other process
-    assert time.monotonic() - started > 0.2
+    seqs: list[int] = []
+    waiter = threading.Thread(target=lambda: seqs.extend(m.seq for m in append(store, "s", "w")))
+    waiter.start()
+    eventually(lambda: waiting_on_a_file_lock(waiter), 10, "the append waiting for the lock")
+    assert not seqs and store.count_messages("s") == 0
+    assert proc.stdin is not None
+    proc.stdin.write("release\n")
+    proc.stdin.flush()
+    waiter.join(timeout=30)
+    assert seqs == [1], "the waiting append never went through"
     proc.wait(timeout=30)
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
 

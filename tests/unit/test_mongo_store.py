@@ -1,37 +1,24 @@
 """What is specific to the MongoDB backend: key escaping, the 16 MB limit, the migration
-record, atomic appends across processes, and a server that stops mid-run (on a private
-mongod, never the shared one)."""
+record and its race. Appends across processes and a server that stops mid-run are
+conformance tests (test_messages.py, test_outages.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from praisondb import BackendUnavailable, PraisonDB, ValidationError
+from praisondb import PraisonDB, ValidationError
 from praisondb.stores.mongo.codec import escape, escape_key, unescape, unescape_key
 from praisondb.stores.mongo.core import MIGRATIONS
 from praisondb.stores.mongo.store import MongoStore
 from tests.backends import mongodb_backend
-from tests.conftest import require_all_backends
-from tests.servers import free_port
+from tests.conftest import require_all_backends, require_module
 
-pymongo = pytest.importorskip("pymongo")
+pymongo = require_module("pymongo")
 
-APPENDER = """
-import sys
-from praisondb import PraisonDB
-url, sid, count, tag = sys.argv[1:5]
-with PraisonDB(url) as db:
-    for i in range(int(count)):
-        db.messages.append(sid, "user", f"{tag}-{i}")
-"""
 TRICKY_KEYS = [
     "",
     ".",
@@ -47,10 +34,6 @@ TRICKY_KEYS = [
     "sp ace",
     "ü.🚀",
 ]
-SERVICES = Path(
-    os.environ.get("PRAISONDB_SERVICES_DIR") or Path.home() / ".cache" / "praisondb" / "services"
-)
-MONGOD = SERVICES / "mongodb" / "bin" / "mongod-4.0.10"
 
 
 @pytest.fixture(scope="module")
@@ -201,122 +184,3 @@ def test_many_clients_opening_one_new_database_at_once(url: str, tmp_path: Path)
             assert [d["_id"] for d in _raw_db(fresh).praisondb_migrations.find()] == [
                 number for number, _, _ in MIGRATIONS
             ]
-
-
-def test_four_processes_times_500_appends_are_gap_free(db: PraisonDB, url: str, uid: str) -> None:
-    db.sessions.create(uid)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", APPENDER, url, uid, "500", f"p{n}"],
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=Path(__file__).parents[2],
-        )
-        for n in range(4)
-    ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, err
-    messages = db.messages.list(uid)
-    assert [m.seq for m in messages] == list(range(1, 2001))
-    info = db.sessions.get(uid)
-    assert (info.message_count, info.last_seq) == (2000, 2000)
-
-
-def _start_mongod(
-    port: int, data: Path, started: list[subprocess.Popen[bytes]]
-) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [
-            str(MONGOD),
-            "--replSet",
-            "rsx",
-            "--bind_ip",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--dbpath",
-            str(data),
-            "--wiredTigerCacheSizeGB",
-            "0.25",
-            "--logpath",
-            str(data / "mongod.log"),
-        ],
-    )
-    started.append(proc)
-    client: pymongo.MongoClient = pymongo.MongoClient(  # type: ignore[type-arg]
-        "127.0.0.1", port, directConnection=True, serverSelectionTimeoutMS=20000
-    )
-    try:
-        client.admin.command(
-            "replSetInitiate", {"_id": "rsx", "members": [{"_id": 0, "host": f"127.0.0.1:{port}"}]}
-        )
-    except pymongo.errors.OperationFailure as exc:
-        if exc.code != 23:  # already initiated (a restart)
-            raise
-    deadline = time.monotonic() + 30
-    while not client.admin.command("isMaster").get("ismaster"):
-        assert time.monotonic() < deadline, "private mongod never became primary"
-        time.sleep(0.1)
-    client.close()
-    return proc
-
-
-@pytest.fixture
-def private_mongod(tmp_path: Path) -> Iterator[tuple[int, Path, list[subprocess.Popen[bytes]]]]:
-    """A port, a dbpath and the list of mongod processes started (killed by pid at the end)."""
-    if not MONGOD.exists():
-        pytest.fail(f"{MONGOD} is missing; run tools/services.sh up")
-    started: list[subprocess.Popen[bytes]] = []
-    yield free_port(), tmp_path, started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def test_server_stopped_mid_run(
-    private_mongod: tuple[int, Path, list[subprocess.Popen[bytes]]], uid: str
-) -> None:
-    port, data, started = private_mongod
-    proc = _start_mongod(port, data, started)
-    url = f"mongodb://127.0.0.1:{port}/t?replicaSet=rsx&timeout=1&retry_attempts=2"
-    errors: list[BaseException] = []
-    failed_at: list[float] = []
-    with PraisonDB(url) as db:
-        db.sessions.create(uid)
-
-        def writer() -> None:
-            try:
-                while True:
-                    db.messages.extend(uid, [{"role": "user", "content": "x" * 100}] * 10)
-            except BaseException as exc:
-                failed_at.append(time.monotonic())
-                errors.append(exc)
-
-        thread = threading.Thread(target=writer)
-        thread.start()
-        time.sleep(1.0)
-        stopped = time.monotonic()
-        proc.kill()
-        proc.wait()
-        thread.join(timeout=60)
-        assert not thread.is_alive()
-        assert isinstance(errors[0], BackendUnavailable), errors
-        assert failed_at[0] - stopped < 2 * 1 + 3, "not within the configured timeout"
-    _start_mongod(port, data, started)
-    with PraisonDB(url) as db:
-        info = db.sessions.get(uid)
-        messages = db.messages.list(uid)
-        assert len(messages) % 10 == 0 and messages, "a batch was half stored"
-        assert info.message_count == len(messages) == info.last_seq
-        assert [m.seq for m in messages] == list(range(1, len(messages) + 1))
-
-
-def test_unreachable_url_is_backend_unavailable_and_redacted() -> None:
-    url = f"mongodb://app:hunter2@127.0.0.1:{free_port()}/x?timeout=0.5&retry_attempts=2"
-    started = time.monotonic()
-    with PraisonDB(url) as db, pytest.raises(BackendUnavailable) as caught:
-        db.ping()
-    assert time.monotonic() - started < 4
-    assert "hunter2" not in str(caught.value) and caught.value.attempts == 2

@@ -1,37 +1,21 @@
-"""What is specific to the Redis backend: hash tags, prefixes, session TTL, Lua atomicity
-across processes, and a server that stops mid-run (on a private redis-server)."""
+"""What is specific to the Redis backend: hash tags, prefixes, session TTL, lost replies.
+Appends across processes and a server that stops mid-run are conformance tests
+(test_messages.py, test_outages.py)."""
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from praisondb import BackendUnavailable, Conflict, Message, PraisonDB
+from praisondb import Conflict, Message, PraisonDB
 from praisondb.stores.redis.store import RedisStore
 from tests.backends import redis_backend
-from tests.conftest import require_all_backends
-from tests.servers import free_port, wait_until_ready
+from tests.conftest import require_all_backends, require_module
 
-redis = pytest.importorskip("redis")
-from redis.crc import key_slot  # noqa: E402
-
-APPENDER = """
-import sys
-from praisondb import PraisonDB
-url, sid, count, tag = sys.argv[1:5]
-with PraisonDB(url) as db:
-    for i in range(int(count)):
-        db.messages.append(sid, "user", f"{tag}-{i}")
-"""
+redis = require_module("redis")
+key_slot = require_module("redis.crc").key_slot
 
 
 @pytest.fixture(scope="module")
@@ -170,112 +154,3 @@ def test_state_listing_uses_scan_with_literal_patterns(db: PraisonDB, uid: str) 
     assert [(e.scope, e.key) for e in db.state.list(scope)] == [(scope, "a*"), (scope, "a:b")]
     assert [e.key for e in db.state.list(scope, "a*")] == ["a*"]
     assert db.state.clear(scope) == 2
-
-
-def test_four_processes_times_500_appends_are_gap_free(db: PraisonDB, url: str, uid: str) -> None:
-    db.sessions.create(uid)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", APPENDER, url, uid, "500", f"p{n}"],
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=Path(__file__).parents[2],
-        )
-        for n in range(4)
-    ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
-    messages = db.messages.list(uid)
-    assert [m.seq for m in messages] == list(range(1, 2001))
-    assert len({m.id for m in messages}) == 2000
-    info = db.sessions.get(uid)
-    assert (info.message_count, info.last_seq) == (2000, 2000)
-
-
-@pytest.fixture
-def private_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    """A redis-server of our own (never the shared one), with an fsync'ed AOF."""
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is not installed; run tools/services.sh up")
-    port = free_port()
-    yield port, tmp_path
-    with contextlib.suppress(redis.exceptions.RedisError):
-        redis.Redis(port=port, password="s3cret-pw").shutdown(nosave=True)
-
-
-def _start(port: int, data: Path, password: str) -> None:
-    subprocess.run(
-        [
-            "redis-server",
-            "--daemonize",
-            "yes",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--dir",
-            str(data),
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--requirepass",
-            password,
-        ],
-        check=True,
-        capture_output=True,
-    )
-    raw = redis.Redis(port=port, password=password)
-    wait_until_ready(raw.ping, (redis.exceptions.ConnectionError,))
-
-
-def test_server_stopped_mid_run(private_server: tuple[int, Path], uid: str) -> None:
-    port, data = private_server
-    _start(port, data, "s3cret-pw")
-    url = f"redis://:s3cret-pw@127.0.0.1:{port}/0?timeout=1&retry_attempts=2"
-    raw = redis.Redis(port=port, password="s3cret-pw")
-    errors: list[BaseException] = []
-    failed_at: list[float] = []
-    with PraisonDB(url) as db:
-        db.sessions.create(uid)
-
-        def writer() -> None:
-            try:
-                while True:
-                    db.messages.extend(uid, [{"role": "user", "content": "x" * 100}] * 10)
-            except BaseException as exc:
-                failed_at.append(time.monotonic())
-                errors.append(exc)
-
-        thread = threading.Thread(target=writer)
-        thread.start()
-        time.sleep(0.3)
-        stopped = time.monotonic()
-        subprocess.run(["kill", "-9", str(raw.info("server")["process_id"])], check=True)
-        thread.join(timeout=30)
-        assert not thread.is_alive()
-        assert isinstance(errors[0], BackendUnavailable), errors
-        assert failed_at[0] - stopped < 1 * 2 + 2, "not within the configured timeout"
-        assert "s3cret-pw" not in str(errors[0]) and "***" in str(errors[0])
-        with pytest.raises(BackendUnavailable):
-            db.sessions.get(uid)
-    _start(port, data, "s3cret-pw")  # the AOF brings back every acknowledged write
-    with PraisonDB(url) as db:
-        info = db.sessions.get(uid)
-        messages = db.messages.list(uid)
-        assert info.message_count == len(messages) == info.last_seq > 0
-        assert len(messages) % 10 == 0, "a batch was half stored"
-        assert [m.seq for m in messages] == list(range(1, len(messages) + 1))
-
-
-def test_unreachable_url_is_backend_unavailable_and_redacted() -> None:
-    port = free_port()
-    url = f"redis://user:hunter2@127.0.0.1:{port}/0?timeout=0.5&retry_attempts=2"
-    started = time.monotonic()
-    with PraisonDB(url) as db, pytest.raises(BackendUnavailable) as caught:
-        db.ping()
-    assert time.monotonic() - started < 3
-    assert "hunter2" not in str(caught.value) and caught.value.attempts == 2

@@ -7,12 +7,12 @@ round-trip exactly (a float score or a BSON date would not).
 from __future__ import annotations
 
 import math
-import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import orjson
 
+from ... import clock
 from ...model import Checkpoint, Message, Run, Span, StateEntry
 from ..base import SessionQuery
 
@@ -226,7 +226,7 @@ def to_us(moment: datetime) -> int:
 
 def now_us() -> int:
     """The current time as :func:`to_us` would give it for ``utcnow()``, without a datetime."""
-    return time.time_ns() // 1_000
+    return clock.time_ns() // 1_000
 
 
 def from_us(us: int | bytes | str) -> datetime:

@@ -67,14 +67,17 @@ def _session(row: Any) -> SessionInfo:
 class SQLStore(SQLItemsMixin):
     """Conversations and state in one SQL database."""
 
+    capabilities: frozenset[Capability] = frozenset(
+        {Capability.PERSISTENT, Capability.MULTI_PROCESS}
+    )
+    """What a server or an SQLite file promises; an instance on an in-memory SQLite URL
+    narrows it to nothing (it lives and dies with one process)."""
+
     def __init__(self, url: StoreURL, **options: Any) -> None:
         self.url = url
         settings = parse_options(url, options)
-        self.capabilities: frozenset[Capability] = (
-            frozenset()
-            if is_memory_sqlite(url)
-            else frozenset({Capability.PERSISTENT, Capability.MULTI_PROCESS})
-        )
+        if is_memory_sqlite(url):
+            self.capabilities = frozenset()
         self._engine = create_engine(url, settings)
         self._dialect = self._engine.dialect.name
         self._write = {WRITE: True} if self._dialect == "sqlite" else {}
