@@ -24,3 +24,12 @@ def test_a_bad_value_names_the_option_and_the_url(backend_url: str) -> None:
     text = str(caught.value)
     assert "option auto_migrate must be true or false, not 'sometimes'" in text
     assert f"(for {parse_url(backend_url).redacted})" in text
+
+
+@pytest.mark.backends("postgres", "mysql")
+def test_a_url_option_the_driver_refuses_is_a_config_error(backend_url: str) -> None:
+    """SQL URLs hand unknown query options to the driver; its refusal is ours to word."""
+    url = backend_url + ("&" if "?" in backend_url else "?") + "retry_attempts=2"
+    with pytest.raises(ConfigError, match="the database driver refused an option") as caught:
+        open_conversation_store(url)
+    assert "retry_attempts" in str(caught.value)

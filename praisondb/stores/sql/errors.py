@@ -152,6 +152,11 @@ def translate(exc: sa.exc.SQLAlchemyError, url: StoreURL) -> Exception | None:
         )
     if isinstance(exc, sa.exc.IntegrityError):
         return Conflict(describe(exc, url))
+    if "invalid connection option" in str(getattr(exc, "orig", "")):  # libpq refused a URL option
+        return ConfigError(
+            f"the database driver refused an option of {url.redacted}: {describe(exc, url)}; "
+            "remove it from the URL (praisondb's own options are listed in README's URL section)"
+        )
     if getattr(getattr(exc, "orig", None), "sqlstate", None) in _PREPARED_STATEMENT_LOST:
         return ConfigError(
             f"{describe(exc, url)}; a connection pooler in transaction mode (PgBouncer) "

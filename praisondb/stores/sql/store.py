@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ...errors import Conflict, NotFound, ValidationError
+from ...errors import ConfigError, Conflict, NotFound, ValidationError
 from ...model import JSON, Message, Page, SessionInfo, StateEntry, utcnow
-from ...retry import Retry
+from ...retry import Retry, driver_text
 from ...urls import StoreURL
 from ..base import (
     UNSET,
@@ -91,6 +91,13 @@ class SQLStore(SQLItemsMixin):
                 ),
                 action="open",
             )
+        except TypeError as exc:  # the DBAPI's connect() refused a keyword from the URL query
+            self._engine.dispose()
+            raise ConfigError(
+                f"the database driver refused an option of {url.redacted}: "
+                f"{driver_text(exc, url.secret)}; remove it from the URL (praisondb's own "
+                "options are listed in README's URL section)"
+            ) from None
         except BaseException:
             self._engine.dispose()
             raise
