@@ -97,12 +97,17 @@ def backend(request: pytest.FixtureRequest) -> TestBackend:
 @pytest.fixture(scope="session")
 def backend_url(backend: TestBackend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A private store for this backend, shared by every test of the run (tests use unique ids)."""
-    tmp = tmp_path_factory.mktemp(backend.name)
+    yield from private_url(backend.name, tmp_path_factory)
+
+
+def private_url(name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private store of backend ``name`` for a fixture to yield from; an unreachable
+    server fails the run in CI and skips elsewhere."""
     with contextlib.ExitStack() as stack:
         try:
-            url = stack.enter_context(backend.factory(tmp))
+            url = stack.enter_context(BACKENDS[name].factory(tmp_path_factory.mktemp(name)))
         except Exception as exc:
-            message = f"backend {backend.name} is unreachable: {type(exc).__name__}: {exc}"
+            message = f"backend {name} is unreachable: {type(exc).__name__}: {exc}"
             if require_all_backends():
                 pytest.fail(
                     message + " (CI runs every backend; start it with tools/services.sh up)"

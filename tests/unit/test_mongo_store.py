@@ -15,7 +15,7 @@ from praisondb.stores.mongo.codec import escape, escape_key, unescape, unescape_
 from praisondb.stores.mongo.core import MIGRATIONS
 from praisondb.stores.mongo.store import MongoStore
 from tests.backends import mongodb_backend
-from tests.conftest import require_all_backends, require_module
+from tests.conftest import private_url, require_module
 
 pymongo = require_module("pymongo")
 
@@ -38,13 +38,7 @@ TRICKY_KEYS = [
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    try:
-        with mongodb_backend(tmp_path_factory.mktemp("mongo")) as private:
-            yield private
-    except pymongo.errors.PyMongoError as exc:
-        if require_all_backends():
-            pytest.fail(f"mongodb is unreachable: {exc}")
-        pytest.skip(f"mongodb is unreachable: {exc}")
+    yield from private_url("mongodb", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

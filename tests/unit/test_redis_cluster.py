@@ -24,8 +24,7 @@ from praisondb.stores import open_conversation_store
 from praisondb.stores.base import SessionQuery
 from praisondb.stores.redis.codec import to_us
 from praisondb.stores.redis.store import RedisStore
-from tests.backends import redis_backend, redis_cluster_backend
-from tests.conftest import require_all_backends
+from tests.conftest import private_url
 from tests.faults.targets import FaultCluster, cluster_nodes, proxied, target
 from tests.servers import free_port, wait_until_ready
 from tests.waiting import eventually
@@ -33,28 +32,14 @@ from tests.waiting import eventually
 BASE = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
 
 
-def _unreachable(what: str, exc: BaseException) -> None:
-    if require_all_backends():
-        pytest.fail(f"{what} is unreachable: {exc} (run tools/services.sh up)")
-    pytest.skip(f"{what} is unreachable: {exc}")
-
-
 @pytest.fixture(scope="module")
 def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    try:
-        with redis_cluster_backend(tmp_path_factory.mktemp("cluster")) as url:
-            yield url
-    except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as exc:
-        _unreachable("the redis cluster", exc)
+    yield from private_url("redis_cluster", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def plain_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    try:
-        with redis_backend(tmp_path_factory.mktemp("redis")) as url:
-            yield url
-    except redis.exceptions.RedisError as exc:
-        _unreachable("redis", exc)
+    yield from private_url("redis", tmp_path_factory)
 
 
 @pytest.fixture(params=["redis", "redis_cluster"])

@@ -11,8 +11,7 @@ import pytest
 
 from praisondb import Conflict, Message, PraisonDB
 from praisondb.stores.redis.store import RedisStore
-from tests.backends import redis_backend
-from tests.conftest import require_all_backends, require_module
+from tests.conftest import private_url, require_module
 
 redis = require_module("redis")
 key_slot = require_module("redis.crc").key_slot
@@ -20,13 +19,7 @@ key_slot = require_module("redis.crc").key_slot
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    try:
-        with redis_backend(tmp_path_factory.mktemp("redis")) as private:
-            yield private
-    except redis.exceptions.ConnectionError as exc:
-        if require_all_backends():
-            pytest.fail(f"redis is unreachable: {exc}")
-        pytest.skip(f"redis is unreachable: {exc}")
+    yield from private_url("redis", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
