@@ -9,11 +9,13 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from praisondb import ConfigError, PraisonDB, SchemaOutOfDate
 from praisondb.model import utcnow
@@ -24,6 +26,7 @@ from praisondb.stores.sql.schema import state
 from praisondb.stores.sql.store import SQLStore
 from praisondb.urls import parse_url
 from tests.unit.sql_fixtures import any_sql_url, postgres_url, server_url  # noqa: F401
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 EXTRA_REVISION = '''"""Test-only revision on top of HEAD.
@@ -243,3 +246,46 @@ def test_the_write_token_revision_keeps_state_both_ways(any_sql_url: str) -> Non
 
 def _state_columns(engine: sa.Engine) -> set[str]:
     return {column["name"] for column in sa.inspect(engine).get_columns("praisondb_state")}
+
+
+def _open_without_migrating(url: str) -> str:
+    try:
+        open_conversation_store(url).close()
+    except Exception as exc:  # reported to the test, which names it
+        return f"{type(exc).__name__}: {exc}"
+    return "opened"
+
+
+def _waiting_for_the_lock(conn: sa.Connection) -> bool:
+    if conn.dialect.name == "postgresql":
+        query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    else:
+        query = (
+            "SELECT count(*) FROM information_schema.PROCESSLIST "
+            "WHERE INFO LIKE 'SELECT GET_LOCK%%' AND ID <> CONNECTION_ID()"
+        )
+    return bool(conn.execute(sa.text(query)).scalar())
+
+
+def test_an_open_during_another_process_s_migration_waits_for_it(server_url: str) -> None:  # noqa: F811
+    """While another process migrates (holding the migration lock, its DDL half done on
+    MySQL, invisible until commit on PostgreSQL), a store opened without auto_migrate
+    waits for it and opens, instead of reporting the database at revision none."""
+    parsed = parse_url(server_url)
+    engine = sql_engine.create_engine(parsed, sql_engine.parse_options(parsed, {}))
+    outcome: list[str] = []
+    opener = threading.Thread(target=lambda: outcome.append(_open_without_migrating(server_url)))
+    try:
+        with engine.connect() as migrating, engine.connect() as watcher:
+            with migrate._mysql_lock(migrating), migrating.begin():
+                if engine.dialect.name == "postgresql":
+                    migrating.execute(
+                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": migrate._PG_LOCK_KEY}
+                    )
+                opener.start()
+                eventually(lambda: _waiting_for_the_lock(watcher), 30, "the opener to wait")
+                command.upgrade(migrate.alembic_config(connection=migrating), "head")
+            opener.join(timeout=60)
+    finally:
+        engine.dispose()
+    assert outcome == ["opened"]

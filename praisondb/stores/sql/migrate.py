@@ -206,9 +206,12 @@ def upgrade_engine(engine: Engine, revision: str = "head") -> str | None:
 
 
 def _migrate_engine(
-    engine: Engine, revision: str, step: Callable[[Config, str], None]
+    engine: Engine, revision: str, step: Callable[[Config, str], None] | None
 ) -> str | None:
-    """Run an Alembic step under the migration lock, in one transaction; the revision after."""
+    """Run an Alembic step under the migration lock, in one transaction; the revision after.
+
+    With no ``step``, only wait for the lock and read the revision a concurrent migration
+    left behind."""
     dialect = engine.dialect.name
     target = {"head": head(), "base": None}.get(revision, revision)
     with engine.connect() as conn:
@@ -221,7 +224,7 @@ def _migrate_engine(
             before = context.get_current_revision()
             if is_newer_than_known(before):
                 raise newer_than_known(str(before), _shown(engine))
-            if before != target:
+            if step is not None and before != target:
                 step(alembic_config(connection=conn), revision)
             after = MigrationContext.configure(
                 conn, opts={"version_table": VERSION_TABLE}
@@ -244,6 +247,11 @@ def ensure_schema(engine: Engine, url: StoreURL, *, auto_migrate: bool) -> str:
         raise newer_than_known(applied, url.redacted)
     if auto_migrate or (applied is None and url.family == "sqlite"):
         return upgrade_engine(engine) or wanted
+    # Another process may be migrating right now (MySQL's DDL is visible half-done; a
+    # PostgreSQL migration shows nothing until it commits): read again once it is done.
+    applied = _migrate_engine(engine, "head", None)
+    if applied == wanted:
+        return applied
     raise SchemaOutOfDate(applied, wanted, url=url.redacted)
 
 
