@@ -63,6 +63,7 @@ def _open_without(blocked: str, url: str, role: str = "conversations") -> dict[s
         ("pymysql", "mysql://app:hunter2@127.0.0.1:3306/test", "conversations", "mysql"),
         ("pymysql", "mariadb://127.0.0.1/test", "conversations", "mysql"),
         ("clickhouse_connect,chdb", "chdb:///tmp/praisondb-no-chdb", "analytics", "chdb"),
+        ("chdb", "chdb:///tmp/praisondb-no-chdb-only", "analytics", "chdb"),
         ("clickhouse_connect", "clickhouse://127.0.0.1:8123", "analytics", "clickhouse"),
         ("pymongo", "mongodb://127.0.0.1:1/x", "conversations", "mongo"),
         ("redis", "redis://127.0.0.1:1/0", "state", "redis"),

@@ -73,6 +73,8 @@ def connect(
     """
     chdb = url.scheme == "chdb"
     settings = {"readonly": 1 if chdb else 2} if readonly else None
+    if chdb:
+        _require_chdb()
     try:
         if chdb:
             path = None if url.path in MEMORY_PATHS else str(Path(url.path).expanduser())
@@ -104,6 +106,18 @@ def connect(
                 "opened a different chdb directory (one chdb directory per process); " + first
             )
         raise BackendUnavailable(f"cannot open ClickHouse: {first}", url=url.redacted) from exc
+
+
+def _require_chdb() -> None:
+    """clickhouse-connect imports the embedded engine only when asked for it, and then names
+    its own extra; ours is the one that installs both."""
+    try:
+        import chdb  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(
+            "chdb:// needs the embedded ClickHouse engine, which is not installed "
+            f"({exc.name or exc}); run: pip install 'praisondb[chdb]'"
+        ) from exc
 
 
 def query_target(client: Any, sql: str, parameters: Mapping[str, Any], url: StoreURL) -> Rows:
