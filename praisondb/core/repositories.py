@@ -127,8 +127,6 @@ class Sessions:
     def get_or_create(
         self, session_id: str, user_id: str | None = None, agent: str | None = None, **fields: Any
     ) -> SessionInfo:
-        from ..errors import Conflict
-
         try:
             return self.get(session_id)
         except NotFound:
