@@ -14,6 +14,7 @@ from .errors import (
     ConfigError,
     Conflict,
     ConflictAbort,
+    DatabaseClosed,
     InvalidToken,
     LeaseLost,
     LockTimeout,
@@ -29,6 +30,7 @@ from .errors import (
 if _TYPE_CHECKING:
     from .adapter import DbSessionAdapter
     from .agents.managed import CustomTool, ManagedAgent, ManagedConfig
+    from .aio import AsyncDbSessionAdapter, AsyncPraisonDB, AsyncSession
     from .core.session import Session
     from .facade import PraisonDB
     from .model import Checkpoint, Event, Message, Page, Run, SessionInfo, Span, StateEntry
@@ -37,12 +39,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArchiveError",
+    "AsyncDbSessionAdapter",
+    "AsyncPraisonDB",
+    "AsyncSession",
     "BackendUnavailable",
     "Checkpoint",
     "ConfigError",
     "Conflict",
     "ConflictAbort",
     "CustomTool",
+    "DatabaseClosed",
     "DbSessionAdapter",
     "Event",
     "InvalidToken",
@@ -70,6 +76,9 @@ __all__ = [
 
 
 _LAZY = {
+    "AsyncDbSessionAdapter": ".aio",
+    "AsyncPraisonDB": ".aio",
+    "AsyncSession": ".aio",
     "Checkpoint": ".model",
     "CustomTool": ".agents.managed",
     "DbSessionAdapter": ".adapter",

@@ -7,6 +7,7 @@ Every such reading goes through this module (``model.utcnow`` and the lease code
 
 from __future__ import annotations
 
+import sys
 import time as _time
 from datetime import datetime, timedelta, timezone
 
@@ -28,4 +29,21 @@ def now() -> datetime:
     return EPOCH + timedelta(microseconds=time_ns() // 1_000)
 
 
-__all__ = ["EPOCH", "now", "time", "time_ns"]
+def pause(seconds: float) -> None:
+    """Wait ``seconds`` (retry backoff, lock polling).
+
+    Inside the async face's greenlets this awaits ``asyncio.sleep`` instead, so one
+    waiting call never stalls the event loop the other conversations run on.
+    """
+    if "greenlet" in sys.modules:  # only loaded when the async face (or SQLAlchemy's) runs
+        from sqlalchemy.util.concurrency import await_only, in_greenlet
+
+        if in_greenlet():
+            import asyncio
+
+            await_only(asyncio.sleep(seconds))
+            return
+    _time.sleep(seconds)
+
+
+__all__ = ["EPOCH", "now", "pause", "time", "time_ns"]

@@ -18,6 +18,7 @@
     ├── BatchTypeError         an analytics value does not fit its column (internal: the
     │                          ClickHouse sink coerces the batch and retries; never raised out)
     ├── StorageFull            the disk (or the server's) is full; free space, then retry
+    ├── DatabaseClosed         the (async) database was closed before or during the call
     └── ToolCallLimitExceeded  a managed agent asked for more custom tool calls than allowed
 
 Every error that names a URL names it redacted. ``transient`` tells retry code
@@ -126,6 +127,11 @@ class ToolCallLimitExceeded(PraisonDBError):
     """The agent asked for more custom tool calls in one turn than ``max_tool_calls``."""
 
 
+class DatabaseClosed(PraisonDBError):
+    """The database object was closed, before or while this call ran. Open a new one
+    (or keep it open until every task using it has finished)."""
+
+
 class StorageFull(PraisonDBError, OSError):
     """No space left for the write (a full disk, quota or file-size limit, locally or on
     the database server). Not transient: an immediate retry fails the same way; free
@@ -139,6 +145,7 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "ConflictAbort",
+    "DatabaseClosed",
     "InvalidToken",
     "LeaseLost",
     "LockTimeout",

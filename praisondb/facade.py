@@ -16,7 +16,7 @@ from .core.events import EventLog
 from .core.repositories import Checkpoints, Messages, Runs, Sessions, State
 from .core.session import Session
 from .integrations.praisonai import LifecycleMixin
-from .stores import open_analytics_sink, open_conversation_store, open_state_store
+from .stores import open_store
 from .stores.base import ConversationStore, StateStore
 from .stores.memory import MemoryStore
 from .urls import StoreURL, parse_url
@@ -85,8 +85,8 @@ class PraisonDB(LifecycleMixin):
         if store is None:
             with self._lock:
                 if self._conversations is None:
-                    self._conversations = open_conversation_store(
-                        self.database_url, **self._options
+                    self._conversations = self._open(
+                        self.database_url, "conversations", self._options
                     )
                 store = self._conversations
         return store
@@ -100,7 +100,7 @@ class PraisonDB(LifecycleMixin):
                     if self.state_url is None or self.state_url.secret == self.database_url.secret:
                         self._state = self.conversations  # type: ignore[assignment]
                     else:
-                        self._state = open_state_store(self.state_url, **self._state_options)
+                        self._state = self._open(self.state_url, "state", self._state_options)
                 store = self._state
         assert store is not None
         return store
@@ -119,10 +119,14 @@ class PraisonDB(LifecycleMixin):
             with self._lock:
                 if self._analytics is None:
                     self._analytics = Analytics(
-                        open_analytics_sink(self.analytics_url, **self._analytics_options)
+                        self._open(self.analytics_url, "analytics", self._analytics_options)
                     )
                 sink = self._analytics
         return sink
+
+    def _open(self, url: StoreURL, role: str, options: dict[str, Any]) -> Any:
+        """Open the store of one role (the async face opens them on async drivers)."""
+        return open_store(url, role, **options)
 
     def session(
         self, session_id: str, user_id: str | None = None, agent: str | None = None

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from . import clock
 from .errors import BackendUnavailable, PraisonDBError
 from .urls import StoreURL, redact_text
 
@@ -68,7 +69,7 @@ class Retry:
                     failures,
                     delay,
                 )
-                time.sleep(delay)
+                clock.pause(delay)
 
 
 _DUMPS = (", Topology Description: ",)

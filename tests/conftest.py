@@ -7,7 +7,7 @@ import importlib
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,7 +16,9 @@ import pytest
 
 import praisondb.clock
 from praisondb import BackendUnavailable, PraisonDB
+from praisondb.aio import AsyncPraisonDB
 from tests.backends import BACKENDS, TestBackend
+from tests.faces import FACES, LoopThread, lens
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,6 +62,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
+CONFORMANCE = Path(__file__).parent / "conformance"
+
+
 def selected_backends(config: pytest.Config) -> list[str]:
     names = [n.strip() for n in str(config.getoption("--backends")).split(",") if n.strip()]
     unknown = sorted(set(names) - set(BACKENDS))
@@ -87,6 +92,45 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for marker in metafunc.definition.iter_markers("requires"):
         names = [n for n in names if all(BACKENDS[n].has(p) for p in marker.args)]
     metafunc.parametrize("backend", names, indirect=True, scope="session")
+    if "face" in metafunc.fixturenames and CONFORMANCE in Path(metafunc.definition.path).parents:
+        metafunc.parametrize("face", FACES, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def face(request: pytest.FixtureRequest) -> str:
+    """``sync`` or ``async``: which face of praisondb the test's ``db`` is (tests/faces.py).
+
+    The conformance suite runs on both; other tests (CLI, integrations, which take a sync
+    ``PraisonDB``) on the sync face."""
+    name: str = getattr(request, "param", "sync")
+    return name
+
+
+@pytest.fixture(scope="session")
+def face_loop() -> Iterator[LoopThread]:
+    """The event loop the async face runs on, in a thread of its own."""
+    loop = LoopThread()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(scope="session")
+def open_db(face: str, face_loop: LoopThread) -> Iterator[Callable[..., Any]]:
+    """``open_db(url, **options)``: a database of this test's face, closed at the end."""
+    opened: list[Any] = []
+
+    def open_(url: str | None = None, *args: Any, **options: Any) -> Any:
+        if face == "sync":
+            database: Any = PraisonDB(url, *args, **options)
+        else:
+            database = lens(AsyncPraisonDB(url, *args, **options), face_loop)
+        opened.append(database)
+        return database
+
+    yield open_
+    for database in reversed(opened):
+        with contextlib.suppress(Exception):
+            database.close()
 
 
 @pytest.fixture(scope="session")
@@ -117,8 +161,10 @@ def private_url(name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @pytest.fixture(scope="session")
-def db(backend: TestBackend, backend_url: str) -> Iterator[PraisonDB]:
-    with PraisonDB(backend_url, auto_migrate=True) as database:
+def db(backend: TestBackend, backend_url: str, open_db: Callable[..., Any]) -> Iterator[PraisonDB]:
+    """The backend's store through this test's face (``face``): sync, or the async face
+    seen through tests/faces.py's sync lens."""
+    with open_db(backend_url, auto_migrate=True) as database:
         try:
             database.ping()
         except BackendUnavailable as exc:

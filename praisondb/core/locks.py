@@ -146,7 +146,7 @@ class Lease:
             if remaining is not None and remaining <= 0:
                 raise LockTimeout(f"lock {self.name!r} is held by someone else; gave up waiting")
             sleep = random.uniform(pause / 2, pause)
-            time.sleep(sleep if remaining is None else min(sleep, remaining))
+            clock.pause(sleep if remaining is None else min(sleep, remaining))
             pause = min(pause * 2, _MAX_POLL)
         return self
 

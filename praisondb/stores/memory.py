@@ -40,6 +40,8 @@ OPTIONS = OptionTable(
 
 class MemoryStore:
     capabilities: frozenset[Capability] = frozenset()
+    async_io = "inline"
+    """No I/O: the async face calls it straight from its greenlets."""
 
     def __init__(self, url: StoreURL, **options: Any) -> None:
         OPTIONS.read(url, options)  # refuses unknown names like every store

@@ -11,6 +11,7 @@ import pytest
 
 from praisondb import DbSessionAdapter, NotFound, PraisonDB
 from tests.conformance.test_session_lock import WORKER, worker_env
+from tests.faces import session_adapter
 
 LIFECYCLE_METHODS = [
     "on_agent_start", "on_user_message", "on_agent_message", "on_tool_call", "on_agent_end",
@@ -103,7 +104,7 @@ def test_a_new_process_sees_runs_traces_and_adapter_metadata(
     db: PraisonDB, backend_url: str, uid: str
 ) -> None:
     drive_agent(db, uid)
-    adapter = DbSessionAdapter(db)
+    adapter = session_adapter(db)
     assert adapter.set_metadata(uid, {"remote": {"id": "sesn_1"}})
     adapter.update_session_metadata(uid, usage={"input_tokens": 5}, ignored=None)
     seen = read_in_new_process(backend_url, uid)
@@ -118,7 +119,7 @@ def test_a_new_process_sees_runs_traces_and_adapter_metadata(
 
 
 def test_adapter_session_store_interface(db: PraisonDB, uid: str) -> None:
-    adapter = DbSessionAdapter(db)
+    adapter = session_adapter(db)
     assert not adapter.session_exists(uid) and adapter.get_session(uid) is None
     assert adapter.get_chat_history(uid) == [] and adapter.get_metadata(uid) == {}
     assert adapter.add_message(uid, "user", "hi", {"k": 1})

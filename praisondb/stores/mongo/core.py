@@ -17,6 +17,7 @@ import pymongo
 import pymongo.errors
 from pymongo import ASCENDING, DESCENDING
 
+from ... import clock
 from ...errors import (
     BackendUnavailable,
     ConfigError,
@@ -147,7 +148,7 @@ class MongoCore:
                         if session.in_transaction:
                             _abort(session)
                         raise
-                time.sleep(delay)
+                clock.pause(delay)
                 delay = min(delay * 2, 0.05)
 
         return self._call(action, run)
