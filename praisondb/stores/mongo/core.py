@@ -7,10 +7,12 @@ first-use setup (collections and index migrations), and transactions.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 import pymongo
@@ -48,7 +50,7 @@ class MongoCore:
     _client: Any
     _db: Any
     _retry: Retry
-    _ready_lock: threading.Lock
+    _ready_lock: AbstractContextManager[Any]
     _ready: bool
     _transactions: bool
 
@@ -179,6 +181,21 @@ class MongoCore:
             raise NotFound(f"{what} {item_id!r} not found")
         found: dict[str, Any] = doc
         return found
+
+
+def ready_lock(io: str) -> AbstractContextManager[Any]:
+    """The lock first-use setup holds across its I/O.
+
+    Under the async face every call is a greenlet on the loop's one thread: a greenlet
+    waiting on a ``threading.Lock`` another greenlet holds while it awaits the server
+    would block that thread, and so the holder, for ever. There the lock is an
+    ``asyncio.Lock`` whose waiters await it."""
+    if io == "async":
+        from ...aio.awaiting import Awaiting
+
+        lock: AbstractContextManager[Any] = Awaiting(asyncio.Lock())
+        return lock
+    return threading.Lock()
 
 
 def _migration_1(db: Any) -> None:
