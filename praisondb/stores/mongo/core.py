@@ -237,7 +237,14 @@ def _transient(exc: BaseException) -> bool:
 
 
 def _commit(session: Any) -> None:
-    """Commit, retrying only an unknown commit result (the commit itself is idempotent)."""
+    """Commit, retrying only an unknown commit result (the commit itself is idempotent).
+
+    Interrupted mid-commit (a task cancelled on the async face), the commit may or may
+    not have reached the server, and one that did not leaves the transaction open,
+    holding the session document, so every writer of that session meets write conflicts
+    until the server reaps it (60 s by default). pymongo has no abort after a commit
+    but can retry one: the commit is sent again before the interruption goes on up, so
+    the batch is whole and nothing stays open."""
     for tries in range(3):
         try:
             session.commit_transaction()
@@ -245,6 +252,10 @@ def _commit(session: Any) -> None:
         except pymongo.errors.PyMongoError as exc:
             if not exc.has_error_label("UnknownTransactionCommitResult") or tries == 2:
                 raise
+        except BaseException:
+            with contextlib.suppress(pymongo.errors.PyMongoError):
+                session.commit_transaction()
+            raise
 
 
 def _abort(session: Any) -> None:
