@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy.util.concurrency import greenlet_spawn
 
-from praisondb import BackendUnavailable, PraisonDB
+from praisondb import BackendUnavailable, ConfigError, PraisonDB
 from praisondb.aio import AsyncPraisonDB
 from praisondb.aio.awaiting import Awaiting
 from praisondb.stores import open_store
+from praisondb.stores.mongo.store import MongoStore
+from praisondb.urls import parse_url
 from tests.backends import env_url
 from tests.conftest import require_all_backends, require_module
 from tests.faces import FACES, LoopThread, lens
@@ -122,6 +124,12 @@ def test_unreachable_server_waits_no_longer_than_configured(
     retries = [r for r in caplog.records if "retry" in r.getMessage()]
     assert len(retries) == attempts - 1
     assert all(r.levelno == logging.WARNING and "hunter2" not in r.getMessage() for r in retries)
+
+
+def test_an_unknown_io_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="io must be 'sync' or 'async'") as caught:
+        MongoStore(parse_url(_unreachable("timeout=1")), io="threads")  # type: ignore[arg-type]
+    assert "hunter2" not in str(caught.value) and "bad MongoDB URL" not in str(caught.value)
 
 
 @pytest.mark.parametrize("io", ["sync", "async"])

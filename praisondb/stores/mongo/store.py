@@ -91,6 +91,7 @@ class MongoStore(MongoStateMixin):
         self, url: StoreURL, *, io: Literal["sync", "async"] = "sync", **options: Any
     ) -> None:
         self.url = url
+        _check_io(url, io)
         merged = OPTIONS.read(url, options)
         base, _, query = url.secret.partition("?")
         pairs = [
@@ -505,16 +506,19 @@ def _client(url: StoreURL, io: str, target: str, driver: dict[str, Any]) -> Any:
     shape; neither connects before the first operation."""
     if io == "sync":
         return pymongo.MongoClient(target, connect=False, **driver)
-    if io != "async":
+    from ...aio.awaiting import Awaiting
+
+    return Awaiting(pymongo.AsyncMongoClient(target, **driver))
+
+
+def _check_io(url: StoreURL, io: str) -> None:
+    if io not in ("sync", "async"):
         raise ConfigError(f"io must be 'sync' or 'async' for {url.redacted}, not {io!r}")
-    if pymongo.version_tuple < (4, 13):
+    if io == "async" and pymongo.version_tuple < (4, 13):
         raise ConfigError(
             f"the async face on MongoDB needs pymongo>=4.13 (AsyncMongoClient), found "
             f"{pymongo.__version__}: pip install -U 'praisondb[mongo]'"
         )
-    from ...aio.awaiting import Awaiting
-
-    return Awaiting(pymongo.AsyncMongoClient(target, **driver))
 
 
 def _timeouts(
