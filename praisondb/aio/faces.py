@@ -16,7 +16,7 @@ from ..core.session import Session
 from ..core.state_view import StateView
 from ..integrations.praisonai import LifecycleMixin
 from ..model import Message, SessionInfo
-from .context import LeaseContext, SessionContext
+from .context import SessionContext, SyncContext
 from .face import Face, Runner, awaited, direct, iterated, returning, returning_optional
 
 
@@ -112,7 +112,7 @@ def _view(sync: StateView, runner: Runner) -> AsyncStateView:
     return AsyncStateView(sync, runner)
 
 
-class AsyncLease(Face[Lease], LeaseContext):
+class AsyncLease(Face[Lease], SyncContext):
     """``async with session.lock(timeout=5) as lease:``; ``lease.token`` is the fencing token."""
 
     __slots__ = ()
