@@ -331,6 +331,9 @@ class PraisonDBSession:
         self.user_id = user_id
         self.agent = agent
         self._runner = _runner(db, options)
+        self._pop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def __repr__(self) -> str:
         return f"PraisonDBSession({self.session_id!r})"
@@ -374,8 +377,12 @@ class PraisonDBSession:
         self, *, wrapper: RunContextWrapper[Any] | None = None
     ) -> TResponseInputItem | None:
         """Remove and return the newest item (None when empty); concurrent pops each get
-        a different item."""
-        return await self._write(_pop, self.praisondb_session_id)
+        a different item. Pops of one session object queue here, so only pops from
+        other objects (processes) race for the same message."""
+        loop = asyncio.get_running_loop()
+        lock = self._pop_locks.get(loop) or self._pop_locks.setdefault(loop, asyncio.Lock())
+        async with lock:
+            return await self._write(_pop, self.praisondb_session_id)
 
     async def clear_session(self, *, wrapper: RunContextWrapper[Any] | None = None) -> None:
         """Delete every item; the praisondb session (its state, runs, title) stays."""
