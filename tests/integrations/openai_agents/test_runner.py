@@ -11,6 +11,7 @@ import pytest
 from agents import Agent, RunConfig, Runner, SessionSettings, function_tool
 
 from praisondb import PraisonDB
+from praisondb.integrations.openai_agents import PraisonDBSession
 from tests.backends import BACKENDS
 from tests.integrations.openai_agents.conftest import VIA, Opener
 from tests.integrations.openai_agents.scripted import ScriptedModel, call, text
@@ -113,7 +114,7 @@ def test_run_sync_from_two_threads_each_with_its_own_loop(backend_url: str, uid:
     each database object: nothing to share across loops.)"""
     from praisondb.integrations.openai_agents import PraisonDBSession
 
-    session = PraisonDBSession(uid, backend_url)
+    session = PraisonDBSession(uid, backend_url, auto_migrate=True)
     model = ScriptedModel(text("one"), text("two"))
     agent = Agent(name="sync", model=model)
 
@@ -142,5 +143,27 @@ def test_the_run_context_user_labels_the_session(run_with: Any, uid: str) -> Non
             lambda db: [s.id for s in db.sessions.list(user_id="u-7").items]
         )
         assert uid in listed
+
+    run_with(main)
+
+
+def test_an_exported_conversation_resumes_on_another_backend(run_with: Any, uid: str) -> None:
+    """An ordinary praisondb session: export it, import it elsewhere, the Runner goes on."""
+
+    async def main(opener: Opener) -> None:
+        asked = call("weather", city="Rome")
+        model = ScriptedModel(asked, text("Sunny."), text("Rome, as before."))
+        agent = Agent(name="mover", model=model, tools=[weather])
+        await Runner.run(agent, "Weather in Rome?", session=opener.session(uid))
+        exported = await opener.inspect(lambda db: db.sessions.export(uid))
+        before = await opener.session(uid).get_items()
+
+        with PraisonDB("memory://") as elsewhere:
+            elsewhere.sessions.import_session(exported)
+            moved = PraisonDBSession(uid, elsewhere)
+            assert await moved.get_items() == before
+            await Runner.run(agent, "Which city?", session=moved)
+            assert model.inputs[-1][:4] == before
+            assert len(await moved.get_items()) == 6
 
     run_with(main)
