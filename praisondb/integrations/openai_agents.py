@@ -286,10 +286,11 @@ async def _settle(awaitable: Coroutine[Any, Any, T]) -> T:
             await asyncio.wait({task})
         except asyncio.CancelledError as exc:
             cancelled = cancelled or exc
-    result = task.result()
     if cancelled is not None:
+        if not task.cancelled():
+            task.exception()  # retrieved: the caller hears of its cancellation instead
         raise cancelled
-    return result
+    return task.result()
 
 
 # -- the session ---------------------------------------------------------------------------------
