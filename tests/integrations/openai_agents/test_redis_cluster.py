@@ -10,9 +10,10 @@ import pytest
 from agents import Agent, Runner
 
 from praisondb.integrations.openai_agents import PraisonDBSession
+from tests.conftest import require_module
 from tests.integrations.openai_agents.scripted import ScriptedModel, text
 
-redis_cluster = pytest.importorskip("redis.asyncio.cluster")
+redis_cluster = require_module("redis.asyncio.cluster")
 from agents.extensions.memory import RedisSession  # noqa: E402
 
 
