@@ -200,11 +200,18 @@ def _write_scoped(db: PraisonDB, app: str, user: str, deltas: dict[str, dict[str
         db.state.set(prefix + key, value, scope=f"user:{label(user)}")
 
 
+def _exists(app: str, user: str, sid: str) -> str:
+    return (
+        f"ADK session {sid!r} of app {app!r}, user {user!r} already exists: load it with "
+        "get_session(), or create the new one with another session_id"
+    )
+
+
 def _create(
     db: PraisonDB, app: str, user: str, sid: str, state: dict[str, Any], now: float
 ) -> Session:
     if _find(db, app, user, sid) is not None:
-        raise SessionExists(f"ADK session {sid!r} of {app}/{user} already exists")
+        raise SessionExists(_exists(app, user, sid))
     deltas = _session_util.extract_json_safe_state_delta(state)
     record = {"state": deltas["session"], "update_time": now}
     metadata = {KEY: {"app_name": app, "user_id": user, "session_id": sid, **record}}
@@ -214,9 +221,9 @@ def _create(
             break
         except Conflict:
             if _find(db, app, user, sid) is not None:  # a racing create of the same one
-                raise SessionExists(f"ADK session {sid!r} of {app}/{user} already exists") from None
+                raise SessionExists(_exists(app, user, sid)) from None
     else:  # pragma: no cover - both ids held by other owners (a SHA-256 collision)
-        raise SessionExists(f"no free praisondb id for ADK session {sid!r}")
+        raise SessionExists(f"no free praisondb id for ADK session {sid!r}; use another id")
     entry = db.state.set(KEY, record, scope=f"session:{pid}")
     _write_scoped(db, app, user, deltas)
     return _session(db, app, user, sid, record, entry.version, [])
@@ -364,7 +371,10 @@ def _append(
     marker, last_update_time, last_event = revision
     info = _find(db, app, user, sid)
     if info is None:
-        raise SessionMissing(f"ADK session {sid!r} of {app}/{user} not found")
+        raise SessionMissing(
+            f"ADK session {sid!r} of app {app!r}, user {user!r} not found: it was deleted "
+            "(or created elsewhere); create_session() it again to go on"
+        )
     record, version = _record(db, info)
     if marker is not None:
         expected = int(marker)
