@@ -376,7 +376,7 @@ def _append(
             "(or created elsewhere); create_session() it again to go on"
         )
     record, version = _record(db, info)
-    if marker is not None:
+    if marker is not None and marker.isdigit():  # not a marker another service set
         expected = int(marker)
     elif float(record.get("update_time") or 0.0) > last_update_time and not _is_last(
         db, info, last_event
