@@ -16,6 +16,7 @@ import redis.exceptions
 from ...errors import BackendUnavailable, ConfigError
 from ...retry import Retry, driver_text
 from ...urls import StoreURL, redact_text
+from .clients import CallGate, close_client
 from .codec import hash_tag
 
 T = TypeVar("T")
@@ -34,6 +35,8 @@ class RedisCore:
     session_ttl: int
     cluster: bool
     _client: Any
+    _io: str
+    _gate: CallGate | None
     _retry: Retry
     _shown: str
     _append: Any
@@ -43,30 +46,10 @@ class RedisCore:
     _state_delete: Any
     _state_incr: Any
 
-    def _cluster_client(self, driver_url: str, settings: dict[str, Any]) -> Any:
-        """RedisCluster connects at once (it reads the slot map), unlike redis.Redis."""
-        import redis.cluster
-
-        try:
-            return redis.cluster.RedisCluster.from_url(driver_url, **settings)
-        except redis.exceptions.RedisClusterException as exc:
-            text = driver_text(exc, self.url.secret)
-            if "Cluster mode is not enabled" in text:
-                raise ConfigError(
-                    f"{self.url.redacted} is not a Redis Cluster node; drop cluster=true"
-                ) from None
-            if "reachable" in text or "cannot be connected" in text:
-                raise redis.exceptions.ConnectionError(text) from None  # retried
-            raise ConfigError(
-                f"cannot use {self.url.redacted} as a Redis Cluster: {text}"
-            ) from None
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"bad redis URL {self.url.redacted}: {redact_text(str(exc), self.url.secret)}"
-            ) from None
-
     # -- plumbing -----------------------------------------------------------------
     def _call(self, action: str, fn: Callable[[], T]) -> T:
+        if self._gate is not None:
+            fn = self._gate.guard(fn)
         try:
             return self._retry.call(fn, transient=_transient, url=self._shown, action=action)
         except redis.exceptions.AuthenticationError as exc:
@@ -89,11 +72,24 @@ class RedisCore:
 
     def _transaction(self, action: str, body: Callable[[Any], T], *watch: str) -> T:
         """WATCH ``watch``, run ``body`` (reads, then ``pipe.multi()`` and writes), EXEC;
-        redis-py re-runs it when a watched key changed underneath. One slot only."""
+        all again from WATCH when a watched key changed underneath. One slot only.
+
+        Written out rather than ``client.transaction(body)``: the asyncio twin of that
+        wants a coroutine as the body, while this loop drives both clients alike."""
 
         def run() -> T:
-            result: T = self._client.transaction(body, *watch, value_from_callable=True)
-            return result
+            pipe = self._client.pipeline(transaction=True)
+            try:
+                while True:
+                    try:
+                        pipe.watch(*watch)
+                        value = body(pipe)
+                        pipe.execute()
+                        return value
+                    except redis.exceptions.WatchError:
+                        continue  # a watched key changed (or the connection was lost)
+            finally:
+                pipe.reset()  # UNWATCH and hand the connection back, also after an error
 
         return self._call(action, run)
 
@@ -113,9 +109,7 @@ class RedisCore:
         return None
 
     def close(self) -> None:
-        self._client.close()
-        if not self.cluster:  # RedisCluster.close() disconnects every node's pool itself
-            self._client.connection_pool.disconnect()
+        close_client(self._client, self.cluster, self._io)
 
 
 def _transient(exc: BaseException) -> bool:

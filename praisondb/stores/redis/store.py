@@ -61,7 +61,7 @@ from ...options import (
     positive,
 )
 from ...retry import Retry
-from ...urls import StoreURL, redact_text
+from ...urls import StoreURL
 from ..base import (
     UNSET,
     Capability,
@@ -69,6 +69,7 @@ from ..base import (
     merge_metadata,
     session_cursor,
 )
+from .clients import CallGate, cluster_client, plain_client, pool_size
 from .codec import (
     APPEND,
     DELETE_IF_EQUAL,
@@ -123,7 +124,13 @@ class RedisStore(RedisSessionIndex, RedisItemsMixin, RedisStateMixin):
         {Capability.PERSISTENT, Capability.MULTI_PROCESS}
     )
 
-    def __init__(self, url: StoreURL, **options: Any) -> None:
+    async_io = "driver"
+    """``io="async"``: the ``redis.asyncio`` twin of the client (see :mod:`.clients`)."""
+
+    def __init__(self, url: StoreURL, *, io: str = "sync", **options: Any) -> None:
+        if io not in ("sync", "async"):
+            raise ConfigError(f"io must be 'sync' or 'async', not {io!r}")
+        self._io = io
         remap = _address_remap(url, options.pop("address_remap", None))
         self.url = url
         values = OPTIONS.read(url, options)
@@ -147,24 +154,22 @@ class RedisStore(RedisSessionIndex, RedisItemsMixin, RedisStateMixin):
             "retry": redis.retry.Retry(redis.backoff.NoBackoff(), 0),  # ours retries
             "health_check_interval": 0,
         }
+        self._gate: CallGate | None = None
         if self.cluster:
             if remap is not None:
                 settings["address_remap"] = remap
             self._client: Any = self._call(
-                "connect", functools.partial(self._cluster_client, driver_url, settings)
+                "connect", functools.partial(cluster_client, url, driver_url, settings, io)
             )
+            if io == "async":
+                self._gate = CallGate(pool_size(driver_url))
         else:
             if remap is not None:
                 raise ConfigError(
                     f"address_remap is for a Redis Cluster: add ?cluster=true to "
                     f"{url.redacted} or drop the option"
                 )
-            try:
-                self._client = redis.Redis.from_url(driver_url, **settings)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(
-                    f"bad redis URL {url.redacted}: {redact_text(str(exc), url.secret)}"
-                ) from None
+            self._client = plain_client(url, driver_url, settings, io)
         self._append = self._client.register_script(APPEND)
         self._put_messages_script = self._client.register_script(PUT_MESSAGES)
         self._delete_messages_script = self._client.register_script(DELETE_MESSAGES)
