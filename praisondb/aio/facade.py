@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, TypeVar
 
 from ..analytics.facade import Analytics
@@ -20,6 +19,7 @@ from ..facade import PraisonDB
 from ..stores import async_io, open_store
 from ..urls import StoreURL
 from .bridge import Bridge, GreenletBridge, ThreadBridge
+from .context import Closing
 from .faces import (
     AsyncCheckpoints,
     AsyncLifecycle,
@@ -48,7 +48,7 @@ class _Core(PraisonDB):
         _ = self.conversations, self.state_store, self.analytics
 
 
-class AsyncPraisonDB(AsyncLifecycle):
+class AsyncPraisonDB(AsyncLifecycle, Closing):
     """The async face: ``async with AsyncPraisonDB(url) as db: await db.messages.append(...)``.
 
     Same URLs, options, repositories, errors and guarantees as :class:`~praisondb.PraisonDB`,
@@ -183,17 +183,6 @@ class AsyncPraisonDB(AsyncLifecycle):
         await bridge.close(self._core.close)
 
     aclose = close
-
-    async def __aenter__(self) -> AsyncPraisonDB:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 __all__ = ["AsyncPraisonDB"]
