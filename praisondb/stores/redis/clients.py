@@ -30,6 +30,8 @@ from ...retry import driver_text
 from ...urls import StoreURL, redact_text
 
 T = TypeVar("T")
+NO_CONNECTION = "No connection available."
+"""What redis-py's BlockingConnectionPool says after waiting ``timeout`` in vain."""
 ASYNC_POOL_SIZE = 50
 """Connections of the async face's pool (per Cluster node) unless the URL sets
 ``max_connections``: far more than one loop keeps busy, far fewer than a server allows."""
@@ -117,14 +119,16 @@ def pool_size(driver_url: str) -> int:
 
 
 class CallGate:
-    """At most ``size`` store calls at once; the others wait their turn on the loop.
+    """At most ``size`` store calls at once; the others wait their turn on the loop, up to
+    ``timeout`` seconds (then "No connection available.", as a blocking pool says).
 
     Entered from the core's greenlets (the semaphore is awaited through ``await_only``).
     A call that already holds a place passes through, so a nested call cannot deadlock.
     A cancelled waiter takes no place (``asyncio.Semaphore`` hands it on)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, timeout: float) -> None:
         self._size = size
+        self._timeout = timeout
         self._semaphore: asyncio.Semaphore | None = None
         self._holders: set[object] = set()
 
@@ -140,7 +144,13 @@ class CallGate:
             if self._semaphore is None:
                 self._semaphore = asyncio.Semaphore(self._size)
             semaphore = self._semaphore
-            await_only(semaphore.acquire())
+            if not semaphore.locked():
+                await_only(semaphore.acquire())  # free: returns at once
+            else:
+                try:
+                    await_only(asyncio.wait_for(semaphore.acquire(), self._timeout))
+                except asyncio.TimeoutError:
+                    raise redis.exceptions.ConnectionError(NO_CONNECTION) from None
             self._holders.add(me)
             try:
                 return fn()
@@ -163,6 +173,7 @@ def close_client(client: Any, cluster: bool, io: str) -> None:
 
 __all__ = [
     "ASYNC_POOL_SIZE",
+    "NO_CONNECTION",
     "CallGate",
     "close_client",
     "cluster_client",

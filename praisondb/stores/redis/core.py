@@ -16,7 +16,7 @@ import redis.exceptions
 from ...errors import BackendUnavailable, ConfigError
 from ...retry import Retry, driver_text
 from ...urls import StoreURL, redact_text
-from .clients import CallGate, close_client
+from .clients import NO_CONNECTION, CallGate, close_client
 from .codec import hash_tag
 
 T = TypeVar("T")
@@ -59,6 +59,14 @@ class RedisCore:
             ) from None
         except BackendUnavailable as exc:
             text = str(exc)
+            if NO_CONNECTION in text:  # the async face's pool: every connection stayed busy
+                raise BackendUnavailable(
+                    f"{action} failed: every pooled connection stayed busy for the timeout; "
+                    "raise max_connections in the URL (default 50) or the timeout option",
+                    url=self.url.redacted,
+                    attempts=exc.attempts,
+                    waited=exc.waited,
+                ) from None
             if redact_text(text, self.url.secret) != text:  # a driver message quoted a secret
                 raise BackendUnavailable(
                     redact_text(text, self.url.secret), attempts=exc.attempts

@@ -118,6 +118,10 @@ class RedisStore(RedisSessionIndex, RedisItemsMixin, RedisStateMixin):
     port)`` handed to ``RedisCluster(address_remap=...)``; it maps the addresses the nodes
     announce (``CLUSTER SLOTS``, MOVED) to ones this client can reach, e.g. through a NAT
     or a proxy.
+
+    ``io="async"`` (what the async face passes): the same store on ``redis.asyncio``
+    (:mod:`.clients`); its pool holds the URL's ``max_connections`` (default 50, per node
+    on a cluster) and callers beyond that wait up to ``timeout`` for a connection.
     """
 
     capabilities: frozenset[Capability] = frozenset(
@@ -162,7 +166,7 @@ class RedisStore(RedisSessionIndex, RedisItemsMixin, RedisStateMixin):
                 "connect", functools.partial(cluster_client, url, driver_url, settings, io)
             )
             if io == "async":
-                self._gate = CallGate(pool_size(driver_url))
+                self._gate = CallGate(pool_size(driver_url), timeout)
         else:
             if remap is not None:
                 raise ConfigError(
