@@ -11,6 +11,7 @@ WATCH/MULTI/EXEC loop runs again after a conflict on both clients.
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -117,13 +118,15 @@ def test_300_tasks_wait_for_the_pool_instead_of_failing(
 ) -> None:
     """300 tasks, each creating a session and appending 5 messages, through a pool of 4
     connections (per node on a cluster) and through the default pool (50): every call
-    succeeds, with exact results, and no node ever saw more connections than that."""
+    succeeds, with exact results, and no node ever saw more connections than the pools."""
     name = f"praisondb-pool-{uuid.uuid4().hex[:12]}"
     query = f"client_name={name}" + ("" if pool is None else f"&max_connections={pool}")
     url = _with(backend_url, query)
-    # On a cluster each node may also hold the connection its slot map is read through
-    # (the client's startup node objects are not the pooled ones).
-    limit = (pool or 50) + ("cluster=true" in backend_url)
+    limit = pool or 50
+    if "cluster=true" in backend_url:
+        # A node's pool for commands, its pool for transactions (stores/redis/cluster_aio.py)
+        # and the connection the client reads the slot map through.
+        limit = 2 * limit + 1
     seen: list[dict[str, int]] = []
 
     async def one(db: AsyncPraisonDB, sid: str) -> list[int]:
@@ -221,3 +224,62 @@ def test_a_transaction_runs_again_when_a_watched_key_changes(
     finally:
         raw.delete(key)
         raw.close()
+
+
+@pytest.mark.backends("redis_cluster")
+def test_cluster_transactions_run_on_the_loop_without_threads(
+    backend_url: str, uid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py's asyncio ClusterPipeline runs each command of a transaction through a
+    thread of its own while the loop waits; the store's session writes (WATCH/MULTI/EXEC
+    on the slot's primary, stores/redis/cluster_aio.py) start no thread at all."""
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def spy(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        start(thread)
+
+    async def scenario() -> None:
+        async with AsyncPraisonDB(backend_url) as db:
+            await db.sessions.create(f"{uid}-warm")  # connections to every node, first
+            await db.sessions.delete(f"{uid}-warm")
+            monkeypatch.setattr(threading.Thread, "start", spy)
+            for i in range(10):
+                await db.sessions.create(f"{uid}-{i}", user_id="u")
+                await db.sessions.update(f"{uid}-{i}", title="t")
+                await db.sessions.delete(f"{uid}-{i}")
+            monkeypatch.undo()
+
+    asyncio.run(scenario())
+    assert started == []
+
+
+@pytest.mark.backends("redis_cluster")
+def test_a_transaction_sent_to_a_node_that_lost_the_slot_follows_it(
+    backend_url: str, uid: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As after a resharding the client has not noticed yet: its slot map names another
+    primary. That node answers MOVED; the slot map is read again and the retry runs the
+    transaction on the slot's owner."""
+
+    async def scenario() -> None:
+        async with AsyncPraisonDB(backend_url) as db:
+            await db.sessions.create(uid)
+            store = _store(db)
+            cluster = store._client.unwrapped
+            slot = cluster.keyslot(store._key(uid, "info"))
+            owner = cluster.nodes_manager.slots_cache[slot][0]
+            other = next(n for n in cluster.get_primaries() if n.name != owner.name)
+            cluster.nodes_manager.slots_cache[slot] = [other]
+            # straight to the store: the repository would read first (and fix the map)
+            updated = await db.run_sync(
+                lambda core: core.conversations.update_session(uid, title="moved")
+            )
+            assert updated.title == "moved"
+            assert cluster.nodes_manager.slots_cache[slot][0].name == owner.name
+            assert (await db.sessions.get(uid)).title == "moved"
+
+    with caplog.at_level("WARNING", logger="praisondb.retry"):
+        asyncio.run(scenario())
+    assert "MovedError" in caplog.text

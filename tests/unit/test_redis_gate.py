@@ -1,4 +1,4 @@
-"""The call gate of the async Redis Cluster store (stores/redis/clients.py: CallGate): at
+"""The call gate of the async Redis Cluster store (stores/redis/cluster_aio.py: CallGate): at
 most ``size`` calls at once, the rest wait their turn (up to a timeout), a cancelled
 waiter takes no place, and a call already inside passes straight through."""
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from praisondb.stores.redis.clients import NO_CONNECTION, CallGate
+from praisondb.stores.redis.cluster_aio import NO_CONNECTION, CallGate
 from tests.conftest import require_module
 
 redis = require_module("redis")

@@ -10,17 +10,14 @@ drives either. What differs between the twins is handled here, once:
 - the asyncio ``RedisCluster`` reads the slot map on its first command, the sync one in
   its constructor; it is initialised here, so opening fails the same way on both faces
   (ConfigError for a node without cluster mode, BackendUnavailable when unreachable);
-- the asyncio ``RedisCluster`` has no blocking pool: past ``max_connections`` on a node
-  it raises MaxConnectionsError. A :class:`CallGate` lets that many store calls run at
-  once (each holds at most one connection per node) and makes the others wait.
+- what else the asyncio ``RedisCluster`` needs (a gate for its pool, transactions on the
+  loop) is in :mod:`.cluster_aio`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import redis
 import redis.exceptions
@@ -29,9 +26,6 @@ from ...errors import ConfigError
 from ...retry import driver_text
 from ...urls import StoreURL, redact_text
 
-T = TypeVar("T")
-NO_CONNECTION = "No connection available."
-"""What redis-py's BlockingConnectionPool says after waiting ``timeout`` in vain."""
 ASYNC_POOL_SIZE = 50
 """Connections of the async face's pool (per Cluster node) unless the URL sets
 ``max_connections``: far more than one loop keeps busy, far fewer than a server allows."""
@@ -50,7 +44,7 @@ def plain_client(url: StoreURL, driver_url: str, settings: dict[str, Any], io: s
             driver_url,
             max_connections=ASYNC_POOL_SIZE,
             timeout=settings["socket_timeout"],  # waiting for a connection is part of a call
-            **_async_settings(settings),
+            **async_settings(settings),
         )
         return Awaiting(Redis.from_pool(pool))
     except (TypeError, ValueError) as exc:
@@ -89,7 +83,7 @@ def _async_cluster(driver_url: str, settings: dict[str, Any]) -> Any:
 
     client = Awaiting(
         RedisCluster.from_url(
-            driver_url, max_connections=ASYNC_POOL_SIZE, **_async_settings(settings)
+            driver_url, max_connections=ASYNC_POOL_SIZE, **async_settings(settings)
         )
     )
     try:
@@ -101,7 +95,7 @@ def _async_cluster(driver_url: str, settings: dict[str, Any]) -> Any:
     return client
 
 
-def _async_settings(settings: dict[str, Any]) -> dict[str, Any]:
+def async_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """The same settings for an asyncio client: its driver-level retry is the asyncio
     ``Retry`` (none either way: praisondb's own policy retries whole operations)."""
     from redis.asyncio.retry import Retry
@@ -118,49 +112,6 @@ def pool_size(driver_url: str) -> int:
     return int(size) if isinstance(size, int) and size > 0 else ASYNC_POOL_SIZE
 
 
-class CallGate:
-    """At most ``size`` store calls at once; the others wait their turn on the loop, up to
-    ``timeout`` seconds (then "No connection available.", as a blocking pool says).
-
-    Entered from the core's greenlets (the semaphore is awaited through ``await_only``).
-    A call that already holds a place passes through, so a nested call cannot deadlock.
-    A cancelled waiter takes no place (``asyncio.Semaphore`` hands it on)."""
-
-    def __init__(self, size: int, timeout: float) -> None:
-        self._size = size
-        self._timeout = timeout
-        self._semaphore: asyncio.Semaphore | None = None
-        self._holders: set[object] = set()
-
-    def guard(self, fn: Callable[[], T]) -> Callable[[], T]:
-        """``fn``, run once a place is free."""
-        from greenlet import getcurrent  # type: ignore[import-untyped]
-        from sqlalchemy.util.concurrency import await_only
-
-        def run() -> T:
-            me = getcurrent()
-            if me in self._holders:
-                return fn()
-            if self._semaphore is None:
-                self._semaphore = asyncio.Semaphore(self._size)
-            semaphore = self._semaphore
-            if not semaphore.locked():
-                await_only(semaphore.acquire())  # free: returns at once
-            else:
-                try:
-                    await_only(asyncio.wait_for(semaphore.acquire(), self._timeout))
-                except asyncio.TimeoutError:
-                    raise redis.exceptions.ConnectionError(NO_CONNECTION) from None
-            self._holders.add(me)
-            try:
-                return fn()
-            finally:
-                self._holders.discard(me)
-                semaphore.release()
-
-        return run
-
-
 def close_client(client: Any, cluster: bool, io: str) -> None:
     """Disconnect every pooled connection (each node's, on a cluster)."""
     if io == "sync":
@@ -173,8 +124,7 @@ def close_client(client: Any, cluster: bool, io: str) -> None:
 
 __all__ = [
     "ASYNC_POOL_SIZE",
-    "NO_CONNECTION",
-    "CallGate",
+    "async_settings",
     "close_client",
     "cluster_client",
     "plain_client",

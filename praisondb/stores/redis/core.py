@@ -16,7 +16,8 @@ import redis.exceptions
 from ...errors import BackendUnavailable, ConfigError
 from ...retry import Retry, driver_text
 from ...urls import StoreURL, redact_text
-from .clients import NO_CONNECTION, CallGate, close_client
+from .clients import close_client
+from .cluster_aio import NO_CONNECTION, CallGate, ClusterTransactions
 from .codec import hash_tag
 
 T = TypeVar("T")
@@ -37,6 +38,7 @@ class RedisCore:
     _client: Any
     _io: str
     _gate: CallGate | None
+    _cluster_tx: ClusterTransactions | None
     _retry: Retry
     _shown: str
     _append: Any
@@ -84,9 +86,13 @@ class RedisCore:
 
         Written out rather than ``client.transaction(body)``: the asyncio twin of that
         wants a coroutine as the body, while this loop drives both clients alike."""
+        cluster_tx = self._cluster_tx
 
         def run() -> T:
-            pipe = self._client.pipeline(transaction=True)
+            if cluster_tx is None:
+                pipe = self._client.pipeline(transaction=True)
+            else:  # the async face on a cluster: on the slot's primary (see .cluster_aio)
+                pipe = cluster_tx.pipeline(watch[0])
             try:
                 while True:
                     try:
@@ -96,6 +102,10 @@ class RedisCore:
                         return value
                     except redis.exceptions.WatchError:
                         continue  # a watched key changed (or the connection was lost)
+            except _SLOT_TROUBLE:
+                if cluster_tx is not None:
+                    cluster_tx.refresh()  # the retry then finds the slot's primary anew
+                raise
             finally:
                 pipe.reset()  # UNWATCH and hand the connection back, also after an error
 
@@ -117,12 +127,26 @@ class RedisCore:
         return None
 
     def close(self) -> None:
+        if self._cluster_tx is not None:
+            self._cluster_tx.close()
         close_client(self._client, self.cluster, self._io)
+
+
+_SLOT_TROUBLE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.MovedError,
+    redis.exceptions.AskError,
+)
+"""What a transaction on a cluster node meets when its slot moved or the node failed."""
 
 
 def _transient(exc: BaseException) -> bool:
     """Connection trouble, and a cluster that is failing over, moving slots or has no
-    node answering (redis-py raises that one outside ``RedisError``)."""
+    node answering (redis-py raises that one outside ``RedisError``). MOVED and ASK reach
+    here only from the async face's transactions on a cluster (.cluster_aio), after the
+    slot map was read again."""
     if isinstance(exc, redis.exceptions.AuthenticationError):
         return False
     return isinstance(
@@ -132,6 +156,8 @@ def _transient(exc: BaseException) -> bool:
             redis.exceptions.TimeoutError,
             redis.exceptions.ClusterDownError,
             redis.exceptions.TryAgainError,
+            redis.exceptions.MovedError,
+            redis.exceptions.AskError,
             _CLUSTER_UNREACHABLE,
         ),
     )

@@ -69,7 +69,8 @@ from ..base import (
     merge_metadata,
     session_cursor,
 )
-from .clients import CallGate, cluster_client, plain_client, pool_size
+from .clients import async_settings, cluster_client, plain_client, pool_size
+from .cluster_aio import CallGate, ClusterTransactions
 from .codec import (
     APPEND,
     DELETE_IF_EQUAL,
@@ -159,14 +160,19 @@ class RedisStore(RedisSessionIndex, RedisItemsMixin, RedisStateMixin):
             "health_check_interval": 0,
         }
         self._gate: CallGate | None = None
+        self._cluster_tx: ClusterTransactions | None = None
         if self.cluster:
             if remap is not None:
                 settings["address_remap"] = remap
             self._client: Any = self._call(
                 "connect", functools.partial(cluster_client, url, driver_url, settings, io)
             )
-            if io == "async":
-                self._gate = CallGate(pool_size(driver_url), timeout)
+            if io == "async":  # see .cluster_aio
+                size = pool_size(driver_url)
+                self._gate = CallGate(size, timeout)
+                self._cluster_tx = ClusterTransactions(
+                    self._client.unwrapped, driver_url, async_settings(settings), size, timeout
+                )
         else:
             if remap is not None:
                 raise ConfigError(
