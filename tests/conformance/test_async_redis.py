@@ -282,4 +282,4 @@ def test_a_transaction_sent_to_a_node_that_lost_the_slot_follows_it(
 
     with caplog.at_level("WARNING", logger="praisondb.retry"):
         asyncio.run(scenario())
-    assert "MovedError" in caplog.text
+    assert "failed (TryAgainError); retry 1" in caplog.text  # the MOVED, retried

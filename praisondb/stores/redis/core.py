@@ -102,9 +102,12 @@ class RedisCore:
                         return value
                     except redis.exceptions.WatchError:
                         continue  # a watched key changed (or the connection was lost)
-            except _SLOT_TROUBLE:
-                if cluster_tx is not None:
-                    cluster_tx.refresh()  # the retry then finds the slot's primary anew
+            except _SLOT_TROUBLE as exc:
+                if cluster_tx is None:
+                    raise
+                cluster_tx.refresh()  # the retry then finds the slot's primary anew
+                if isinstance(exc, (redis.exceptions.MovedError, redis.exceptions.AskError)):
+                    raise redis.exceptions.TryAgainError(f"slot moved: {exc}") from None
                 raise
             finally:
                 pipe.reset()  # UNWATCH and hand the connection back, also after an error
@@ -144,9 +147,7 @@ _SLOT_TROUBLE = (
 
 def _transient(exc: BaseException) -> bool:
     """Connection trouble, and a cluster that is failing over, moving slots or has no
-    node answering (redis-py raises that one outside ``RedisError``). MOVED and ASK reach
-    here only from the async face's transactions on a cluster (.cluster_aio), after the
-    slot map was read again."""
+    node answering (redis-py raises that one outside ``RedisError``)."""
     if isinstance(exc, redis.exceptions.AuthenticationError):
         return False
     return isinstance(
@@ -156,8 +157,6 @@ def _transient(exc: BaseException) -> bool:
             redis.exceptions.TimeoutError,
             redis.exceptions.ClusterDownError,
             redis.exceptions.TryAgainError,
-            redis.exceptions.MovedError,
-            redis.exceptions.AskError,
             _CLUSTER_UNREACHABLE,
         ),
     )
