@@ -124,7 +124,7 @@ def test_300_tasks_wait_for_the_pool_instead_of_failing(
     url = _with(backend_url, query)
     limit = pool or 50
     if "cluster=true" in backend_url:
-        # A node's pool for commands, its pool for transactions (stores/redis/cluster_aio.py)
+        # A node's pool for commands, its pool for transactions (stores/redis/aio.py)
         # and the connection the client reads the slot map through.
         limit = 2 * limit + 1
     seen: list[dict[str, int]] = []
@@ -156,6 +156,28 @@ def test_300_tasks_wait_for_the_pool_instead_of_failing(
     peak = max(n for sample in seen for n in sample.values())
     assert 1 <= peak <= limit, seen
     eventually(lambda: not any(_connections(backend_url, name).values()), what="close() drops them")
+
+
+def test_tasks_get_the_pool_in_turn_under_steady_load(backend_url: str, uid: str) -> None:
+    """100 tasks appending back to back through 2 connections, each call allowed 2 s to
+    get one and no retry: a task that hands its connection back must not take it again
+    ahead of those waiting (redis-py's blocking pool lets it, and the last ones waited for
+    nearly every append of every other task)."""
+    url = _with(backend_url, "max_connections=2&timeout=2&retry_attempts=1")
+
+    async def scenario() -> list[int]:
+        async with AsyncPraisonDB(url) as db:
+            sids = [f"{uid}-{i}" for i in range(100)]
+            await asyncio.gather(*(db.sessions.create(sid) for sid in sids))
+
+            async def writer(sid: str) -> int:
+                for n in range(20):
+                    await db.messages.append(sid, "user", f"m{n}")
+                return int(await db.messages.count(sid))
+
+            return list(await asyncio.gather(*(writer(sid) for sid in sids)))
+
+    assert asyncio.run(scenario()) == [20] * 100
 
 
 @pytest.mark.backends("redis")  # a plain server, opened as a cluster
@@ -232,7 +254,7 @@ def test_cluster_transactions_run_on_the_loop_without_threads(
 ) -> None:
     """redis-py's asyncio ClusterPipeline runs each command of a transaction through a
     thread of its own while the loop waits; the store's session writes (WATCH/MULTI/EXEC
-    on the slot's primary, stores/redis/cluster_aio.py) start no thread at all."""
+    on the slot's primary, stores/redis/aio.py) start no thread at all."""
     started: list[str] = []
     start = threading.Thread.start
 

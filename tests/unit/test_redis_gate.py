@@ -1,4 +1,4 @@
-"""The call gate of the async Redis Cluster store (stores/redis/cluster_aio.py: CallGate): at
+"""The call gate of the async Redis store (stores/redis/aio.py: CallGate): at
 most ``size`` calls at once, the rest wait their turn (up to a timeout), a cancelled
 waiter takes no place, and a call already inside passes straight through."""
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from praisondb.stores.redis.cluster_aio import NO_CONNECTION, CallGate
+from praisondb.stores.redis.aio import NO_CONNECTION, CallGate
 from tests.conftest import require_module
 
 redis = require_module("redis")
@@ -48,6 +48,29 @@ def test_calls_beyond_the_size_wait_their_turn_in_order() -> None:
 
     log = asyncio.run(scenario())
     assert log.index("2 in") > log.index("0 out") and log.index("3 in") > log.index("1 out")
+
+
+def test_a_call_that_leaves_and_comes_straight_back_queues_behind_the_waiters() -> None:
+    """First come, first served: what redis-py's BlockingConnectionPool does not promise
+    (the task that releases a connection may take it again ahead of the waiters)."""
+
+    async def scenario() -> list[str]:
+        gate, release, log = CallGate(1, timeout=5), asyncio.Event(), []
+
+        async def twice() -> None:
+            await _blocking(gate, release, log, "first")
+            await _blocking(gate, release, log, "again")  # no yield in between
+
+        busy = asyncio.ensure_future(twice())
+        await _until(lambda: log == ["first in"])
+        waiter = asyncio.ensure_future(_blocking(gate, release, log, "waiter"))
+        await asyncio.sleep(0)  # the behaviour under test: let it queue
+        release.set()
+        await asyncio.gather(busy, waiter)
+        return log
+
+    log = asyncio.run(scenario())
+    assert log.index("waiter in") < log.index("again in"), log
 
 
 def test_a_waiter_gives_up_after_the_timeout_with_the_pool_wording() -> None:

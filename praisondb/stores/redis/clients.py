@@ -10,8 +10,8 @@ drives either. What differs between the twins is handled here, once:
 - the asyncio ``RedisCluster`` reads the slot map on its first command, the sync one in
   its constructor; it is initialised here, so opening fails the same way on both faces
   (ConfigError for a node without cluster mode, BackendUnavailable when unreachable);
-- what else the asyncio ``RedisCluster`` needs (a gate for its pool, transactions on the
-  loop) is in :mod:`.cluster_aio`.
+- what else the asyncio clients need (a fair queue in front of the pools, cluster
+  transactions on the loop) is in :mod:`.aio`.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ import redis.exceptions
 from ...errors import BackendUnavailable, ConfigError
 from ...retry import Retry, driver_text
 from ...urls import StoreURL, redact_text
+from .aio import NO_CONNECTION, CallGate, ClusterTransactions
 from .clients import close_client
-from .cluster_aio import NO_CONNECTION, CallGate, ClusterTransactions
 from .codec import hash_tag
 
 T = TypeVar("T")
@@ -91,7 +91,7 @@ class RedisCore:
         def run() -> T:
             if cluster_tx is None:
                 pipe = self._client.pipeline(transaction=True)
-            else:  # the async face on a cluster: on the slot's primary (see .cluster_aio)
+            else:  # the async face on a cluster: on the slot's primary (see .aio)
                 pipe = cluster_tx.pipeline(watch[0])
             try:
                 while True:

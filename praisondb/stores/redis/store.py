@@ -69,8 +69,8 @@ from ..base import (
     merge_metadata,
     session_cursor,
 )
+from .aio import CallGate, ClusterTransactions
 from .clients import async_settings, cluster_client, plain_client, pool_size
-from .cluster_aio import CallGate, ClusterTransactions
 from .codec import (
     APPEND,
     DELETE_IF_EQUAL,
@@ -121,8 +121,9 @@ class RedisStore(RedisSessionIndex, RedisItemsMixin, RedisStateMixin):
     or a proxy.
 
     ``io="async"`` (what the async face passes): the same store on ``redis.asyncio``
-    (:mod:`.clients`); its pool holds the URL's ``max_connections`` (default 50, per node
-    on a cluster) and callers beyond that wait up to ``timeout`` for a connection.
+    (:mod:`.clients`); at most the URL's ``max_connections`` calls (default 50; the pool
+    size, per node on a cluster) run at once, the others queue in turn for up to
+    ``timeout`` (:mod:`.aio`).
     """
 
     capabilities: frozenset[Capability] = frozenset(
@@ -167,11 +168,13 @@ class RedisStore(RedisSessionIndex, RedisItemsMixin, RedisStateMixin):
             self._client: Any = self._call(
                 "connect", functools.partial(cluster_client, url, driver_url, settings, io)
             )
-            if io == "async":  # see .cluster_aio
-                size = pool_size(driver_url)
-                self._gate = CallGate(size, timeout)
+            if io == "async":  # see .aio
                 self._cluster_tx = ClusterTransactions(
-                    self._client.unwrapped, driver_url, async_settings(settings), size, timeout
+                    self._client.unwrapped,
+                    driver_url,
+                    async_settings(settings),
+                    pool_size(driver_url),
+                    timeout,
                 )
         else:
             if remap is not None:
@@ -180,6 +183,8 @@ class RedisStore(RedisSessionIndex, RedisItemsMixin, RedisStateMixin):
                     f"{url.redacted} or drop the option"
                 )
             self._client = plain_client(url, driver_url, settings, io)
+        if io == "async":  # callers queue for the pool in turn (see .aio.CallGate)
+            self._gate = CallGate(pool_size(driver_url), timeout)
         self._append = self._client.register_script(APPEND)
         self._put_messages_script = self._client.register_script(PUT_MESSAGES)
         self._delete_messages_script = self._client.register_script(DELETE_MESSAGES)

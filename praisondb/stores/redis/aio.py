@@ -1,9 +1,12 @@
-"""What the asyncio Redis Cluster client needs besides the client itself (async face only).
+"""What the asyncio Redis clients need besides the clients themselves (async face only).
 
-- :class:`CallGate`: redis-py's asyncio ``RedisCluster`` has no blocking pool; past
-  ``max_connections`` on a node it raises MaxConnectionsError. The gate lets that many
-  store calls run at once (each holds at most one connection per node) and makes the
-  others wait, as the blocking pool of a single server does.
+- :class:`CallGate`: at most ``max_connections`` store calls at once (each holds at most
+  one connection, one per node on a cluster), the others queued first come, first
+  served. redis-py's asyncio ``RedisCluster`` has no blocking pool (past
+  ``max_connections`` on a node it raises MaxConnectionsError), and its
+  ``BlockingConnectionPool`` lets a task that hands a connection back take it again at
+  once, ahead of the tasks waiting: under steady load from hundreds of tasks some waited
+  past the timeout and failed. Behind the gate the pool never makes anyone wait.
 - :class:`ClusterTransactions`: redis-py's asyncio ``ClusterPipeline`` in transaction mode
   resolves the slot of every command it is given on a private event loop in a new thread
   while the caller's loop waits (``TransactionStrategy.execute_command``: ~0.5 ms per
@@ -30,8 +33,9 @@ NO_CONNECTION = "No connection available."
 
 
 class CallGate:
-    """At most ``size`` store calls at once; the others wait their turn on the loop, up to
-    ``timeout`` seconds (then "No connection available.", as a blocking pool says).
+    """At most ``size`` store calls at once; the others wait their turn (first come, first
+    served: ``asyncio.Semaphore`` hands a freed place to the longest waiter) up to
+    ``timeout`` seconds, then "No connection available.", as a blocking pool says.
 
     Entered from the core's greenlets (the semaphore is awaited through ``await_only``).
     A call that already holds a place passes through, so a nested call cannot deadlock.
