@@ -37,7 +37,7 @@ class CallGate:
     served: ``asyncio.Semaphore`` hands a freed place to the longest waiter) up to
     ``timeout`` seconds, then "No connection available.", as a blocking pool says.
 
-    Entered from the core's greenlets (the semaphore is awaited through ``await_only``).
+    Entered from the core's greenlets (the semaphore is awaited through the bridge).
     A call that already holds a place passes through, so a nested call cannot deadlock.
     A cancelled waiter takes no place (``asyncio.Semaphore`` hands it on)."""
 
@@ -50,30 +50,48 @@ class CallGate:
     def guard(self, fn: Callable[[], T]) -> Callable[[], T]:
         """``fn``, run once a place is free."""
         from greenlet import getcurrent  # type: ignore[import-untyped]
-        from sqlalchemy.util.concurrency import await_only
 
         def run() -> T:
             me = getcurrent()
             if me in self._holders:
                 return fn()
-            if self._semaphore is None:
-                self._semaphore = asyncio.Semaphore(self._size)
-            semaphore = self._semaphore
-            if not semaphore.locked():
-                await_only(semaphore.acquire())  # free: returns at once
-            else:
-                try:
-                    await_only(asyncio.wait_for(semaphore.acquire(), self._timeout))
-                except asyncio.TimeoutError:
-                    raise redis.exceptions.ConnectionError(NO_CONNECTION) from None
+            self._enter()
             self._holders.add(me)
             try:
                 return fn()
             finally:
                 self._holders.discard(me)
-                semaphore.release()
+                self._release()
 
         return run
+
+    def _enter(self) -> None:
+        from ...aio.awaiting import wait
+
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self._size)
+        semaphore, got = self._semaphore, False
+
+        async def take() -> None:
+            nonlocal got
+            if semaphore.locked():
+                await asyncio.wait_for(semaphore.acquire(), self._timeout)
+            else:
+                await semaphore.acquire()  # free: returns at once
+            got = True
+
+        try:
+            wait(take())  # raises a cancellation wait_for swallowed (before Python 3.12)
+        except asyncio.TimeoutError:
+            raise redis.exceptions.ConnectionError(NO_CONNECTION) from None
+        except BaseException:
+            if got:  # taken, then cancelled: the place goes to the next waiter
+                semaphore.release()
+            raise
+
+    def _release(self) -> None:
+        assert self._semaphore is not None
+        self._semaphore.release()
 
 
 class ClusterTransactions:
@@ -130,12 +148,12 @@ class ClusterTransactions:
 
     def refresh(self) -> None:
         """Re-read the slot map; a failure here is left to the retry that follows."""
-        from sqlalchemy.util.concurrency import await_only
+        from ...aio.awaiting import wait
 
         with contextlib.suppress(
             redis.exceptions.RedisError, redis.exceptions.RedisClusterException
         ):
-            await_only(self._cluster.nodes_manager.initialize())
+            wait(self._cluster.nodes_manager.initialize())
 
     def close(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
