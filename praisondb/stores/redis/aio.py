@@ -28,6 +28,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import redis.exceptions
 
 T = TypeVar("T")
+_timeout = getattr(asyncio, "timeout", None)
+"""``asyncio.timeout`` (Python 3.11+): a deadline without the task ``wait_for`` makes."""
 NO_CONNECTION = "No connection available."
 """What redis-py's BlockingConnectionPool says after waiting ``timeout`` in vain."""
 
@@ -66,18 +68,30 @@ class CallGate:
         return run
 
     def _enter(self) -> None:
-        from ...aio.awaiting import wait
-
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self._size)
-        semaphore, got = self._semaphore, False
+        semaphore = self._semaphore
+        if not semaphore.locked():  # a free place: acquire() returns without suspending
+            taking = semaphore.acquire()
+            try:
+                taking.send(None)
+            except StopIteration:
+                return
+            taking.close()  # it suspended after all (cannot happen): wait as below
+        self._wait(semaphore)
+
+    def _wait(self, semaphore: asyncio.Semaphore) -> None:
+        from ...aio.awaiting import wait
+
+        got = False
 
         async def take() -> None:
             nonlocal got
-            if semaphore.locked():
+            if _timeout is None:  # Python 3.10
                 await asyncio.wait_for(semaphore.acquire(), self._timeout)
             else:
-                await semaphore.acquire()  # free: returns at once
+                async with _timeout(self._timeout):
+                    await semaphore.acquire()
             got = True
 
         try:
