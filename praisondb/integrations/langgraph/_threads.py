@@ -15,12 +15,16 @@ Which puts are fenced (must find the head where they started):
 * a run that loaded the latest checkpoint: ``get_tuple`` without a ``checkpoint_id``
   returns it with ``configurable["__praisondb_head"]`` set, and LangGraph carries the
   config of the checkpoint it loaded into every put of the run;
-* a put whose parent is the head this saver itself last read or wrote for the namespace
-  (the later steps of any run, a deliberate fork's included);
-* a thread's first ``input`` checkpoint (step -1, no parent): a second one is a race.
+* a run that loaded nothing (a new thread) or whose config comes from elsewhere: its
+  thread's first ``input`` checkpoint (step -1, no parent; a second one is a race) and
+  every put whose parent is a checkpoint this saver itself made the head (the run's own
+  earlier steps).
 
-Anything else (a fork from a checkpoint named by ``checkpoint_id``, a direct ``put``)
-moves the head unconditionally, as every LangGraph saver does.
+A run that loaded a checkpoint named by ``checkpoint_id`` (time travel, ``update_state``
+on a past state) gets ``configurable["__praisondb_head"] = None``: it forks on purpose,
+and its puts move the head unconditionally, as every LangGraph saver's do. So does a
+direct ``put`` whose parent this saver never committed. Not fenced: the first checkpoint
+of a new thread run with ``durability="exit"`` (no parent, not an ``input`` step).
 """
 
 from __future__ import annotations
@@ -66,8 +70,10 @@ class Caches:
         self.lock = threading.Lock()  # never held across I/O (greenlets share the thread)
         self.heads: OrderedDict[tuple[str, str], tuple[str | None, int]] = OrderedDict()
         self.writes: OrderedDict[tuple[str, str], tuple[int, list[Any]]] = OrderedDict()
-        self.sessions: OrderedDict[str, None] = OrderedDict()
-        self.runs: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self.committed: OrderedDict[tuple[str, str, str], bool] = OrderedDict()
+        """Checkpoints this saver made a head: a put on one extends its own chain."""
+        self.sessions: OrderedDict[str, bool] = OrderedDict()
+        self.runs: OrderedDict[tuple[str, str], bool] = OrderedDict()
 
     def remember(self, table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
         with self.lock:
@@ -82,7 +88,8 @@ class Caches:
 
     def forget_scope(self, scope: str) -> None:
         with self.lock:
-            for table in (self.heads, self.writes):
+            tables: tuple[OrderedDict[Any, Any], ...] = (self.heads, self.writes, self.committed)
+            for table in tables:
                 for key in [k for k in table if k[0] == scope]:
                     del table[key]
             self.sessions.pop(scope.removeprefix("session:"), None)
@@ -166,24 +173,25 @@ class Threads:
         new_run = self._prepare_session(db, thread, record["run_id"], entries)
         db.state_store.put_entries(entries)
         if new_run is not None:
-            self.caches.remember(self.caches.runs, new_run, None)
+            self.caches.remember(self.caches.runs, new_run, True)
         head = {"thread": thread, "ns": ns, "id": checkpoint_id}
         if self._fenced(config, scope, ns, parent, meta):
             stored = self._advance(db, scope, thread, ns, parent, head, record_key)
         else:
             stored = db.state.set(rec.head_key(ns), head, scope=scope)
         self.caches.remember(self.caches.heads, (scope, ns), (checkpoint_id, stored.version))
+        self.caches.remember(self.caches.committed, (scope, ns, checkpoint_id), True)
         return config_of(thread, ns, checkpoint_id)
 
     def _fenced(
         self, config: RunnableConfig, scope: str, ns: str, parent: str | None, meta: dict[str, Any]
     ) -> bool:
-        if (config.get("configurable") or {}).get(FENCE):
-            return True
+        conf = config.get("configurable") or {}
+        if FENCE in conf:  # the run loaded a checkpoint: the latest (fenced) or a named one
+            return bool(conf[FENCE])
         if parent is None:
             return meta.get("source") == "input" and meta.get("step") == -1
-        known = self.caches.recall(self.caches.heads, (scope, ns))
-        return known is not None and known[0] == parent
+        return self.caches.recall(self.caches.committed, (scope, ns, parent)) is not None
 
     def _advance(
         self,
@@ -240,7 +248,7 @@ class Threads:
         session = rec.session_id(thread)
         mapped = {"langgraph_thread_id": thread} if session != thread else None
         db.sessions.get_or_create(session, agent="langgraph", metadata=mapped)
-        self.caches.remember(self.caches.sessions, session, None)
+        self.caches.remember(self.caches.sessions, session, True)
         return session
 
     def put_writes(
