@@ -383,7 +383,7 @@ class Threads:
             else:
                 scopes = sorted({e.scope for e in _every_head(db)})
             merged = [
-                (scope, r.value)
+                (scope, r)
                 for scope in scopes
                 for r in self._records(db, scope, rec.CHECKPOINTS, None)
             ]

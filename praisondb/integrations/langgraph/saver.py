@@ -73,12 +73,16 @@ class PraisonDBSaver(BaseCheckpointSaver[str]):
                 f"PraisonDBSaver(db) takes a URL, a PraisonDB or an AsyncPraisonDB, "
                 f"not {type(db).__name__}"
             )
-        self._caches = Caches()
+        self._caches = Caches()  # the sync face's; each face may be a store of its own
+        self._async_caches = Caches()
         self._opening = threading.Lock()
 
     # -- the faces ------------------------------------------------------------------------
     def _threads(self) -> Threads:
         return Threads(self.serde, self._caches)  # self.serde: with_allowlist swaps it
+
+    def _athreads(self) -> Threads:
+        return Threads(self.serde, self._async_caches)
 
     def _db(self) -> PraisonDB:
         if self._sync is None:
@@ -201,7 +205,7 @@ class PraisonDBSaver(BaseCheckpointSaver[str]):
 
     # -- async --------------------------------------------------------------------------
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        found: CheckpointTuple | None = await self._run(self._threads().get_tuple, config)
+        found: CheckpointTuple | None = await self._run(self._athreads().get_tuple, config)
         return found
 
     async def alist(
@@ -212,7 +216,7 @@ class PraisonDBSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        found = await self._run(self._threads().list, config, filter, before, limit)
+        found = await self._run(self._athreads().list, config, filter, before, limit)
         for item in found:
             yield item
 
@@ -224,7 +228,7 @@ class PraisonDBSaver(BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         stored: RunnableConfig = await self._run(
-            self._threads().put, config, checkpoint, metadata, new_versions
+            self._athreads().put, config, checkpoint, metadata, new_versions
         )
         return stored
 
@@ -235,21 +239,21 @@ class PraisonDBSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        await self._run(self._threads().put_writes, config, writes, task_id, task_path)
+        await self._run(self._athreads().put_writes, config, writes, task_id, task_path)
 
     async def adelete_thread(self, thread_id: str) -> None:
-        await self._run(partial(ops.delete_thread, self._threads()), thread_id)
+        await self._run(partial(ops.delete_thread, self._athreads()), thread_id)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await self._run(partial(ops.delete_for_runs, self._threads()), run_ids)
+        await self._run(partial(ops.delete_for_runs, self._athreads()), run_ids)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         await self._run(
-            partial(ops.copy_thread, self._threads()), source_thread_id, target_thread_id
+            partial(ops.copy_thread, self._athreads()), source_thread_id, target_thread_id
         )
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await self._run(partial(ops.prune, self._threads()), thread_ids, strategy)
+        await self._run(partial(ops.prune, self._athreads()), thread_ids, strategy)
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         """Zero-padded counter plus a random fraction, as LangGraph's SQL savers do: a

@@ -67,3 +67,30 @@ def gated_graph(checkpointer: Any, gate: Gate) -> Any:
     builder.add_edge(START, "work")
     builder.add_edge("work", END)
     return builder.compile(checkpointer=checkpointer)
+
+
+class Review(TypedDict):
+    """A draft that a human approves: ``interrupt`` stops the run until resumed."""
+
+    log: Annotated[list[str], operator.add]
+    verdict: str
+
+
+def review_graph(checkpointer: Any) -> Any:
+    """START -> draft -> approve (asks, via interrupt) -> END."""
+    from langgraph.types import interrupt
+
+    def draft(state: Review) -> dict[str, Any]:
+        return {"log": [f"draft of {state['log'][-1]}"]}
+
+    def approve(state: Review) -> dict[str, Any]:
+        answer = interrupt({"question": f"ship the {state['log'][-1]}?"})
+        return {"verdict": answer, "log": [f"verdict:{answer}"]}
+
+    builder = StateGraph(Review)
+    builder.add_node("draft", draft)
+    builder.add_node("approve", approve)
+    builder.add_edge(START, "draft")
+    builder.add_edge("draft", "approve")
+    builder.add_edge("approve", END)
+    return builder.compile(checkpointer=checkpointer)
