@@ -84,6 +84,8 @@ def copy_thread(threads: Threads, db: PraisonDB, source: str, target_thread: str
         value = found.value
         if isinstance(value, dict) and "thread" in value:
             value = {**value, "thread": target_thread}
+            if isinstance(value.get("record"), dict):  # a head's copy of its record
+                value["record"] = {**value["record"], "thread": target_thread}
             if value.get("run_id") is not None:
                 runs.add(str(value["run_id"]))
         batch.append(StateEntry(scope, found.key, value, found.version, None, utcnow()))
@@ -117,7 +119,13 @@ def prune(threads: Threads, db: PraisonDB, thread_ids: Sequence[str], strategy: 
         for key in doomed:
             db.state.delete(key, scope=scope)
         for found in orphans:
-            db.state.set(found.key, {**found.value, "parent": None}, scope=scope)
+            record = {**found.value, "parent": None}
+            db.state.set(found.key, record, scope=scope)
+            head = db.state.get_entry(rec.head_key(record["ns"]), scope=scope)
+            if _carries(head, record["id"]):  # keep the head's copy of the record in step
+                assert head is not None
+                value = {**head.value, "record": record}
+                db.state.set(head.key, value, scope=scope, expected_version=head.version)
         threads.caches.forget_scope(scope)
 
 
@@ -156,3 +164,12 @@ def _plan(threads: Threads, db: PraisonDB, thread: str) -> tuple[str, list[str],
 
 def _is(found: StateEntry, prefix: str) -> bool:
     return found.key.startswith(prefix) and isinstance(found.value, dict) and "ns" in found.value
+
+
+def _carries(head: StateEntry | None, checkpoint_id: str) -> bool:
+    return (
+        head is not None
+        and isinstance(head.value, dict)
+        and head.value.get("id") == checkpoint_id
+        and "record" in head.value
+    )

@@ -7,8 +7,10 @@ remove it with the session and no new store API:
 ==============================================  ===========================================
 key                                             value
 ==============================================  ===========================================
-``langgraph/head/<ns>``                         the namespace's latest checkpoint id; the
-                                                compare-and-set that fences racing writers
+``langgraph/head/<ns>``                         the namespace's latest checkpoint id and a
+                                                copy of its record (a resume reads one
+                                                entry); its compare-and-set fences racing
+                                                writers
 ``langgraph/cp/<ns>/<inverted checkpoint id>``  checkpoint (serde-typed), metadata, parent,
                                                 small channel values inline
 ``langgraph/blob/<ns>/<channel>/<version>``     one channel value at one version

@@ -55,9 +55,10 @@ if TYPE_CHECKING:
 
 FENCE = "__praisondb_head"
 """Configurable key of a tuple ``get_tuple`` loaded as the latest: its puts are fenced."""
-INLINE_LIMIT = 256
-"""Channel values whose serialised form is this short ride inline in the checkpoint
-record (no blob read to load them); longer ones are blobs, written when they change."""
+INLINE_LIMIT = 4096
+"""Channel values whose serialised form is this short ride inline in every checkpoint
+record (no blob read to load them), as SqliteSaver stores every value in every
+checkpoint; every value is also a blob, written when it changes."""
 _CACHE = 10_000
 _ATTEMPTS = 5
 PAGE = 200
@@ -72,6 +73,9 @@ class Caches:
         self.writes: OrderedDict[tuple[str, str], tuple[int, list[Any]]] = OrderedDict()
         self.committed: OrderedDict[tuple[str, str, str], bool] = OrderedDict()
         """Checkpoints this saver made a head: a put on one extends its own chain."""
+        self.packed: OrderedDict[tuple[str, str, str, Any], list[str]] = OrderedDict()
+        """Serialised channel values by version (versions are unique: get_next_version),
+        so an unchanged small value rides inline without serialising it again."""
         self.sessions: OrderedDict[str, bool] = OrderedDict()
         self.runs: OrderedDict[tuple[str, str], bool] = OrderedDict()
 
@@ -88,7 +92,12 @@ class Caches:
 
     def forget_scope(self, scope: str) -> None:
         with self.lock:
-            tables: tuple[OrderedDict[Any, Any], ...] = (self.heads, self.writes, self.committed)
+            tables: tuple[OrderedDict[Any, Any], ...] = (
+                self.heads,
+                self.writes,
+                self.committed,
+                self.packed,
+            )
             for table in tables:
                 for key in [k for k in table if k[0] == scope]:
                     del table[key]
@@ -146,15 +155,17 @@ class Threads:
             packed = None
             if channel in values:
                 packed = rec.pack(self.serde, values[channel], f"channel {channel!r}")
-                if len(packed[1]) <= INLINE_LIMIT:
-                    inline[channel] = packed
+                self.caches.remember(self.caches.packed, (scope, ns, channel, version), packed)
             blob = {"channel": channel, "version": str(version), "value": packed}
             entries.append(entry(scope, rec.blob_key(ns, channel, version), blob))
-        for channel, value in values.items():  # unchanged small values: no blob read later
-            if channel not in inline and _small(value):
+        versions = checkpoint.get("channel_versions") or {}
+        for channel, value in values.items():  # inline what is small, changed or not
+            key = (scope, ns, channel, versions.get(channel))
+            packed = self.caches.recall(self.caches.packed, key)
+            if packed is None and _small(value):
                 packed = rec.pack(self.serde, value, f"channel {channel!r}")
-                if len(packed[1]) <= INLINE_LIMIT:
-                    inline[channel] = packed
+            if packed is not None and len(packed[1]) <= INLINE_LIMIT:
+                inline[channel] = packed
         meta: dict[str, Any] = dict(get_serializable_checkpoint_metadata(config, metadata))
         run_id = meta.get("run_id")
         record: dict[str, Any] = {
@@ -174,7 +185,7 @@ class Threads:
         db.state_store.put_entries(entries)
         if new_run is not None:
             self.caches.remember(self.caches.runs, new_run, True)
-        head = {"thread": thread, "ns": ns, "id": checkpoint_id}
+        head = {"thread": thread, "ns": ns, "id": checkpoint_id, "record": record}
         if self._fenced(config, scope, ns, parent, meta):
             stored = self._advance(db, scope, thread, ns, parent, head, record_key)
         else:
@@ -316,7 +327,11 @@ class Threads:
             head = db.state.get_entry(rec.head_key(ns), scope=scope)
             if head is not None and (head_id := _head_id(head)) is not None:
                 self.caches.remember(self.caches.heads, (scope, ns), (head_id, head.version))
-                found = db.state.get_entry(rec.checkpoint_key(ns, head_id), scope=scope)
+                copy = head.value.get("record")  # the head carries its record: one read
+                if isinstance(copy, dict) and copy.get("id") == head_id:
+                    found = StateEntry(scope, rec.checkpoint_key(ns, head_id), copy)
+                else:
+                    found = db.state.get_entry(rec.checkpoint_key(ns, head_id), scope=scope)
                 fence = head_id if found is not None else None
             if found is None:  # no head entry: the newest record is the latest
                 page = db.state_store.list_entries(scope, rec.checkpoints_prefix(ns), limit=1)
@@ -340,6 +355,7 @@ class Threads:
             blob = db.state.get_entry(rec.blob_key(ns, channel, version), scope=scope)
             packed = blob.value.get("value") if blob and isinstance(blob.value, dict) else None
             if packed is not None:
+                self.caches.remember(self.caches.packed, (scope, ns, channel, version), packed)
                 values[channel] = rec.unpack(self.serde, packed, f"channel {channel!r}")
         body["channel_values"] = values
         writes = db.state.get_entry(rec.writes_key(ns, checkpoint_id), scope=scope)
@@ -374,7 +390,8 @@ class Threads:
             thread, ns, _ = target(config)
             scope = rec.scope_of(thread)
             after = rec.checkpoint_key(ns, before_id) if before_id else None
-            records = self._records(db, scope, rec.checkpoints_prefix(ns), after)
+            size = min(PAGE, limit) if limit is not None and not filter and not wanted_id else PAGE
+            records = self._records(db, scope, rec.checkpoints_prefix(ns), after, size)
             sources = [(scope, r) for r in records]
             ordered: Iterator[tuple[str, Any]] = iter(sources)
         else:
@@ -402,20 +419,24 @@ class Threads:
                 break
         return found
 
-    def _records(self, db: PraisonDB, scope: str, prefix: str, after: str | None) -> Iterator[Any]:
+    def _records(
+        self, db: PraisonDB, scope: str, prefix: str, after: str | None, size: int = PAGE
+    ) -> Iterator[Any]:
         """Checkpoint records under ``prefix``, newest first, a page at a time."""
-        for found in pages(db, scope, prefix, after):
+        for found in pages(db, scope, prefix, after, size):
             if isinstance(found.value, dict) and "checkpoint" in found.value:
                 yield found.value
 
 
-def pages(db: PraisonDB, scope: str, prefix: str, after: str | None = None) -> Iterator[StateEntry]:
+def pages(
+    db: PraisonDB, scope: str, prefix: str, after: str | None = None, size: int = PAGE
+) -> Iterator[StateEntry]:
     """Every entry of ``scope`` under ``prefix`` after key ``after``, in key order."""
     while True:
         cursor = (scope, after) if after is not None else None
-        page = db.state_store.list_entries(scope, prefix, limit=PAGE, after=cursor)
+        page = db.state_store.list_entries(scope, prefix, limit=size, after=cursor)
         yield from page
-        if len(page) < PAGE:
+        if len(page) < size:
             return
         after = page[-1].key
 
