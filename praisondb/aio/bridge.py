@@ -81,9 +81,8 @@ class Bridge(abc.ABC):
             self._inflight.discard(call)
             call.done.set_result(None)
 
-    async def close(self, final: Callable[[], object] | None = None) -> None:
-        """Refuse new calls, fail the ones in flight, wait (briefly) for them to unwind,
-        then run ``final`` (the core's own close: pools, analytics flush)."""
+    async def stop(self) -> None:
+        """Refuse new calls, fail the ones in flight, wait (briefly) for them to unwind."""
         self._closed = True
         pending = list(self._inflight)
         for call in pending:
@@ -92,9 +91,12 @@ class Bridge(abc.ABC):
                 call.task.cancel()
         if pending:
             await asyncio.wait([c.done for c in pending], timeout=CLOSE_GRACE)
+
+    async def finish(self, final: Callable[[], object]) -> None:
+        """After :meth:`stop`: run ``final`` (the core's own close), then let go of what
+        the bridge holds."""
         try:
-            if final is not None:
-                await self._call(final)
+            await self._call(final)
         finally:
             self._shutdown()
 

@@ -43,9 +43,16 @@ class _Core(PraisonDB):
             return super()._open(url, role, options)
         return open_store(url, role, io=self.io, **options)
 
-    def open_all(self) -> None:
-        """Open every configured store now, while nothing else runs (no lazy race)."""
-        _ = self.conversations, self.state_store, self.analytics
+    def open_stores(self) -> None:
+        """Open the conversation and state stores now, while nothing else runs (no lazy
+        race on the facade's lock between greenlets of one thread)."""
+        _ = self.conversations, self.state_store
+
+    def close_analytics(self) -> None:
+        """Flush and close the analytics sink (blocking I/O: run on a worker thread)."""
+        sink, self._analytics = self._analytics, None
+        if sink is not None:
+            sink.close()
 
 
 class AsyncPraisonDB(AsyncLifecycle, Closing):
@@ -130,9 +137,13 @@ class AsyncPraisonDB(AsyncLifecycle, Closing):
             if self._bridge is None:
                 bridge = self._choose_bridge()
                 try:
-                    await bridge.run(self._core.open_all)
+                    await bridge.run(self._core.open_stores)
+                    # The sink talks to ClickHouse (or runs chdb) with blocking calls: open
+                    # it off the loop. Recording events afterwards never waits (journal).
+                    await asyncio.to_thread(lambda: self._core.analytics)
                 except BaseException:
-                    await bridge.close()
+                    await bridge.stop()
+                    await bridge.finish(self._core.close)
                     raise
                 self._bridge = bridge
             return self._bridge
@@ -180,7 +191,11 @@ class AsyncPraisonDB(AsyncLifecycle, Closing):
         if bridge is None:
             self._core.close()  # nothing was opened: no I/O to wait on
             return
-        await bridge.close(self._core.close)
+        await bridge.stop()
+        try:
+            await asyncio.to_thread(self._core.close_analytics)
+        finally:
+            await bridge.finish(self._core.close)
 
     aclose = close
 

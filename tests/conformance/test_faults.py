@@ -55,11 +55,16 @@ def proxy(backend: TestBackend, backend_url: str) -> Iterator[Faults]:
 
 @pytest.fixture
 def via(
-    db: PraisonDB, backend: TestBackend, backend_url: str, proxy: Faults
+    db: PraisonDB,
+    backend: TestBackend,
+    backend_url: str,
+    proxy: Faults,
+    open_db: Callable[..., PraisonDB],
 ) -> Iterator[PraisonDB]:
-    """The store opened through the proxy (``db`` has migrated it already)."""
+    """The store opened through the proxy, on the test's face (``db`` has migrated it
+    already)."""
     url = proxied(backend.name, backend_url, proxy)
-    with PraisonDB(url, **store_options(proxy)) as through:
+    with open_db(url, **store_options(proxy)) as through:
         through.ping()
         yield through
 
