@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -116,20 +115,20 @@ class PraisonDBSaver(BaseCheckpointSaver[str]):
         return await self._async.run_sync(fn, *args)
 
     def close(self) -> None:
-        """Close the databases this saver opened from a URL (not ones it was given)."""
+        """Close the databases this saver opened from a URL (not ones it was given).
+
+        The async face's drivers live on the event loop that opened them: once async
+        calls ran, close with ``await saver.aclose()`` on that loop."""
         if self._url is None:
             return
+        if self._async is not None:
+            raise ConfigError(
+                "this saver served async calls: close it with `await saver.aclose()` on "
+                "the event loop they ran on (its drivers belong to that loop)"
+            )
         if self._sync is not None:
             self._sync.close()
             self._sync = None
-        if self._async is not None:
-            database, self._async = self._async, None
-            try:
-                asyncio.get_running_loop()
-            except RuntimeError:
-                asyncio.run(database.close())
-            else:
-                raise ConfigError("inside an event loop, close with `await saver.aclose()`")
 
     async def aclose(self) -> None:
         """``close`` for async code."""

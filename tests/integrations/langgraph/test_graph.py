@@ -75,20 +75,28 @@ def test_the_same_graph_sync_and_async_in_one_process(
     where each face opens a store of its own)."""
     import asyncio
 
-    PraisonDB(backend_url, auto_migrate=True).close()
+    with PraisonDB(backend_url, auto_migrate=True) as migrated:
+        migrated.sessions.count()  # the schema, before the saver opens the URL its own way
     saver = PraisonDBSaver(backend_url)
     graph = chat_graph(saver)
     config = {"configurable": {"thread_id": thread_id}}
-    try:
-        graph.invoke({"log": ["one"]}, config)
-        second = asyncio.run(graph.ainvoke({"log": ["two"]}, config))
-        assert second == {
-            "log": ["one", "think:one", "reply#1", "two", "think:two", "reply#2"],
-            "turns": 2,
-        }
-        assert graph.get_state(config).values == second
-    finally:
-        saver.close()
+    graph.invoke({"log": ["one"]}, config)
+
+    async def then_async() -> dict[str, Any]:
+        try:
+            found: dict[str, Any] = await graph.ainvoke({"log": ["two"]}, config)
+            assert (await graph.aget_state(config)).values == found
+            with pytest.raises(ConfigError, match="aclose"):
+                saver.close()  # its async drivers belong to this loop
+            return found
+        finally:
+            await saver.aclose()
+
+    second = asyncio.run(then_async())
+    assert second == {
+        "log": ["one", "think:one", "reply#1", "two", "think:two", "reply#2"],
+        "turns": 2,
+    }
 
 
 def test_a_face_without_its_database_says_what_to_pass(db: PraisonDB, thread_id: str) -> None:
