@@ -73,9 +73,9 @@ class Caches:
         self.writes: OrderedDict[tuple[str, str], tuple[int, list[Any]]] = OrderedDict()
         self.committed: OrderedDict[tuple[str, str, str], bool] = OrderedDict()
         """Checkpoints this saver made a head: a put on one extends its own chain."""
-        self.packed: OrderedDict[tuple[str, str, str, Any], list[str]] = OrderedDict()
-        """Serialised channel values by version (versions are unique: get_next_version),
-        so an unchanged small value rides inline without serialising it again."""
+        self.packed: OrderedDict[tuple[str, str, str], tuple[Any, list[str]]] = OrderedDict()
+        """Each channel's latest (version, serialised value), so an unchanged small value
+        rides inline without serialising it again (versions are unique per value)."""
         self.sessions: OrderedDict[str, bool] = OrderedDict()
         self.runs: OrderedDict[tuple[str, str], bool] = OrderedDict()
 
@@ -155,13 +155,13 @@ class Threads:
             packed = None
             if channel in values:
                 packed = rec.pack(self.serde, values[channel], f"channel {channel!r}")
-                self.caches.remember(self.caches.packed, (scope, ns, channel, version), packed)
+                self.caches.remember(self.caches.packed, (scope, ns, channel), (version, packed))
             blob = {"channel": channel, "version": str(version), "value": packed}
             entries.append(entry(scope, rec.blob_key(ns, channel, version), blob))
         versions = checkpoint.get("channel_versions") or {}
         for channel, value in values.items():  # inline what is small, changed or not
-            key = (scope, ns, channel, versions.get(channel))
-            packed = self.caches.recall(self.caches.packed, key)
+            known = self.caches.recall(self.caches.packed, (scope, ns, channel))
+            packed = known[1] if known is not None and known[0] == versions.get(channel) else None
             if packed is None and _small(value):
                 packed = rec.pack(self.serde, value, f"channel {channel!r}")
             if packed is not None and len(packed[1]) <= INLINE_LIMIT:
@@ -355,7 +355,7 @@ class Threads:
             blob = db.state.get_entry(rec.blob_key(ns, channel, version), scope=scope)
             packed = blob.value.get("value") if blob and isinstance(blob.value, dict) else None
             if packed is not None:
-                self.caches.remember(self.caches.packed, (scope, ns, channel, version), packed)
+                self.caches.remember(self.caches.packed, (scope, ns, channel), (version, packed))
                 values[channel] = rec.unpack(self.serde, packed, f"channel {channel!r}")
         body["channel_values"] = values
         writes = db.state.get_entry(rec.writes_key(ns, checkpoint_id), scope=scope)
@@ -392,8 +392,7 @@ class Threads:
             after = rec.checkpoint_key(ns, before_id) if before_id else None
             size = min(PAGE, limit) if limit is not None and not filter and not wanted_id else PAGE
             records = self._records(db, scope, rec.checkpoints_prefix(ns), after, size)
-            sources = [(scope, r) for r in records]
-            ordered: Iterator[tuple[str, Any]] = iter(sources)
+            ordered: Iterator[tuple[str, Any]] = ((scope, r) for r in records)  # lazily
         else:
             if conf.get("thread_id") is not None:
                 scopes = [rec.scope_of(str(conf["thread_id"]))]
