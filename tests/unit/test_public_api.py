@@ -55,7 +55,8 @@ def test_every_export_has_a_docstring_or_is_data() -> None:
 def test_import_loads_no_driver() -> None:
     code = (
         "import sys, praisondb; "
-        "drivers = {'psycopg', 'pymysql', 'pymongo', 'redis', 'clickhouse_connect', 'chdb', 'anthropic'}; "
+        "drivers = {'psycopg', 'pymysql', 'pymongo', 'redis', 'clickhouse_connect', 'chdb', 'anthropic', "
+        "'langgraph', 'langchain_core'}; "
         "print(sorted(drivers & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
