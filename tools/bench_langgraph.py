@@ -179,7 +179,7 @@ def table(rows: list[dict[str, Any]], steps: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    
+
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--backends", default="sqlite,postgres")
     args = parser.parse_args()
