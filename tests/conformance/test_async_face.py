@@ -202,12 +202,22 @@ async def token_step(session: AsyncSession) -> int:
     return after - before
 
 
+AT_RELEASE = 4
+"""Rounds that cancel a waiter in the same turn of the loop as the lease frees."""
+
+
 def test_a_cancelled_lock_waiter_takes_no_lease(backend_url: str, uid: str) -> None:
+    """A waiter cancelled while the lease is held never holds it: the next holder's token
+    follows the last holder's. One cancelled just as the lease frees may have taken it an
+    instant before the cancel reached it; then it has given it back by the time its
+    cancellation ends, and the next acquirer gets the lease at once either way."""
+
     async def main() -> None:
         async with opened(backend_url) as db:
             session = await db.session(uid)
             step = await token_step(session)
-            for cancel_at_release in (False, True):
+            for round_ in range(1 + AT_RELEASE):
+                at_release = round_ > 0
                 holder = await session.lock(timeout=5).acquire()
                 held = holder.token
                 assert held is not None
@@ -216,7 +226,7 @@ def test_a_cancelled_lock_waiter_takes_no_lease(backend_url: str, uid: str) -> N
                 # The behaviour under test: the waiter stays blocked while the lease is held.
                 done, _ = await asyncio.wait({waiter}, timeout=0.3)
                 assert not done and not entered.is_set()
-                if cancel_at_release:
+                if at_release:
                     await holder.release()
                     waiter.cancel()  # the lease is free again this very turn of the loop
                 else:
@@ -226,7 +236,8 @@ def test_a_cancelled_lock_waiter_takes_no_lease(backend_url: str, uid: str) -> N
                 assert isinstance(await settle(waiter), asyncio.CancelledError)
                 assert not entered.is_set()
                 async with session.lock(timeout=0) as third:  # at once: nobody else holds it
-                    assert third.token == held + step, "the cancelled waiter was a holder"
+                    grown = {held + step, held + 2 * step} if at_release else {held + step}
+                    assert third.token in grown, "the cancelled waiter kept the lease"
 
     run(main)
 
