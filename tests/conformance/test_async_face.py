@@ -245,7 +245,9 @@ def test_a_cancelled_lock_waiter_takes_no_lease(backend_url: str, uid: str) -> N
 # -- closing with calls in flight ----------------------------------------------------------
 
 
-WRITERS = 50
+WRITERS, MOST = 50, 500
+"""Writers, and the most batches one writes: a writer that runs out was never stopped by
+close (the loop was starved, say), and the test ends with a failure instead of a hang."""
 
 
 def test_closing_fails_calls_in_flight_with_database_closed(backend_url: str, uid: str) -> None:
@@ -255,7 +257,7 @@ def test_closing_fails_calls_in_flight_with_database_closed(backend_url: str, ui
     async def writer(db: AsyncPraisonDB, n: int, all_writing: asyncio.Event) -> None:
         sid = f"{uid}-{n}"
         await db.sessions.create(sid)
-        for k in itertools.count():
+        for k in range(MOST):
             tag = f"{n}.{k}"
             sizes[tag] = 1 + k % 5
             await db.messages.extend(sid, batch(tag, sizes[tag]))
@@ -270,11 +272,16 @@ def test_closing_fails_calls_in_flight_with_database_closed(backend_url: str, ui
         writers = [asyncio.ensure_future(writer(db, n, all_writing)) for n in range(WRITERS)]
         ready = asyncio.ensure_future(all_writing.wait())
         await asyncio.wait({ready, *writers}, return_when=asyncio.FIRST_COMPLETED)
-        assert ready.done(), [w.exception() for w in writers if w.done()]
+        assert ready.done(), (
+            "a writer finished before every writer had written once (a starved loop?): "
+            f"{[w.exception() for w in writers if w.done()]}"
+        )
         await asyncio.wait_for(db.close(), 30)  # every writer has a call in flight or next
         done, pending = await asyncio.wait(writers, timeout=30)
         assert not pending, f"{len(pending)} calls still hang after close"
         errors = [w.exception() for w in done]
+        ran_out = errors.count(None)
+        assert not ran_out, f"{ran_out} writers wrote all {MOST} batches, never stopped by close"
         assert all(isinstance(e, DatabaseClosed) for e in errors), errors
 
         async with opened(backend_url) as fresh:
