@@ -31,10 +31,18 @@ def _is_driver_object(value: Any) -> bool:
 
 
 def resolve(value: Any) -> Any:
-    """Await ``value`` if it is awaitable; wrap it if it is one of the driver's objects."""
+    """Await ``value`` if it is a coroutine or future; wrap it if it is one of the driver's
+    objects or an async generator (``redis.asyncio``'s ``scan_iter``).
+
+    A driver object is wrapped even when awaitable: awaiting a ``redis.asyncio`` pipeline,
+    which a queued command returns, would initialise it and drop the commands queued."""
+    if _is_driver_object(value) or inspect.isasyncgen(value):
+        return Awaiting(value)
     if inspect.isawaitable(value):
         value = wait(value)
-    return Awaiting(value) if _is_driver_object(value) else value
+        if _is_driver_object(value):
+            return Awaiting(value)
+    return value
 
 
 def wait(awaitable: Any) -> Any:

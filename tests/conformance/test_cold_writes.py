@@ -25,7 +25,7 @@ KILLS = 12
 
 def _run_cold_extend(backend_url: str, session_id: str, face: str) -> float:
     """One undisturbed cold extend; returns how long the extend itself took."""
-    proc = spawn_worker("cold-extend", backend_url, session_id, str(BATCH), str(PAD), face)
+    proc = spawn_worker("cold-extend", backend_url, session_id, str(BATCH), str(PAD), face=face)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     lines = out.split()
@@ -42,7 +42,7 @@ def _kill_during_first_extend(
     injection, not synchronisation); without, it lands as soon as another reader sees the
     session change, the moment a write outside a transaction is half done.
     """
-    proc = spawn_worker("cold-extend", backend_url, session_id, str(BATCH), str(PAD), face)
+    proc = spawn_worker("cold-extend", backend_url, session_id, str(BATCH), str(PAD), face=face)
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"

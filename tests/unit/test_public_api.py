@@ -57,14 +57,15 @@ def test_every_export_has_a_docstring_or_is_data() -> None:
 def test_import_loads_no_driver() -> None:
     code = (
         "import sys, praisondb; "
-        "drivers = {'psycopg', 'pymysql', 'pymongo', 'redis', 'clickhouse_connect', 'chdb', 'anthropic'}; "
+        "drivers = {'psycopg', 'pymysql', 'pymongo', 'redis', 'clickhouse_connect', 'chdb', 'anthropic', "
+        "'langgraph', 'langchain_core'}; "
         "print(sorted(drivers & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
-FRAMEWORKS = ["agents", "google.adk", "google.genai", "openai"]
+FRAMEWORKS = ["agents", "google.adk", "google.genai", "langgraph", "openai"]
 """Agent frameworks (and their clients) that only praisondb.integrations.* may import."""
 
 
@@ -80,7 +81,11 @@ def test_the_facades_load_no_agent_framework() -> None:
 
 @pytest.mark.parametrize(
     ("integration", "loaded"),
-    [("openai_agents", ["agents", "openai"]), ("adk", ["google.adk", "google.genai"])],
+    [
+        ("openai_agents", ["agents", "openai"]),
+        ("adk", ["google.adk", "google.genai"]),
+        ("langgraph", ["langgraph"]),
+    ],
 )
 def test_the_framework_check_can_fail(integration: str, loaded: list[str]) -> None:
     code = (
