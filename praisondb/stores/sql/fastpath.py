@@ -15,6 +15,16 @@ queue there; nothing reads or rewrites the session's earlier messages.
 - SQLite: ``BEGIN IMMEDIATE``, ``UPDATE ... RETURNING last_seq``, one executemany INSERT.
 - MySQL/MariaDB: ``UPDATE ... SET last_seq = LAST_INSERT_ID(last_seq + n)`` (the new value
   comes back in the OK packet, no SELECT needed), then one multi-row INSERT.
+
+Under the async face the DBAPI connection is SQLAlchemy's adapted one (aiosqlite,
+psycopg's AsyncConnection, aiomysql), which has the same sync API; only PostgreSQL's
+COPY (bulk.py) talks to the async driver connection itself.
+
+A call interrupted by something other than a driver error (a cancelled task, Ctrl-C)
+never leaves half a transaction behind: on SQLite the transaction is rolled back (its
+calls are never cut in half: sqlite3 finishes them, aiosqlite runs queued calls in
+order), on a server the connection is discarded, since the interrupted round trip may
+have left a reply unread (the server rolls back what was not committed).
 """
 
 from __future__ import annotations
@@ -128,6 +138,8 @@ class FastPath:
         self.dialect = engine.dialect
         self.name = "mysql" if self.dialect.name in MYSQL else self.dialect.name
         self.codec = codec(self.name)
+        self.is_async = bool(self.dialect.is_async)
+        """The engine is the sync face of SQLAlchemy's async engine (see engine.py)."""
         self._error = self.dialect.loaded_dbapi.Error
         self._exists = self._compile(_EXISTS)
         self._insert = self._compile(messages.insert(), column_keys=list(MESSAGE_COLUMNS))
@@ -175,6 +187,7 @@ class FastPath:
 
         For what SQLAlchemy has no API for (PostgreSQL COPY); errors come out as
         SQLAlchemy's classes, so the store's race, retry and translation rules apply.
+        Under the async face ``fn`` gets the async driver connection (``is_async``).
         """
         pooled = conn.connection
         try:
@@ -184,13 +197,17 @@ class FastPath:
             if lost:
                 conn.invalidate(exc)
             raise self._wrap(exc, invalidated=lost) from exc
+        except BaseException as exc:
+            if not isinstance(exc, Exception) and self.name != "sqlite":
+                conn.invalidate(exc)  # interrupted mid round trip: see the module docstring
+            raise
 
     # -- transactions on the bare connection --------------------------------------------
     def _checkout(self) -> tuple[Any, Any]:
         """(what to hand back on checkin, the driver connection)."""
         if self._idle is None:
             pooled = self.engine.raw_connection()
-            return pooled, pooled.driver_connection
+            return pooled, pooled.dbapi_connection
         if self._pid != os.getpid():  # forked: never share SQLite handles with the parent
             self._idle, self._pid = [], os.getpid()
         try:
@@ -256,30 +273,38 @@ class FastPath:
                 committed = True
         except self._error as exc:
             lost = self.dialect.is_disconnect(exc, raw, cursor)
-            broken = exc if lost else self._rollback(raw)
+            broken = exc  # until the rollback proves the connection sound
+            if not lost:
+                broken = self._rollback(raw)
             raise self._wrap(exc, invalidated=lost) from exc
-        except BaseException:
-            broken = self._rollback(raw)
+        except BaseException as exc:
+            broken = exc
+            if isinstance(exc, Exception) or self.name == "sqlite":  # see the module docstring
+                broken = self._rollback(raw)
             raise
         finally:
-            if cursor is not None:
-                with contextlib.suppress(self._error):
-                    cursor.close()
-            if single:
-                try:
-                    raw.autocommit = False  # the pool hands out transactional connections
-                except self._error as exc:
-                    broken = broken or exc
-            self._checkin(handle, broken, committed=committed)
+            try:
+                if cursor is not None:
+                    with contextlib.suppress(self._error):
+                        cursor.close()
+                if single and broken is None:
+                    try:
+                        raw.autocommit = False  # the pool hands out transactional connections
+                    except self._error as exc:
+                        broken = exc
+            except BaseException as exc:  # interrupted while tidying up: state unknown
+                broken = broken or exc
+                raise
+            finally:
+                self._checkin(handle, broken, committed=committed)
 
     def _rollback(self, raw: Any) -> BaseException | None:
-        """Roll back; returns the error if that failed too (the connection is then unusable)."""
+        """Roll back; returns the error if that failed too (the connection is then unusable).
+
+        sqlite3's rollback() does nothing outside a transaction; aiosqlite queues it
+        behind any call still running for an interrupted caller."""
         try:
-            if self.name == "sqlite":
-                if raw.in_transaction:
-                    raw.execute("ROLLBACK")
-            else:
-                raw.rollback()
+            raw.rollback()
         except self._error as exc:
             return exc
         return None
