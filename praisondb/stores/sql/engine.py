@@ -13,6 +13,8 @@ the call runs in. Same options, pool settings and hooks either way.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -170,6 +172,8 @@ def create_engine(url: StoreURL, settings: EngineSettings, *, io: str = "sync") 
                 if k not in {"pool_size", "max_overflow", "pool_timeout"}
             }
             kwargs["poolclass"] = StaticPool
+            if io == "async":
+                kwargs["pool_reset_on_return"] = None  # _keep_memory_connection does it
     elif family == "postgresql":
         kwargs["connect_args"] = {
             "connect_timeout": max(1, round(settings.connect_timeout)),
@@ -200,20 +204,21 @@ def create_engine(url: StoreURL, settings: EngineSettings, *, io: str = "sync") 
     if family == "sqlite":
         _configure_sqlite(engine, settings)
         if is_memory_sqlite(url):
-            _keep_memory_connection(engine)
+            _keep_memory_connection(engine, io)
     elif family == "mysql":
         _configure_mysql_reset(engine)
         configure_mysql_packet_check(engine, url)
     return engine
 
 
-def _keep_memory_connection(engine: Engine) -> None:
+def _keep_memory_connection(engine: Engine, io: str) -> None:
     """In-memory SQLite is its one connection: never discard it for an interruption.
 
     SQLAlchemy invalidates a connection whose statement was interrupted (a cancelled
-    task, KeyboardInterrupt), since a server connection may then be mid-reply. A SQLite
-    call is never cut in half (sqlite3 runs it to the end; aiosqlite runs queued calls in
-    order on its thread), so the rollback that follows is sound, and replacing the
+    task, KeyboardInterrupt), since a server connection may then be mid-reply, and one
+    whose reset-on-return rollback was. A SQLite call is never cut in half (sqlite3 runs
+    it to the end; aiosqlite runs queued calls in order on its thread, a cancelled
+    caller's too), so the rollback that follows is sound, while replacing the
     connection would silently replace the whole database with an empty one.
     """
 
@@ -221,6 +226,19 @@ def _keep_memory_connection(engine: Engine) -> None:
     def _on_error(context: Any) -> None:
         if not isinstance(context.original_exception, Exception):
             context.is_disconnect = False
+
+    if io != "async":
+        return
+
+    @event.listens_for(engine, "reset")
+    def _on_reset(dbapi_connection: Any, _record: Any, state: Any) -> None:
+        if state.terminate_only:
+            return
+        # Cancelled, the rollback is still queued and runs before anything else on the
+        # connection. The call it ends has finished its work: let the pool keep the
+        # connection (a failed reset would discard it) and the call end as it would have.
+        with contextlib.suppress(asyncio.CancelledError):
+            dbapi_connection.rollback()
 
 
 def _check_sqlite_directory(url: StoreURL) -> None:

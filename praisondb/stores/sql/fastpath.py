@@ -273,13 +273,13 @@ class FastPath:
                 committed = True
         except self._error as exc:
             lost = self.dialect.is_disconnect(exc, raw, cursor)
-            broken = exc  # until the rollback proves the connection sound
+            broken = exc if lost else self._unless_sqlite(exc)  # if the rollback is cut short
             if not lost:
                 broken = self._rollback(raw)
             raise self._wrap(exc, invalidated=lost) from exc
-        except BaseException as exc:
-            broken = exc
-            if isinstance(exc, Exception) or self.name == "sqlite":  # see the module docstring
+        except BaseException as exc:  # see the module docstring
+            broken = self._unless_sqlite(exc)
+            if broken is None or isinstance(exc, Exception):
                 broken = self._rollback(raw)
             raise
         finally:
@@ -292,11 +292,17 @@ class FastPath:
                         raw.autocommit = False  # the pool hands out transactional connections
                     except self._error as exc:
                         broken = exc
-            except BaseException as exc:  # interrupted while tidying up: state unknown
-                broken = broken or exc
+            except BaseException as exc:  # interrupted while tidying up
+                broken = broken or self._unless_sqlite(exc)
                 raise
             finally:
                 self._checkin(handle, broken, committed=committed)
+
+    def _unless_sqlite(self, exc: BaseException) -> BaseException | None:
+        """``exc`` as the reason to discard the connection, except on SQLite, whose calls
+        are never cut in half (the module docstring): a rollback interrupted in turn
+        still runs, so the connection stays (in memory, it is the whole database)."""
+        return None if self.name == "sqlite" else exc
 
     def _rollback(self, raw: Any) -> BaseException | None:
         """Roll back; returns the error if that failed too (the connection is then unusable).
