@@ -193,7 +193,7 @@ class DbSessionAdapter:
         found = self.get_session(session_id)
         return dict(found.metadata) if found is not None else {}
 
-    def update_session_metadata(self, session_id: str, **fields: Any) -> bool:
+    def update_session_metadata(self, /, session_id: str, **fields: Any) -> bool:
         """Set metadata fields; fields passed as None are left as they are."""
         values = {k: v for k, v in fields.items() if v is not None}
         if not values:

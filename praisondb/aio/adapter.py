@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any
 
 from ..adapter import DbSessionAdapter, OnError
 from ..errors import ConfigError
+from .context import Closing
 from .facade import AsyncPraisonDB
 from .faces import AsyncDbSessionAdapterBase
 
 
-class AsyncDbSessionAdapter(AsyncDbSessionAdapterBase):
+class AsyncDbSessionAdapter(AsyncDbSessionAdapterBase, Closing):
     """:class:`~praisondb.DbSessionAdapter` over an :class:`AsyncPraisonDB` (or a URL it
     opens itself); the same methods, awaited, and the same ``on_error`` policy."""
 
@@ -50,17 +50,6 @@ class AsyncDbSessionAdapter(AsyncDbSessionAdapterBase):
         """Close the AsyncPraisonDB if this adapter opened it from a URL."""
         if self._owns_db:
             await self._db.close()
-
-    async def __aenter__(self) -> AsyncDbSessionAdapter:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 __all__ = ["AsyncDbSessionAdapter"]

@@ -11,10 +11,12 @@ Two ways, chosen per database by what its stores can do:
 - :class:`ThreadBridge` runs a core call in a worker thread, for stores whose I/O is
   blocking by nature (the JSON file store's files and cross-process file locks).
 
-Either way each call runs as its own task, so that :meth:`Bridge.close` can fail the
-calls still in flight with :class:`~praisondb.errors.DatabaseClosed` instead of leaving
-their callers waiting on a closed pool, and a caller cancelled mid-call still lets the
-core unwind (roll back, hand its connection back) before the task ends.
+Either way the call runs in the caller's own task: no extra task, no extra trip round
+the loop, and a caller cancelled mid-call has the cancellation thrown into the core at the
+point it waits, so the core unwinds (rolls back, hands its connection back) before the
+cancellation goes on up. :meth:`Bridge.close` cancels the calls still in flight the same
+way and their callers get :class:`~praisondb.errors.DatabaseClosed` instead of waiting on
+a closed pool.
 """
 
 from __future__ import annotations
@@ -35,50 +37,66 @@ CLOSE_GRACE = 5.0
 """Seconds :meth:`Bridge.close` lets cancelled calls unwind (roll back) before it returns."""
 
 
+class _Call:
+    """One call in flight: its caller's task, and whether close() is what cancelled it."""
+
+    __slots__ = ("closed", "done", "task")
+
+    def __init__(self, task: asyncio.Task[Any] | None) -> None:
+        self.task = task
+        self.closed = False
+        self.done = asyncio.get_running_loop().create_future()
+
+
 class Bridge(abc.ABC):
     """Runs synchronous core calls for coroutines; tracks them so close can end them."""
 
     def __init__(self) -> None:
-        self._inflight: set[asyncio.Future[Any]] = set()
+        self._inflight: set[_Call] = set()
         self._closed = False
 
     @abc.abstractmethod
-    def _start(self, fn: Callable[[], T]) -> asyncio.Future[T]:
-        """Begin running ``fn`` (already bound to its arguments)."""
+    async def _call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (already bound to its arguments) in the caller's task."""
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(*args, **kwargs)`` without blocking the loop."""
         if self._closed:
             raise DatabaseClosed("this AsyncPraisonDB is closed; open a new one")
-        task = asyncio.ensure_future(self._start(functools.partial(fn, *args, **kwargs)))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        call = _Call(asyncio.current_task())
+        self._inflight.add(call)
         try:
-            return await asyncio.shield(task)
+            return await self._call(functools.partial(fn, *args, **kwargs))
         except asyncio.CancelledError:
-            if task.cancelled() and self._closed:
-                raise DatabaseClosed(
-                    "the AsyncPraisonDB was closed while this call was in flight; whether "
-                    "a write in it landed is unknown until you read it back (message ids "
-                    "make re-sending safe)"
-                ) from None
-            # Our caller was cancelled: cancel the call too, and let it unwind (roll back,
-            # return its connection) in its own task while the cancellation goes on up.
-            task.cancel()
-            raise
+            if not call.closed:
+                raise
+            if call.task is not None and hasattr(call.task, "uncancel"):
+                call.task.uncancel()  # the cancellation was ours, and it ends here
+            raise DatabaseClosed(
+                "the AsyncPraisonDB was closed while this call was in flight; whether a "
+                "write in it landed is unknown until you read it back (message ids make "
+                "re-sending safe)"
+            ) from None
+        finally:
+            self._inflight.discard(call)
+            call.done.set_result(None)
 
-    async def close(self, final: Callable[[], object] | None = None) -> None:
-        """Refuse new calls, fail the ones in flight, wait (briefly) for them to unwind,
-        then run ``final`` (the core's own close: pools, analytics flush)."""
+    async def stop(self) -> None:
+        """Refuse new calls, fail the ones in flight, wait (briefly) for them to unwind."""
         self._closed = True
-        pending = [t for t in self._inflight if not t.done()]
-        for task in pending:
-            task.cancel()
+        pending = list(self._inflight)
+        for call in pending:
+            call.closed = True
+            if call.task is not None:
+                call.task.cancel()
         if pending:
-            await asyncio.wait(pending, timeout=CLOSE_GRACE)
+            await asyncio.wait([c.done for c in pending], timeout=CLOSE_GRACE)
+
+    async def finish(self, final: Callable[[], object]) -> None:
+        """After :meth:`stop`: run ``final`` (the core's own close), then let go of what
+        the bridge holds."""
         try:
-            if final is not None:
-                await self._start(final)
+            await self._call(final)
         finally:
             self._shutdown()
 
@@ -104,8 +122,9 @@ class GreenletBridge(Bridge):
             ) from None
         self._spawn = greenlet_spawn
 
-    def _start(self, fn: Callable[[], T]) -> asyncio.Future[T]:
-        return asyncio.ensure_future(self._spawn(fn))
+    async def _call(self, fn: Callable[[], T]) -> T:
+        result: T = await self._spawn(fn)
+        return result
 
 
 class ThreadBridge(Bridge):
@@ -115,8 +134,8 @@ class ThreadBridge(Bridge):
         super().__init__()
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="praisondb-aio")
 
-    def _start(self, fn: Callable[[], T]) -> asyncio.Future[T]:
-        return asyncio.get_running_loop().run_in_executor(self._pool, fn)
+    async def _call(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
 
     def _shutdown(self) -> None:
         # A thread cannot be interrupted: a call already running finishes (whole or not

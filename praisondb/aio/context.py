@@ -1,27 +1,27 @@
-"""The hand-written corners of the generated faces: ``async with`` and ``async for``.
-
-Mixed into ``AsyncSession`` and ``AsyncLease`` (faces.py), whose other methods are
-generated from the sync classes.
-"""
+"""``async with`` and ``async for`` for the faces (mixins; everything else is a table)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from ..model import Message
 from .face import Runner, iterate
 
+C = TypeVar("C")
+SC = TypeVar("SC", bound="SyncContext")
 
-class LeaseContext:
-    """``async with session.lock(timeout=5) as lease:``; ``lease.token`` is the fencing token."""
+
+class SyncContext:
+    """``async with face:`` runs the sync object's own ``with`` (a lease: acquire and
+    release; a session: flush and release its leases) through the bridge."""
 
     __slots__ = ()
     _sync: Any
     _runner: Runner
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self: SC) -> SC:
         await self._runner.run(self._sync.__enter__)
         return self
 
@@ -34,12 +34,10 @@ class LeaseContext:
         await self._runner.run(self._sync.__exit__, exc_type, exc, tb)
 
 
-class SessionContext:
-    """``async for message in session`` and ``async with session:`` (flushes, releases)."""
+class SessionContext(SyncContext):
+    """``async for message in session``, and the database a session belongs to."""
 
     __slots__ = ()
-    _sync: Any
-    _runner: Runner
 
     @property
     def db(self) -> Any:
@@ -49,7 +47,14 @@ class SessionContext:
     def __aiter__(self) -> AsyncIterator[Message]:
         return iterate(self._runner, self._sync.__iter__)
 
-    async def __aenter__(self) -> Any:
+
+class Closing:
+    """``async with x:`` closes ``x`` (an AsyncPraisonDB, an adapter) at the end."""
+
+    async def close(self) -> None:
+        raise NotImplementedError  # pragma: no cover - every user defines it
+
+    async def __aenter__(self: C) -> C:
         return self
 
     async def __aexit__(
@@ -58,7 +63,7 @@ class SessionContext:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._runner.run(self._sync.__exit__, exc_type, exc, tb)
+        await self.close()
 
 
-__all__ = ["LeaseContext", "SessionContext"]
+__all__ = ["Closing", "SessionContext", "SyncContext"]

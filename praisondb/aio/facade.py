@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, TypeVar
 
 from ..analytics.facade import Analytics
@@ -20,6 +19,7 @@ from ..facade import PraisonDB
 from ..stores import async_io, open_store
 from ..urls import StoreURL
 from .bridge import Bridge, GreenletBridge, ThreadBridge
+from .context import Closing
 from .faces import (
     AsyncCheckpoints,
     AsyncLifecycle,
@@ -43,12 +43,19 @@ class _Core(PraisonDB):
             return super()._open(url, role, options)
         return open_store(url, role, io=self.io, **options)
 
-    def open_all(self) -> None:
-        """Open every configured store now, while nothing else runs (no lazy race)."""
-        _ = self.conversations, self.state_store, self.analytics
+    def open_stores(self) -> None:
+        """Open the conversation and state stores now, while nothing else runs (no lazy
+        race on the facade's lock between greenlets of one thread)."""
+        _ = self.conversations, self.state_store
+
+    def close_analytics(self) -> None:
+        """Flush and close the analytics sink (blocking I/O: run on a worker thread)."""
+        sink, self._analytics = self._analytics, None
+        if sink is not None:
+            sink.close()
 
 
-class AsyncPraisonDB(AsyncLifecycle):
+class AsyncPraisonDB(AsyncLifecycle, Closing):
     """The async face: ``async with AsyncPraisonDB(url) as db: await db.messages.append(...)``.
 
     Same URLs, options, repositories, errors and guarantees as :class:`~praisondb.PraisonDB`,
@@ -130,9 +137,13 @@ class AsyncPraisonDB(AsyncLifecycle):
             if self._bridge is None:
                 bridge = self._choose_bridge()
                 try:
-                    await bridge.run(self._core.open_all)
+                    await bridge.run(self._core.open_stores)
+                    # The sink talks to ClickHouse (or runs chdb) with blocking calls: open
+                    # it off the loop. Recording events afterwards never waits (journal).
+                    await asyncio.to_thread(lambda: self._core.analytics)
                 except BaseException:
-                    await bridge.close()
+                    await bridge.stop()
+                    await bridge.finish(self._core.close)
                     raise
                 self._bridge = bridge
             return self._bridge
@@ -180,20 +191,13 @@ class AsyncPraisonDB(AsyncLifecycle):
         if bridge is None:
             self._core.close()  # nothing was opened: no I/O to wait on
             return
-        await bridge.close(self._core.close)
+        await bridge.stop()
+        try:
+            await asyncio.to_thread(self._core.close_analytics)
+        finally:
+            await bridge.finish(self._core.close)
 
     aclose = close
-
-    async def __aenter__(self) -> AsyncPraisonDB:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 __all__ = ["AsyncPraisonDB"]

@@ -21,6 +21,7 @@ accumulate forever.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -131,11 +132,26 @@ class Lease:
         expected = entry.version if entry is not None else 0
         until = now + self.ttl
         # The token is the version this write will produce.
-        written = self._write_once(self._record(expected + 1, until), expected)
+        claim = self._record(expected + 1, until)
+        try:
+            written = self._write_once(claim, expected)
+        except BaseException:
+            self._withdraw(claim, expected + 1)
+            raise
         if written is None:
             return False
         self.token, self._version, self._until = written.version, written.version, until
         return True
+
+    def _withdraw(self, claim: dict[str, Any], version: int) -> None:
+        """Undo a claim whose write may have landed although the call failed or was
+        cancelled (an async waiter cancelled mid-write): a lease nobody knows it holds
+        would block every other waiter until it ran out. Best effort; the lease's TTL
+        covers a store that cannot be reached now."""
+        with contextlib.suppress(Exception):
+            entry = self._db.state.get_entry(self.name, scope=LOCK_SCOPE)
+            if entry is not None and entry.version == version and entry.value == claim:
+                self._write_once({"owner": None, "until": 0, "token": version}, version)
 
     def acquire(self) -> Lease:
         """Wait up to ``timeout`` for the lease; raises LockTimeout."""

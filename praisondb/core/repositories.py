@@ -125,7 +125,12 @@ class Sessions:
         return True
 
     def get_or_create(
-        self, session_id: str, user_id: str | None = None, agent: str | None = None, **fields: Any
+        self,
+        /,
+        session_id: str,
+        user_id: str | None = None,
+        agent: str | None = None,
+        **fields: Any,
     ) -> SessionInfo:
         try:
             return self.get(session_id)
@@ -169,7 +174,7 @@ class Sessions:
             )
         )
 
-    def iterate(self, page_size: int = 200, **filters: Any) -> Iterator[SessionInfo]:
+    def iterate(self, /, page_size: int = 200, **filters: Any) -> Iterator[SessionInfo]:
         """Every matching session, page by page."""
         check_limit(page_size, "page_size", 1, MAX_PAGE, optional=False)
         cursor: str | None = None

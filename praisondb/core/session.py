@@ -92,7 +92,7 @@ class Session:
     def metadata(self) -> dict[str, Any]:
         return dict(self.refresh().metadata)
 
-    def update(self, *, title: str | None = None, **metadata: JSON) -> SessionInfo:
+    def update(self, /, *, title: str | None = None, **metadata: JSON) -> SessionInfo:
         """Merge ``metadata`` into the session's (top-level keys win); set ``title`` if given."""
         if title is not None:
             self.info = self._db.sessions.update(self.id, title=title, metadata=metadata)
@@ -126,22 +126,23 @@ class Session:
         return stored
 
     def add_user(
-        self, content: Content, metadata: dict[str, Any] | None = None, **kw: Any
+        self, /, content: Content, metadata: dict[str, Any] | None = None, **kw: Any
     ) -> Message:
         return self.add("user", content, metadata, **kw)
 
     def add_assistant(
-        self, content: Content, metadata: dict[str, Any] | None = None, **kw: Any
+        self, /, content: Content, metadata: dict[str, Any] | None = None, **kw: Any
     ) -> Message:
         return self.add("assistant", content, metadata, **kw)
 
     def add_system(
-        self, content: Content, metadata: dict[str, Any] | None = None, **kw: Any
+        self, /, content: Content, metadata: dict[str, Any] | None = None, **kw: Any
     ) -> Message:
         return self.add("system", content, metadata, **kw)
 
     def add_tool(
         self,
+        /,
         content: Content,
         metadata: dict[str, Any] | None = None,
         *,
