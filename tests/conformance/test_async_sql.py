@@ -8,6 +8,8 @@ AsyncConnection, aiomysql):
   so the cancel points spread over the whole call) leaves its batch whole or absent, no
   transaction open on the server, every connection back in the pool, and the server
   connections whose round trip was cut discarded rather than reused;
+- tasks beyond the pool's size take turns for its connections (SQLAlchemy's asyncio queue
+  lets a task that loops take back the connection it just returned, forever);
 - aiomysql, which has no read timeout of its own, gives up on a silent server (PyMySQL's
   ``read_timeout``, and ``connect_timeout`` during the handshake) instead of waiting forever.
 """
@@ -169,6 +171,35 @@ def test_a_cancel_inside_the_driver_leaves_no_transaction_and_no_broken_connecti
     assert outcomes["cancelled"] > CANCEL_POINTS // 2, outcomes
     if server:  # cancels that cut a round trip discard the connection; SQLite keeps its own
         assert invalidated > 0, "no cancelled call discarded its server connection"
+
+
+TURNS = 20
+
+
+def test_tasks_beyond_the_pool_take_turns(backend_url: str, uid: str) -> None:
+    """Two connections, twenty tasks, each writing in a loop until every task has written
+    once: only a pool that serves its waiters in turn lets the last one in before its
+    pool_timeout."""
+
+    async def main() -> None:
+        async with AsyncPraisonDB(
+            backend_url, auto_migrate=True, pool_size=2, max_overflow=0, pool_timeout=5
+        ) as db:
+            turns: Counter[int] = Counter()
+            everyone = asyncio.Event()
+
+            async def writer(n: int) -> None:
+                while not everyone.is_set():
+                    await db.state.incr("turns", scope=f"session:{uid}-{n}")
+                    turns[n] += 1
+                    if len(turns) == TURNS:
+                        everyone.set()
+
+            await asyncio.gather(*(writer(n) for n in range(TURNS)))
+            for n in range(TURNS):
+                assert await db.state.get("turns", scope=f"session:{uid}-{n}") == turns[n]
+
+    run(main)
 
 
 @pytest.mark.backends("mysql")

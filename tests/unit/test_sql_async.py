@@ -90,7 +90,7 @@ def test_the_async_engine_maps_the_driver_and_keeps_the_options(
     engine = sql_engine.create_engine(parsed, settings, io="async")  # connects to nothing
     try:
         assert type(engine.dialect).__name__ == dialect and engine.dialect.is_async
-        assert type(engine.pool).__name__ == "AsyncAdaptedQueuePool"
+        assert type(engine.pool).__name__ == "FairPool"  # see async_engine.py
         for pool in (sync.pool, engine.pool):
             assert (pool.size(), pool.timeout()) == (7, 3)  # type: ignore[attr-defined]
             assert pool._pool.use_lifo  # type: ignore[attr-defined]

@@ -7,6 +7,11 @@ adapted DBAPI connections hand every driver await to the event loop (``await_onl
 
 What the async drivers lack next to their sync twins is made up for here:
 
+- the pool hands a returned connection to the call that has waited longest for one
+  (:class:`FairPool`). SQLAlchemy's asyncio queue lets the call that returned it take it
+  straight back: a task appending in a loop never yields between two calls, so tasks
+  beyond the pool's size starved until ``pool_timeout`` (threads take turns anyway).
+
 - aiomysql has no ``read_timeout``: PyMySQL's option (and ``connect_timeout`` during the
   handshake) is applied to each packet read, failing the same way PyMySQL does (the
   connection closed, error 2013), so a silent server is reported, not waited on forever.
@@ -21,9 +26,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import sys
+from collections import deque
 from typing import Any
 
 from sqlalchemy.engine import URL, Engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool, StaticPool
+from sqlalchemy.util.concurrency import await_only
+from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty
 
 from ...errors import ConfigError
 from ...urls import StoreURL
@@ -43,8 +52,11 @@ def create(target: URL, kwargs: dict[str, Any]) -> Engine:
     import greenlet  # noqa: F401 - else SQLAlchemy says so only at the first await
     from sqlalchemy.ext.asyncio import create_async_engine
 
+    kwargs = dict(kwargs)
+    if kwargs.get("poolclass") is not StaticPool:
+        kwargs["poolclass"] = FairPool
     if target.get_backend_name() in ("mysql", "mariadb"):
-        kwargs = {**kwargs, "connect_args": {**kwargs["connect_args"], "async_creator_fn": _mysql}}
+        kwargs["connect_args"] = {**kwargs["connect_args"], "async_creator_fn": _mysql}
     return create_async_engine(target, **kwargs).sync_engine
 
 
@@ -57,6 +69,54 @@ def missing_driver(url: StoreURL, exc: ImportError) -> ConfigError:
         f"{url.redacted} needs {exc.name} for the async face, which is not installed; "
         f"run: pip install 'praisondb[{extra}]'"
     )
+
+
+# -- a pool that serves its waiters in turn ---------------------------------------------------
+
+
+class FairQueue(AsyncAdaptedQueue[Any]):
+    """SQLAlchemy's asyncio pool queue, handing each returned connection to the oldest
+    waiter (see the module docstring); a waiter that gives up passes a connection it was
+    handed on to the next."""
+
+    def __init__(self, maxsize: int = 0, use_lifo: bool = False) -> None:
+        super().__init__(maxsize, use_lifo)
+        self._waiters: deque[asyncio.Future[Any]] = deque()
+
+    def put_nowait(self, item: Any) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(item)
+                return
+        super().put_nowait(item)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if not block or not self.empty():  # nobody waits while connections are idle
+            return super().get(block, timeout)
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await_only(asyncio.wait({waiter}, timeout=timeout))
+        except BaseException:
+            self._give_up(waiter)
+            raise
+        if not waiter.done():
+            self._give_up(waiter)
+            raise Empty()
+        return waiter.result()
+
+    def _give_up(self, waiter: asyncio.Future[Any]) -> None:
+        if waiter.done() and not waiter.cancelled():
+            self.put_nowait(waiter.result())  # handed over just now: to the next one
+        else:
+            waiter.cancel()  # put_nowait skips it
+
+
+class FairPool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's asyncio pool with :class:`FairQueue`."""
+
+    _queue_class = FairQueue
 
 
 # -- aiomysql with PyMySQL's timeouts --------------------------------------------------------
@@ -123,7 +183,6 @@ class GreenletLock:
 
     def __init__(self) -> None:
         from greenlet import getcurrent
-        from sqlalchemy.util.concurrency import await_only
 
         self._lock = asyncio.Lock()
         self._await = await_only
@@ -145,4 +204,4 @@ class GreenletLock:
             self._lock.release()
 
 
-__all__ = ["DRIVERS", "EXTRAS", "GreenletLock", "create", "missing_driver"]
+__all__ = ["DRIVERS", "EXTRAS", "FairPool", "GreenletLock", "create", "missing_driver"]
