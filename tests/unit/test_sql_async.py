@@ -101,7 +101,7 @@ def test_the_async_engine_maps_the_driver_and_keeps_the_options(
 
 
 def test_io_async_outside_the_async_face_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="AsyncPraisonDB"):
+    with pytest.raises(ConfigError, match="only inside the async face.*AsyncPraisonDB"):
         open_store(f"sqlite:///{tmp_path / 'a.db'}", io="async")
     with pytest.raises(ConfigError, match="io must be one of sync, async"):
         sql_engine.create_engine(

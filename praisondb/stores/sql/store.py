@@ -78,8 +78,8 @@ def _require_greenlet(url: StoreURL) -> None:
         ) from None
     if not inside:
         raise ConfigError(
-            f"{url.redacted}: io='async' is for the async face; use "
-            "praisondb.aio.AsyncPraisonDB, or PraisonDB without io"
+            f"{url.redacted}: a store on the async driver runs only inside the async face; "
+            "open it through praisondb.aio.AsyncPraisonDB (or PraisonDB, without io)"
         )
 
 
