@@ -101,7 +101,7 @@ def test_the_async_engine_maps_the_driver_and_keeps_the_options(
 
 
 def test_io_async_outside_the_async_face_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="only inside the async face.*AsyncPraisonDB"):
+    with pytest.raises(ConfigError, match=r"only inside the async face.*AsyncPraisonDB"):
         open_store(f"sqlite:///{tmp_path / 'a.db'}", io="async")
     with pytest.raises(ConfigError, match="io must be one of sync, async"):
         sql_engine.create_engine(
@@ -121,10 +121,35 @@ def test_the_async_face_opens_sql_stores_on_the_async_driver(tmp_path: Path) -> 
     assert run(main) == ("aiosqlite", True)
 
 
-# -- in-memory SQLite: one connection, many greenlets -------------------------------------------
-
-
 TASKS, ROUNDS = 60, 5
+
+
+# -- SQLite files: one writer at a time, queued in the process ----------------------------------
+
+
+def test_sqlite_writers_of_one_process_never_wait_in_sqlite(tmp_path: Path) -> None:
+    """busy_timeout=1: a writer that met another writer's lock inside SQLite would give up
+    after 1 ms (and after its retries, fail). Queued on the store's own lock first, the
+    tasks of one process never meet it: appends and state writes all land."""
+
+    async def main() -> None:
+        async with AsyncPraisonDB(f"sqlite:///{tmp_path / 'w.db'}?busy_timeout=1") as db:
+            await asyncio.gather(*(db.sessions.create(f"s{n}") for n in range(TASKS)))
+
+            async def one(n: int) -> None:
+                for r in range(ROUNDS):
+                    await db.messages.extend(f"s{n}", [{"role": "user", "content": f"{r}"}] * 2)
+                    await db.state.incr("total", scope="app")
+
+            await asyncio.gather(*(one(n) for n in range(TASKS)))
+            for n in range(TASKS):
+                assert await db.messages.count(f"s{n}") == 2 * ROUNDS
+            assert await db.state.get("total", scope="app") == TASKS * ROUNDS
+
+    run(main)
+
+
+# -- in-memory SQLite: one connection, many greenlets -------------------------------------------
 
 
 def test_in_memory_sqlite_serves_concurrent_tasks_one_call_at_a_time() -> None:

@@ -172,8 +172,8 @@ def create_engine(url: StoreURL, settings: EngineSettings, *, io: str = "sync") 
                 if k not in {"pool_size", "max_overflow", "pool_timeout"}
             }
             kwargs["poolclass"] = StaticPool
-            if io == "async":
-                kwargs["pool_reset_on_return"] = None  # _keep_memory_connection does it
+        if io == "async":
+            kwargs["pool_reset_on_return"] = None  # _configure_async_sqlite_reset does it
     elif family == "postgresql":
         kwargs["connect_args"] = {
             "connect_timeout": max(1, round(settings.connect_timeout)),
@@ -203,23 +203,25 @@ def create_engine(url: StoreURL, settings: EngineSettings, *, io: str = "sync") 
         ) from None
     if family == "sqlite":
         _configure_sqlite(engine, settings)
+        if io == "async":
+            _configure_async_sqlite_reset(engine)
         if is_memory_sqlite(url):
-            _keep_memory_connection(engine, io)
+            _keep_memory_connection(engine)
     elif family == "mysql":
         _configure_mysql_reset(engine)
         configure_mysql_packet_check(engine, url)
     return engine
 
 
-def _keep_memory_connection(engine: Engine, io: str) -> None:
+def _keep_memory_connection(engine: Engine) -> None:
     """In-memory SQLite is its one connection: never discard it for an interruption.
 
     SQLAlchemy invalidates a connection whose statement was interrupted (a cancelled
-    task, KeyboardInterrupt), since a server connection may then be mid-reply, and one
-    whose reset-on-return rollback was. A SQLite call is never cut in half (sqlite3 runs
-    it to the end; aiosqlite runs queued calls in order on its thread, a cancelled
-    caller's too), so the rollback that follows is sound, while replacing the
-    connection would silently replace the whole database with an empty one.
+    task, KeyboardInterrupt), since a server connection may then be mid-reply. A SQLite
+    call is never cut in half (sqlite3 runs it to the end; aiosqlite runs queued calls in
+    order on its thread, a cancelled caller's too), so the rollback that follows is
+    sound, while replacing the connection would silently replace the whole database
+    with an empty one.
     """
 
     @event.listens_for(engine, "handle_error")
@@ -227,16 +229,23 @@ def _keep_memory_connection(engine: Engine, io: str) -> None:
         if not isinstance(context.original_exception, Exception):
             context.is_disconnect = False
 
-    if io != "async":
-        return
+
+def _configure_async_sqlite_reset(engine: Engine) -> None:
+    """aiosqlite: roll back on return to the pool only when a transaction may be open.
+
+    Each call is a trip to the connection's thread and back, so the fast path's clean
+    returns (flagged :data:`CLEAN`) and connections SQLAlchemy has already reset skip it.
+    A cancelled rollback still runs (aiosqlite queues it before anything else on the
+    connection), so the pool keeps the connection instead of discarding it (in memory:
+    the whole database), and the call that returned it ends as it would have.
+    """
 
     @event.listens_for(engine, "reset")
-    def _on_reset(dbapi_connection: Any, _record: Any, state: Any) -> None:
-        if state.terminate_only:
+    def _on_reset(dbapi_connection: Any, record: Any, state: Any) -> None:
+        if record is not None and record.info.pop(CLEAN, False):
             return
-        # Cancelled, the rollback is still queued and runs before anything else on the
-        # connection. The call it ends has finished its work: let the pool keep the
-        # connection (a failed reset would discard it) and the call end as it would have.
+        if state.terminate_only or state.transaction_was_reset:
+            return
         with contextlib.suppress(asyncio.CancelledError):
             dbapi_connection.rollback()
 

@@ -133,7 +133,9 @@ class _Statement:
 class FastPath:
     """Append and load messages on one engine's pooled DBAPI connections."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, writes: Any = None) -> None:
+        """``writes``: a lock every writer of this process takes first (aiosqlite, see
+        SQLCore._serialize_writes), or None."""
         self.engine = engine
         self.dialect = engine.dialect
         self.name = "mysql" if self.dialect.name in MYSQL else self.dialect.name
@@ -164,13 +166,21 @@ class FastPath:
         # File SQLite: keep our own LIFO of connections taken out of the pool. Checking one
         # out of SQLAlchemy's pool and back costs ~20 us, a quarter of a whole append; a
         # list pop/append costs nothing. In-memory SQLite (one shared connection) and the
-        # servers (where a network round trip dwarfs it) use the pool as usual.
-        keep_own = self.name == "sqlite" and not isinstance(engine.pool, StaticPool)
+        # servers (where a network round trip dwarfs it) use the pool as usual, and so does
+        # aiosqlite: each of its calls is a thread round trip that dwarfs it too, and the
+        # pool bounds the connections (a thread each) that many tasks at once would open.
+        keep_own = (
+            self.name == "sqlite" and not self.is_async and not isinstance(engine.pool, StaticPool)
+        )
         self._idle: list[Any] | None = [] if keep_own else None
         # At most pool_size idle fast-path connections are kept; extras are closed.
         self._keep = max(1, int(getattr(engine.pool, "size", lambda: 5)()))
         self._pid = os.getpid()
         self._closed = False
+        self._clean_reads = self.name == "sqlite" and self.is_async
+        """aiosqlite: a successful call leaves no transaction, so the pool skips its reset."""
+        self._writes = writes
+        self._write_cursor = self._cursor if writes is None else self._serial_cursor
 
     def _compile(self, stmt: Any, column_keys: list[str] | None = None) -> _Statement:
         compiled = stmt.compile(dialect=self.dialect, column_keys=column_keys)
@@ -223,7 +233,7 @@ class FastPath:
             if broken is not None:
                 handle.invalidate(broken)
             elif committed:
-                handle.info[CLEAN] = True  # MySQL: skip the pool's ROLLBACK
+                handle.info[CLEAN] = True  # MySQL, aiosqlite: skip the pool's ROLLBACK
             handle.close()
         elif broken is not None or self._closed or len(self._idle) >= self._keep:
             with contextlib.suppress(self._error):
@@ -271,6 +281,8 @@ class FastPath:
                 else:
                     raw.commit()
                 committed = True
+            elif self._clean_reads:
+                committed = True  # a read in autocommit: no transaction left to roll back
         except self._error as exc:
             lost = self.dialect.is_disconnect(exc, raw, cursor)
             broken = exc if lost else self._unless_sqlite(exc)  # if the rollback is cut short
@@ -304,6 +316,12 @@ class FastPath:
         still runs, so the connection stays (in memory, it is the whole database)."""
         return None if self.name == "sqlite" else exc
 
+    @contextlib.contextmanager
+    def _serial_cursor(self, *, write: bool, single: bool = False) -> Iterator[Any]:
+        """:meth:`_cursor` holding the process's write lock (taken before the connection)."""
+        with self._writes, self._cursor(write=write, single=single) as cursor:
+            yield cursor
+
     def _rollback(self, raw: Any) -> BaseException | None:
         """Roll back; returns the error if that failed too (the connection is then unusable).
 
@@ -330,7 +348,7 @@ class FastPath:
     def append(self, session_id: str, batch: Sequence[Message], now: datetime) -> int | None:
         """Assign seq to ``batch`` and store it; the seq before it, or None if no session."""
         # PostgreSQL: one statement either way (the existence check, or the CTE append)
-        with self._cursor(write=True, single=True) as cursor:
+        with self._write_cursor(write=True, single=True) as cursor:
             if not batch:
                 cursor.execute(self._exists.sql, self._exists.args({"sid": session_id}))
                 return 0 if cursor.fetchone() is not None else None

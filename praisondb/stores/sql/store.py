@@ -124,7 +124,8 @@ class SQLStore(SQLItemsMixin):
         except BaseException:
             self._engine.dispose()
             raise
-        self._fast = FastPath(self._engine)
+        one_writer = io == "async" and self._dialect == "sqlite" and not is_memory_sqlite(url)
+        self._fast = FastPath(self._engine, self._serialize_writes() if one_writer else None)
         self._bulk = BulkWriter(self._fast)
         self._state = SQLState(self._tx, self._dialect)
 
