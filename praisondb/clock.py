@@ -8,10 +8,18 @@ Every such reading goes through this module (``model.utcnow`` and the lease code
 from __future__ import annotations
 
 import sys
+import threading
 import time as _time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import TypeVar
+
+T = TypeVar("T")
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+_call = threading.local()
+"""``stop``: the event that ends the async face's call running on this worker thread."""
 
 
 def time_ns() -> int:
@@ -33,7 +41,9 @@ def pause(seconds: float) -> None:
     """Wait ``seconds`` (retry backoff, lock polling).
 
     Inside the async face's greenlets this awaits ``asyncio.sleep`` instead, so one
-    waiting call never stalls the event loop the other conversations run on.
+    waiting call never stalls the event loop the other conversations run on. Either way a
+    cancelled async call ends here with ``asyncio.CancelledError``: in a greenlet the loop
+    delivers it; on a worker thread (:func:`stoppable`) the caller's stop event does.
     """
     if "greenlet" in sys.modules:  # only loaded when the async face (or SQLAlchemy's) runs
         from sqlalchemy.util.concurrency import await_only, in_greenlet
@@ -43,7 +53,26 @@ def pause(seconds: float) -> None:
 
             await_only(asyncio.sleep(seconds))
             return
-    _time.sleep(seconds)
+    stop: threading.Event | None = getattr(_call, "stop", None)
+    if stop is None:
+        _time.sleep(seconds)
+    elif stop.wait(seconds):
+        import asyncio
+
+        raise asyncio.CancelledError("the async call waiting here was cancelled")
 
 
-__all__ = ["EPOCH", "now", "pause", "time", "time_ns"]
+def stoppable(stop: threading.Event, fn: Callable[[], T]) -> T:
+    """``fn()`` on this thread, its waits (:func:`pause`) ended early once ``stop`` is set.
+
+    A thread cannot be interrupted, so a cancelled async call on a worker thread would
+    otherwise go on polling a lock or backing off, and take the lease or write the
+    message after its caller gave up on it."""
+    _call.stop = stop
+    try:
+        return fn()
+    finally:
+        _call.stop = None
+
+
+__all__ = ["EPOCH", "now", "pause", "stoppable", "time", "time_ns"]

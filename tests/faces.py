@@ -27,11 +27,25 @@ T = TypeVar("T")
 FACES = ("sync", "async")
 
 
-class LoopThread:
-    """An event loop running in a daemon thread; :meth:`call` runs a coroutine on it."""
+class Loop:
+    """Runs coroutines on ``loop`` for code in other threads: :meth:`call` blocks until done."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def call(self, awaitable: Awaitable[T]) -> T:
+        async def run() -> T:
+            return await awaitable
+
+        future: Future[T] = asyncio.run_coroutine_threadsafe(run(), self.loop)
+        return future.result()
+
+
+class LoopThread(Loop):
+    """An event loop running in a daemon thread of its own."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        super().__init__(asyncio.new_event_loop())
         started = threading.Event()
 
         def main() -> None:
@@ -42,13 +56,6 @@ class LoopThread:
         self._thread = threading.Thread(target=main, name="async-face-loop", daemon=True)
         self._thread.start()
         started.wait()
-
-    def call(self, awaitable: Awaitable[T]) -> T:
-        async def run() -> T:
-            return await awaitable
-
-        future: Future[T] = asyncio.run_coroutine_threadsafe(run(), self.loop)
-        return future.result()
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -64,7 +71,7 @@ class SyncLens:
 
     __slots__ = ("_loop", "_runner", "_target")
 
-    def __init__(self, target: Any, runner: Any, loop: LoopThread) -> None:
+    def __init__(self, target: Any, runner: Any, loop: Loop) -> None:
         object.__setattr__(self, "_target", target)
         object.__setattr__(self, "_runner", runner)
         object.__setattr__(self, "_loop", loop)
@@ -166,7 +173,7 @@ class Bridged:
 
     __slots__ = ("_loop", "_runner", "_target")
 
-    def __init__(self, target: Any, runner: Any, loop: LoopThread) -> None:
+    def __init__(self, target: Any, runner: Any, loop: Loop) -> None:
         object.__setattr__(self, "_target", target)
         object.__setattr__(self, "_runner", runner)
         object.__setattr__(self, "_loop", loop)
@@ -189,14 +196,14 @@ class Bridged:
         return f"Bridged({self._target!r})"
 
 
-def bridged(value: Any, runner: Any, loop: LoopThread) -> Any:
+def bridged(value: Any, runner: Any, loop: Loop) -> Any:
     """Plain values as they are; objects with methods (stores) behind the bridge."""
     if value is None or isinstance(value, (str, bytes, int, float, bool, dict, list, tuple)):
         return value
     return Bridged(value, runner, loop)
 
 
-def lens(db: Any, loop: LoopThread) -> Any:
+def lens(db: Any, loop: Loop) -> Any:
     """The sync lens over an ``AsyncPraisonDB``."""
     return SyncLens(db, db, loop)
 
@@ -212,4 +219,52 @@ def session_adapter(db: Any, **options: Any) -> Any:
     return DbSessionAdapter(db, **options)
 
 
-__all__ = ["FACES", "Bridged", "LoopThread", "SyncLens", "lens", "session_adapter"]
+def url_session_adapter(face: str, loop: Loop, url: str, **options: Any) -> Any:
+    """A ``DbSessionAdapter`` of this face that opens (and closes) its own database."""
+    if face == "sync":
+        from praisondb import DbSessionAdapter
+
+        return DbSessionAdapter(url, **options)
+    from praisondb.aio import AsyncDbSessionAdapter
+
+    adapter = AsyncDbSessionAdapter(url, **options)
+    return SyncLens(adapter, adapter.db, loop)
+
+
+FACE_ENV = "PRAISONDB_TEST_FACE"
+"""Names the face a multi-process worker (tests/conformance/_worker.py) runs on."""
+
+
+def run_on_face(face: str, url: str, action: Callable[[Any], T], **options: Any) -> T:
+    """``action(db)`` with ``db`` this face's database at ``url``, closed afterwards, for
+    code outside pytest written once against the sync API (the multi-process workers).
+
+    The async face runs under ``asyncio.run``: ``action`` runs on a worker thread and
+    reaches the loop's AsyncPraisonDB through the lens."""
+    if face == "sync":
+        from praisondb import PraisonDB
+
+        with PraisonDB(url, **options) as db:
+            return action(db)
+    from praisondb.aio import AsyncPraisonDB
+
+    async def main() -> T:
+        async with AsyncPraisonDB(url, **options) as db:
+            here = Loop(asyncio.get_running_loop())
+            return await asyncio.to_thread(action, lens(db, here))
+
+    return asyncio.run(main())
+
+
+__all__ = [
+    "FACES",
+    "FACE_ENV",
+    "Bridged",
+    "Loop",
+    "LoopThread",
+    "SyncLens",
+    "lens",
+    "run_on_face",
+    "session_adapter",
+    "url_session_adapter",
+]

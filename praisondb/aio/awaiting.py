@@ -14,6 +14,7 @@ they are.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,10 +31,46 @@ def _is_driver_object(value: Any) -> bool:
 
 
 def resolve(value: Any) -> Any:
-    """Await ``value`` if it is awaitable; wrap it if it is one of the driver's objects."""
+    """Await ``value`` if it is a coroutine or future; wrap it if it is one of the driver's
+    objects or an async generator (``redis.asyncio``'s ``scan_iter``).
+
+    A driver object is wrapped even when awaitable: awaiting a ``redis.asyncio`` pipeline,
+    which a queued command returns, would initialise it and drop the commands queued."""
+    if _is_driver_object(value) or inspect.isasyncgen(value):
+        return Awaiting(value)
     if inspect.isawaitable(value):
-        value = await_only(value)
-    return Awaiting(value) if _is_driver_object(value) else value
+        value = wait(value)
+        if _is_driver_object(value):
+            return Awaiting(value)
+    return value
+
+
+def wait(awaitable: Any) -> Any:
+    """``await_only(awaitable)``, raising a cancellation the driver swallowed.
+
+    Before Python 3.12 ``asyncio.wait_for`` returns its inner result when the task is
+    cancelled just as that result arrives, dropping the cancellation; pymongo's socket
+    writes and pool waits use it, so ``task.cancel()`` could be lost and the call run on
+    (a cancelled append stored). The task's count of cancellation requests tells: one
+    made during this await that never came out as CancelledError is raised here, when
+    the driver call ends, so the core unwinds (aborts its transaction) as for any other.
+    """
+    task = asyncio.current_task()
+    asked = getattr(task, "cancelling", None)  # Python 3.11+
+    if asked is None:
+        return await_only(awaitable)
+    before = asked()
+    try:
+        value = await_only(awaitable)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        if asked() > before:
+            raise asyncio.CancelledError() from exc
+        raise
+    if asked() > before:
+        raise asyncio.CancelledError()
+    return value
 
 
 class Awaiting:
@@ -72,23 +109,21 @@ class Awaiting:
         iterator = target.__aiter__()
         while True:
             try:
-                item = await_only(iterator.__anext__())
+                item = wait(iterator.__anext__())
             except StopAsyncIteration:
                 return
             yield resolve(item)
 
     def __enter__(self) -> Any:
         target = self._target
-        if hasattr(target, "__aenter__"):
-            entered = await_only(target.__aenter__())
-        else:
-            entered = target.__enter__()
+        aenter = getattr(target, "__aenter__", None)
+        entered = target.__enter__() if aenter is None else wait(aenter())
         return self if entered is target else resolve(entered)
 
     def __exit__(self, *exc: Any) -> Any:
         target = self._target
         if hasattr(target, "__aexit__"):
-            return await_only(target.__aexit__(*exc))
+            return wait(target.__aexit__(*exc))
         return target.__exit__(*exc)
 
     def __len__(self) -> int:
@@ -117,4 +152,4 @@ def _method(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-__all__ = ["Awaiting", "resolve"]
+__all__ = ["Awaiting", "resolve", "wait"]

@@ -16,7 +16,10 @@ the loop, and a caller cancelled mid-call has the cancellation thrown into the c
 point it waits, so the core unwinds (rolls back, hands its connection back) before the
 cancellation goes on up. :meth:`Bridge.close` cancels the calls still in flight the same
 way and their callers get :class:`~praisondb.errors.DatabaseClosed` instead of waiting on
-a closed pool.
+a closed pool. A worker thread cannot be interrupted: its cancelled call stops at its next
+wait (``clock.pause``), and the caller waits for the thread to finish (as anyio's
+``to_thread`` does), so a cancelled write is settled, whole or absent, when the
+cancellation goes on, and never lands after it.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from __future__ import annotations
 import abc
 import asyncio
 import functools
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
+from .. import clock
 from ..errors import ConfigError, DatabaseClosed
 
 P = ParamSpec("P")
@@ -123,7 +128,12 @@ class GreenletBridge(Bridge):
         self._spawn = greenlet_spawn
 
     async def _call(self, fn: Callable[[], T]) -> T:
+        turns: list[bool] = []
+        turn = asyncio.get_running_loop().call_soon(turns.append, True)
         result: T = await self._spawn(fn)
+        if not turns:  # no I/O (a memory store): the loop never ran, so give it a turn, or
+            turn.cancel()  # a task awaiting such calls in a loop would starve all others
+            await asyncio.sleep(0)
         return result
 
 
@@ -135,7 +145,18 @@ class ThreadBridge(Bridge):
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="praisondb-aio")
 
     async def _call(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+        stop = threading.Event()
+        running = self._pool.submit(clock.stoppable, stop, fn)
+        result = asyncio.wrap_future(running)
+        try:
+            return await asyncio.shield(result)
+        except asyncio.CancelledError:
+            stop.set()  # its next wait (lock polling, retry backoff) ends the call
+            if not running.cancel():  # started: a thread cannot be interrupted, so let it end
+                await asyncio.wait({result})
+                if not result.cancelled():
+                    result.exception()  # seen: the call's own end is of no interest now
+            raise
 
     def _shutdown(self) -> None:
         # A thread cannot be interrupted: a call already running finishes (whole or not

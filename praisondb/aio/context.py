@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any, TypeVar
 
+from ..errors import PraisonDBError
 from ..model import Message
 from .face import Runner, iterate
 
@@ -22,7 +25,16 @@ class SyncContext:
     _runner: Runner
 
     async def __aenter__(self: SC) -> SC:
-        await self._runner.run(self._sync.__enter__)
+        try:
+            await self._runner.run(self._sync.__enter__)
+        except asyncio.CancelledError as cancelled:
+            # The enter may have finished just before the cancel reached it (a worker
+            # thread cannot be interrupted): undo it, or the lease it took stays taken.
+            with contextlib.suppress(PraisonDBError):
+                await self._runner.run(
+                    self._sync.__exit__, type(cancelled), cancelled, cancelled.__traceback__
+                )
+            raise
         return self
 
     async def __aexit__(

@@ -5,47 +5,59 @@ Usage: python _session_worker.py lock URL SESSION_ID ROUNDS
           print the fencing token; exactness of the counter proves mutual exclusion)
        python _session_worker.py read URL SESSION_ID
          (print what a new process sees: runs, traces, messages, adapter metadata, as JSON)
+The face it runs on (sync, or AsyncPraisonDB under asyncio.run) is named by
+PRAISONDB_TEST_FACE.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from typing import Any
 
 import orjson
 
-from praisondb import DbSessionAdapter, PraisonDB
+from tests.faces import FACE_ENV, run_on_face, session_adapter
 
 
 def main(argv: list[str]) -> None:
     action, url, session_id = argv[0], argv[1], argv[2]
-    with PraisonDB(url) as db:
-        if action == "lock":
-            session = db.session(session_id)
-            for _ in range(int(argv[3])):
-                with session.lock(timeout=60, ttl=30) as lease:
-                    value = session.state.get("counter", 0)
-                    time.sleep(0.002)  # widens the read-modify-write window under test
-                    session.state.set("counter", value + 1)
-                    print(lease.token, flush=True)
-        elif action == "read":
-            adapter = DbSessionAdapter(db)
-            out = {
-                "runs": [
-                    [r.id, r.status, r.input_tokens, r.output_tokens, r.metadata]
-                    for r in db.get_runs(session_id)
-                ],
-                "traces": [
-                    [t.trace_id, t.status, [s.name for s in t.spans]]
-                    for t in db.get_traces(session_id=session_id)
-                ],
-                "messages": [[m.role, m.content, m.metadata] for m in db.messages.list(session_id)],
-                "history": adapter.get_chat_history(session_id),
-                "metadata": adapter.get_metadata(session_id),
-            }
-            sys.stdout.write(orjson.dumps(out).decode())
-        else:
-            raise SystemExit(f"unknown action {action}")
+    face = os.environ.get(FACE_ENV, "sync")
+    if action == "lock":
+        run_on_face(face, url, lambda db: lock(db, session_id, int(argv[3])))
+    elif action == "read":
+        run_on_face(face, url, lambda db: read(db, session_id))
+    else:
+        raise SystemExit(f"unknown action {action}")
+
+
+def lock(db: Any, session_id: str, rounds: int) -> None:
+    session = db.session(session_id)
+    for _ in range(rounds):
+        with session.lock(timeout=60, ttl=30) as lease:
+            value = session.state.get("counter", 0)
+            time.sleep(0.002)  # widens the read-modify-write window under test
+            session.state.set("counter", value + 1)
+            print(lease.token, flush=True)
+
+
+def read(db: Any, session_id: str) -> None:
+    adapter = session_adapter(db)
+    out = {
+        "runs": [
+            [r.id, r.status, r.input_tokens, r.output_tokens, r.metadata]
+            for r in db.get_runs(session_id)
+        ],
+        "traces": [
+            [t.trace_id, t.status, [s.name for s in t.spans]]
+            for t in db.get_traces(session_id=session_id)
+        ],
+        "messages": [[m.role, m.content, m.metadata] for m in db.messages.list(session_id)],
+        "history": adapter.get_chat_history(session_id),
+        "metadata": adapter.get_metadata(session_id),
+    }
+    sys.stdout.write(orjson.dumps(out).decode())
 
 
 if __name__ == "__main__":

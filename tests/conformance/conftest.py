@@ -1,5 +1,8 @@
+"""Fixtures of the conformance suite: processes, stoppable servers."""
+
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,18 +13,31 @@ import pytest
 
 from praisondb import PraisonDB
 from tests.backends import TestBackend
+from tests.faces import FACE_ENV
 from tests.faults.proxy import FaultProxy
 from tests.faults.targets import STOPPABLE, proxied, target
 
 WORKER = Path(__file__).with_name("_worker.py")
+SESSION_WORKER = Path(__file__).with_name("_session_worker.py")
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def spawn_worker(*args: str) -> subprocess.Popen[str]:
+def worker_env(face: str = "sync") -> dict[str, str]:
+    """Child processes import praisondb (and tests.faces) from this checkout even when it
+    is not installed, and run on ``face``."""
+    path = os.environ.get("PYTHONPATH")
+    root = f"{ROOT}{os.pathsep}{path}" if path else str(ROOT)
+    return {**os.environ, "PYTHONPATH": root, FACE_ENV: face}
+
+
+def spawn_worker(*args: str, face: str, script: Path = WORKER) -> subprocess.Popen[str]:
+    """``script`` (_worker.py or _session_worker.py) with ``args``, on the test's ``face``."""
     return subprocess.Popen(
-        [sys.executable, str(WORKER), *args],
+        [sys.executable, str(script), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=worker_env(face),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -22,9 +23,9 @@ PAD = 20_000  # ~1 MB per batch: the write lasts long enough for kills to land i
 KILLS = 12
 
 
-def _run_cold_extend(backend_url: str, session_id: str) -> float:
+def _run_cold_extend(backend_url: str, session_id: str, face: str) -> float:
     """One undisturbed cold extend; returns how long the extend itself took."""
-    proc = spawn_worker("cold-extend", backend_url, session_id, str(BATCH), str(PAD))
+    proc = spawn_worker("cold-extend", backend_url, session_id, str(BATCH), str(PAD), face=face)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     lines = out.split()
@@ -33,7 +34,7 @@ def _run_cold_extend(backend_url: str, session_id: str) -> float:
 
 
 def _kill_during_first_extend(
-    db: PraisonDB, backend_url: str, session_id: str, delay: float | None
+    db: PraisonDB, backend_url: str, session_id: str, delay: float | None, face: str
 ) -> None:
     """Start a fresh process, wait for its 'ready' line, then kill -9 it during its write.
 
@@ -41,7 +42,7 @@ def _kill_during_first_extend(
     injection, not synchronisation); without, it lands as soon as another reader sees the
     session change, the moment a write outside a transaction is half done.
     """
-    proc = spawn_worker("cold-extend", backend_url, session_id, str(BATCH), str(PAD))
+    proc = spawn_worker("cold-extend", backend_url, session_id, str(BATCH), str(PAD), face=face)
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
@@ -72,19 +73,22 @@ def _assert_whole(db: PraisonDB, session_id: str) -> int:
     return n
 
 
-def _assert_cold_append_is_next(backend_url: str, session_id: str, n: int) -> None:
-    with PraisonDB(backend_url) as cold:
+def _assert_cold_append_is_next(
+    open_db: Callable[..., PraisonDB], backend_url: str, session_id: str, n: int
+) -> None:
+    with open_db(backend_url) as cold:
         nxt = cold.messages.append(session_id, "user", "after the kill")
     assert nxt.seq == n + 1
 
 
 @pytest.mark.usefixtures("multi_process")
 def test_kill_during_first_write_of_a_fresh_process_leaves_no_trace(
-    db: PraisonDB, backend_url: str, uid: str
+    db: PraisonDB, backend_url: str, uid: str, face: str, open_db: Callable[..., PraisonDB]
 ) -> None:
+    """The worker process is of the test's face (a cold AsyncPraisonDB for ``async``)."""
     calibration = f"{uid}-cal"
     db.sessions.create(calibration)
-    duration = _run_cold_extend(backend_url, calibration)
+    duration = _run_cold_extend(backend_url, calibration, face)
     assert _assert_whole(db, calibration) == BATCH
     rng = random.Random(uid)
     outcomes = []
@@ -94,10 +98,10 @@ def test_kill_during_first_write_of_a_fresh_process_leaves_no_trace(
         # even kills: spread over the write's duration (and a little past it), jittered;
         # odd kills: the moment the session's counters move
         delay = duration * (k + rng.random()) / KILLS * 1.2 if k % 2 == 0 else None
-        _kill_during_first_extend(db, backend_url, sid, delay)
+        _kill_during_first_extend(db, backend_url, sid, delay, face)
         n = _assert_whole(db, sid)
         outcomes.append(n)
-        _assert_cold_append_is_next(backend_url, sid, n)
+        _assert_cold_append_is_next(open_db, backend_url, sid, n)
         _assert_whole_after_append(db, sid, n)
     # the kills really hit the write at least once: some batches were cut off entirely
     assert 0 in outcomes, f"no kill landed before the commit (extend took {duration:.4f}s)"
@@ -112,13 +116,13 @@ def _assert_whole_after_append(db: PraisonDB, session_id: str, n: int) -> None:
 
 @pytest.mark.usefixtures("multi_process")
 def test_duplicate_id_on_a_cold_object_uses_up_no_seq(
-    db: PraisonDB, backend_url: str, uid: str
+    db: PraisonDB, backend_url: str, uid: str, open_db: Callable[..., PraisonDB]
 ) -> None:
     db.sessions.create(uid)
     first = db.messages.append(uid, "user", "first")
-    with PraisonDB(backend_url) as cold, pytest.raises(Conflict):
+    with open_db(backend_url) as cold, pytest.raises(Conflict):
         cold.messages.extend(uid, [{"id": first.id, "role": "user", "content": "different"}])
-    with PraisonDB(backend_url) as cold:
+    with open_db(backend_url) as cold:
         nxt = cold.messages.append(uid, "user", "second")
     assert nxt.seq == 2
     info = db.sessions.get(uid)

@@ -9,6 +9,10 @@ Every fault is tallied (tests/faults/record.py) and printed at the end of the ru
 
 On Redis Cluster every node gets its own proxy, and the store's ``address_remap`` points
 the addresses the nodes announce at them (tests/faults/targets.py: FaultCluster).
+
+Every test runs on both faces (``via`` is the store through the proxy on the test's face).
+Sync-only: the copy test's SQLite source is written and read with the sync PraisonDB,
+because ``transfer.copy`` has no async face and the source is not the store under test.
 """
 
 from __future__ import annotations
@@ -55,11 +59,16 @@ def proxy(backend: TestBackend, backend_url: str) -> Iterator[Faults]:
 
 @pytest.fixture
 def via(
-    db: PraisonDB, backend: TestBackend, backend_url: str, proxy: Faults
+    db: PraisonDB,
+    backend: TestBackend,
+    backend_url: str,
+    proxy: Faults,
+    open_db: Callable[..., PraisonDB],
 ) -> Iterator[PraisonDB]:
-    """The store opened through the proxy (``db`` has migrated it already)."""
+    """The store opened through the proxy, on the test's face (``db`` has migrated it
+    already)."""
     url = proxied(backend.name, backend_url, proxy)
-    with PraisonDB(url, **store_options(proxy)) as through:
+    with open_db(url, **store_options(proxy)) as through:
         through.ping()
         yield through
 

@@ -3,15 +3,14 @@ visible from a new process, on every backend."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from collections.abc import Callable
 
 import orjson
 import pytest
 
-from praisondb import DbSessionAdapter, NotFound, PraisonDB
-from tests.conformance.test_session_lock import WORKER, worker_env
-from tests.faces import session_adapter
+from praisondb import NotFound, PraisonDB
+from tests.conformance.conftest import SESSION_WORKER, spawn_worker
+from tests.faces import LoopThread, session_adapter, url_session_adapter
 
 LIFECYCLE_METHODS = [
     "on_agent_start", "on_user_message", "on_agent_message", "on_tool_call", "on_agent_end",
@@ -21,13 +20,11 @@ LIFECYCLE_METHODS = [
 ]  # fmt: skip
 
 
-def read_in_new_process(url: str, session_id: str) -> dict:  # type: ignore[type-arg]
-    out = subprocess.run(
-        [sys.executable, str(WORKER), "read", url, session_id],
-        capture_output=True, text=True, timeout=120, env=worker_env(), check=False,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    return orjson.loads(out.stdout)  # type: ignore[no-any-return]
+def read_in_new_process(url: str, session_id: str, face: str) -> dict:  # type: ignore[type-arg]
+    proc = spawn_worker("read", url, session_id, face=face, script=SESSION_WORKER)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    return orjson.loads(out)  # type: ignore[no-any-return]
 
 
 def drive_agent(db: PraisonDB, sid: str) -> None:
@@ -101,13 +98,13 @@ def test_run_end_without_start_is_still_recorded(db: PraisonDB, uid: str) -> Non
 
 @pytest.mark.usefixtures("multi_process")
 def test_a_new_process_sees_runs_traces_and_adapter_metadata(
-    db: PraisonDB, backend_url: str, uid: str
+    db: PraisonDB, backend_url: str, uid: str, face: str
 ) -> None:
     drive_agent(db, uid)
     adapter = session_adapter(db)
     assert adapter.set_metadata(uid, {"remote": {"id": "sesn_1"}})
     adapter.update_session_metadata(uid, usage={"input_tokens": 5}, ignored=None)
-    seen = read_in_new_process(backend_url, uid)
+    seen = read_in_new_process(backend_url, uid, face)
     assert [r[:4] for r in seen["runs"]] == [[f"{uid}-r", "completed", 11, 3]]
     assert seen["traces"] == [[f"{uid}-t", "ok", ["tool:calc"]]]
     assert [m[0] for m in seen["messages"]] == ["user", "tool", "assistant"]
@@ -144,24 +141,26 @@ def test_adapter_session_store_interface(db: PraisonDB, uid: str) -> None:
     assert adapter.clear_session(uid) is False
 
 
-def test_adapter_from_url_builds_its_own_db(backend_url: str, uid: str) -> None:
-    with DbSessionAdapter(backend_url) as adapter:
+def test_adapter_from_url_builds_its_own_db(
+    backend_url: str, uid: str, face: str, face_loop: LoopThread, open_db: Callable[..., PraisonDB]
+) -> None:
+    with url_session_adapter(face, face_loop, backend_url) as adapter:
         assert adapter.db.database_url.secret == backend_url
         adapter.add_message(uid, "user", "from a URL")
         assert adapter.get_chat_history(uid) == [{"role": "user", "content": "from a URL"}]
     if backend_url != "memory://":  # a second memory:// store is a different store
-        with PraisonDB(backend_url) as other:
+        with open_db(backend_url) as other:
             assert [m.content for m in other.messages.list(uid)] == ["from a URL"]
 
 
 @pytest.mark.usefixtures("multi_process")
 def test_spans_started_in_one_process_end_in_another(
-    db: PraisonDB, backend_url: str, uid: str
+    db: PraisonDB, backend_url: str, uid: str, open_db: Callable[..., PraisonDB]
 ) -> None:
     db.sessions.create(uid)
     db.on_trace_start(f"{uid}-t", session_id=uid, agent_name="a")
     db.on_span_start(f"{uid}-s", f"{uid}-t", "tool:search", attributes={"q": "x"})
-    with PraisonDB(backend_url) as other:  # knows nothing of what db started
+    with open_db(backend_url) as other:  # knows nothing of what db started
         other.on_span_end(f"{uid}-s", status="error", attributes={"hits": 0})
         other.on_trace_end(f"{uid}-t", status="error")
         with pytest.raises(NotFound):

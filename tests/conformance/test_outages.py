@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -52,13 +53,16 @@ def unreachable_urls(backend: TestBackend, url: str, address: str) -> list[str]:
 
 @pytest.mark.backends(*STOPPABLE)
 def test_an_unreachable_server_is_backend_unavailable_and_redacted(
-    backend: TestBackend, backend_url: str, stop_server: StoppableServer
+    backend: TestBackend,
+    backend_url: str,
+    stop_server: StoppableServer,
+    open_db: Callable[..., PraisonDB],
 ) -> None:
     stop_server.stop()
     for url in unreachable_urls(backend, backend_url, stop_server.proxy.address):
         refused = stop_server.proxy.injected["refused"]
         started = time.monotonic()
-        with pytest.raises(BackendUnavailable) as caught, PraisonDB(url) as db:
+        with pytest.raises(BackendUnavailable) as caught, open_db(url) as db:
             db.ping()
         assert time.monotonic() - started < 3, f"not within the configured timeout: {url}"
         error = caught.value
@@ -74,13 +78,13 @@ def test_an_unreachable_server_is_backend_unavailable_and_redacted(
 # single proxy of stop_server; the fault suite drives the cluster through a proxy per node.
 @pytest.mark.backends(*(name for name in SERVER_BACKENDS if name != "redis_cluster"))
 def test_a_server_stopped_mid_run_fails_fast_and_keeps_whole_batches(
-    db: PraisonDB, stop_server: StoppableServer, uid: str
+    db: PraisonDB, stop_server: StoppableServer, uid: str, open_db: Callable[..., PraisonDB]
 ) -> None:
     """A writer extends 10 messages at a time until the server stops under it."""
     errors: list[BaseException] = []
     failed_at: list[float] = []
     written = threading.Event()
-    with PraisonDB(stop_server.url) as faulty:
+    with open_db(stop_server.url) as faulty:
         faulty.sessions.create(uid)
 
         def writer() -> None:

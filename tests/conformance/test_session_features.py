@@ -3,6 +3,7 @@ rotation, cleanup, tokens, export/import), run on every backend."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
@@ -87,7 +88,11 @@ def test_state_ttl(db: PraisonDB, uid: str, clock: FakeClock) -> None:
 
 
 def test_temp_values_are_never_persisted(
-    db: PraisonDB, backend: TestBackend, backend_url: str, uid: str
+    db: PraisonDB,
+    backend: TestBackend,
+    backend_url: str,
+    uid: str,
+    open_db: Callable[..., PraisonDB],
 ) -> None:
     s = db.session(uid)
     other = db.session(f"{uid}-2")
@@ -97,7 +102,7 @@ def test_temp_values_are_never_persisted(
     assert s.temp.to_dict() == {"scratch": {"draft": 1}}
     assert db.state_store.list_entries("temp") == []  # not in the persistent store
     if Capability.PERSISTENT in backend.capabilities():  # a fresh handle sees the same data
-        with PraisonDB(backend_url) as fresh:
+        with open_db(backend_url) as fresh:
             assert fresh.session(uid).temp.to_dict() == {}
 
 

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from praisondb import PraisonDB
 from praisondb.core.locks import LeaseLost, LockTimeout
+from tests.conformance.conftest import SESSION_WORKER, spawn_worker
 from tests.conftest import FakeClock
-
-WORKER = Path(__file__).with_name("_session_worker.py")
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def worker_env() -> dict[str, str]:
-    """Child processes import praisondb from this checkout even when it is not installed."""
-    path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{path}" if path else str(ROOT)}
 
 
 def test_lock_is_exclusive_and_tokens_grow(db: PraisonDB, uid: str) -> None:
@@ -103,16 +91,12 @@ def test_session_exit_releases_its_locks(db: PraisonDB, uid: str) -> None:
 
 
 @pytest.mark.usefixtures("multi_process")
-def test_lock_is_exclusive_across_processes(db: PraisonDB, backend_url: str, uid: str) -> None:
+def test_lock_is_exclusive_across_processes(
+    db: PraisonDB, backend_url: str, uid: str, face: str
+) -> None:
     rounds, workers = 15, 3
     procs = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), "lock", backend_url, uid, str(rounds)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=worker_env(),
-        )
+        spawn_worker("lock", backend_url, uid, str(rounds), face=face, script=SESSION_WORKER)
         for _ in range(workers)
     ]
     tokens: list[int] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -168,14 +169,17 @@ def test_branches_are_listable_by_parent(db: PraisonDB, uid: str) -> None:
 
 @pytest.mark.usefixtures("multi_process")
 def test_processes_opening_a_brand_new_store_at_once(
-    backend: TestBackend, tmp_path_factory: pytest.TempPathFactory
+    backend: TestBackend,
+    tmp_path_factory: pytest.TempPathFactory,
+    face: str,
+    open_db: Callable[..., PraisonDB],
 ) -> None:
     """First use creates schema, collections or files; racing processes must all succeed."""
     with backend.factory(tmp_path_factory.mktemp("fresh")) as url:
-        workers = [spawn_worker("first-open", url, f"first-{n}") for n in range(4)]
+        workers = [spawn_worker("first-open", url, f"first-{n}", face=face) for n in range(4)]
         for proc in workers:
             _, err = proc.communicate(timeout=300)
             assert proc.returncode == 0, err
-        with PraisonDB(url) as db:
+        with open_db(url) as db:
             assert sorted(s.id for s in db.sessions.iterate()) == [f"first-{n}" for n in range(4)]
             assert all(db.messages.count(f"first-{n}") == 1 for n in range(4))

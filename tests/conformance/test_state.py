@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -134,9 +135,11 @@ def test_incr_from_many_threads_is_exact(db: PraisonDB, uid: str) -> None:
 
 
 @pytest.mark.usefixtures("multi_process")
-def test_incr_from_many_processes_is_exact(db: PraisonDB, backend_url: str, uid: str) -> None:
+def test_incr_from_many_processes_is_exact(
+    db: PraisonDB, backend_url: str, uid: str, face: str
+) -> None:
     scope = f"user:{uid}"
-    workers = [spawn_worker("incr", backend_url, scope, "n", "100") for _ in range(4)]
+    workers = [spawn_worker("incr", backend_url, scope, "n", "100", face=face) for _ in range(4)]
     for proc in workers:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
@@ -175,13 +178,17 @@ def test_prefix_with_wildcard_characters_is_literal(db: PraisonDB, uid: str) -> 
 
 
 def test_temp_scope_is_never_persisted(
-    db: PraisonDB, backend: TestBackend, backend_url: str, uid: str
+    db: PraisonDB,
+    backend: TestBackend,
+    backend_url: str,
+    uid: str,
+    open_db: Callable[..., PraisonDB],
 ) -> None:
     db.state.set(uid, "scratch", scope="temp")
     assert db.state.get(uid, scope="temp") == "scratch"
     assert db.state_store.get_entry("temp", uid) is None
     if Capability.PERSISTENT in backend.capabilities():  # a fresh handle sees the same data
-        with PraisonDB(backend_url) as other:
+        with open_db(backend_url) as other:
             assert other.state.get(uid, scope="temp") is None
 
 

@@ -17,8 +17,10 @@ from praisondb import (
     ManagedConfig,
     PraisonDB,
 )
-from tests.conformance.conftest import multi_process  # noqa: F401 - shared fixture
-from tests.conformance.test_session_lock import worker_env
+from tests.conformance.conftest import (
+    multi_process,  # noqa: F401 - shared fixture
+    worker_env,
+)
 from tests.fakes.anthropic_server import FAKE_API_KEY, FakeManagedAgentsServer
 
 

@@ -1,6 +1,7 @@
 """What is specific to the MongoDB backend: key escaping, the 16 MB limit, the migration
-record and its race. Appends across processes and a server that stops mid-run are
-conformance tests (test_messages.py, test_outages.py)."""
+record and its race, on both faces (the async one drives pymongo's AsyncMongoClient).
+Appends across processes and a server that stops mid-run are conformance tests
+(test_messages.py, test_outages.py); cancellation mid-append is test_async_mongo.py."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from praisondb import PraisonDB, ValidationError
+from praisondb.aio import AsyncPraisonDB
 from praisondb.stores.mongo.codec import escape, escape_key, unescape, unescape_key
 from praisondb.stores.mongo.core import MIGRATIONS
 from praisondb.stores.mongo.store import MongoStore
 from tests.backends import mongodb_backend
 from tests.conftest import private_url, require_module
+from tests.faces import FACES, LoopThread, lens
 
 pymongo = require_module("pymongo")
 
@@ -41,10 +44,19 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from private_url("mongodb", tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def db(url: str) -> Iterator[PraisonDB]:
-    with PraisonDB(url) as database:
-        yield database
+@pytest.fixture(scope="module", params=FACES)
+def db(url: str, request: pytest.FixtureRequest) -> Iterator[PraisonDB]:
+    """The store through each face (the async one seen through the suite's sync lens)."""
+    if request.param == "sync":
+        with PraisonDB(url) as database:
+            yield database
+        return
+    loop = LoopThread()
+    try:
+        with lens(AsyncPraisonDB(url), loop) as database:
+            yield database
+    finally:
+        loop.close()
 
 
 def _raw_db(url: str) -> pymongo.database.Database:  # type: ignore[type-arg]
@@ -129,7 +141,7 @@ def test_timestamps_are_integer_microseconds(db: PraisonDB, url: str, uid: str) 
 def test_migration_record_and_indexes(db: PraisonDB, url: str) -> None:
     db.ping()
     store = db.conversations
-    assert isinstance(store, MongoStore)
+    assert isinstance(getattr(store, "_target", store), MongoStore)  # the lens bridges it
     assert store.schema_version() == str(MIGRATIONS[-1][0])
     raw = _raw_db(url)
     assert [d["_id"] for d in raw.praisondb_migrations.find()] == [n for n, _, _ in MIGRATIONS]

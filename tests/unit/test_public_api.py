@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 
@@ -54,11 +55,35 @@ def test_every_export_has_a_docstring_or_is_data() -> None:
 def test_import_loads_no_driver() -> None:
     code = (
         "import sys, praisondb; "
-        "drivers = {'psycopg', 'pymysql', 'pymongo', 'redis', 'clickhouse_connect', 'chdb', 'anthropic'}; "
+        "drivers = {'psycopg', 'pymysql', 'pymongo', 'redis', 'clickhouse_connect', 'chdb', 'anthropic', "
+        "'langgraph', 'langchain_core'}; "
         "print(sorted(drivers & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+FRAMEWORKS = ["agents", "openai"]
+"""Agent frameworks (and their clients) that only praisondb.integrations.* may import."""
+
+
+def test_the_facades_load_no_agent_framework() -> None:
+    code = (
+        "import json, sys, praisondb; praisondb.PraisonDB('memory://'); praisondb.AsyncPraisonDB; "
+        "praisondb.PraisonDB('memory://').session('s').add_user('hi'); "
+        f"print(json.dumps(sorted(set({FRAMEWORKS!r}) & set(sys.modules))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_framework_check_can_fail() -> None:
+    code = (
+        "import json, sys, praisondb.integrations.openai_agents; "
+        f"print(json.dumps(sorted(set({FRAMEWORKS!r}) & set(sys.modules))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == json.dumps(FRAMEWORKS)
 
 
 def test_every_error_class_is_exported() -> None:

@@ -7,10 +7,12 @@ first-use setup (collections and index migrations), and transactions.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 import pymongo
@@ -48,7 +50,7 @@ class MongoCore:
     _client: Any
     _db: Any
     _retry: Retry
-    _ready_lock: threading.Lock
+    _ready_lock: AbstractContextManager[Any]
     _ready: bool
     _transactions: bool
 
@@ -181,6 +183,21 @@ class MongoCore:
         return found
 
 
+def ready_lock(io: str) -> AbstractContextManager[Any]:
+    """The lock first-use setup holds across its I/O.
+
+    Under the async face every call is a greenlet on the loop's one thread: a greenlet
+    waiting on a ``threading.Lock`` another greenlet holds while it awaits the server
+    would block that thread, and so the holder, for ever. There the lock is an
+    ``asyncio.Lock`` whose waiters await it."""
+    if io == "async":
+        from ...aio.awaiting import Awaiting
+
+        lock: AbstractContextManager[Any] = Awaiting(asyncio.Lock())
+        return lock
+    return threading.Lock()
+
+
 def _migration_1(db: Any) -> None:
     db.sessions.create_index([("created_at", DESCENDING), ("_id", DESCENDING)])
     for field in ("user_id", "agent", "parent_id"):
@@ -220,7 +237,14 @@ def _transient(exc: BaseException) -> bool:
 
 
 def _commit(session: Any) -> None:
-    """Commit, retrying only an unknown commit result (the commit itself is idempotent)."""
+    """Commit, retrying only an unknown commit result (the commit itself is idempotent).
+
+    Interrupted mid-commit (a task cancelled on the async face), the commit may or may
+    not have reached the server, and one that did not leaves the transaction open,
+    holding the session document, so every writer of that session meets write conflicts
+    until the server reaps it (60 s by default). pymongo has no abort after a commit
+    but can retry one: the commit is sent again before the interruption goes on up, so
+    the batch is whole and nothing stays open."""
     for tries in range(3):
         try:
             session.commit_transaction()
@@ -228,6 +252,10 @@ def _commit(session: Any) -> None:
         except pymongo.errors.PyMongoError as exc:
             if not exc.has_error_label("UnknownTransactionCommitResult") or tries == 2:
                 raise
+        except BaseException:
+            with contextlib.suppress(pymongo.errors.PyMongoError):
+                session.commit_transaction()
+            raise
 
 
 def _abort(session: Any) -> None:

@@ -12,9 +12,8 @@ A standalone server has no transactions: the same two steps run without one.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 import pymongo
@@ -53,7 +52,7 @@ from .codec import (
     span_doc,
     to_us,
 )
-from .core import bulk_error
+from .core import bulk_error, ready_lock
 from .state import MongoStateMixin
 
 T = TypeVar("T")
@@ -76,14 +75,23 @@ class MongoStore(MongoStateMixin):
     ``timeout`` (seconds, default 5, else the URL's ``serverSelectionTimeoutMS``: the
     longest an operation waits for a server, all ``retry_attempts`` (default 3) included;
     at least 0.5 s per attempt),
-    ``connect_timeout``. Other URL query parameters go to pymongo."""
+    ``connect_timeout``. Other URL query parameters go to pymongo.
+
+    ``io="async"`` (the async face): the same code drives pymongo's ``AsyncMongoClient``
+    through :class:`~praisondb.aio.awaiting.Awaiting`, in the async face's greenlets."""
 
     capabilities: frozenset[Capability] = frozenset(
         {Capability.PERSISTENT, Capability.MULTI_PROCESS}
     )
+    # AsyncMongoClient is GA from pymongo 4.13; with an older pymongo the async face
+    # runs this store on worker threads instead.
+    async_io: ClassVar[str] = "driver" if pymongo.version_tuple >= (4, 13) else "thread"
 
-    def __init__(self, url: StoreURL, **options: Any) -> None:
+    def __init__(
+        self, url: StoreURL, *, io: Literal["sync", "async"] = "sync", **options: Any
+    ) -> None:
         self.url = url
+        _check_io(url, io)
         merged = OPTIONS.read(url, options)
         base, _, query = url.secret.partition("?")
         pairs = [
@@ -100,17 +108,16 @@ class MongoStore(MongoStateMixin):
         if "sockettimeoutms" not in given:
             driver["socketTimeoutMS"] = int(max(budget, 30) * 1000)
         rest = [(k, v) for k, v in pairs if k.lower() != _SELECTION]
+        target = base + ("?" + urlencode(rest) if rest else "")
         try:
-            self._client: Any = pymongo.MongoClient(
-                base + ("?" + urlencode(rest) if rest else ""), connect=False, **driver
-            )
+            self._client: Any = _client(url, io, target, driver)
             default = self._client.get_default_database(default=DEFAULT_DATABASE)
         except (pymongo.errors.ConfigurationError, pymongo.errors.InvalidURI, ValueError) as exc:
             raise ConfigError(
                 f"bad MongoDB URL {url.redacted}: {redact_text(str(exc), url.secret)}"
             ) from None
         self._db: Any = self._client[merged.get("database") or default.name]
-        self._ready_lock = threading.Lock()
+        self._ready_lock = ready_lock(io)
         self._ready = False
         self._transactions = False
 
@@ -492,6 +499,26 @@ class MongoStore(MongoStateMixin):
 
 
 # -- helpers -------------------------------------------------------------------------
+
+
+def _client(url: StoreURL, io: str, target: str, driver: dict[str, Any]) -> Any:
+    """The sync ``MongoClient``, or (``io="async"``) the ``AsyncMongoClient`` in its sync
+    shape; neither connects before the first operation."""
+    if io == "sync":
+        return pymongo.MongoClient(target, connect=False, **driver)
+    from ...aio.awaiting import Awaiting
+
+    return Awaiting(pymongo.AsyncMongoClient(target, **driver))
+
+
+def _check_io(url: StoreURL, io: str) -> None:
+    if io not in ("sync", "async"):
+        raise ConfigError(f"io must be 'sync' or 'async' for {url.redacted}, not {io!r}")
+    if io == "async" and pymongo.version_tuple < (4, 13):
+        raise ConfigError(
+            f"the async face on MongoDB needs pymongo>=4.13 (AsyncMongoClient), found "
+            f"{pymongo.__version__}: pip install -U 'praisondb[mongo]'"
+        )
 
 
 def _timeouts(

@@ -16,6 +16,8 @@ import redis.exceptions
 from ...errors import BackendUnavailable, ConfigError
 from ...retry import Retry, driver_text
 from ...urls import StoreURL, redact_text
+from .aio import NO_CONNECTION, CallGate, ClusterTransactions
+from .clients import close_client
 from .codec import hash_tag
 
 T = TypeVar("T")
@@ -34,6 +36,9 @@ class RedisCore:
     session_ttl: int
     cluster: bool
     _client: Any
+    _io: str
+    _gate: CallGate | None
+    _cluster_tx: ClusterTransactions | None
     _retry: Retry
     _shown: str
     _append: Any
@@ -43,30 +48,10 @@ class RedisCore:
     _state_delete: Any
     _state_incr: Any
 
-    def _cluster_client(self, driver_url: str, settings: dict[str, Any]) -> Any:
-        """RedisCluster connects at once (it reads the slot map), unlike redis.Redis."""
-        import redis.cluster
-
-        try:
-            return redis.cluster.RedisCluster.from_url(driver_url, **settings)
-        except redis.exceptions.RedisClusterException as exc:
-            text = driver_text(exc, self.url.secret)
-            if "Cluster mode is not enabled" in text:
-                raise ConfigError(
-                    f"{self.url.redacted} is not a Redis Cluster node; drop cluster=true"
-                ) from None
-            if "reachable" in text or "cannot be connected" in text:
-                raise redis.exceptions.ConnectionError(text) from None  # retried
-            raise ConfigError(
-                f"cannot use {self.url.redacted} as a Redis Cluster: {text}"
-            ) from None
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"bad redis URL {self.url.redacted}: {redact_text(str(exc), self.url.secret)}"
-            ) from None
-
     # -- plumbing -----------------------------------------------------------------
     def _call(self, action: str, fn: Callable[[], T]) -> T:
+        if self._gate is not None:
+            fn = self._gate.guard(fn)
         try:
             return self._retry.call(fn, transient=_transient, url=self._shown, action=action)
         except redis.exceptions.AuthenticationError as exc:
@@ -76,6 +61,14 @@ class RedisCore:
             ) from None
         except BackendUnavailable as exc:
             text = str(exc)
+            if NO_CONNECTION in text:  # the async face's pool: every connection stayed busy
+                raise BackendUnavailable(
+                    f"{action} failed: every pooled connection stayed busy for the timeout; "
+                    "raise max_connections in the URL (default 50) or the timeout option",
+                    url=self.url.redacted,
+                    attempts=exc.attempts,
+                    waited=exc.waited,
+                ) from None
             if redact_text(text, self.url.secret) != text:  # a driver message quoted a secret
                 raise BackendUnavailable(
                     redact_text(text, self.url.secret), attempts=exc.attempts
@@ -89,11 +82,35 @@ class RedisCore:
 
     def _transaction(self, action: str, body: Callable[[Any], T], *watch: str) -> T:
         """WATCH ``watch``, run ``body`` (reads, then ``pipe.multi()`` and writes), EXEC;
-        redis-py re-runs it when a watched key changed underneath. One slot only."""
+        all again from WATCH when a watched key changed underneath. One slot only.
+
+        Written out rather than ``client.transaction(body)``: the asyncio twin of that
+        wants a coroutine as the body, while this loop drives both clients alike."""
+        cluster_tx = self._cluster_tx
 
         def run() -> T:
-            result: T = self._client.transaction(body, *watch, value_from_callable=True)
-            return result
+            if cluster_tx is None:
+                pipe = self._client.pipeline(transaction=True)
+            else:  # the async face on a cluster: on the slot's primary (see .aio)
+                pipe = cluster_tx.pipeline(watch[0])
+            try:
+                while True:
+                    try:
+                        pipe.watch(*watch)
+                        value = body(pipe)
+                        pipe.execute()
+                        return value
+                    except redis.exceptions.WatchError:
+                        continue  # a watched key changed (or the connection was lost)
+            except _SLOT_TROUBLE as exc:
+                if cluster_tx is None:
+                    raise
+                cluster_tx.refresh()  # the retry then finds the slot's primary anew
+                if isinstance(exc, (redis.exceptions.MovedError, redis.exceptions.AskError)):
+                    raise redis.exceptions.TryAgainError(f"slot moved: {exc}") from None
+                raise
+            finally:
+                pipe.reset()  # UNWATCH and hand the connection back, also after an error
 
         return self._call(action, run)
 
@@ -113,9 +130,19 @@ class RedisCore:
         return None
 
     def close(self) -> None:
-        self._client.close()
-        if not self.cluster:  # RedisCluster.close() disconnects every node's pool itself
-            self._client.connection_pool.disconnect()
+        if self._cluster_tx is not None:
+            self._cluster_tx.close()
+        close_client(self._client, self.cluster, self._io)
+
+
+_SLOT_TROUBLE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.MovedError,
+    redis.exceptions.AskError,
+)
+"""What a transaction on a cluster node meets when its slot moved or the node failed."""
 
 
 def _transient(exc: BaseException) -> bool:

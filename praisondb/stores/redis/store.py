@@ -61,7 +61,7 @@ from ...options import (
     positive,
 )
 from ...retry import Retry
-from ...urls import StoreURL, redact_text
+from ...urls import StoreURL
 from ..base import (
     UNSET,
     Capability,
@@ -69,6 +69,8 @@ from ..base import (
     merge_metadata,
     session_cursor,
 )
+from .aio import CallGate, ClusterTransactions
+from .clients import async_settings, cluster_client, plain_client, pool_size
 from .codec import (
     APPEND,
     DELETE_IF_EQUAL,
@@ -117,13 +119,24 @@ class RedisStore(RedisSessionIndex, RedisItemsMixin, RedisStateMixin):
     port)`` handed to ``RedisCluster(address_remap=...)``; it maps the addresses the nodes
     announce (``CLUSTER SLOTS``, MOVED) to ones this client can reach, e.g. through a NAT
     or a proxy.
+
+    ``io="async"`` (what the async face passes): the same store on ``redis.asyncio``
+    (:mod:`.clients`); at most the URL's ``max_connections`` calls (default 50; the pool
+    size, per node on a cluster) run at once, the others queue in turn for up to
+    ``timeout`` (:mod:`.aio`).
     """
 
     capabilities: frozenset[Capability] = frozenset(
         {Capability.PERSISTENT, Capability.MULTI_PROCESS}
     )
 
-    def __init__(self, url: StoreURL, **options: Any) -> None:
+    async_io = "driver"
+    """``io="async"``: the ``redis.asyncio`` twin of the client (see :mod:`.clients`)."""
+
+    def __init__(self, url: StoreURL, *, io: str = "sync", **options: Any) -> None:
+        if io not in ("sync", "async"):
+            raise ConfigError(f"io must be 'sync' or 'async', not {io!r}")
+        self._io = io
         remap = _address_remap(url, options.pop("address_remap", None))
         self.url = url
         values = OPTIONS.read(url, options)
@@ -147,24 +160,31 @@ class RedisStore(RedisSessionIndex, RedisItemsMixin, RedisStateMixin):
             "retry": redis.retry.Retry(redis.backoff.NoBackoff(), 0),  # ours retries
             "health_check_interval": 0,
         }
+        self._gate: CallGate | None = None
+        self._cluster_tx: ClusterTransactions | None = None
         if self.cluster:
             if remap is not None:
                 settings["address_remap"] = remap
             self._client: Any = self._call(
-                "connect", functools.partial(self._cluster_client, driver_url, settings)
+                "connect", functools.partial(cluster_client, url, driver_url, settings, io)
             )
+            if io == "async":  # see .aio
+                self._cluster_tx = ClusterTransactions(
+                    self._client.unwrapped,
+                    driver_url,
+                    async_settings(settings),
+                    pool_size(driver_url),
+                    timeout,
+                )
         else:
             if remap is not None:
                 raise ConfigError(
                     f"address_remap is for a Redis Cluster: add ?cluster=true to "
                     f"{url.redacted} or drop the option"
                 )
-            try:
-                self._client = redis.Redis.from_url(driver_url, **settings)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(
-                    f"bad redis URL {url.redacted}: {redact_text(str(exc), url.secret)}"
-                ) from None
+            self._client = plain_client(url, driver_url, settings, io)
+        if io == "async":  # callers queue for the pool in turn (see .aio.CallGate)
+            self._gate = CallGate(pool_size(driver_url), timeout)
         self._append = self._client.register_script(APPEND)
         self._put_messages_script = self._client.register_script(PUT_MESSAGES)
         self._delete_messages_script = self._client.register_script(DELETE_MESSAGES)
