@@ -119,7 +119,7 @@ class GreenletBridge(Bridge):
     def __init__(self) -> None:
         super().__init__()
         try:
-            import greenlet  # noqa: F401 - SQLAlchemy imports it late, at the first call
+            import greenlet  # type: ignore[import-untyped]  # noqa: F401 - SQLAlchemy: late
             from sqlalchemy.util.concurrency import greenlet_spawn
         except ImportError as exc:  # greenlet comes with praisondb[async]
             raise ConfigError(

@@ -49,7 +49,7 @@ EXTRAS = {"aiosqlite": "async", "greenlet": "async", "aiomysql": "mysql"}
 
 def create(target: URL, kwargs: dict[str, Any]) -> Engine:
     """The sync face of SQLAlchemy's async engine for ``target`` (an async driver URL)."""
-    import greenlet  # noqa: F401 - else SQLAlchemy says so only at the first await
+    import greenlet  # type: ignore[import-untyped]  # noqa: F401 - else: at first await
     from sqlalchemy.ext.asyncio import create_async_engine
 
     kwargs = dict(kwargs)
