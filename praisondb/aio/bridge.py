@@ -119,8 +119,9 @@ class GreenletBridge(Bridge):
     def __init__(self) -> None:
         super().__init__()
         try:
+            import greenlet  # type: ignore[import-untyped]  # noqa: F401 - SQLAlchemy: late
             from sqlalchemy.util.concurrency import greenlet_spawn
-        except ImportError as exc:  # pragma: no cover - greenlet comes with praisondb[async]
+        except ImportError as exc:  # greenlet comes with praisondb[async]
             raise ConfigError(
                 f"the async face needs greenlet ({exc}); pip install 'praisondb[async]'"
             ) from None

@@ -6,15 +6,19 @@ runs of one statement on a connection) break there, and ``prepare_threshold=none
 it. Each test makes its own database directly on PostgreSQL, creates the schema over
 that direct connection (as a deployment would: migrations on a direct connection), then
 uses it through PgBouncer, which passes every database name through (``* = ...``).
+
+The workloads run on both faces: the async face talks through psycopg's AsyncConnection,
+whose prepared statements behave (and break behind PgBouncer) as the sync one's do.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,12 +27,15 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from praisondb import ConfigError, Conflict, PraisonDB
+from praisondb.aio import AsyncPraisonDB
 from praisondb.stores.sql import engine as sql_engine
 from praisondb.urls import parse_url
 from tests.backends import postgres_backend
 from tests.conftest import require_all_backends
+from tests.faces import FACES, LoopThread, lens
 
 BOUNCER_VARIABLE = "PRAISONDB_TEST_PGBOUNCER_URL"
 THREADS = 6
@@ -205,6 +212,24 @@ def _check_round_trip(db: PraisonDB, user: str, outcome: Outcome) -> None:
     assert db.state.get("total", scope=f"user:{user}") == THREADS * ROUNDS
 
 
+Opener = Callable[..., PraisonDB]
+
+
+@pytest.fixture(params=FACES)
+def opener(request: pytest.FixtureRequest, face_loop: LoopThread) -> Opener:
+    """Opens the store on this test's face; the async one through the sync lens, so the
+    workload's threads become concurrent tasks on one loop."""
+
+    def open_(url: str, **options: Any) -> PraisonDB:
+        options = {"pool_size": STORE_POOL, "max_overflow": 0, "pool_timeout": 30, **options}
+        if request.param == "sync":
+            return PraisonDB(url, **options)
+        opened: PraisonDB = lens(AsyncPraisonDB(url, **options), face_loop)
+        return opened
+
+    return open_
+
+
 def _open(url: str, **options: Any) -> PraisonDB:
     return PraisonDB(url, pool_size=STORE_POOL, max_overflow=0, pool_timeout=30, **options)
 
@@ -223,9 +248,11 @@ def test_transaction_pooling_setup(bounced: Bounced) -> None:
         assert database["pool_size"] < STORE_POOL
 
 
-def test_store_behind_pgbouncer_without_prepared_statements(bounced: Bounced) -> None:
+def test_store_behind_pgbouncer_without_prepared_statements(
+    bounced: Bounced, opener: Opener
+) -> None:
     user = "u-" + bounced.name
-    with _open(f"{bounced.bouncer}?prepare_threshold=none") as db:
+    with opener(f"{bounced.bouncer}?prepare_threshold=none") as db:
         outcome = _workload(db, user)
         assert not outcome.errors, outcome.errors[:3]
         _check_round_trip(db, user, outcome)
@@ -241,9 +268,11 @@ def test_store_behind_pgbouncer_without_prepared_statements(bounced: Bounced) ->
         assert direct.state.get("total", scope=f"user:{user}") == THREADS * ROUNDS
 
 
-def test_default_prepared_statements_break_behind_pgbouncer(bounced: Bounced) -> None:
+def test_default_prepared_statements_break_behind_pgbouncer(
+    bounced: Bounced, opener: Opener
+) -> None:
     """Without the option psycopg prepares statements, and PgBouncer moves the connection."""
-    with _open(bounced.bouncer) as db:
+    with opener(bounced.bouncer) as db:
         outcome = _workload(db, "u-" + bounced.name)
     # Usually every thread fails this way; other failures may follow from a statement run
     # under a name another client prepared on that server connection, so one is enough.
@@ -264,9 +293,9 @@ def _is_prepared_error(error: BaseException) -> bool:
     )
 
 
-def test_migrations_also_run_through_pgbouncer(fresh: Bounced) -> None:
+def test_migrations_also_run_through_pgbouncer(fresh: Bounced, opener: Opener) -> None:
     """One transaction under a transaction-scoped advisory lock: no session state needed."""
-    with PraisonDB(fresh.bouncer, auto_migrate=True, prepare_threshold="none") as db:
+    with opener(fresh.bouncer, auto_migrate=True, prepare_threshold="none") as db:
         assert db.ping()
         db.messages.append(db.sessions.create("s").id, "user", "hi")
     with PraisonDB(fresh.direct) as db:
@@ -336,6 +365,7 @@ def test_prepare_threshold_is_postgres_only(url: str, tmp_path: Path) -> None:
     assert not (tmp_path / "x.db").exists()  # refused before connecting
 
 
+@pytest.mark.parametrize("io", ["sync", "async"])
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
@@ -345,16 +375,24 @@ def test_prepare_threshold_is_postgres_only(url: str, tmp_path: Path) -> None:
     ],
 )
 def test_prepare_threshold_reaches_psycopg(
-    fresh: Bounced, query: str, expected: int | None
+    fresh: Bounced, query: str, expected: int | None, io: str
 ) -> None:
     parsed = parse_url(fresh.direct + query)
-    engine = sql_engine.create_engine(parsed, sql_engine.parse_options(parsed, {}))
-    try:
-        raw = engine.raw_connection()
+    engine = sql_engine.create_engine(parsed, sql_engine.parse_options(parsed, {}), io=io)
+    driver = psycopg.AsyncConnection if io == "async" else psycopg.Connection
+
+    def check() -> None:
         try:
-            assert isinstance(raw.driver_connection, psycopg.Connection)
-            assert raw.driver_connection.prepare_threshold == expected
+            raw = engine.raw_connection()
+            try:
+                assert isinstance(raw.driver_connection, driver)
+                assert raw.driver_connection.prepare_threshold == expected
+            finally:
+                raw.close()
         finally:
-            raw.close()
-    finally:
-        engine.dispose()
+            engine.dispose()
+
+    if io == "sync":
+        check()
+    else:  # the async engine does its I/O from a greenlet, as under AsyncPraisonDB
+        asyncio.run(greenlet_spawn(check))

@@ -3,7 +3,9 @@
 Both run as one transaction on a SQLAlchemy connection (so races, retries and error
 translation are the store's usual ones); the rows themselves go through the driver's
 fastest path on the same connection: PostgreSQL binary ``COPY``, one ``executemany``
-on SQLite and MySQL/MariaDB (PyMySQL turns it into multi-row INSERTs).
+on SQLite and MySQL/MariaDB (PyMySQL turns it into multi-row INSERTs). Under the async
+face COPY runs on psycopg's AsyncConnection, each of its awaits handed to the loop
+(``await_only``), with the same rows.
 
 A plain INSERT (or COPY) is sound because every row is proven fresh first, under the
 session row's lock (``SELECT ... FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE``), which every
@@ -24,7 +26,7 @@ session, with values computed from what was counted, never by re-counting the ta
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -92,6 +94,7 @@ class BulkWriter:
         self.fast = fast
         self.name = fast.name
         self.codec = fast.codec
+        self._copy = self._copy_pg_async if fast.is_async else self._copy_pg
         self._update_full = (
             sessions.update()
             .where(sessions.c.id == _COUNTERS)
@@ -228,7 +231,7 @@ class BulkWriter:
     # -- the rows ------------------------------------------------------------------------------
     def _insert(self, conn: Connection, rows: list[tuple[str, Message]]) -> None:
         if self.name == "postgresql":
-            self.fast.run_on(conn, lambda raw: self._copy_pg(raw, rows))
+            self.fast.run_on(conn, lambda raw: self._copy(raw, rows))
             return
         text, dumps, ts = self.codec.text_bind, self.codec.json_dumps, self.codec.ts_bind
         values: list[Any] = [
@@ -252,26 +255,41 @@ class BulkWriter:
         conn.exec_driver_sql(sql, values)
 
     def _copy_pg(self, raw: Any, rows: list[tuple[str, Message]]) -> None:
-        text, ts, dumps = self.codec.text_bind, self.codec.ts_bind, pg_json_bytes
         with raw.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
             copy.set_types(_PG_COPY_TYPES)
             write = copy.write_row
-            for sid, m in rows:
-                content = m.content
-                if isinstance(content, str):
-                    kind, body = 0, text(content)
-                else:  # blocks: JSON text in a text column, then text escaping
-                    kind, body = 1, text(json_dumps(content))
-                write(
-                    (
-                        sid,
-                        m.seq,
-                        m.id,
-                        m.role,
-                        kind,
-                        body,
-                        _JSONB_V1 + dumps(m.metadata),
-                        m.run_id,
-                        ts(m.created_at),
-                    )
-                )
+            for row in self._copy_rows(rows):
+                write(row)
+
+    def _copy_pg_async(self, raw: Any, rows: list[tuple[str, Message]]) -> None:
+        """The same COPY on psycopg's AsyncConnection (the async face's greenlet waits)."""
+        from sqlalchemy.util.concurrency import await_only
+
+        async def copy_rows() -> None:
+            async with raw.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
+                copy.set_types(_PG_COPY_TYPES)
+                for row in self._copy_rows(rows):
+                    await copy.write_row(row)
+
+        await_only(copy_rows())
+
+    def _copy_rows(self, rows: list[tuple[str, Message]]) -> Iterator[tuple[Any, ...]]:
+        """COPY's binary rows, in _PG_COPY's column order."""
+        text, ts, dumps = self.codec.text_bind, self.codec.ts_bind, pg_json_bytes
+        for sid, m in rows:
+            content = m.content
+            if isinstance(content, str):
+                kind, body = 0, text(content)
+            else:  # blocks: JSON text in a text column, then text escaping
+                kind, body = 1, text(json_dumps(content))
+            yield (
+                sid,
+                m.seq,
+                m.id,
+                m.role,
+                kind,
+                body,
+                _JSONB_V1 + dumps(m.metadata),
+                m.run_id,
+                ts(m.created_at),
+            )

@@ -89,6 +89,31 @@ class SQLCore:
         """A small read on the fast path (see FastPath.rows), with the usual retries."""
         return self._call(lambda: self._fast.rows(key, build, values), action="read")
 
+    def _serialize_writes(self) -> Any:
+        """aiosqlite: writers of this process take turns on a lock before SQLite's own.
+
+        SQLite has one writer at a time. Blocked, a ``BEGIN IMMEDIATE`` waits in SQLite's
+        busy handler, which sleeps in growing steps (up to 100 ms) on the connection's
+        thread; with many tasks each on its own connection, most of the time went to those
+        sleeps (seconds at the tail). Queued on an asyncio lock instead, the next writer
+        starts the moment the last one commits. Taken before a connection, never while
+        holding one, so it cannot deadlock with the pool; other processes still meet
+        SQLite's lock and busy_timeout. Returns the lock for the fast path.
+        """
+        from .async_engine import GreenletLock
+
+        lock = GreenletLock()
+        tx = self._tx
+
+        def serial_tx(fn: Callable[[Connection], T], *, write: bool = False, **kw: Any) -> T:
+            if not write:
+                return tx(fn, **kw)
+            with lock:
+                return tx(fn, write=True, **kw)
+
+        self._tx = serial_tx  # type: ignore[method-assign]
+        return lock
+
     def ping(self) -> None:
         self._tx(lambda conn: conn.execute(sa.text("SELECT 1")).scalar(), action="ping")
 

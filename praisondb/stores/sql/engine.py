@@ -3,10 +3,18 @@
 The store's options (URL query or keywords) become an :class:`EngineSettings`; the engine
 gets each dialect's driver, pool and per-connection setup (SQLite pragmas and explicit
 BEGIN, MySQL's cheap reset and packet check).
+
+For the async face (``io="async"``) the engine is SQLAlchemy's async engine on the async
+driver of the same database (aiosqlite, psycopg's async connection, aiomysql), and the
+store runs its one, synchronous code on ``async_engine.sync_engine``: the adapted DBAPI
+connections hand each driver await to the event loop (``await_only``) from the greenlet
+the call runs in. Same options, pool settings and hooks either way.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +29,7 @@ from sqlalchemy.pool import StaticPool
 from ...errors import ConfigError
 from ...options import ABSENT, AUTO_MIGRATE, Option, OptionTable, as_bool, as_float, as_int, one_of
 from ...urls import StoreURL, redact_text
+from . import async_engine
 from .packets import configure_mysql_packet_check
 from .types import codec
 
@@ -29,7 +38,7 @@ DRIVERS = {
     "postgresql": "postgresql+psycopg",
     "mysql": "mysql+pymysql",
 }
-
+IO_MODES = ("sync", "async")
 PREPARE_THRESHOLD = "prepare_threshold"
 SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
@@ -120,24 +129,30 @@ def is_memory_sqlite(url: StoreURL) -> bool:
     return url.family == "sqlite" and url.path in {"", ":memory:"}
 
 
-def driver_url(url: StoreURL) -> URL:
-    """The SQLAlchemy URL: our own query options removed, the driver pinned."""
+def driver_url(url: StoreURL, io: str = "sync") -> URL:
+    """The SQLAlchemy URL: our own query options removed, the driver pinned (the async
+    one of the same database for ``io="async"``)."""
     try:
         parsed = make_url(url.secret)
     except Exception as exc:  # noqa: BLE001 - any parse failure is a config problem
         raise ConfigError(f"cannot parse {url.redacted}: {type(exc).__name__}") from None
-    driver = DRIVERS.get(url.family)
+    driver = (async_engine.DRIVERS if io == "async" else DRIVERS).get(url.family)
     if driver is None:
         raise ConfigError(f"{url.redacted} is not a SQL URL")
     query = {k: v for k, v in parsed.query.items() if k not in URL_OPTIONS}
     if url.family == "mysql":
-        driver = "mariadb+pymysql" if url.scheme.startswith("mariadb") else driver
+        if url.scheme.startswith("mariadb"):
+            driver = "mariadb+" + driver.split("+", 1)[1]
         query["charset"] = "utf8mb4"
     return parsed.set(drivername=driver, query=query)
 
 
-def create_engine(url: StoreURL, settings: EngineSettings) -> Engine:
-    target = driver_url(url)
+def create_engine(url: StoreURL, settings: EngineSettings, *, io: str = "sync") -> Engine:
+    """The engine of ``url``; for ``io="async"`` the sync face of an async engine (see the
+    module docstring), to be used only from the async face's greenlets."""
+    if io not in IO_MODES:
+        raise ConfigError(f"io must be one of {', '.join(IO_MODES)}, not {io!r}")
+    target = driver_url(url, io)
     if url.family == "sqlite" and not is_memory_sqlite(url):
         _check_sqlite_directory(url)
     kwargs: dict[str, Any] = dict(settings.engine)
@@ -157,6 +172,8 @@ def create_engine(url: StoreURL, settings: EngineSettings) -> Engine:
                 if k not in {"pool_size", "max_overflow", "pool_timeout"}
             }
             kwargs["poolclass"] = StaticPool
+        if io == "async":
+            kwargs["pool_reset_on_return"] = None  # _configure_async_sqlite_reset does it
     elif family == "postgresql":
         kwargs["connect_args"] = {
             "connect_timeout": max(1, round(settings.connect_timeout)),
@@ -174,19 +191,63 @@ def create_engine(url: StoreURL, settings: EngineSettings) -> Engine:
         # surplus connections sit idle long enough for pool_recycle / server timeouts.
         kwargs["pool_use_lifo"] = True
     try:
-        engine = sa.create_engine(target, **kwargs)
+        if io == "async":
+            engine = async_engine.create(target, kwargs)
+        else:
+            engine = sa.create_engine(target, **kwargs)
     except ImportError as exc:  # SQLAlchemy imports the driver here (psycopg, pymysql)
-        raise url.missing_driver(exc) from None
+        raise async_engine.missing_driver(url, exc) from None
     except (TypeError, ValueError, sa.exc.ArgumentError) as exc:
         raise ConfigError(
             f"cannot configure {url.redacted}: {redact_text(str(exc), url.secret)}"
         ) from None
     if family == "sqlite":
         _configure_sqlite(engine, settings)
+        if io == "async":
+            _configure_async_sqlite_reset(engine)
+        if is_memory_sqlite(url):
+            _keep_memory_connection(engine)
     elif family == "mysql":
         _configure_mysql_reset(engine)
         configure_mysql_packet_check(engine, url)
     return engine
+
+
+def _keep_memory_connection(engine: Engine) -> None:
+    """In-memory SQLite is its one connection: never discard it for an interruption.
+
+    SQLAlchemy invalidates a connection whose statement was interrupted (a cancelled
+    task, KeyboardInterrupt), since a server connection may then be mid-reply. A SQLite
+    call is never cut in half (sqlite3 runs it to the end; aiosqlite runs queued calls in
+    order on its thread, a cancelled caller's too), so the rollback that follows is
+    sound, while replacing the connection would silently replace the whole database
+    with an empty one.
+    """
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        if not isinstance(context.original_exception, Exception):
+            context.is_disconnect = False
+
+
+def _configure_async_sqlite_reset(engine: Engine) -> None:
+    """aiosqlite: roll back on return to the pool only when a transaction may be open.
+
+    Each call is a trip to the connection's thread and back, so the fast path's clean
+    returns (flagged :data:`CLEAN`) and connections SQLAlchemy has already reset skip it.
+    A cancelled rollback still runs (aiosqlite queues it before anything else on the
+    connection), so the pool keeps the connection instead of discarding it (in memory:
+    the whole database), and the call that returned it ends as it would have.
+    """
+
+    @event.listens_for(engine, "reset")
+    def _on_reset(dbapi_connection: Any, record: Any, state: Any) -> None:
+        if record is not None and record.info.pop(CLEAN, False):
+            return
+        if state.terminate_only or state.transaction_was_reset:
+            return
+        with contextlib.suppress(asyncio.CancelledError):
+            dbapi_connection.rollback()
 
 
 def _check_sqlite_directory(url: StoreURL) -> None:
@@ -277,5 +338,10 @@ class NullLock:
         return None
 
 
-def connection_guard(url: StoreURL) -> threading.RLock | NullLock:
-    return threading.RLock() if is_memory_sqlite(url) else NullLock()
+def connection_guard(
+    url: StoreURL, io: str = "sync"
+) -> threading.RLock | async_engine.GreenletLock | NullLock:
+    """What serialises the users of one shared connection (in-memory SQLite only)."""
+    if not is_memory_sqlite(url):
+        return NullLock()
+    return async_engine.GreenletLock() if io == "async" else threading.RLock()

@@ -15,6 +15,16 @@ queue there; nothing reads or rewrites the session's earlier messages.
 - SQLite: ``BEGIN IMMEDIATE``, ``UPDATE ... RETURNING last_seq``, one executemany INSERT.
 - MySQL/MariaDB: ``UPDATE ... SET last_seq = LAST_INSERT_ID(last_seq + n)`` (the new value
   comes back in the OK packet, no SELECT needed), then one multi-row INSERT.
+
+Under the async face the DBAPI connection is SQLAlchemy's adapted one (aiosqlite,
+psycopg's AsyncConnection, aiomysql), which has the same sync API; only PostgreSQL's
+COPY (bulk.py) talks to the async driver connection itself.
+
+A call interrupted by something other than a driver error (a cancelled task, Ctrl-C)
+never leaves half a transaction behind: on SQLite the transaction is rolled back (its
+calls are never cut in half: sqlite3 finishes them, aiosqlite runs queued calls in
+order), on a server the connection is discarded, since the interrupted round trip may
+have left a reply unread (the server rolls back what was not committed).
 """
 
 from __future__ import annotations
@@ -123,11 +133,15 @@ class _Statement:
 class FastPath:
     """Append and load messages on one engine's pooled DBAPI connections."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, writes: Any = None) -> None:
+        """``writes``: a lock every writer of this process takes first (aiosqlite, see
+        SQLCore._serialize_writes), or None."""
         self.engine = engine
         self.dialect = engine.dialect
         self.name = "mysql" if self.dialect.name in MYSQL else self.dialect.name
         self.codec = codec(self.name)
+        self.is_async = bool(self.dialect.is_async)
+        """The engine is the sync face of SQLAlchemy's async engine (see engine.py)."""
         self._error = self.dialect.loaded_dbapi.Error
         self._exists = self._compile(_EXISTS)
         self._insert = self._compile(messages.insert(), column_keys=list(MESSAGE_COLUMNS))
@@ -152,13 +166,21 @@ class FastPath:
         # File SQLite: keep our own LIFO of connections taken out of the pool. Checking one
         # out of SQLAlchemy's pool and back costs ~20 us, a quarter of a whole append; a
         # list pop/append costs nothing. In-memory SQLite (one shared connection) and the
-        # servers (where a network round trip dwarfs it) use the pool as usual.
-        keep_own = self.name == "sqlite" and not isinstance(engine.pool, StaticPool)
+        # servers (where a network round trip dwarfs it) use the pool as usual, and so does
+        # aiosqlite: each of its calls is a thread round trip that dwarfs it too, and the
+        # pool bounds the connections (a thread each) that many tasks at once would open.
+        keep_own = (
+            self.name == "sqlite" and not self.is_async and not isinstance(engine.pool, StaticPool)
+        )
         self._idle: list[Any] | None = [] if keep_own else None
         # At most pool_size idle fast-path connections are kept; extras are closed.
         self._keep = max(1, int(getattr(engine.pool, "size", lambda: 5)()))
         self._pid = os.getpid()
         self._closed = False
+        self._clean_reads = self.name == "sqlite" and self.is_async
+        """aiosqlite: a successful call leaves no transaction, so the pool skips its reset."""
+        self._writes = writes
+        self._write_cursor = self._cursor if writes is None else self._serial_cursor
 
     def _compile(self, stmt: Any, column_keys: list[str] | None = None) -> _Statement:
         compiled = stmt.compile(dialect=self.dialect, column_keys=column_keys)
@@ -175,6 +197,7 @@ class FastPath:
 
         For what SQLAlchemy has no API for (PostgreSQL COPY); errors come out as
         SQLAlchemy's classes, so the store's race, retry and translation rules apply.
+        Under the async face ``fn`` gets the async driver connection (``is_async``).
         """
         pooled = conn.connection
         try:
@@ -184,13 +207,17 @@ class FastPath:
             if lost:
                 conn.invalidate(exc)
             raise self._wrap(exc, invalidated=lost) from exc
+        except BaseException as exc:
+            if not isinstance(exc, Exception) and self.name != "sqlite":
+                conn.invalidate(exc)  # interrupted mid round trip: see the module docstring
+            raise
 
     # -- transactions on the bare connection --------------------------------------------
     def _checkout(self) -> tuple[Any, Any]:
         """(what to hand back on checkin, the driver connection)."""
         if self._idle is None:
             pooled = self.engine.raw_connection()
-            return pooled, pooled.driver_connection
+            return pooled, pooled.dbapi_connection
         if self._pid != os.getpid():  # forked: never share SQLite handles with the parent
             self._idle, self._pid = [], os.getpid()
         try:
@@ -206,7 +233,7 @@ class FastPath:
             if broken is not None:
                 handle.invalidate(broken)
             elif committed:
-                handle.info[CLEAN] = True  # MySQL: skip the pool's ROLLBACK
+                handle.info[CLEAN] = True  # MySQL, aiosqlite: skip the pool's ROLLBACK
             handle.close()
         elif broken is not None or self._closed or len(self._idle) >= self._keep:
             with contextlib.suppress(self._error):
@@ -254,32 +281,54 @@ class FastPath:
                 else:
                     raw.commit()
                 committed = True
+            elif self._clean_reads:
+                committed = True  # a read in autocommit: no transaction left to roll back
         except self._error as exc:
             lost = self.dialect.is_disconnect(exc, raw, cursor)
-            broken = exc if lost else self._rollback(raw)
+            broken = exc if lost else self._unless_sqlite(exc)  # if the rollback is cut short
+            if not lost:
+                broken = self._rollback(raw)
             raise self._wrap(exc, invalidated=lost) from exc
-        except BaseException:
-            broken = self._rollback(raw)
+        except BaseException as exc:  # see the module docstring
+            broken = self._unless_sqlite(exc)
+            if broken is None or isinstance(exc, Exception):
+                broken = self._rollback(raw)
             raise
         finally:
-            if cursor is not None:
-                with contextlib.suppress(self._error):
-                    cursor.close()
-            if single:
-                try:
-                    raw.autocommit = False  # the pool hands out transactional connections
-                except self._error as exc:
-                    broken = broken or exc
-            self._checkin(handle, broken, committed=committed)
+            try:
+                if cursor is not None:
+                    with contextlib.suppress(self._error):
+                        cursor.close()
+                if single and broken is None:
+                    try:
+                        raw.autocommit = False  # the pool hands out transactional connections
+                    except self._error as exc:
+                        broken = exc
+            except BaseException as exc:  # interrupted while tidying up
+                broken = broken or self._unless_sqlite(exc)
+                raise
+            finally:
+                self._checkin(handle, broken, committed=committed)
+
+    def _unless_sqlite(self, exc: BaseException) -> BaseException | None:
+        """``exc`` as the reason to discard the connection, except on SQLite, whose calls
+        are never cut in half (the module docstring): a rollback interrupted in turn
+        still runs, so the connection stays (in memory, it is the whole database)."""
+        return None if self.name == "sqlite" else exc
+
+    @contextlib.contextmanager
+    def _serial_cursor(self, *, write: bool, single: bool = False) -> Iterator[Any]:
+        """:meth:`_cursor` holding the process's write lock (taken before the connection)."""
+        with self._writes, self._cursor(write=write, single=single) as cursor:
+            yield cursor
 
     def _rollback(self, raw: Any) -> BaseException | None:
-        """Roll back; returns the error if that failed too (the connection is then unusable)."""
+        """Roll back; returns the error if that failed too (the connection is then unusable).
+
+        sqlite3's rollback() does nothing outside a transaction; aiosqlite queues it
+        behind any call still running for an interrupted caller."""
         try:
-            if self.name == "sqlite":
-                if raw.in_transaction:
-                    raw.execute("ROLLBACK")
-            else:
-                raw.rollback()
+            raw.rollback()
         except self._error as exc:
             return exc
         return None
@@ -299,7 +348,7 @@ class FastPath:
     def append(self, session_id: str, batch: Sequence[Message], now: datetime) -> int | None:
         """Assign seq to ``batch`` and store it; the seq before it, or None if no session."""
         # PostgreSQL: one statement either way (the existence check, or the CTE append)
-        with self._cursor(write=True, single=True) as cursor:
+        with self._write_cursor(write=True, single=True) as cursor:
             if not batch:
                 cursor.execute(self._exists.sql, self._exists.args({"sid": session_id}))
                 return 0 if cursor.fetchone() is not None else None

@@ -48,7 +48,7 @@ def configure_mysql_packet_check(engine: Engine, url: StoreURL) -> None:
             return
         limit = conn.info.get(_MAX_PACKET)
         if limit is None:
-            probe = cursor.connection.cursor()
+            probe: Any = conn.connection.cursor()  # cursor.connection: not on adapted ones
             try:
                 probe.execute("SELECT @@max_allowed_packet")
                 limit = conn.info[_MAX_PACKET] = int(probe.fetchone()[0])

@@ -64,6 +64,25 @@ def _session(row: Any) -> SessionInfo:
     return SessionInfo(*row)
 
 
+def _require_greenlet(url: StoreURL) -> None:
+    """An async store does its I/O by handing awaits to the loop from a greenlet: opened
+    anywhere else it could not run a single statement."""
+    from sqlalchemy.util.concurrency import in_greenlet
+
+    try:
+        inside = in_greenlet()
+    except ImportError:  # SQLAlchemy imports greenlet on first use
+        raise ConfigError(
+            f"{url.redacted} needs greenlet for the async face, which is not installed; "
+            "run: pip install 'praisondb[async]'"
+        ) from None
+    if not inside:
+        raise ConfigError(
+            f"{url.redacted}: a store on the async driver runs only inside the async face; "
+            "open it through praisondb.aio.AsyncPraisonDB (or PraisonDB, without io)"
+        )
+
+
 class SQLStore(SQLItemsMixin):
     """Conversations and state in one SQL database."""
 
@@ -72,16 +91,20 @@ class SQLStore(SQLItemsMixin):
     )
     """What a server or an SQLite file promises; an instance on an in-memory SQLite URL
     narrows it to nothing (it lives and dies with one process)."""
+    async_io = "driver"
+    """``io="async"``: the same store on SQLAlchemy's async engine (see :mod:`.engine`)."""
 
-    def __init__(self, url: StoreURL, **options: Any) -> None:
+    def __init__(self, url: StoreURL, *, io: str = "sync", **options: Any) -> None:
         self.url = url
         settings = parse_options(url, options)
+        if io == "async":
+            _require_greenlet(url)
         if is_memory_sqlite(url):
             self.capabilities = frozenset()
-        self._engine = create_engine(url, settings)
+        self._engine = create_engine(url, settings, io=io)
         self._dialect = self._engine.dialect.name
         self._write = {WRITE: True} if self._dialect == "sqlite" else {}
-        self._guard = connection_guard(url)
+        self._guard = connection_guard(url, io)
         self._retry = Retry()
         self._max_packet: int | None = None
         try:
@@ -101,7 +124,8 @@ class SQLStore(SQLItemsMixin):
         except BaseException:
             self._engine.dispose()
             raise
-        self._fast = FastPath(self._engine)
+        one_writer = io == "async" and self._dialect == "sqlite" and not is_memory_sqlite(url)
+        self._fast = FastPath(self._engine, self._serialize_writes() if one_writer else None)
         self._bulk = BulkWriter(self._fast)
         self._state = SQLState(self._tx, self._dialect)
 
