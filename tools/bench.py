@@ -373,8 +373,13 @@ class RawRedis(Raw):
         return list(self.r.zrange(key, 0, -1, withscores=True))
 
     def load(self, session_id: str) -> list[Message]:
+        return self.decode(session_id, self.fetch(session_id))
+
+    @staticmethod
+    def decode(session_id: str, rows: list[Any]) -> list[Message]:
+        """ZRANGE ... WITHSCORES rows of the store's sorted set as Message objects."""
         out = []
-        for raw, seq in self.fetch(session_id):
+        for raw, seq in rows:
             id_, role, content, meta, run_id, created = orjson.loads(raw)
             out.append(
                 Message(
@@ -431,6 +436,11 @@ class RawMongo(Raw):
         return list(self.store_coll.find({"sid": session_id}, {"_id": 0}).sort("seq", 1))
 
     def load(self, session_id: str) -> list[Message]:
+        return self.decode(self.fetch(session_id))
+
+    @staticmethod
+    def decode(docs: list[dict[str, Any]]) -> list[Message]:
+        """The store's message documents (plain ones) as Message objects."""
         return [
             Message(
                 d["sid"],
@@ -442,7 +452,7 @@ class RawMongo(Raw):
                 d["seq"],
                 from_micros(d["created_at"]),
             )
-            for d in self.fetch(session_id)
+            for d in docs
         ]
 
     def close(self) -> None:
