@@ -58,6 +58,10 @@ TICK = 0.001
 Append = Callable[[str, int], Awaitable[object]]
 
 
+def progress(line: str) -> None:
+    print(f"  [{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+
+
 def metadata(i: int) -> dict[str, Any]:
     return {"i": i, "lang": "en"}
 
@@ -149,6 +153,7 @@ class Result:
     rates: dict[str, list[float]] = field(default_factory=dict)
     lag: dict[str, Ticker] = field(default_factory=dict)
     load_ms: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
 
     def rate(self, who: str) -> float:
         return statistics.median(self.rates[who]) if self.rates.get(who) else float("nan")
@@ -188,6 +193,7 @@ class AsyncBench:
         with ticker.running():
             rate = await drive(append, sids, args.appends, args.tasks)
         self.result.add(who, rate)
+        progress(f"{self.target.name} {who}: {rate:,.0f} msg/s")
 
     async def store_round(self) -> None:
         db = self.db
@@ -215,9 +221,19 @@ class AsyncBench:
         sids = self.ids("sync")
         with ThreadPoolExecutor(SYNC_THREADS) as pool:
             list(pool.map(self.sync.sessions.create, sids))
-        self.result.add("sync", drive_threads(self.sync, sids, self.args.appends, SYNC_THREADS))
+        rate = drive_threads(self.sync, sids, self.args.appends, SYNC_THREADS)
+        self.result.add("sync", rate)
+        progress(f"{self.target.name} sync: {rate:,.0f} msg/s")
 
     async def peer_round(self, peer: Peer) -> None:
+        """A peer that fails the workload is reported with its error, not as a number."""
+        try:
+            await self._peer_round(peer)
+        except Exception as exc:  # noqa: BLE001 - any failure of theirs is the result
+            self.result.errors[peer.name] = f"{type(exc).__name__}: {str(exc)[:120]}"
+            progress(f"{self.target.name} {peer.name} failed: {exc!r}"[:300])
+
+    async def _peer_round(self, peer: Peer) -> None:
         async with peer.open(self.url, self.args.synchronous) as factory:
             sessions: dict[str, Any] = {}
 
@@ -352,18 +368,14 @@ def report(results: dict[str, Result], args: argparse.Namespace) -> None:
         for name, r in results.items():
             for peer in TARGETS[name].peers:
                 theirs, ours = r.rate(peer.name), r.rate("store")
-                rows.append(
-                    [
-                        label(name, args),
-                        peer.name,
-                        f"{theirs:,.0f}",
-                        f"{ours:,.0f}",
-                        ratio(ours, theirs),
-                    ]
-                )
+                if peer.name in r.errors:
+                    figure, versus = f"failed: {r.errors[peer.name]}", "-"
+                else:
+                    figure, versus = f"{theirs:,.0f}", ratio(ours, theirs)
+                rows.append([label(name, args), peer.name, figure, f"{ours:,.0f}", versus])
         print_table(
             "4. Peers on the workload of (1), msg/s",
-            ["backend", "peer", "peer", "AsyncPraisonDB", "AsyncPraisonDB/peer"],
+            ["backend", "peer", "peer msg/s", "AsyncPraisonDB msg/s", "AsyncPraisonDB/peer"],
             rows,
         )
 

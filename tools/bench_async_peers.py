@@ -4,9 +4,10 @@
 They are bench-only (``bash tools/bench_peers_env.sh`` makes ``.venv-bench`` with them),
 never praisondb dependencies, so nothing here imports them before a run asks. Each peer
 gets its own tables or keys in the backend's throwaway database, the SDK's default pool
-(Redis: the raw driver's), and on SQLite the store's durability (WAL, which the SDK sets
-itself, and the same ``synchronous``). A peer session has no separate create step: its
-first ``add_items`` creates it, and that first item is not timed.
+(Redis: the raw driver's; SQLite: a longer pool_timeout), and on SQLite the store's
+durability (WAL, which the SDK sets itself, and the same ``synchronous``). A peer
+session has no separate create step: its first ``add_items`` creates it, and that first
+item is not timed.
 """
 
 from __future__ import annotations
@@ -46,7 +47,11 @@ async def sqlalchemy_session(url: str, synchronous: str) -> AsyncIterator[Factor
 
     if url.startswith("sqlite"):
         path = Path(urlsplit(url).path)
-        engine = create_async_engine(f"sqlite+aiosqlite:///{path.with_name('peer.db')}")
+        # pool_timeout: at the default 30 s, tasks queued behind SQLite's one writer fail
+        # with QueuePool's TimeoutError (seen with 200 tasks on 2 cores); we want a rate
+        engine = create_async_engine(
+            f"sqlite+aiosqlite:///{path.with_name('peer.db')}", pool_timeout=600
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _durability(dbapi_connection: Any, _record: Any) -> None:
