@@ -89,7 +89,15 @@ async def drive(append: Append, sids: list[str], appends: int, tasks: int) -> fl
                 await append(sid, i)
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker(sids[k::tasks]) for k in range(tasks)))
+    workers = [asyncio.ensure_future(worker(sids[k::tasks])) for k in range(tasks)]
+    try:
+        await asyncio.gather(*workers)
+    except BaseException:
+        # one failed: stop the others, or they go on loading the server under later rounds
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        raise
     return len(sids) * appends / (time.perf_counter() - started)
 
 

@@ -4,7 +4,7 @@
 They are bench-only (``bash tools/bench_peers_env.sh`` makes ``.venv-bench`` with them),
 never praisondb dependencies, so nothing here imports them before a run asks. Each peer
 gets its own tables or keys in the backend's throwaway database, the SDK's default pool
-(Redis: the raw driver's; SQLite: a longer pool_timeout), and on SQLite the store's
+(Redis: the raw driver's; SQL: a longer pool_timeout), and on SQLite the store's
 durability (WAL, which the SDK sets itself, and the same ``synchronous``). A peer
 session has no separate create step: its first ``add_items`` creates it, and that first
 item is not timed.
@@ -45,10 +45,10 @@ async def sqlalchemy_session(url: str, synchronous: str) -> AsyncIterator[Factor
     from sqlalchemy import event
     from sqlalchemy.ext.asyncio import create_async_engine
 
+    # pool_timeout: at the default 30 s, 200 tasks queued on the default pool (5 + 10)
+    # failed with QueuePool's TimeoutError on 2 busy cores, on SQLite and on PostgreSQL
     if url.startswith("sqlite"):
         path = Path(urlsplit(url).path)
-        # pool_timeout: at the default 30 s, tasks queued behind SQLite's one writer fail
-        # with QueuePool's TimeoutError (seen with 200 tasks on 2 cores); we want a rate
         engine = create_async_engine(
             f"sqlite+aiosqlite:///{path.with_name('peer.db')}", pool_timeout=600
         )
@@ -58,7 +58,9 @@ async def sqlalchemy_session(url: str, synchronous: str) -> AsyncIterator[Factor
             dbapi_connection.cursor().execute(f"PRAGMA synchronous = {synchronous}")
 
     else:
-        engine = create_async_engine("postgresql+asyncpg://" + url.split("://", 1)[1])
+        engine = create_async_engine(
+            "postgresql+asyncpg://" + url.split("://", 1)[1], pool_timeout=600
+        )
     try:
         yield lambda sid: SQLAlchemySession(sid, engine=engine, create_tables=True)
     finally:

@@ -302,7 +302,8 @@ class AsyncRawRedis(AsyncRaw):
 
 class AsyncRawMongo(AsyncRaw):
     """pymongo's AsyncMongoClient: per append a transaction ($inc the session's counters,
-    insert the message, commit), on the store's own collections and indexes."""
+    insert the message, commit; ``with_transaction`` retries transient conflicts), on the
+    store's own collections and indexes."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -331,40 +332,39 @@ class AsyncRawMongo(AsyncRaw):
         self, session_id: str, role: str, content: str, metadata: dict[str, Any]
     ) -> Message:
         m = Message(session_id, role, content, metadata)
+
+        async def body(session: Any) -> None:
+            doc = await self.sessions.find_one_and_update(
+                {"_id": session_id},
+                {
+                    "$inc": {"last_seq": 1, "message_count": 1},
+                    "$max": {"updated_at": to_micros(now())},
+                },
+                projection={"last_seq": 1},
+                return_document=self.after,
+                session=session,
+            )
+            m.seq = doc["last_seq"]
+            await self.messages.insert_one(
+                {
+                    "_id": f"{session_id}\x1f{m.id}",
+                    "sid": session_id,
+                    "seq": m.seq,
+                    "id": m.id,
+                    "role": role,
+                    "content": content,
+                    "metadata": metadata,
+                    "run_id": None,
+                    "created_at": to_micros(m.created_at),
+                    "p": 1,
+                },
+                session=session,
+            )
+
+        # with_transaction retries TransientTransactionError (MongoDB 4.0 gives up on a
+        # lock after 5 ms inside a transaction), as the store's own loop does
         async with self.client.start_session() as session:
-            await session.start_transaction()
-            try:
-                doc = await self.sessions.find_one_and_update(
-                    {"_id": session_id},
-                    {
-                        "$inc": {"last_seq": 1, "message_count": 1},
-                        "$max": {"updated_at": to_micros(now())},
-                    },
-                    projection={"last_seq": 1},
-                    return_document=self.after,
-                    session=session,
-                )
-                m.seq = doc["last_seq"]
-                await self.messages.insert_one(
-                    {
-                        "_id": f"{session_id}\x1f{m.id}",
-                        "sid": session_id,
-                        "seq": m.seq,
-                        "id": m.id,
-                        "role": role,
-                        "content": content,
-                        "metadata": metadata,
-                        "run_id": None,
-                        "created_at": to_micros(m.created_at),
-                        "p": 1,
-                    },
-                    session=session,
-                )
-                await session.commit_transaction()
-            except BaseException:
-                if session.in_transaction:
-                    await session.abort_transaction()
-                raise
+            await session.with_transaction(body)
         return m
 
     async def load(self, session_id: str) -> list[Message]:
