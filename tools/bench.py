@@ -267,21 +267,28 @@ class RawPostgres(Raw):
         self.conn.close()
 
 
+def mysql_args(url: str) -> dict[str, Any]:
+    """connect() arguments of PyMySQL and aiomysql for a ``mysql+pymysql://`` URL, less
+    the database (``database=`` for one, ``db=`` for the other)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return {
+        "host": parsed.host,
+        "port": parsed.port or 3306,
+        "user": parsed.username,
+        "password": parsed.password or "",
+        "charset": "utf8mb4",
+        "autocommit": False,
+    }
+
+
 class RawMySQL(Raw):
     def __init__(self, url: str) -> None:
         import pymysql
         from sqlalchemy.engine import make_url
 
-        parsed = make_url(url)
-        self.conn = pymysql.connect(
-            host=parsed.host,
-            port=parsed.port or 3306,
-            user=parsed.username,
-            password=parsed.password or "",
-            database=parsed.database,
-            charset="utf8mb4",
-            autocommit=False,
-        )
+        self.conn = pymysql.connect(database=make_url(url).database, **mysql_args(url))
         self.cur = self.conn.cursor()
         self.cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
         self.bump = (

@@ -28,6 +28,7 @@ from bench import (
     RawRedis,
     _message,
     _row,
+    mysql_args,
 )
 
 from praisondb.model import Message
@@ -189,7 +190,7 @@ class AsyncRawMySQL(AsyncRaw):
     def __init__(self, url: str) -> None:
         from sqlalchemy.engine import make_url
 
-        self.url = make_url(url)
+        self.url, self.database = url, make_url(url).database
         self.bump = (
             "UPDATE praisondb_sessions SET last_seq = LAST_INSERT_ID(last_seq + 1),"
             " message_count = message_count + 1,"
@@ -200,18 +201,12 @@ class AsyncRawMySQL(AsyncRaw):
     async def open(self) -> None:
         import aiomysql
 
-        url = self.url
         self.pool = await aiomysql.create_pool(
-            host=url.host,
-            port=url.port or 3306,
-            user=url.username,
-            password=url.password or "",
-            db=url.database,
-            charset="utf8mb4",
-            autocommit=False,
+            db=self.database,
             minsize=POOL,
             maxsize=POOL,
             init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+            **mysql_args(self.url),
         )
 
     async def create_session(self, session_id: str) -> None:
