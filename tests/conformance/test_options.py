@@ -5,11 +5,22 @@ On the async face (``face``) each store is opened the way AsyncPraisonDB opens i
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from praisondb import ConfigError
 from praisondb.stores import open_conversation_store, open_state_store
 from praisondb.urls import parse_url
+
+
+def open_on_face(face: str, url: str, **options: Any) -> Any:
+    """Open the store as the face does: the async one inside a greenlet on a loop."""
+    if face == "sync":
+        return open_conversation_store(url, **options)
+    return asyncio.run(greenlet_spawn(open_conversation_store, url, io="async", **options))
 
 
 def test_an_unknown_option_is_refused_with_the_accepted_ones(backend_url: str, face: str) -> None:
@@ -34,5 +45,5 @@ def test_a_url_option_the_driver_refuses_is_a_config_error(backend_url: str, fac
     """SQL URLs hand unknown query options to the driver; its refusal is ours to word."""
     url = backend_url + ("&" if "?" in backend_url else "?") + "retry_attempts=2"
     with pytest.raises(ConfigError, match="the database driver refused an option") as caught:
-        open_conversation_store(url, io=face)
+        open_on_face(face, url)
     assert "retry_attempts" in str(caught.value)
