@@ -93,13 +93,15 @@ def test_compare_and_set_has_exactly_one_winner(db: PraisonDB, uid: str) -> None
 
 def test_ttl_expiry(db: PraisonDB, uid: str, clock: FakeClock) -> None:
     scope = f"session:{uid}"
-    db.state.set("short", "gone soon", scope=scope, ttl=0.3)
+    # TTLs long enough that a slow machine's set-then-get stays inside them; the clock
+    # fixture moves time past them
+    db.state.set("short", "gone soon", scope=scope, ttl=5)
     db.state.set("long", "stays", scope=scope, ttl=3600)
     db.state.set("forever", "stays", scope=scope)
     assert db.state.get("short", scope=scope) == "gone soon"
     entry = db.state.get_entry("long", scope=scope)
     assert entry is not None and entry.expires_at is not None
-    clock.advance(1.1)
+    clock.advance(6)
     assert db.state.get("short", scope=scope) is None
     assert sorted(db.state.items(scope)) == ["forever", "long"]
     # an expired key counts as absent for compare-and-set, and starts again at version 1
