@@ -267,21 +267,28 @@ class RawPostgres(Raw):
         self.conn.close()
 
 
+def mysql_args(url: str) -> dict[str, Any]:
+    """connect() arguments of PyMySQL and aiomysql for a ``mysql+pymysql://`` URL, less
+    the database (``database=`` for one, ``db=`` for the other)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return {
+        "host": parsed.host,
+        "port": parsed.port or 3306,
+        "user": parsed.username,
+        "password": parsed.password or "",
+        "charset": "utf8mb4",
+        "autocommit": False,
+    }
+
+
 class RawMySQL(Raw):
     def __init__(self, url: str) -> None:
         import pymysql
         from sqlalchemy.engine import make_url
 
-        parsed = make_url(url)
-        self.conn = pymysql.connect(
-            host=parsed.host,
-            port=parsed.port or 3306,
-            user=parsed.username,
-            password=parsed.password or "",
-            database=parsed.database,
-            charset="utf8mb4",
-            autocommit=False,
-        )
+        self.conn = pymysql.connect(database=make_url(url).database, **mysql_args(url))
         self.cur = self.conn.cursor()
         self.cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
         self.bump = (
@@ -373,8 +380,13 @@ class RawRedis(Raw):
         return list(self.r.zrange(key, 0, -1, withscores=True))
 
     def load(self, session_id: str) -> list[Message]:
+        return self.decode(session_id, self.fetch(session_id))
+
+    @staticmethod
+    def decode(session_id: str, rows: list[Any]) -> list[Message]:
+        """ZRANGE ... WITHSCORES rows of the store's sorted set as Message objects."""
         out = []
-        for raw, seq in self.fetch(session_id):
+        for raw, seq in rows:
             id_, role, content, meta, run_id, created = orjson.loads(raw)
             out.append(
                 Message(
@@ -431,6 +443,11 @@ class RawMongo(Raw):
         return list(self.store_coll.find({"sid": session_id}, {"_id": 0}).sort("seq", 1))
 
     def load(self, session_id: str) -> list[Message]:
+        return self.decode(self.fetch(session_id))
+
+    @staticmethod
+    def decode(docs: list[dict[str, Any]]) -> list[Message]:
+        """The store's message documents (plain ones) as Message objects."""
         return [
             Message(
                 d["sid"],
@@ -442,7 +459,7 @@ class RawMongo(Raw):
                 d["seq"],
                 from_micros(d["created_at"]),
             )
-            for d in self.fetch(session_id)
+            for d in docs
         ]
 
     def close(self) -> None:

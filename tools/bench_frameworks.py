@@ -1,6 +1,6 @@
 """Each agent framework's stock store against praisondb's, same workload, same backend, one run.
 
-Usage: .venv/bin/python tools/bench_frameworks.py [--sections openai-agents]
+Usage: .venv/bin/python tools/bench_frameworks.py [--sections openai-agents,adk]
        [--backends sqlite,postgres,redis] [--turns 2500] [--load 10000]
 
 A section per framework (``SECTIONS``). Per store it prints:
@@ -10,6 +10,12 @@ A section per framework (``SECTIONS``). Per store it prints:
 - growth: the median turn time at ~5,000 items over the median at ~100 (1.00x: an append
   costs the same however long the session is);
 - load: ms to read a 10,000-item session whole (median of 5).
+
+Section adk (Google ADK session services): turns/s counts ``append_event`` of one
+turn (a user and an agent event, the agent's with a state delta) while the session
+grows to ``load`` events; growth compares the turn at ~5,000 events with ~100; load is
+``get_session`` of that ``load``-event session; list is ``list_sessions`` of one
+user's ``load`` sessions (median of 5 each).
 
 Servers come from ``tools/services.sh env`` (``PRAISONDB_TEST_*_URL``); each store gets
 a private database, directory or key prefix (tests/backends.py), removed afterwards.
@@ -46,6 +52,7 @@ class Row:
     turns_per_s: float
     growth: float
     load_ms: float
+    list_ms: float | None = None
 
 
 # -- OpenAI Agents SDK ---------------------------------------------------------------------
@@ -167,15 +174,148 @@ def openai_agents(backends: list[str], turns: int, load: int) -> Iterator[Row]:
             yield from asyncio.run(run())
 
 
+# -- Google ADK ------------------------------------------------------------------------------
+ServiceFactory = Callable[[], Any]
+"""() -> an ADK session service (made inside the event loop)."""
+
+
+@contextlib.asynccontextmanager
+async def adk_services(backend: str, url: str, tmp: Path) -> AsyncIterator[dict[str, Any]]:
+    """ADK's own services for ``backend`` and praisondb's, each made once."""
+    from google.adk.sessions import DatabaseSessionService, InMemorySessionService
+
+    from praisondb.aio import AsyncPraisonDB
+    from praisondb.integrations.adk import PraisonDBSessionService
+
+    services: dict[str, Any] = {}
+    if backend == "sqlite":
+        services["InMemorySessionService"] = InMemorySessionService()
+        services["DatabaseSessionService (aiosqlite)"] = DatabaseSessionService(
+            f"sqlite+aiosqlite:///{tmp / 'adk.db'}"
+        )
+    elif backend == "postgres":
+        services["DatabaseSessionService (psycopg async)"] = DatabaseSessionService(
+            "postgresql+psycopg://" + url.split("://", 1)[1]
+        )
+    elif backend == "mysql":
+        services["DatabaseSessionService (aiomysql)"] = DatabaseSessionService(
+            "mysql+aiomysql://" + url.split("://", 1)[1]
+        )
+    db = AsyncPraisonDB(url, auto_migrate=True)
+    services["praisondb PraisonDBSessionService"] = PraisonDBSessionService(db)
+    try:
+        yield services
+    finally:
+        for service in services.values():
+            close = getattr(service, "close", None)
+            if close is not None:
+                await close()
+        await db.close()
+
+
+def adk_turn(n: int) -> tuple[Any, Any]:
+    from google.adk.events.event import Event
+    from google.adk.events.event_actions import EventActions
+    from google.genai import types
+
+    asked = Event(
+        invocation_id=f"inv-{n}",
+        author="user",
+        content=types.Content(role="user", parts=[types.Part(text=f"{TEXT} #{n}")]),
+    )
+    answered = Event(
+        invocation_id=f"inv-{n}",
+        author="guide",
+        content=types.Content(role="model", parts=[types.Part(text=f"{TEXT} reply {n}")]),
+        actions=EventActions(state_delta={"turns": n}),
+    )
+    return asked, answered
+
+
+async def median_ms(call: Callable[[], Any], check: Callable[[Any], None]) -> float:
+    samples = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        result = await call()
+        samples.append(time.perf_counter() - t0)
+        check(result)
+    return statistics.median(samples) * 1000
+
+
+async def measure_adk_service(service: Any, load: int) -> tuple[float, float, float, float]:
+    app, user = f"bench-{uuid.uuid4().hex[:8]}", "u"
+    warm = await service.create_session(app_name=app, user_id="warm")
+    await service.append_event(warm, adk_turn(-1)[0])  # schema creation, warm-up
+    session = await service.create_session(app_name=app, user_id=user)
+    turns = load // 2
+    times: list[float] = []
+    started = time.perf_counter()
+    for n in range(turns):
+        t0 = time.perf_counter()
+        for event in adk_turn(n):
+            await service.append_event(session, event)
+        times.append(time.perf_counter() - t0)
+    rate = turns / (time.perf_counter() - started)
+    early = statistics.median(times[50 - WINDOW // 2 : 50 + WINDOW // 2])  # ~100 events
+    mid = min(2500, len(times) - WINDOW // 2)  # ~5,000 events
+    middle = statistics.median(times[mid - WINDOW // 2 : mid + WINDOW // 2])
+    sid = session.id
+
+    def loaded(got: Any) -> None:
+        assert len(got.events) == turns * 2, len(got.events)
+
+    load_ms = await median_ms(
+        lambda: service.get_session(app_name=app, user_id=user, session_id=sid), loaded
+    )
+    lister = "lister"
+    for _ in range(load):
+        await service.create_session(app_name=app, user_id=lister, state={"n": 1})
+
+    def listed(got: Any) -> None:
+        assert len(got.sessions) == load, len(got.sessions)
+
+    list_ms = await median_ms(lambda: service.list_sessions(app_name=app, user_id=lister), listed)
+    return rate, middle / early, load_ms, list_ms
+
+
+def adk(backends: list[str], turns: int, load: int) -> Iterator[Row]:
+    del turns  # a session grows to ``load`` events: turns = load / 2
+    for backend in backends:
+        with tempfile.TemporaryDirectory() as tmp, BACKENDS[backend].factory(Path(tmp)) as url:
+
+            async def run(url: str = url, tmp: str = tmp, backend: str = backend) -> list[Row]:
+                rows = []
+                async with adk_services(backend, url, Path(tmp)) as services:
+                    for name, service in services.items():
+                        rate, growth, load_ms, list_ms = await measure_adk_service(service, load)
+                        rows.append(Row("adk", backend, name, rate, growth, load_ms, list_ms))
+                        print_row(rows[-1])
+                return rows
+
+            yield from asyncio.run(run())
+
+
 SECTIONS: dict[str, Callable[[list[str], int, int], Iterator[Row]]] = {
     "openai-agents": openai_agents,
+    "adk": adk,
+}
+HEADERS = {
+    "openai-agents": (
+        "| backend | store | turns/s (2 items each) | turn at ~5,000 vs ~100 items "
+        "| load 10,000 items |"
+    ),
+    "adk": (
+        "| backend | service | turns/s (2 append_event each) | turn at ~5,000 vs ~100 events "
+        "| get_session of 10,000 events | list_sessions of 10,000 sessions |"
+    ),
 }
 
 
 def print_row(row: Row) -> None:
+    listed = f" {row.list_ms:,.1f} ms |" if row.list_ms is not None else ""
     print(
         f"| {row.backend} | {row.store} | {row.turns_per_s:,.0f} | {row.growth:.2f}x "
-        f"| {row.load_ms:,.1f} ms |",
+        f"| {row.load_ms:,.1f} ms |{listed}",
         flush=True,
     )
 
@@ -190,10 +330,8 @@ def main() -> None:
     backends = [b for b in args.backends.split(",") if b]
     for section in args.sections.split(","):
         print(f"\n## {section}\n")
-        print(
-            "| backend | store | turns/s (2 items each) | turn at ~5,000 vs ~100 items | load 10,000 items |"
-        )
-        print("|---|---|---|---|---|")
+        print(HEADERS[section])
+        print("|---" * HEADERS[section].count(" | ") + "|---|")
         for _ in SECTIONS[section](backends, args.turns, args.load):
             pass
 

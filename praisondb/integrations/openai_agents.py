@@ -31,15 +31,15 @@ history and never a gap (readers ignore what precedes a marker).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..errors import ConfigError, NotFound, ValidationError
 from ..model import Message
 from ..validation import check_id
+from ._runners import make_runner, settle
 
 try:
     from agents.memory.session_settings import (
@@ -178,121 +178,6 @@ def _clear(db: PraisonDB, sid: str) -> None:
     db.messages.delete(sid)
 
 
-# -- reaching the database -------------------------------------------------------------------
-class _Runner:
-    """Runs a sync core operation for a coroutine, without blocking the event loop."""
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        raise NotImplementedError
-
-    async def close(self) -> None:
-        """Close what this runner opened (nothing, for a database it was handed)."""
-
-
-class _Threaded(_Runner):
-    """A sync ``PraisonDB``: each operation on a worker thread."""
-
-    def __init__(self, db: PraisonDB, *, owned: bool = False, inline: bool = False) -> None:
-        self.db = db
-        self.owned = owned
-        self.inline = inline  # memory://: no I/O to wait for
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self.inline:
-            return fn(self.db, *args)
-        return await asyncio.to_thread(fn, self.db, *args)
-
-    async def close(self) -> None:
-        if self.owned:
-            self.db.close()
-
-
-class _Bridged(_Runner):
-    """An ``AsyncPraisonDB``: each operation one trip through its bridge."""
-
-    def __init__(self, db: AsyncPraisonDB) -> None:
-        self.db = db
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await self.db.run_sync(fn, *args)
-
-
-class _PerLoop(_Runner):
-    """A URL: an ``AsyncPraisonDB`` per event loop (its drivers belong to the loop that
-    opened them; ``Runner.run_sync`` from several threads runs several loops)."""
-
-    def __init__(self, url: str, options: dict[str, Any]) -> None:
-        self.url = url
-        self.options = options
-        self.dbs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncPraisonDB] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def current(self) -> AsyncPraisonDB:
-        loop = asyncio.get_running_loop()
-        db = self.dbs.get(loop)
-        if db is None:
-            from ..aio import AsyncPraisonDB
-
-            for old, stale in list(self.dbs.items()):
-                if old.is_closed():  # its loop is gone: release what can be released
-                    with contextlib.suppress(Exception):
-                        stale.sync.close()
-                    del self.dbs[old]
-            db = self.dbs[loop] = AsyncPraisonDB(self.url, **self.options)
-        return db
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await self.current().run_sync(fn, *args)
-
-    async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        for owner, db in list(self.dbs.items()):
-            if owner is loop:
-                await db.close()
-            else:
-                with contextlib.suppress(Exception):
-                    db.sync.close()
-        self.dbs.clear()
-
-
-def _runner(db: object, options: dict[str, Any]) -> _Runner:
-    from ..aio import AsyncPraisonDB
-    from ..facade import PraisonDB
-
-    if isinstance(db, AsyncPraisonDB):
-        return _Bridged(db)
-    if isinstance(db, PraisonDB):
-        return _Threaded(db)
-    if isinstance(db, str):
-        from ..stores import async_io
-        from ..urls import parse_url
-
-        if async_io(parse_url(db)) == "inline":
-            return _Threaded(PraisonDB(db, **options), owned=True, inline=True)
-        return _PerLoop(db, options)
-    raise ConfigError(
-        f"db must be a database URL, a PraisonDB or an AsyncPraisonDB, not {type(db).__name__}"
-    )
-
-
-async def _settle(awaitable: Coroutine[Any, Any, T]) -> T:
-    """Wait for a write's outcome even when the caller is cancelled meanwhile (then
-    re-raise the cancellation): a write is never abandoned half-way by a cancel."""
-    task = asyncio.ensure_future(awaitable)
-    cancelled: asyncio.CancelledError | None = None
-    while not task.done():
-        try:
-            await asyncio.wait({task})
-        except asyncio.CancelledError as exc:
-            cancelled = cancelled or exc
-    if cancelled is not None:
-        if not task.cancelled():
-            task.exception()  # retrieved: the caller hears of its cancellation instead
-        raise cancelled
-    return task.result()
-
-
 # -- the session ---------------------------------------------------------------------------------
 class PraisonDBSession:
     """An OpenAI Agents SDK ``Session`` kept in praisondb.
@@ -331,7 +216,7 @@ class PraisonDBSession:
             check_id(agent, "agent")
         self.user_id = user_id
         self.agent = agent
-        self._runner = _runner(db, options)
+        self._runner = make_runner(db, options)
         self._pop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
@@ -351,7 +236,7 @@ class PraisonDBSession:
         return await self._runner.run(fn, *args)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
-        return await _settle(self._run(fn, *args))
+        return await settle(self._run(fn, *args))
 
     # -- the Session protocol -------------------------------------------------------------
     async def get_items(
