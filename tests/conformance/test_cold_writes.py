@@ -17,6 +17,7 @@ import pytest
 
 from praisondb import Conflict, PraisonDB
 from tests.conformance.conftest import spawn_worker
+from tests.waiting import POLL
 
 BATCH = 50
 PAD = 20_000  # ~1 MB per batch: the write lasts long enough for kills to land inside it
@@ -73,6 +74,23 @@ def _assert_whole(db: PraisonDB, session_id: str) -> int:
     return n
 
 
+def _settled_whole(db: PraisonDB, session_id: str, timeout: float = 10) -> int:
+    """:func:`_assert_whole` once the killed process's last statement has settled.
+
+    A statement (or COMMIT) the worker sent just before the kill still runs to its end on
+    the server, and _assert_whole's two reads (session, then messages) are not one
+    snapshot: a commit landing between them looks like a half write for a moment. A real
+    half write stays, and fails here after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return _assert_whole(db, session_id)
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(POLL)  # the polling interval, not a synchronisation
+
+
 def _assert_cold_append_is_next(
     open_db: Callable[..., PraisonDB], backend_url: str, session_id: str, n: int
 ) -> None:
@@ -99,7 +117,7 @@ def test_kill_during_first_write_of_a_fresh_process_leaves_no_trace(
         # odd kills: the moment the session's counters move
         delay = duration * (k + rng.random()) / KILLS * 1.2 if k % 2 == 0 else None
         _kill_during_first_extend(db, backend_url, sid, delay, face)
-        n = _assert_whole(db, sid)
+        n = _settled_whole(db, sid)
         outcomes.append(n)
         _assert_cold_append_is_next(open_db, backend_url, sid, n)
         _assert_whole_after_append(db, sid, n)

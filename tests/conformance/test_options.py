@@ -6,7 +6,6 @@ On the async face (``face``) each store is opened the way AsyncPraisonDB opens i
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 from sqlalchemy.util.concurrency import greenlet_spawn
@@ -14,13 +13,6 @@ from sqlalchemy.util.concurrency import greenlet_spawn
 from praisondb import ConfigError
 from praisondb.stores import open_conversation_store, open_state_store
 from praisondb.urls import parse_url
-
-
-def open_on_face(face: str, url: str, **options: Any) -> Any:
-    """Open the store as the face does: the async one inside a greenlet on a loop."""
-    if face == "sync":
-        return open_conversation_store(url, **options)
-    return asyncio.run(greenlet_spawn(open_conversation_store, url, io="async", **options))
 
 
 def test_an_unknown_option_is_refused_with_the_accepted_ones(backend_url: str, face: str) -> None:
@@ -44,6 +36,12 @@ def test_a_bad_value_names_the_option_and_the_url(backend_url: str, face: str) -
 def test_a_url_option_the_driver_refuses_is_a_config_error(backend_url: str, face: str) -> None:
     """SQL URLs hand unknown query options to the driver; its refusal is ours to word."""
     url = backend_url + ("&" if "?" in backend_url else "?") + "retry_attempts=2"
+
+    def open_() -> object:
+        if face == "async":  # the SQL store connects while it opens: in a greenlet, on a loop
+            return asyncio.run(greenlet_spawn(open_conversation_store, url, io=face))
+        return open_conversation_store(url, io=face)
+
     with pytest.raises(ConfigError, match="the database driver refused an option") as caught:
-        open_on_face(face, url)
+        open_()
     assert "retry_attempts" in str(caught.value)

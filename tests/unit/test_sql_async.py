@@ -124,6 +124,34 @@ def test_the_async_face_opens_sql_stores_on_the_async_driver(tmp_path: Path) -> 
 TASKS, ROUNDS = 60, 5
 
 
+def test_a_pool_waiter_that_gives_up_passes_its_connection_on(tmp_path: Path) -> None:
+    """The pool hands a returned connection straight to the waiting task; cancelled before
+    it resumed, that task gives it back through the pool's own return, which closes an
+    overflow connection the pool has no room for (it must not fail with queue.Full)."""
+    url = parse_url(f"sqlite:///{tmp_path / 'p.db'}?pool_size=1&max_overflow=1")
+    engine = sql_engine.create_engine(url, sql_engine.parse_options(url, {}), io="async")
+    pool: Any = engine.pool
+
+    async def main() -> None:
+        first = await greenlet_spawn(engine.raw_connection)
+        overflow = await greenlet_spawn(engine.raw_connection)
+        assert (pool.checkedout(), pool.overflow()) == (2, 1)
+        waiting = asyncio.ensure_future(greenlet_spawn(engine.raw_connection))
+        await asyncio.sleep(0)  # one turn of the loop: the task now waits for a connection
+        for returned in (overflow, first):  # no await in between: the waiter cannot resume
+            returned.info[sql_engine.CLEAN] = True  # no reset, so no trip to the loop
+            await greenlet_spawn(returned.close)  # the overflow one to the waiter, then queued
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert (pool.checkedout(), pool.checkedin(), pool.overflow()) == (0, 1, 0)
+        again = await greenlet_spawn(engine.raw_connection)
+        await greenlet_spawn(again.close)
+        await greenlet_spawn(engine.dispose)
+
+    run(main)
+
+
 # -- SQLite files: one writer at a time, queued in the process ----------------------------------
 
 

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import sys
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import URL, Engine
@@ -82,6 +84,9 @@ class FairQueue(AsyncAdaptedQueue[Any]):
     def __init__(self, maxsize: int = 0, use_lifo: bool = False) -> None:
         super().__init__(maxsize, use_lifo)
         self._waiters: deque[asyncio.Future[Any]] = deque()
+        self.give_back: Callable[[Any], None] = self.put_nowait
+        """How a connection handed to a waiter that gave up goes back: the pool's own
+        return, which closes an overflow connection the queue has no room for."""
 
     def put_nowait(self, item: Any) -> None:
         while self._waiters:
@@ -108,7 +113,7 @@ class FairQueue(AsyncAdaptedQueue[Any]):
 
     def _give_up(self, waiter: asyncio.Future[Any]) -> None:
         if waiter.done() and not waiter.cancelled():
-            self.put_nowait(waiter.result())  # handed over just now: to the next one
+            self.give_back(waiter.result())  # handed over just now: to the next one
         else:
             waiter.cancel()  # put_nowait skips it
 
@@ -117,6 +122,12 @@ class FairPool(AsyncAdaptedQueuePool):
     """SQLAlchemy's asyncio pool with :class:`FairQueue`."""
 
     _queue_class = FairQueue
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        queue = self._pool
+        assert isinstance(queue, FairQueue)
+        queue.give_back = self._do_return_conn
 
 
 # -- aiomysql with PyMySQL's timeouts --------------------------------------------------------
@@ -129,7 +140,11 @@ async def _mysql(
     **kwargs: Any,
 ) -> Any:
     """``aiomysql.connect`` taking PyMySQL's timeouts (SQLAlchemy's ``async_creator_fn``)."""
-    connection = _timed_connection()(*args, **kwargs)
+    cls = _timed_connection()
+    # An option aiomysql does not take fails here, before a half-made connection exists
+    # (whose __del__ would then complain about attributes it never set).
+    inspect.signature(cls).bind(*args, **kwargs)
+    connection = cls(*args, **kwargs)
     connection.praisondb_timeout = kwargs.get("connect_timeout")
     await connection._connect()
     connection.praisondb_timeout = read_timeout
