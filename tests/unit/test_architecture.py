@@ -16,6 +16,10 @@ INTERNAL_EXCEPTIONS = {
     "praisondb.demo.fake_server.model.Rejected": "the fake API's refusal, sent as an HTTP error",
     "praisondb.stores.sql.errors.Unreachable": "raised and caught inside the SQL store",
     "praisondb.validation._Bad": "collects the path to a bad value; re-raised as ValidationError",
+    # ADK's session services must raise ADK's own error types; each is also a praisondb error
+    "praisondb.integrations.adk.SessionExists": "ADK's AlreadyExistsError and a Conflict",
+    "praisondb.integrations.adk.SessionMissing": "ADK's SessionNotFoundError and a NotFound",
+    "praisondb.integrations.adk.SessionStale": "ADK's StaleSessionError and a Conflict",
 }
 """Exceptions that never leave the module that raises them, each with the reason."""
 

@@ -144,7 +144,7 @@ def _plan(threads: Threads, db: PraisonDB, thread: str) -> tuple[str, list[str],
             raise ValidationError(
                 f"thread {thread!r} uses a DeltaChannel, whose latest value is rebuilt "
                 "from older checkpoints, so keep_latest would lose it; nothing was pruned. "
-                "Prune it with strategy='delete', or leave it"
+                "Prune it with the delete strategy, or leave it"
             )
     keep = {rec.head_key(ns) for ns in heads}
     for ns, record in kept.items():
