@@ -97,6 +97,8 @@ class AsyncStateView(Face[StateView]):
     get = awaited(StateView.get)
     set = awaited(StateView.set)
     delete = awaited(StateView.delete)
+    compare_and_set = awaited(StateView.compare_and_set)
+    modify = awaited(StateView.modify)
     update = awaited(StateView.update)
     incr = awaited(StateView.incr)
     entries = awaited(StateView.entries)
@@ -155,6 +157,11 @@ class AsyncSession(Face[Session], SessionContext):
     add_tool = awaited(Session.add_tool)
     flush = awaited(Session.flush)
     history = awaited(Session.history)
+    run_agent = awaited(Session.run_agent)
+    feedback = awaited(Session.feedback)
+    feedback_records = awaited(Session.feedback_records)
+    analyse = awaited(Session.analyse)
+    build_context = awaited(Session.build_context)
     context = awaited(Session.context)
     update_preference = awaited(Session.update_preference)
     preferences = awaited(Session.preferences)
@@ -219,6 +226,11 @@ class AsyncSession(Face[Session], SessionContext):
     def temp(self) -> AsyncStateView:
         """This process's scratch state for the session, never persisted."""
         return _view(self._sync.temp, self._runner)
+
+    @property
+    def shared_state(self) -> AsyncStateView:
+        """State every agent of the session shares, across processes (``modify`` for CAS)."""
+        return _view(self._sync.shared_state, self._runner)
 
     def lock(self, *args: Any, **kwargs: Any) -> AsyncLease:
         """A cross-process exclusive lease on this session (no I/O until entered):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import Conflict, NotFound, ValidationError
 from ..ids import new_id
 from ..model import (
+    AGENT_KEY,
     JSON,
     Checkpoint,
     Content,
@@ -77,6 +78,13 @@ class DataPort(Protocol):
 
     @property
     def events(self) -> EventLog: ...
+
+
+def message_attributes(message: Message) -> dict[str, Any]:
+    """A message event's attributes: its seq, size and writing agent (multi-agent sessions)."""
+    found = {"seq": message.seq, "chars": content_length(message.content)}
+    agent = message.metadata.get(AGENT_KEY)
+    return found if agent is None else {**found, "agent": agent}
 
 
 class Sessions:
@@ -326,7 +334,7 @@ class Messages:
                         ts=message.created_at,
                         session_id=session_id,
                         role=message.role,
-                        attributes={"seq": message.seq, "chars": content_length(message.content)},
+                        attributes=message_attributes(message),
                     )
                 )
         return stored

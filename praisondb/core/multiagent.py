@@ -1,0 +1,207 @@
+"""Multi-agent sessions: which agent wrote a message, and one agent's turn as a record.
+
+The writing agent travels in the message metadata under ``praisondb_agent``, so every
+backend stores it as it stores any metadata: no schema change, older messages (without
+the key) stay readable and simply have no agent, and copy/export/import carry it.
+
+``run_agent`` records one exchange the way ``ManagedAgent`` records a turn: a ``Run``
+(latency, status, error) and the prompt and reply as messages of the run, each carrying
+the agent's name, so analytics and ``history(agent=...)`` see who said what.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ..errors import ConfigError, ValidationError
+from ..model import AGENT_KEY, Content, Message
+from ..urls import redact_text
+from ..validation import check_id
+from .arguments import check_limit
+from .state_view import StateView
+
+if TYPE_CHECKING:
+    from .repositories import DataPort
+
+SHARED_PREFIX = "shared:"
+"""Key prefix of ``Session.shared_state`` inside the session's state scope."""
+
+AgentCallable = Callable[[Any, str], Content]
+"""A plain agent: gets the session and the prompt, returns the reply (text or blocks)."""
+
+
+@runtime_checkable
+class TurnAgent(Protocol):
+    """An agent that records its own turns in a praisondb database (``ManagedAgent``)."""
+
+    db: Any
+
+    def run(self, prompt: str, session_id: str | None = None, *, agent: str | None = None) -> str:
+        """Run one turn in local session ``session_id``, attributing it to ``agent``."""
+
+
+class _Session(Protocol):
+    """What running an agent needs of a :class:`~praisondb.Session`."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def db(self) -> DataPort: ...
+
+    def add(
+        self,
+        role: str,
+        content: Content,
+        metadata: dict[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> Message: ...
+
+    def flush(self) -> list[Message]: ...
+
+
+class MultiAgentSession:
+    """The multi-agent part of :class:`~praisondb.Session` (mixed into it)."""
+
+    id: str
+    _db: DataPort
+
+    @property
+    def shared_state(self) -> StateView:
+        """State every agent of this session reads and writes, from any process.
+
+        Use :meth:`StateView.modify` (or ``compare_and_set``) for read-modify-write so
+        concurrent agents never lose an update. It lives in the session's state scope
+        under keys starting ``shared:``, so checkpoints, forks, export and delete carry it
+        like the rest of the session's state."""
+        return StateView(self._db, f"session:{self.id}", SHARED_PREFIX)
+
+    def run_agent(self, name: str, prompt: str, agent: AgentCallable | TurnAgent) -> Content:
+        """Run one exchange of agent ``name`` in this session and store it, attributed.
+
+        ``agent`` is a :class:`~praisondb.ManagedAgent` (its turn is stored by it, in this
+        session, every message carrying ``name``; it must use this session's database)
+        or a plain callable ``agent(session, prompt) -> reply`` (text or content blocks):
+        the prompt and reply are stored as a run with its latency, status and error.
+        Returns the reply. On :class:`AsyncSession` the callable runs on a worker thread
+        and gets the sync :class:`Session`.
+        """
+        session: _Session = self  # type: ignore[assignment]
+        name = check_run_agent(name, prompt)
+        if isinstance(agent, TurnAgent):
+            return run_managed(session, name, prompt, agent)
+        if not callable(agent):
+            raise ValidationError(
+                f"agent for {name!r} must be a ManagedAgent or a callable(session, prompt), "
+                f"not {type(agent).__name__}"
+            )
+        return run_callable(session, name, prompt, agent)
+
+
+def check_agent(agent: object) -> str:
+    return check_id(agent, "agent")
+
+
+def attributed(metadata: dict[str, Any], agent: str | None) -> dict[str, Any]:
+    """``metadata`` with the writing agent recorded (unchanged when ``agent`` is None)."""
+    if agent is None:
+        return metadata
+    return {**metadata, AGENT_KEY: check_agent(agent)}
+
+
+def agent_of(message: Message) -> str | None:
+    """The agent that wrote ``message``, or None (a message stored without one)."""
+    found = message.metadata.get(AGENT_KEY)
+    return found if isinstance(found, str) else None
+
+
+def by_agent(messages: Iterable[Message], agent: str, last: int | None) -> list[Message]:
+    """The messages of ``agent``, in order; ``last`` keeps only its final N.
+
+    Filtering reads the session's messages in pages (``iterate``) and keeps at most
+    ``last`` of them, so memory stays bounded on long sessions."""
+    check_agent(agent)
+    check_limit(last, "last")
+    kept: deque[Message] = deque(maxlen=last)
+    for message in messages:
+        if agent_of(message) == agent:
+            kept.append(message)
+    return list(kept)
+
+
+def _same_database(db: DataPort, other: Any) -> bool:
+    """True when ``other`` (a ManagedAgent's db) writes where ``db`` does."""
+    if getattr(other, "conversations", None) is getattr(db, "conversations", object()):
+        return True
+    mine = getattr(getattr(db, "database_url", None), "secret", None)
+    theirs = getattr(getattr(other, "database_url", None), "secret", None)
+    in_process = (
+        mine is None or mine.startswith(("memory:", "sqlite://:memory:")) or mine == "sqlite://"
+    )
+    return mine == theirs and not in_process
+
+
+def run_managed(session: _Session, name: str, prompt: str, agent: TurnAgent) -> str:
+    """One turn of a :class:`~praisondb.ManagedAgent` in ``session``, attributed to ``name``."""
+    if not _same_database(session.db, agent.db):
+        raise ConfigError(
+            f"the ManagedAgent for {name!r} writes to another database than session "
+            f"{session.id!r}; build it with db= the session's database (or its URL)"
+        )
+    session.flush()
+    reply: str = agent.run(prompt, session_id=session.id, agent=name)
+    return reply
+
+
+def run_callable(session: _Session, name: str, prompt: str, agent: AgentCallable) -> str | Content:
+    """One exchange with a plain callable, recorded as a run with its prompt and reply."""
+    db = session.db
+    run = db.runs.start(session.id, metadata={"agent": name, "input": prompt})
+    session.add("user", prompt, {AGENT_KEY: name}, run_id=run.id)
+    started = time.perf_counter()
+    try:
+        reply = agent(session, prompt)
+        if not isinstance(reply, (str, list)):
+            raise ValidationError(
+                f"agent {name!r} returned {type(reply).__name__}; an agent callable must "
+                "return the reply text (str) or a list of content-block dicts"
+            )
+        session.add("assistant", reply, {AGENT_KEY: name}, run_id=run.id)
+    except BaseException as exc:
+        db.runs.end(
+            run.id,
+            status="error",
+            error=redact_text(f"{type(exc).__name__}: {exc}"),
+            metadata={"latency_ms": _ms(started)},
+        )
+        raise
+    db.runs.end(run.id, metadata={"latency_ms": _ms(started)})
+    return reply
+
+
+def check_run_agent(name: object, prompt: object) -> str:
+    if not isinstance(prompt, str) or not prompt:
+        raise ValidationError("prompt must be a non-empty string")
+    return check_agent(name)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+__all__ = [
+    "AGENT_KEY",
+    "SHARED_PREFIX",
+    "AgentCallable",
+    "MultiAgentSession",
+    "TurnAgent",
+    "agent_of",
+    "attributed",
+    "by_agent",
+    "run_callable",
+    "run_managed",
+]
