@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import Conflict, NotFound, ValidationError
 from ..ids import new_id
 from ..model import (
-    AGENT_KEY,
     JSON,
     Checkpoint,
     Content,
@@ -45,8 +44,8 @@ from .arguments import (
     check_run,
     expiry,
 )
-from .batches import already_stored, as_message, content_length
-from .events import EventLog
+from .batches import already_stored, as_message
+from .events import EventLog, message_event
 from .export import export_session, import_session
 from .lock_names import LOCK_SCOPE, session_lock_name
 from .tokens import verify_token
@@ -78,13 +77,6 @@ class DataPort(Protocol):
 
     @property
     def events(self) -> EventLog: ...
-
-
-def message_attributes(message: Message) -> dict[str, Any]:
-    """A message event's attributes: its seq, size and writing agent (multi-agent sessions)."""
-    found = {"seq": message.seq, "chars": content_length(message.content)}
-    agent = message.metadata.get(AGENT_KEY)
-    return found if agent is None else {**found, "agent": agent}
 
 
 class Sessions:
@@ -327,16 +319,7 @@ class Messages:
             return already_stored(self._db.conversations, session_id, batch)
         if self._db.events.enabled:
             for message in stored:
-                self._db.events.emit(
-                    Event(
-                        "message",
-                        id=message.id,
-                        ts=message.created_at,
-                        session_id=session_id,
-                        role=message.role,
-                        attributes=message_attributes(message),
-                    )
-                )
+                self._db.events.emit(message_event(message))
         return stored
 
     def list(
