@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +95,11 @@ class Raw(abc.ABC):
 
 
 _SESSION_INSERT = (
-    "INSERT INTO praisondb_sessions (id, metadata, created_at, updated_at, message_count,"
-    " last_seq) VALUES ({p}, '{{}}', {p}, {p}, 0, 0)"
+    "INSERT INTO praisondb_sessions (id, metadata, created_at, updated_at, updated_floor,"
+    " message_count, last_seq) VALUES ({p}, '{{}}', {p}, {p}, {p}, 0, 0)"
 )
+LAG = timedelta(minutes=1)
+"""The store's FLOOR_LAG, spelled here so the raw SQL stays self-contained."""
 _MESSAGE_INSERT = (
     "INSERT INTO praisondb_messages (session_id, seq, id, role, content_kind, content,"
     " metadata, run_id, created_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
@@ -145,13 +147,18 @@ class RawSQLite(Raw):
             self.conn.execute(f"PRAGMA {pragma}")
         self.bump = (
             "UPDATE praisondb_sessions SET last_seq = last_seq + ?, message_count = message_count + ?,"
-            " updated_at = max(updated_at, ?) WHERE id = ? RETURNING last_seq"
+            " updated_at = max(updated_at, ?) WHERE id = ?"
         )
+        self.counters = (
+            "SELECT last_seq, updated_floor, updated_at FROM praisondb_sessions WHERE id = ?"
+        )
+        self.raise_floor = "UPDATE praisondb_sessions SET updated_floor = updated_at WHERE id = ?"
+        self.lag = LAG // timedelta(microseconds=1)
         self.insert = _MESSAGE_INSERT.format(p="?")
 
     def create_session(self, session_id: str) -> None:
         now = to_micros(datetime.now(timezone.utc))
-        self.conn.execute(_SESSION_INSERT.format(p="?"), (session_id, now, now))
+        self.conn.execute(_SESSION_INSERT.format(p="?"), (session_id, now, now, now))
 
     def append(self, session_id: str, message: Message) -> None:
         self.append_batch(session_id, [message])
@@ -160,7 +167,10 @@ class RawSQLite(Raw):
         conn, n = self.conn, len(batch)
         conn.execute("BEGIN IMMEDIATE")
         now = to_micros(datetime.now(timezone.utc))
-        (last,) = conn.execute(self.bump, (n, n, now, session_id)).fetchone()
+        conn.execute(self.bump, (n, n, now, session_id))
+        last, floor, updated = conn.execute(self.counters, (session_id,)).fetchone()
+        if floor < updated - self.lag:
+            conn.execute(self.raise_floor, (session_id,))
         base = last - n
         rows = [
             _row(session_id, m, base + i, to_micros(m.created_at)) for i, m in enumerate(batch, 1)
@@ -199,7 +209,9 @@ class RawSQLite(Raw):
 _PG_BUMP_INSERT = """
     WITH s AS (
         UPDATE praisondb_sessions SET last_seq = last_seq + %(n)s,
-            message_count = message_count + %(n)s, updated_at = GREATEST(updated_at, %(now)s)
+            message_count = message_count + %(n)s, updated_at = GREATEST(updated_at, %(now)s),
+            updated_floor = CASE WHEN updated_floor < %(stale)s
+                THEN GREATEST(updated_at, %(now)s) ELSE updated_floor END
         WHERE id = %(sid)s RETURNING last_seq - %(n)s AS base)
     INSERT INTO praisondb_messages
         (session_id, seq, id, role, content_kind, content, metadata, run_id, created_at)
@@ -214,7 +226,9 @@ _PG_BUMP_INSERT = """
 _PG_BUMP_INSERT_ONE = """
     WITH s AS (
         UPDATE praisondb_sessions SET last_seq = last_seq + 1,
-            message_count = message_count + 1, updated_at = GREATEST(updated_at, %(now)s)
+            message_count = message_count + 1, updated_at = GREATEST(updated_at, %(now)s),
+            updated_floor = CASE WHEN updated_floor < %(stale)s
+                THEN GREATEST(updated_at, %(now)s) ELSE updated_floor END
         WHERE id = %(sid)s RETURNING last_seq)
     INSERT INTO praisondb_messages
         (session_id, seq, id, role, content_kind, content, metadata, run_id, created_at)
@@ -249,11 +263,13 @@ class RawPostgres(Raw):
 
     def create_session(self, session_id: str) -> None:
         now = datetime.now(timezone.utc)
-        self.conn.execute(_SESSION_INSERT.format(p="%s"), (session_id, now, now))
+        self.conn.execute(_SESSION_INSERT.format(p="%s"), (session_id, now, now, now))
 
     def append(self, session_id: str, message: Message) -> None:
+        now = datetime.now(timezone.utc)
         params = {
-            "now": datetime.now(timezone.utc),
+            "now": now,
+            "stale": now - LAG,
             "sid": session_id,
             "id": message.id,
             "role": message.role,
@@ -265,9 +281,11 @@ class RawPostgres(Raw):
         self.conn.execute(_PG_BUMP_INSERT_ONE, params).fetchall()
 
     def append_batch(self, session_id: str, batch: list[Message]) -> None:
+        now = datetime.now(timezone.utc)
         params = {
             "n": len(batch),
-            "now": datetime.now(timezone.utc),
+            "now": now,
+            "stale": now - LAG,
             "sid": session_id,
             "ids": [m.id for m in batch],
             "roles": [m.role for m in batch],
@@ -338,7 +356,9 @@ class RawMySQL(Raw):
         self.bump = (
             "UPDATE praisondb_sessions SET last_seq = LAST_INSERT_ID(last_seq + %s),"
             " message_count = message_count + %s,"
-            " updated_at = CASE WHEN updated_at > %s THEN updated_at ELSE %s END WHERE id = %s"
+            " updated_at = CASE WHEN updated_at > %s THEN updated_at ELSE %s END,"
+            " updated_floor = CASE WHEN updated_floor < %s THEN updated_at ELSE updated_floor END"
+            " WHERE id = %s"
         )
         self.insert = _MESSAGE_INSERT.format(p="%s")
 
@@ -348,7 +368,7 @@ class RawMySQL(Raw):
 
     def create_session(self, session_id: str) -> None:
         now = self._ts(datetime.now(timezone.utc))
-        self.cur.execute(_SESSION_INSERT.format(p="%s"), (session_id, now, now))
+        self.cur.execute(_SESSION_INSERT.format(p="%s"), (session_id, now, now, now))
         self.conn.commit()
 
     def append(self, session_id: str, message: Message) -> None:
@@ -357,7 +377,9 @@ class RawMySQL(Raw):
     def append_batch(self, session_id: str, batch: list[Message]) -> None:
         n = len(batch)
         now = self._ts(datetime.now(timezone.utc))
-        self.cur.execute(self.bump, (n, n, now, now, session_id))
+        self.cur.execute(
+            self.bump, (n, n, now, now, self._ts(datetime.now(timezone.utc) - LAG), session_id)
+        )
         base = self.cur.lastrowid - n
         rows = [
             _row(session_id, m, base + i, self._ts(m.created_at)) for i, m in enumerate(batch, 1)
