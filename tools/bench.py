@@ -48,6 +48,7 @@ LOAD_SIZE = 10_000
 BATCH = 100
 WINDOW = 50
 ROUNDS = 10
+"""Default rounds; ``--rounds`` sets it (more rounds, steadier medians on a busy machine)."""
 TEXT = "The quick brown fox jumps over the lazy dog; agents talk a lot. " * 2
 
 
@@ -670,10 +671,11 @@ class Bench:
     """One backend's measurements: the store and the raw driver take turns, round by round,
     so background load hits both alike; each figure is the median (or best) of the rounds."""
 
-    def __init__(self, url: str, raw: Raw, n: int) -> None:
+    def __init__(self, url: str, raw: Raw, n: int, rounds: int = ROUNDS) -> None:
         self.store = open_conversation_store(url, auto_migrate=True)
         self.raw = raw
         self.n = n
+        self.rounds = rounds
 
     def session(self, prefix: str) -> str:
         sid = f"{prefix}-{uuid.uuid4().hex[:8]}"
@@ -695,7 +697,7 @@ class Bench:
 
     def appends(self) -> dict[str, float]:
         sid, rsid, bsid = self.session("one"), self.raw_session("raw-one"), self.raw_session("bare")
-        per_round = max(1, self.n // ROUNDS)
+        per_round = max(1, self.n // self.rounds)
         rates: dict[str, list[float]] = {"append_store": [], "append_raw": [], "append_bare": []}
         seq = 0
 
@@ -704,7 +706,7 @@ class Bench:
             seq += 1
             self.raw.bare_insert(bsid, m, seq)
 
-        for r in range(ROUNDS):
+        for r in range(self.rounds):
             start = r * per_round
             rates["append_store"].append(
                 rate(
@@ -723,12 +725,12 @@ class Bench:
             rates["append_bare"].append(
                 rate(per_round, one_by_one(bare, make_messages(bsid, per_round, start)))
             )
-        return {k: statistics.median(v) for k, v in rates.items()}
+        return _medians(rates, "append")
 
     def batches(self) -> dict[str, float]:
         sid, rsid = self.session("batch"), self.raw_session("raw-batch")
         bsid = self.raw_session("bare-batch")
-        per_round = max(1, self.n // BATCH // ROUNDS)
+        per_round = max(1, self.n // BATCH // self.rounds)
         rates: dict[str, list[float]] = {"batch_store": [], "batch_raw": [], "batch_bare": []}
         seq = 0
 
@@ -737,7 +739,7 @@ class Bench:
             self.raw.bare_batch(bsid, b, seq)
             seq += len(b)
 
-        for r in range(ROUNDS):
+        for r in range(self.rounds):
             start = r * per_round * BATCH
             mine = [make_messages(sid, BATCH, start + i * BATCH) for i in range(per_round)]
             theirs = [make_messages(rsid, BATCH, start + i * BATCH) for i in range(per_round)]
@@ -750,7 +752,7 @@ class Bench:
                 rate(total, one_by_one(lambda b: self.raw.append_batch(rsid, b), theirs))
             )  # type: ignore[arg-type]
             rates["batch_bare"].append(rate(total, one_by_one(bare, floor)))  # type: ignore[arg-type]
-        return {k: statistics.median(v) for k, v in rates.items()}
+        return _medians(rates, "batch")
 
     def loads(self) -> dict[str, float]:
         big = self.session("load")
@@ -787,11 +789,23 @@ class Bench:
         self.store.close()
 
 
-def run(target: Target, n: int, synchronous: str) -> dict[str, float]:
+def _medians(rates: dict[str, list[float]], kind: str) -> dict[str, float]:
+    """Median rates, and the medians of the per-round ratios: store, raw and bare run
+    back to back in each round, so a ratio within a round sees the same machine load
+    (on a shared machine the rates drift between rounds far more than the ratios)."""
+    out = {k: statistics.median(v) for k, v in rates.items()}
+    store = rates[f"{kind}_store"]
+    for other in ("raw", "bare"):
+        pairs = zip(rates[f"{kind}_{other}"], store, strict=True)
+        out[f"{kind}_{other}_ratio"] = statistics.median(o / s for o, s in pairs)
+    return out
+
+
+def run(target: Target, n: int, synchronous: str, rounds: int = ROUNDS) -> dict[str, float]:
     with target.url() as url:
         if target.name == "sqlite":
             url += f"?synchronous={synchronous}"
-        bench = Bench(url, target.raw(url), n)
+        bench = Bench(url, target.raw(url), n, rounds)
         try:
             return bench.run()
         finally:
@@ -806,9 +820,10 @@ def report(name: str, r: dict[str, float]) -> None:
         ("append, batches of 100 /s", "batch"),
     ):
         store, raw, bare = r[f"{key}_store"], r[f"{key}_raw"], r[f"{key}_bare"]
+        to_raw, to_bare = r[f"{key}_raw_ratio"], r[f"{key}_bare_ratio"]
         print(
-            f"{label:<28}{store:>12,.0f}{raw:>12,.0f}{raw / store:>10.2f}x   <= 1.3x"
-            f"   (bare INSERT+COMMIT: {bare:,.0f}/s, bare/store {bare / store:.2f}x <= 1.3x)"
+            f"{label:<28}{store:>12,.0f}{raw:>12,.0f}{to_raw:>10.2f}x   <= 1.3x"
+            f"   (bare INSERT+COMMIT: {bare:,.0f}/s, bare/store {to_bare:.2f}x <= 1.3x)"
         )
     ratio = r["load_store"] / r["load_raw"]
     print(
@@ -826,6 +841,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="sqlite,postgres,mysql")
     parser.add_argument("--n", type=int, default=2000, help="appends per one-at-a-time run")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="alternating rounds")
     parser.add_argument(
         "--synchronous",
         default="NORMAL",
@@ -839,11 +855,12 @@ def main() -> None:
         parser.error(f"unknown backends {unknown}; known: {sorted(TARGETS)}")
     print(
         f"n={args.n}  (raw = same SQL through the bare driver, same tables, same run;"
-        f" store and raw alternate in {ROUNDS} rounds, medians shown;"
+        f" store, raw and bare alternate in {args.rounds} rounds, medians shown, ratios are"
+        f" medians of per-round ratios;"
         f" SQLite synchronous={args.synchronous})"
     )
     for name in names:
-        report(name, run(TARGETS[name], args.n, args.synchronous))
+        report(name, run(TARGETS[name], args.n, args.synchronous, args.rounds))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,14 @@ re-raised as SQLAlchemy's exception classes so the store translates them like an
 
 Appending assigns seq and inserts the batch in the fewest round trips each dialect allows.
 The session row's UPDATE takes its row lock first, so concurrent writers of one session
-queue there; nothing reads or rewrites the session's earlier messages.
+queue there; nothing reads or rewrites the session's earlier messages. The UPDATE touches
+no indexed column (``updated_floor``, the indexed copy of ``updated_at``, moves at most
+once a FLOOR_LAG; see the sessions table), so it writes one row and no index entry.
 
 - PostgreSQL: one statement, ``WITH s AS (UPDATE ... RETURNING) INSERT ... SELECT`` over
   ``unnest`` of arrays, so the SQL text is the same for any batch size (psycopg prepares it).
-- SQLite: ``BEGIN IMMEDIATE``, ``UPDATE ... RETURNING last_seq``, one executemany INSERT.
+- SQLite: ``BEGIN IMMEDIATE``, the ``UPDATE``, a ``SELECT`` of the new counters (cheaper
+  than ``RETURNING`` in sqlite3), one executemany INSERT.
 - MySQL/MariaDB: ``UPDATE ... SET last_seq = LAST_INSERT_ID(last_seq + n)`` (the new value
   comes back in the OK packet, no SELECT needed), then one multi-row INSERT.
 

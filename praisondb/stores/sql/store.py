@@ -8,7 +8,9 @@ Alembic migrations (see :mod:`praisondb.stores.sql.migrate`); dialect difference
 Concurrency: a session row holds ``last_seq`` and ``message_count``. Appending bumps them
 and inserts the messages in one transaction, so the row lock serialises writers of one
 session and seq stays gap-free across threads and processes, at a cost independent of
-the session's length.
+the session's length. ``last_seq`` is a high-water mark: deletes never lower it, so a
+seq is never handed out twice. The exact ``updated_at`` is unindexed; the filters on it
+go through the indexed ``updated_floor`` (see the sessions table).
 """
 
 from __future__ import annotations
