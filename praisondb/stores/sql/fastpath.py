@@ -37,7 +37,6 @@ import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
-from operator import itemgetter
 from typing import Any, TypeVar
 
 import orjson
@@ -47,107 +46,22 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from ...model import Message
+from .compiled import (
+    EXISTS,
+    FLOOR,
+    LATEST,
+    MESSAGE_COLUMNS,
+    PG_APPEND,
+    PG_APPEND_ONE,
+    SID,
+    N,
+    Statement,
+)
 from .engine import CLEAN
 from .schema import FLOOR_LAG, messages, sessions
-from .types import EPOCH, MYSQL, UTCTimestamp, codec, json_dumps
+from .types import EPOCH, MYSQL, codec, json_dumps
 
 T = TypeVar("T")
-
-_N = sa.bindparam("n", type_=sa.BigInteger())
-_NOW = sa.bindparam("now", type_=UTCTimestamp())
-_SID = sa.bindparam("sid", type_=sessions.c.id.type)
-_STALE = sa.bindparam("stale", type_=UTCTimestamp())
-_LATEST = sa.case((sessions.c.updated_at > _NOW, sessions.c.updated_at), else_=_NOW)
-_FLOOR = sa.case((sessions.c.updated_floor < _STALE, _LATEST), else_=sessions.c.updated_floor)
-"""The indexed updated_floor, moved up to the new updated_at only once it trails ``now``
-by FLOOR_LAG: otherwise it keeps its value, and the servers leave its index alone."""
-_EXISTS: sa.Select[tuple[Any]] = sa.select(sa.literal_column("1")).where(sessions.c.id == _SID)
-MESSAGE_COLUMNS = (
-    "session_id",
-    "seq",
-    "id",
-    "role",
-    "content_kind",
-    "content",
-    "metadata",
-    "run_id",
-    "created_at",
-)
-
-_PG_APPEND = sa.text(
-    """
-    WITH s AS (
-        UPDATE praisondb_sessions
-        SET last_seq = last_seq + :n,
-            message_count = message_count + :n,
-            updated_at = GREATEST(updated_at, :now),
-            updated_floor = CASE WHEN updated_floor < :stale
-                THEN GREATEST(updated_at, :now) ELSE updated_floor END
-        WHERE id = :sid
-        RETURNING last_seq - :n AS base
-    )
-    INSERT INTO praisondb_messages
-        (session_id, seq, id, role, content_kind, content, metadata, run_id, created_at)
-    SELECT :sid, s.base + v.ord, v.id, v.role, v.kind, v.content, v.metadata, v.run_id, v.created
-    FROM s, unnest(
-        CAST(:ids AS text[]),
-        CAST(:roles AS text[]),
-        CAST(:kinds AS smallint[]),
-        CAST(:contents AS text[]),
-        CAST(CAST(:metas AS text[]) AS jsonb[]),
-        CAST(:run_ids AS text[]),
-        CAST(:created AS timestamptz[])
-    ) WITH ORDINALITY AS v(id, role, kind, content, metadata, run_id, created, ord)
-    RETURNING seq
-    """
-)
-
-_PG_APPEND_ONE = sa.text(
-    """
-    WITH s AS (
-        UPDATE praisondb_sessions
-        SET last_seq = last_seq + 1,
-            message_count = message_count + 1,
-            updated_at = GREATEST(updated_at, :now),
-            updated_floor = CASE WHEN updated_floor < :stale
-                THEN GREATEST(updated_at, :now) ELSE updated_floor END
-        WHERE id = :sid
-        RETURNING last_seq
-    )
-    INSERT INTO praisondb_messages
-        (session_id, seq, id, role, content_kind, content, metadata, run_id, created_at)
-    SELECT :sid, s.last_seq, :id, :role, :kind, :content, CAST(:metadata AS jsonb), :run_id,
-        CAST(:created AS timestamptz)
-    FROM s
-    RETURNING seq
-    """
-)
-"""One message: plain values instead of one-element arrays (~15% less server time)."""
-
-
-class _Statement:
-    """A Core statement compiled once; ``args`` lays out values the way the driver wants."""
-
-    def __init__(self, compiled: SQLCompiler) -> None:
-        self.sql = compiled.string
-        self.order = compiled.positiontup if compiled.positional else None
-        self.defaults = {
-            name: bind.value for name, bind in compiled.binds.items() if not bind.required
-        }
-        order = tuple(self.order or ())
-        self._pick: Callable[[dict[str, Any]], tuple[Any, ...]] | None = None
-        """The values in order, picked in C (itemgetter of one name gives no tuple)."""
-        if len(order) > 1:
-            self._pick = itemgetter(*order)
-        elif order:
-            self._pick = lambda values: (values[order[0]],)
-
-    def args(self, values: dict[str, Any]) -> Any:
-        if self.defaults:
-            values = {**self.defaults, **values}
-        if self._pick is None:
-            return values if self.order is None else ()
-        return self._pick(values)
 
 
 class FastPath:
@@ -163,38 +77,38 @@ class FastPath:
         self.is_async = bool(self.dialect.is_async)
         """The engine is the sync face of SQLAlchemy's async engine (see engine.py)."""
         self._error = self.dialect.loaded_dbapi.Error
-        self._exists = self._compile(_EXISTS)
+        self._exists = self._compile(EXISTS)
         self._insert = self._compile(messages.insert(), column_keys=list(MESSAGE_COLUMNS))
         if self._insert.order is not None and tuple(self._insert.order) != MESSAGE_COLUMNS:
             raise AssertionError(f"unexpected INSERT layout {self._insert.order}")
         values: dict[str, Any] = {
-            "last_seq": sessions.c.last_seq + _N,
-            "message_count": sessions.c.message_count + _N,
-            "updated_at": _LATEST,
+            "last_seq": sessions.c.last_seq + N,
+            "message_count": sessions.c.message_count + N,
+            "updated_at": LATEST,
         }
         if self.name == "mysql":
-            values["last_seq"] = sa.func.last_insert_id(sessions.c.last_seq + _N)
+            values["last_seq"] = sa.func.last_insert_id(sessions.c.last_seq + N)
         if self.name != "sqlite":
             # SQLite rewrites an index entry whenever its column is SET, even to the same
             # value: there the floor is read back and moved by a second statement, when due.
-            values["updated_floor"] = _FLOOR
-        self._bump = self._compile(sessions.update().where(sessions.c.id == _SID).values(values))
+            values["updated_floor"] = FLOOR
+        self._bump = self._compile(sessions.update().where(sessions.c.id == SID).values(values))
         self._counters = self._compile(
             sa.select(sessions.c.last_seq, sessions.c.updated_floor, sessions.c.updated_at).where(
-                sessions.c.id == _SID
+                sessions.c.id == SID
             )
         )
         self._raise_floor = self._compile(
             sessions.update()
-            .where(sessions.c.id == _SID)
+            .where(sessions.c.id == SID)
             .values(updated_floor=sessions.c.updated_at)
         )
         self._lag_us = FLOOR_LAG // timedelta(microseconds=1)
         pg = self.name == "postgresql"
-        self._pg_append = self._compile(_PG_APPEND) if pg else None
-        self._pg_append_one = self._compile(_PG_APPEND_ONE) if pg else None
-        self._selects: dict[tuple[bool, bool, bool, bool], _Statement] = {}
-        self._queries: dict[Any, tuple[_Statement, list[Callable[[Any], Any] | None]]] = {}
+        self._pg_append = self._compile(PG_APPEND) if pg else None
+        self._pg_append_one = self._compile(PG_APPEND_ONE) if pg else None
+        self._selects: dict[tuple[bool, bool, bool, bool], Statement] = {}
+        self._queries: dict[Any, tuple[Statement, list[Callable[[Any], Any] | None]]] = {}
         # File SQLite: keep our own LIFO of connections taken out of the pool. Checking one
         # out of SQLAlchemy's pool and back costs ~20 us, a quarter of a whole append; a
         # list pop/append costs nothing. In-memory SQLite (one shared connection) and the
@@ -214,13 +128,13 @@ class FastPath:
         self._writes = writes
         self._write_run = self._run if writes is None else self._serial_run
 
-    def _compile(self, stmt: Any, column_keys: list[str] | None = None) -> _Statement:
+    def _compile(self, stmt: Any, column_keys: list[str] | None = None) -> Statement:
         compiled = stmt.compile(dialect=self.dialect, column_keys=column_keys)
         assert isinstance(compiled, SQLCompiler)
-        return _Statement(compiled)
+        return Statement(compiled)
 
     @property
-    def insert_statement(self) -> _Statement:
+    def insert_statement(self) -> Statement:
         """The plain multi-row INSERT of messages (columns in MESSAGE_COLUMNS order)."""
         return self._insert
 
@@ -525,12 +439,12 @@ class FastPath:
         ]
 
     # -- loading ----------------------------------------------------------------------------
-    def _select(self, after: bool, before: bool, newest: bool, limited: bool) -> _Statement:
+    def _select(self, after: bool, before: bool, newest: bool, limited: bool) -> Statement:
         key = (after, before, newest, limited)
         found = self._selects.get(key)
         if found is None:
             stmt = sa.select(*(messages.c[name] for name in MESSAGE_COLUMNS)).where(
-                messages.c.session_id == _SID
+                messages.c.session_id == SID
             )
             if after:
                 stmt = stmt.where(messages.c.seq > sa.bindparam("after", type_=sa.BigInteger()))
