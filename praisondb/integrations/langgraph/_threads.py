@@ -5,7 +5,7 @@ async methods with an :class:`~praisondb.aio.AsyncPraisonDB`'s core through
 ``run_sync``, so both faces run the same code in one trip through the bridge.
 
 Write path (``put``): the changed channels' blobs, the checkpoint record and, once per run
-and thread, the run index go out in one ``put_entries`` batch; then the namespace's head
+and thread, its run index entry go out in one ``put_entries`` batch; then the namespace's head
 entry moves to the new checkpoint by compare-and-set. The head is the commit: a put that
 loses the compare-and-set deletes its record and raises :class:`~praisondb.Conflict`, so
 two writers racing on one thread never silently fork it (LangGraph issue #8796).
@@ -251,8 +251,8 @@ class Threads:
                 self.ensure_session(db, thread)
         if run is None or self.caches.recall(self.caches.runs, run) is not None:
             return None
-        value = {"run": run_id, "session": session, "thread": thread}
-        entries.append(entry("app", rec.run_key(str(run_id), session), value))
+        value = {"run": run_id, "thread": thread}
+        entries.append(entry(f"session:{session}", rec.run_key(str(run_id)), value))
         return run
 
     def ensure_session(self, db: PraisonDB, thread: str) -> str:
