@@ -60,11 +60,11 @@ def migrate(url: str) -> None:
         db.ping()
 
 
-def write_all(url: str, ids: Ids, **options: Any) -> None:
-    """The first turn of each framework's conversation, on ``url``."""
-    write_langgraph(url, ids.langgraph, **options)
-    asyncio.run(write_openai(url, ids.openai, **options))
-    asyncio.run(write_adk(url, ids.adk, **options))
+def write_all(target: str | PraisonDB, ids: Ids) -> None:
+    """The first turn of each framework's conversation, on a URL or a database object."""
+    write_langgraph(target, ids.langgraph)
+    asyncio.run(write_openai(target, ids.openai))
+    asyncio.run(write_adk(target, ids.adk))
 
 
 def resume_all(url: str, ids: Ids) -> dict[str, Any]:
@@ -81,11 +81,11 @@ def _config(thread: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": thread}}
 
 
-def write_langgraph(url: str, thread: str, **options: Any) -> None:
+def write_langgraph(target: str | PraisonDB, thread: str) -> None:
     """Runs to the interrupt; the run id (as LangGraph's server sets it) feeds the run index."""
     config = {**_config(thread), "metadata": {"run_id": f"run-{thread}"}}
-    with PraisonDB(url, **options) as db:
-        asked = review_graph(PraisonDBSaver(db)).invoke({"log": ["spec"]}, config)
+    with PraisonDBSaver(target) as saver:
+        asked = review_graph(saver).invoke({"log": ["spec"]}, config)
     assert asked["__interrupt__"][0].value == {"question": "ship the draft of spec?"}
 
 
@@ -127,10 +127,10 @@ def weather(city: str) -> str:
     return f"sunny in {city}"
 
 
-async def write_openai(url: str, sid: str, **options: Any) -> None:
+async def write_openai(target: str | PraisonDB, sid: str) -> None:
     model = scripted.ScriptedModel(scripted.call("weather", city="Oslo"), scripted.text("Sunny."))
     agent = Agent(name="forecaster", model=model, tools=[weather])
-    session = PraisonDBSession(sid, url, user_id=USER, agent="forecaster", **options)
+    session = PraisonDBSession(sid, target, user_id=USER, agent="forecaster")
     try:
         result = await Runner.run(agent, "Weather in Oslo?", session=session)
     finally:
@@ -166,11 +166,11 @@ async def _say(agent: LlmAgent, service: PraisonDBSessionService, sid: str, prom
         pass
 
 
-async def write_adk(url: str, sid: str, **options: Any) -> None:
+async def write_adk(target: str | PraisonDB, sid: str) -> None:
     model = fake_llm.ScriptedLlm(
         replies=[fake_llm.call("remember", likes="jazz"), fake_llm.text("Noted.")]
     )
-    async with PraisonDBSessionService(url, **options) as service:
+    async with PraisonDBSessionService(target) as service:
         await service.create_session(
             app_name=APP, user_id=USER, session_id=sid, state={"app:plan": "pro", "tier": 1}
         )

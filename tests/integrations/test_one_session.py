@@ -10,7 +10,9 @@ sent to the model, same next turn).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,11 @@ from praisondb import PraisonDB
 from praisondb.cli import cli
 from tests.conftest import private_url
 from tests.integrations import one_session_kit as kit
+from tests.integrations.one_session_kit import (
+    PraisonDBSaver,
+    PraisonDBSession,
+    PraisonDBSessionService,
+)
 
 
 def praisondb_cli(*args: str) -> Result:
@@ -144,8 +151,6 @@ def test_a_selection_carries_what_its_sessions_read(
     assert resumed["adk"]["before"]["state"]["app:plan"] == "pro"
 
     # the LangGraph run index came along: delete_for_runs finds the thread on the copy
-    from praisondb.integrations.langgraph import PraisonDBSaver
-
     with PraisonDB(target) as db:
         saver = PraisonDBSaver(db)
         config = {"configurable": {"thread_id": ids.langgraph}}
@@ -159,3 +164,101 @@ def test_a_selection_carries_what_its_sessions_read(
         assert remaining.checkpoint["id"] == resumed_at.checkpoint["id"]
         assert all(t.metadata.get("run_id") is None for t in saver.list(config))
         assert db.state.list(f"session:{ids.langgraph}", "langgraph/run/") == []
+
+
+def test_sessions_list_and_show_name_the_framework(sqlite_url: str, uid: str) -> None:
+    ids = kit.Ids.of(uid)
+    kit.write_all(sqlite_url, ids)
+    with PraisonDB(sqlite_url) as db:
+        db.sessions.create("plain", user_id=kit.USER)
+
+    listed = orjson.loads(praisondb_cli("sessions", "list", "--url", sqlite_url, "--json").stdout)
+    frameworks = {s["id"]: s["metadata"].get("framework") for s in listed["items"]}
+    assert frameworks == {
+        ids.langgraph: "langgraph",
+        ids.openai: "openai-agents",
+        ids.adk: "adk",
+        "plain": None,
+    }
+    table = praisondb_cli("sessions", "list", "--url", sqlite_url).stdout.splitlines()
+    assert table[0].split()[:4] == ["id", "user", "agent", "framework"]
+    rows = {line.split()[0]: line.split() for line in table[1:]}
+    assert rows[ids.adk][1:4] == [kit.USER, kit.APP, "adk"]
+    assert rows[ids.openai][1:4] == [kit.USER, "forecaster", "openai-agents"]
+    assert rows[ids.langgraph][1:4] == ["-", "langgraph", "langgraph"]
+    assert rows["plain"][1:4] == [kit.USER, "-", "-"]
+
+    adk = praisondb_cli("sessions", "show", ids.adk, "--url", sqlite_url).stdout
+    assert "framework adk" in adk
+    assert "user      I like jazz" in adk  # the event's text, not its JSON
+    assert 'remember({"likes":"jazz"})' in adk
+    assert 'remember -> {"result":"noted: jazz"}' in adk
+    agents = praisondb_cli("sessions", "show", ids.openai, "--url", sqlite_url).stdout
+    assert "framework openai-agents" in agents
+    assert 'weather({"city": "Oslo"})' in agents and "-> sunny in Oslo" in agents
+    graph = praisondb_cli("sessions", "show", ids.langgraph, "--url", sqlite_url).stdout
+    assert "framework langgraph" in graph
+    assert "(LangGraph: 3 checkpoints, 3 with pending writes)" in graph
+    shown = orjson.loads(
+        praisondb_cli("sessions", "show", ids.langgraph, "--url", sqlite_url, "--json").stdout
+    )
+    assert shown["framework"] == "langgraph" and shown["state_entries"] > 3
+
+
+def test_retention_cleanup_removes_framework_sessions_whole(
+    sqlite_url: str, uid: str, clock: Any
+) -> None:
+    ids = kit.Ids.of(uid)
+    kit.write_all(sqlite_url, ids)
+    with PraisonDB(sqlite_url) as db:
+        assert db.state_store.list_entries(None, "langgraph/")
+        clock.advance(3 * 86400)
+        db.sessions.create("fresh")
+        assert db.sessions.cleanup(older_than=timedelta(days=1)) == 3
+        assert [s.id for s in db.sessions.iterate()] == ["fresh"]
+        for sid in ids.all():
+            assert db.state.list(f"session:{sid}") == []
+            assert db.messages.list(sid) == []
+        assert db.state_store.list_entries(None, "langgraph/") == []  # run index included
+        # ADK's app: and user: state belongs to the app and the user, not the session
+        assert db.state.get("shop/likes", scope=f"user:{kit.USER}") == "jazz"
+    with PraisonDBSaver(sqlite_url) as saver:
+        assert saver.get_tuple({"configurable": {"thread_id": ids.langgraph}}) is None
+
+    async def gone() -> tuple[Any, list[Any]]:
+        async with PraisonDBSessionService(sqlite_url) as service:
+            session = await service.get_session(
+                app_name=kit.APP, user_id=kit.USER, session_id=ids.adk
+            )
+        agents = PraisonDBSession(ids.openai, sqlite_url)
+        try:
+            return session, await agents.get_items()
+        finally:
+            await agents.close()
+
+    assert asyncio.run(gone()) == (None, [])
+
+
+def test_analytics_logs_every_framework_write(sqlite_url: str, uid: str, tmp_path: Path) -> None:
+    """An event per stored message (ADK events, SDK items) and per LangGraph checkpoint,
+    labelled with the session's user and agent, as for plain sessions."""
+    ids = kit.Ids.of(uid)
+    with PraisonDB(sqlite_url, analytics_url=f"chdb://{tmp_path / 'analytics'}") as db:
+        kit.write_all(db, ids)
+        assert db.analytics is not None
+        db.analytics.flush()
+        rows = db.analytics.query(
+            "SELECT session_id, type, count(), any(agent), any(user_id) FROM praisondb.events "
+            "GROUP BY session_id, type ORDER BY session_id, type"
+        ).rows
+        messages = {sid: db.sessions.get(sid).message_count for sid in ids.all()}
+    logged = {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
+    assert logged == {
+        (ids.adk, "message"): (messages[ids.adk], kit.APP, kit.USER),
+        (ids.adk, "session_start"): (1, kit.APP, kit.USER),
+        (ids.langgraph, "checkpoint"): (3, "langgraph", ""),
+        (ids.langgraph, "session_start"): (1, "langgraph", ""),
+        (ids.openai, "message"): (messages[ids.openai], "forecaster", kit.USER),
+        (ids.openai, "session_start"): (1, "forecaster", kit.USER),
+    }
+    assert messages[ids.adk] == 4 and messages[ids.openai] == 4

@@ -107,7 +107,6 @@ def run_key(run_id: str) -> str:
     return f"{RUNS}{part(run_id)}"
 
 
-
 # -- values through the saver's serde, never pickle -------------------------------------
 PICKLE_REFUSED = (
     "praisondb never stores or loads pickle (loading a pickle runs code): "

@@ -46,8 +46,9 @@ from langgraph.checkpoint.base import (
 )
 
 from ...errors import Conflict, NotFound, ValidationError
-from ...model import StateEntry, utcnow
+from ...model import Event, StateEntry, utcnow
 from ...validation import check_json, check_key
+from ..labels import LANGGRAPH, stamped
 from . import _records as rec
 
 if TYPE_CHECKING:
@@ -192,6 +193,8 @@ class Threads:
             stored = db.state.set(rec.head_key(ns), head, scope=scope)
         self.caches.remember(self.caches.heads, (scope, ns), (checkpoint_id, stored.version))
         self.caches.remember(self.caches.committed, (scope, ns, checkpoint_id), True)
+        if db.events.enabled:  # a checkpoint is a thread's "append": analytics logs each one
+            db.events.emit(_checkpoint_event(thread, ns, checkpoint_id, meta))
         return config_of(thread, ns, checkpoint_id)
 
     def _fenced(
@@ -256,9 +259,11 @@ class Threads:
         return run
 
     def ensure_session(self, db: PraisonDB, thread: str) -> str:
+        """The thread's session (agent ``langgraph``, metadata ``framework: langgraph``)."""
         session = rec.session_id(thread)
         mapped = {"langgraph_thread_id": thread} if session != thread else None
-        db.sessions.get_or_create(session, agent="langgraph", metadata=mapped)
+        metadata = stamped(mapped, LANGGRAPH)
+        db.sessions.get_or_create(session, agent="langgraph", metadata=metadata)
         self.caches.remember(self.caches.sessions, session, True)
         return session
 
@@ -449,6 +454,23 @@ def _every_head(db: PraisonDB) -> Iterator[StateEntry]:
         if len(page) < PAGE:
             return
         after = (page[-1].scope, page[-1].key)
+
+
+def _checkpoint_event(thread: str, ns: str, checkpoint_id: str, meta: dict[str, Any]) -> Event:
+    """``checkpoint``: which thread, step and source (``input``, ``loop``, ``update``...)."""
+    step = meta.get("step")
+    run_id = meta.get("run_id")
+    return Event(
+        "checkpoint",
+        session_id=rec.session_id(thread),
+        status=str(meta.get("source") or ""),
+        attributes={
+            "checkpoint_id": checkpoint_id,
+            "checkpoint_ns": ns,
+            "step": step if isinstance(step, int) else None,
+            "run_id": str(run_id) if run_id is not None else None,
+        },
+    )
 
 
 def metadata_of(serde: Any, record: Any) -> dict[str, Any]:
