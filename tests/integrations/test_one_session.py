@@ -262,3 +262,23 @@ def test_analytics_logs_every_framework_write(sqlite_url: str, uid: str, tmp_pat
         (ids.openai, "session_start"): (1, "forecaster", kit.USER),
     }
     assert messages[ids.adk] == 4 and messages[ids.openai] == 4
+
+
+def test_a_thread_in_use_is_never_taken_by_retention(sqlite_url: str, uid: str, clock: Any) -> None:
+    """Checkpoints are state entries, which leave the session record alone: the saver
+    moves the thread's ``updated_at`` at its first checkpoint, at each new run and at
+    least once a minute, so a thread resumed days later (in a new process, or by a saver
+    that stayed open) is not old for retention cleanup, nor for an incremental copy."""
+    from tests.integrations.langgraph.graphs import chat_graph
+
+    resumed, long_lived = f"lg-resumed-{uid}", f"lg-open-{uid}"
+    kit.write_langgraph(sqlite_url, resumed)
+    with PraisonDB(sqlite_url) as db:
+        graph = chat_graph(PraisonDBSaver(db))
+        config = {"configurable": {"thread_id": long_lived}}
+        graph.invoke({"log": ["hello"]}, config)
+        clock.advance(3 * 86400)
+        kit.resume_langgraph(sqlite_url, resumed)  # a new saver, as in a new process
+        graph.invoke({"log": ["again"]}, config)  # the same saver, three days on
+        assert db.sessions.cleanup(older_than=timedelta(days=1)) == 0
+        assert graph.get_state(config).values["turns"] == 2

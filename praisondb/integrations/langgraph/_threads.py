@@ -45,6 +45,7 @@ from langgraph.checkpoint.base import (
     writes_sort_key,
 )
 
+from ... import clock
 from ...errors import Conflict, NotFound, ValidationError
 from ...model import Event, StateEntry, utcnow
 from ...validation import check_json, check_key
@@ -60,6 +61,11 @@ INLINE_LIMIT = 4096
 """Channel values whose serialised form is this short ride inline in every checkpoint
 record (no blob read to load them), as SqliteSaver stores every value in every
 checkpoint; every value is also a blob, written when it changes."""
+TOUCH = 60.0
+"""Seconds between ``updated_at`` moves of a thread in use (also at its first put in this
+saver and at each new run): checkpoints are state entries, which leave the session record
+alone, so without this retention cleanup could delete a thread being resumed, and an
+incremental copy with a filter (which lists sessions by ``updated_at``) could miss it."""
 _CACHE = 10_000
 _ATTEMPTS = 5
 PAGE = 200
@@ -77,7 +83,8 @@ class Caches:
         self.packed: OrderedDict[tuple[str, str, str], tuple[Any, list[str]]] = OrderedDict()
         """Each channel's latest (version, serialised value), so an unchanged small value
         rides inline without serialising it again (versions are unique per value)."""
-        self.sessions: OrderedDict[str, bool] = OrderedDict()
+        self.sessions: OrderedDict[str, float] = OrderedDict()
+        """When this saver last moved each session's ``updated_at`` (``clock.time()``)."""
         self.runs: OrderedDict[tuple[str, str], bool] = OrderedDict()
 
     def remember(self, table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
@@ -241,22 +248,28 @@ class Threads:
     def _prepare_session(
         self, db: PraisonDB, thread: str, run_id: str | None, entries: list[StateEntry]
     ) -> tuple[str, str] | None:
-        """Make the thread's session exist (once per saver), keep its ``updated_at`` fresh
-        for retention (once per run), and index the run for ``delete_for_runs``."""
+        """Make the thread's session exist, keep its ``updated_at`` fresh (see ``TOUCH``),
+        and index the run for ``delete_for_runs``."""
         session = rec.session_id(thread)
         run = (run_id, session) if run_id is not None else None
-        if self.caches.recall(self.caches.sessions, session) is None:
-            self.ensure_session(db, thread)
-        elif run is not None and self.caches.recall(self.caches.runs, run) is None:
-            try:
-                db.sessions.update(session)  # a new run: the thread is in use
-            except NotFound:
-                self.ensure_session(db, thread)
-        if run is None or self.caches.recall(self.caches.runs, run) is not None:
+        new_run = run is not None and self.caches.recall(self.caches.runs, run) is None
+        touched = self.caches.recall(self.caches.sessions, session)
+        if touched is None or new_run or clock.time() - touched >= TOUCH:
+            self.touch(db, thread)
+        if run is None or not new_run:
             return None
         value = {"run": run_id, "thread": thread}
         entries.append(entry(f"session:{session}", rec.run_key(str(run_id)), value))
         return run
+
+    def touch(self, db: PraisonDB, thread: str) -> None:
+        """Move the session's ``updated_at`` (the thread is in use), creating it if missing."""
+        try:
+            db.sessions.update(rec.session_id(thread))
+        except NotFound:
+            self.ensure_session(db, thread)
+            return
+        self.caches.remember(self.caches.sessions, rec.session_id(thread), clock.time())
 
     def ensure_session(self, db: PraisonDB, thread: str) -> str:
         """The thread's session (agent ``langgraph``, metadata ``framework: langgraph``)."""
@@ -264,7 +277,7 @@ class Threads:
         mapped = {"langgraph_thread_id": thread} if session != thread else None
         metadata = stamped(mapped, LANGGRAPH)
         db.sessions.get_or_create(session, agent="langgraph", metadata=metadata)
-        self.caches.remember(self.caches.sessions, session, True)
+        self.caches.remember(self.caches.sessions, session, clock.time())
         return session
 
     def put_writes(
