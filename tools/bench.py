@@ -357,9 +357,9 @@ class RawMySQL(Raw):
         self.bump = (
             "UPDATE praisondb_sessions SET last_seq = LAST_INSERT_ID(last_seq + %s),"
             " message_count = message_count + %s,"
-            " updated_at = CASE WHEN updated_at > %s THEN updated_at ELSE %s END,"
-            " updated_floor = CASE WHEN updated_floor < %s THEN updated_at ELSE updated_floor END"
-            " WHERE id = %s"
+            " updated_at = GREATEST(updated_at, CAST(%s AS DATETIME(6))),"
+            " updated_floor = CASE WHEN updated_floor < CAST(%s AS DATETIME(6))"
+            " THEN updated_at ELSE updated_floor END WHERE id = %s"
         )
         self.insert = _MESSAGE_INSERT.format(p="%s")
 
@@ -378,9 +378,8 @@ class RawMySQL(Raw):
     def append_batch(self, session_id: str, batch: list[Message]) -> None:
         n = len(batch)
         now = self._ts(datetime.now(timezone.utc))
-        self.cur.execute(
-            self.bump, (n, n, now, now, self._ts(datetime.now(timezone.utc) - LAG), session_id)
-        )
+        stale = self._ts(datetime.now(timezone.utc) - LAG)
+        self.cur.execute(self.bump, (n, n, now, stale, session_id))
         base = self.cur.lastrowid - n
         rows = [
             _row(session_id, m, base + i, self._ts(m.created_at)) for i, m in enumerate(batch, 1)

@@ -11,6 +11,7 @@ from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from .schema import sessions
@@ -24,6 +25,15 @@ LATEST = sa.case((sessions.c.updated_at > NOW, sessions.c.updated_at), else_=NOW
 FLOOR = sa.case((sessions.c.updated_floor < STALE, LATEST), else_=sessions.c.updated_floor)
 """The indexed updated_floor, moved up to the new updated_at only once it trails ``now``
 by FLOOR_LAG: otherwise it keeps its value, and the servers leave its index alone."""
+_MY_NOW = sa.cast(NOW, mysql.DATETIME(fsp=6))
+MYSQL_LATEST = sa.func.greatest(sessions.c.updated_at, _MY_NOW)
+MYSQL_FLOOR = sa.case(
+    (sessions.c.updated_floor < sa.cast(STALE, mysql.DATETIME(fsp=6)), MYSQL_LATEST),
+    else_=sessions.c.updated_floor,
+)
+"""LATEST and FLOOR for MySQL/MariaDB: a bind compared with a DATETIME column inside CASE
+cost MariaDB ~25 us per append (measured); cast once, the same work costs next to none.
+Right whether assignments see earlier ones (MySQL) or not (SIMULTANEOUS_ASSIGNMENT)."""
 EXISTS: sa.Select[tuple[Any]] = sa.select(sa.literal_column("1")).where(sessions.c.id == SID)
 MESSAGE_COLUMNS = (
     "session_id",

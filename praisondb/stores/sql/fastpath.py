@@ -51,6 +51,8 @@ from .compiled import (
     FLOOR,
     LATEST,
     MESSAGE_COLUMNS,
+    MYSQL_FLOOR,
+    MYSQL_LATEST,
     PG_APPEND,
     PG_APPEND_ONE,
     SID,
@@ -88,7 +90,9 @@ class FastPath:
         }
         if self.name == "mysql":
             values["last_seq"] = sa.func.last_insert_id(sessions.c.last_seq + N)
-        if self.name != "sqlite":
+            values["updated_at"] = MYSQL_LATEST
+            values["updated_floor"] = MYSQL_FLOOR
+        elif self.name != "sqlite":
             # SQLite rewrites an index entry whenever its column is SET, even to the same
             # value: there the floor is read back and moved by a second statement, when due.
             values["updated_floor"] = FLOOR
