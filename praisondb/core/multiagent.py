@@ -87,8 +87,9 @@ class MultiAgentSession:
         session, every message carrying ``name``; it must use this session's database)
         or a plain callable ``agent(session, prompt) -> reply`` (text or content blocks):
         the prompt and reply are stored as a run with its latency, status and error.
-        Returns the reply. On :class:`AsyncSession` the callable runs on a worker thread
-        and gets the sync :class:`Session`.
+        Returns the reply. On :class:`AsyncSession` an ``async def`` agent is awaited on
+        the loop and gets the :class:`AsyncSession`; a sync callable runs on a worker
+        thread and gets the sync :class:`Session`.
         """
         session: _Session = self  # type: ignore[assignment]
         name = check_run_agent(name, prompt)
@@ -157,29 +158,51 @@ def run_managed(session: _Session, name: str, prompt: str, agent: TurnAgent) -> 
     return reply
 
 
-def run_callable(session: _Session, name: str, prompt: str, agent: AgentCallable) -> str | Content:
+def run_callable(session: _Session, name: str, prompt: str, agent: AgentCallable) -> Content:
     """One exchange with a plain callable, recorded as a run with its prompt and reply."""
-    db = session.db
-    run = db.runs.start(session.id, metadata={"agent": name, "input": prompt})
-    session.add("user", prompt, {AGENT_KEY: name}, run_id=run.id)
-    started = time.perf_counter()
+    run_id, started = begin_exchange(session, name, prompt)
     try:
         reply = agent(session, prompt)
-        if not isinstance(reply, (str, list)):
-            raise ValidationError(
-                f"agent {name!r} returned {type(reply).__name__}; an agent callable must "
-                "return the reply text (str) or a list of content-block dicts"
-            )
-        session.add("assistant", reply, {AGENT_KEY: name}, run_id=run.id)
     except BaseException as exc:
-        db.runs.end(
-            run.id,
-            status="error",
-            error=redact_text(f"{type(exc).__name__}: {exc}"),
-            metadata={"latency_ms": _ms(started)},
-        )
+        fail_exchange(session, run_id, started, exc)
         raise
-    db.runs.end(run.id, metadata={"latency_ms": _ms(started)})
+    return finish_exchange(session, name, run_id, started, reply)
+
+
+def begin_exchange(session: _Session, name: str, prompt: str) -> tuple[str, float]:
+    """Start the run and store the prompt; returns (run id, start on the perf clock)."""
+    run = session.db.runs.start(session.id, metadata={"agent": name, "input": prompt})
+    session.add("user", prompt, {AGENT_KEY: name}, run_id=run.id)
+    return run.id, time.perf_counter()
+
+
+def fail_exchange(session: _Session, run_id: str, started: float, exc: BaseException) -> None:
+    """End the run as failed, with the (redacted) error."""
+    session.db.runs.end(
+        run_id,
+        status="error",
+        error=redact_text(f"{type(exc).__name__}: {exc}"),
+        metadata={"latency_ms": _ms(started)},
+    )
+
+
+def finish_exchange(
+    session: _Session, name: str, run_id: str, started: float, reply: object
+) -> Content:
+    """Store the reply and end the run; a reply that is not content fails the run."""
+    if not isinstance(reply, (str, list)):
+        error = ValidationError(
+            f"agent {name!r} returned {type(reply).__name__}; an agent callable must "
+            "return the reply text (str) or a list of content-block dicts"
+        )
+        fail_exchange(session, run_id, started, error)
+        raise error
+    try:
+        session.add("assistant", reply, {AGENT_KEY: name}, run_id=run_id)
+    except BaseException as exc:
+        fail_exchange(session, run_id, started, exc)
+        raise
+    session.db.runs.end(run_id, metadata={"latency_ms": _ms(started)})
     return reply
 
 
@@ -201,7 +224,10 @@ __all__ = [
     "TurnAgent",
     "agent_of",
     "attributed",
+    "begin_exchange",
     "by_agent",
+    "fail_exchange",
+    "finish_exchange",
     "run_callable",
     "run_managed",
 ]
