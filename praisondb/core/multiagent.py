@@ -12,8 +12,7 @@ the agent's name, so analytics and ``history(agent=...)`` see who said what.
 from __future__ import annotations
 
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..errors import ConfigError, ValidationError
@@ -120,18 +119,29 @@ def agent_of(message: Message) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def by_agent(messages: Iterable[Message], agent: str, last: int | None) -> list[Message]:
-    """The messages of ``agent``, in order; ``last`` keeps only its final N.
+HISTORY_PAGE = 500
+"""Messages read per round trip when ``history(agent=..., last=N)`` walks back from the end."""
 
-    Filtering reads the session's messages in pages (``iterate``) and keeps at most
-    ``last`` of them, so memory stays bounded on long sessions."""
+
+def by_agent(db: DataPort, session_id: str, agent: str, last: int | None) -> list[Message]:
+    """The messages of ``agent`` in session order; ``last`` keeps only its final N.
+
+    With ``last``, pages are read from the end backwards until N are found, so a recent
+    agent's last turns cost a page or two however long the session; without it, the
+    whole session is read in pages. Memory stays bounded by the result either way."""
     check_agent(agent)
     check_limit(last, "last")
-    kept: deque[Message] = deque(maxlen=last)
-    for message in messages:
-        if agent_of(message) == agent:
-            kept.append(message)
-    return list(kept)
+    if last is None:
+        return [m for m in db.messages.iterate(session_id) if agent_of(m) == agent]
+    found: list[Message] = []
+    before: int | None = None
+    while len(found) < last:
+        page = db.messages.list(session_id, before_seq=before, last=HISTORY_PAGE)
+        found = [m for m in page if agent_of(m) == agent] + found
+        if len(page) < HISTORY_PAGE:
+            break
+        before = page[0].seq
+    return found[len(found) - last :] if last else []
 
 
 def _same_database(db: DataPort, other: Any) -> bool:

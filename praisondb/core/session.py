@@ -179,7 +179,7 @@ class Session(MultiAgentSession, SessionAnalysis):
         """Messages in order; ``last`` keeps only the final N; ``agent`` only that agent's."""
         self.flush()
         if agent is not None:
-            return by_agent(self._db.messages.iterate(self.id), agent, last)
+            return by_agent(self._db, self.id, agent, last)
         return self._db.messages.list(self.id, last=last)
 
     def __iter__(self) -> Iterator[Message]:

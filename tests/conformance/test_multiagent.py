@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from praisondb import Conflict, PraisonDB, Session, ValidationError
+from praisondb.core import multiagent
 from praisondb.model import AGENT_KEY
 from tests.conformance.conftest import SESSION_WORKER, spawn_worker
 from tests.fakes.anthropic_server import FakeManagedAgentsServer
@@ -43,6 +44,24 @@ def test_every_add_method_records_the_writing_agent(db: PraisonDB, uid: str) -> 
     assert stored[3].metadata == {"tool_name": "calc", AGENT_KEY: "writer"}
     assert AGENT_KEY not in stored[5].metadata  # a message without an agent has none
     assert len(s.history()) == 7  # the filter is only a view
+
+
+def test_an_agents_last_messages_are_found_walking_back_page_by_page(
+    db: PraisonDB, uid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(multiagent, "HISTORY_PAGE", 3)  # many pages from a short session
+    s = db.session(uid)
+    for i in range(1, 15):
+        s.add_assistant(f"m{i}", agent="writer" if i in (1, 2, 6, 13) else "researcher", defer=True)
+    s.flush()
+    texts = [m.content for m in s.history(agent="writer", last=3)]
+    assert texts == ["m2", "m6", "m13"]
+    assert [m.content for m in s.history(agent="writer", last=10)] == ["m1", "m2", "m6", "m13"]
+    assert [m.content for m in s.history(agent="writer", last=1)] == ["m13"]
+    assert s.history(agent="writer", last=0) == []
+    assert len(s.history(agent="researcher")) == 10
+    with pytest.raises(ValidationError):
+        s.history(agent="writer", last=-1)
 
 
 def test_agent_names_are_checked(db: PraisonDB, uid: str) -> None:
