@@ -15,7 +15,8 @@ once a FLOOR_LAG; see the sessions table), so it writes one row and no index ent
 - PostgreSQL: one statement, ``WITH s AS (UPDATE ... RETURNING) INSERT ... SELECT`` over
   ``unnest`` of arrays, so the SQL text is the same for any batch size (psycopg prepares it).
 - SQLite: ``BEGIN IMMEDIATE``, the ``UPDATE``, a ``SELECT`` of the new counters (cheaper
-  than ``RETURNING`` in sqlite3), one executemany INSERT.
+  than ``RETURNING`` in sqlite3; aiosqlite, where each statement is a thread round trip,
+  takes them back with ``RETURNING``), one executemany INSERT.
 - MySQL/MariaDB: ``UPDATE ... SET last_seq = LAST_INSERT_ID(last_seq + n)`` (the new value
   comes back in the OK packet, no SELECT needed), then one multi-row INSERT.
 
@@ -46,6 +47,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from ...model import Message
+from .async_engine import AiosqliteCursor
 from .compiled import (
     EXISTS,
     FLOOR,
@@ -96,7 +98,13 @@ class FastPath:
             # SQLite rewrites an index entry whenever its column is SET, even to the same
             # value: there the floor is read back and moved by a second statement, when due.
             values["updated_floor"] = FLOOR
-        self._bump = self._compile(sessions.update().where(sessions.c.id == SID).values(values))
+        bump = sessions.update().where(sessions.c.id == SID).values(values)
+        counters = (sessions.c.last_seq, sessions.c.updated_floor, sessions.c.updated_at)
+        # aiosqlite: each statement is a thread round trip, dearer than RETURNING's cost in
+        # sqlite3, so the UPDATE hands back what the sync face reads with a SELECT, and the
+        # statements go through AiosqliteCursor (one round trip each)
+        self._returning = self.name == "sqlite" and self.is_async
+        self._bump = self._compile(bump.returning(*counters) if self._returning else bump)
         self._counters = self._compile(
             sa.select(sessions.c.last_seq, sessions.c.updated_floor, sessions.c.updated_at).where(
                 sessions.c.id == SID
@@ -215,14 +223,14 @@ class FastPath:
             handle, raw = self._checkout()
         except self._error as exc:
             raise self._wrap(exc, invalidated=False) from exc
-        cursor = None
+        cursor: Any = None
         broken: BaseException | None = None
         committed = False
         single = self.name == "postgresql" and (single or not write)
         try:
             if single:
                 raw.autocommit = True
-            cursor = raw.cursor()
+            cursor = AiosqliteCursor(raw) if self._returning else raw.cursor()
             if self.name == "sqlite" and write:
                 cursor.execute("BEGIN IMMEDIATE")  # reads run as single autocommit statements
             result = fn(cursor)
@@ -321,10 +329,14 @@ class FastPath:
         if self.name == "sqlite":
             # The UPDATE, then a SELECT of what it wrote: cheaper than RETURNING in sqlite3.
             cursor.execute(self._bump.sql, self._bump.args(values))
-            if not cursor.rowcount:
+            if not self._returning:
+                if not cursor.rowcount:
+                    return None
+                cursor.execute(self._counters.sql, self._counters.args(values))
+            row = cursor.fetchone()
+            if row is None:
                 return None
-            cursor.execute(self._counters.sql, self._counters.args(values))
-            last_seq, floor, updated = cursor.fetchone()
+            last_seq, floor, updated = row
             base = int(last_seq) - n
             if floor < updated - self._lag_us:  # integer microseconds on SQLite
                 cursor.execute(self._raise_floor.sql, self._raise_floor.args(values))
