@@ -235,7 +235,9 @@ def test_a_cancelled_lock_waiter_takes_no_lease(backend_url: str, uid: str) -> N
                     await settle(waiter)
                     await holder.release()
                 assert isinstance(await settle(waiter), asyncio.CancelledError)
-                assert not entered.is_set()
+                # held throughout, it never got in; cancelled as the lease freed, it may have
+                # (memory:// has no I/O, so it can take the lease during release's own turn)
+                assert at_release or not entered.is_set()
                 async with session.lock(timeout=0) as third:  # at once: nobody else holds it
                     grown = {held + step, held + 2 * step} if at_release else {held + step}
                     assert third.token in grown, "the cancelled waiter kept the lease"
