@@ -249,6 +249,15 @@ class FastPath:
             with contextlib.suppress(self._error):
                 raw.close()
 
+    def cursor(
+        self, *, write: bool, single: bool = False
+    ) -> contextlib.AbstractContextManager[Any]:
+        """A cursor in one transaction (see :meth:`_cursor`); writes take the process's
+        write lock first where there is one (aiosqlite)."""
+        if write:
+            return self._write_cursor(write=True, single=single)
+        return self._cursor(write=False)
+
     @contextlib.contextmanager
     def _cursor(self, *, write: bool, single: bool = False) -> Iterator[Any]:
         """A cursor inside one transaction, committed on success, rolled back on error.

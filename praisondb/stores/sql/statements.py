@@ -33,6 +33,24 @@ def upsert(dialect_name: str, table: sa.Table, rows: Sequence[Mapping[str, Any]]
     )
 
 
+def upsert_statement(dialect_name: str, table: sa.Table) -> sa.Executable:
+    """``upsert`` with no values: compiled once with ``column_keys``, run with executemany."""
+    keys = [c.name for c in table.primary_key.columns]
+    columns = [c.name for c in table.columns if c.name not in keys]
+    if dialect_name in MYSQL:
+        mysql_stmt = mysql.insert(table)
+        return mysql_stmt.on_duplicate_key_update(
+            {name: mysql_stmt.inserted[name] for name in columns}
+        )
+    from sqlalchemy.dialects import sqlite
+
+    dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    stmt = dialect_insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=keys, set_={name: stmt.excluded[name] for name in columns}
+    )
+
+
 def prefix_upper_bound(prefix: str) -> str | None:
     """The smallest string greater than every string starting with ``prefix``.
 

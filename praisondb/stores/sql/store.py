@@ -127,7 +127,7 @@ class SQLStore(SQLItemsMixin):
         one_writer = io == "async" and self._dialect == "sqlite" and not is_memory_sqlite(url)
         self._fast = FastPath(self._engine, self._serialize_writes() if one_writer else None)
         self._bulk = BulkWriter(self._fast)
-        self._state = SQLState(self._tx, self._dialect)
+        self._state = SQLState(self._tx, self._dialect, self._call, self._fast)
 
     # -- sessions -------------------------------------------------------------
     def create_session(self, info: SessionInfo) -> SessionInfo:

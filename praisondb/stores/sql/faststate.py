@@ -1,0 +1,233 @@
+"""State reads and writes on the bare DBAPI connection (the fast path of ``fastpath.py``).
+
+The framework faces live on state: a LangGraph step is three state writes and a resume
+two reads; an ADK append one compare-and-set. Through SQLAlchemy's Connection each of
+those cost ~0.3 ms of Python on a small machine (a multi-row upsert was compiled anew on
+every call: ~0.5 ms alone), several times SQLite's own work. Here every statement is
+built with Core once, compiled once per dialect and run on a pooled DBAPI cursor; values
+go through the same bind and result processors Core applies, so what is stored and read
+back is byte for byte what the Core path stored. Semantics are ``SQLState``'s: a write
+locks the row (SELECT ... FOR UPDATE; SQLite's BEGIN IMMEDIATE) and decides in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from ...model import StateEntry
+from .fastpath import FastPath, _Statement
+from .schema import state
+from .statements import upsert_statement
+
+_COLUMNS = ("scope", "key", "value", "version", "expires_at", "updated_at", "write_token")
+_SCOPE = sa.bindparam("w_scope", type_=state.c.scope.type)
+_KEY = sa.bindparam("w_key", type_=state.c.key.type)
+_NOW = sa.bindparam("now", type_=state.c.expires_at.type)
+_LIVE = sa.or_(state.c.expires_at.is_(None), state.c.expires_at > _NOW)
+_ENTRY = (
+    state.c.scope,
+    state.c.key,
+    state.c.value,
+    state.c.version,
+    state.c.expires_at,
+    state.c.updated_at,
+)
+
+
+class _Prepared:
+    """A statement compiled once, with Core's bind and result processors for its values."""
+
+    def __init__(self, fast: FastPath, stmt: Any, column_keys: list[str] | None = None) -> None:
+        dialect = fast.dialect
+        compiled = stmt.compile(dialect=dialect, column_keys=column_keys)
+        assert isinstance(compiled, SQLCompiler)
+        self.statement = _Statement(compiled)
+        self.sql = self.statement.sql
+        self.binds: dict[str, Callable[[Any], Any]] = {}
+        for name, bind in compiled.binds.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                self.binds[name] = process
+        selected = getattr(stmt, "selected_columns", None)
+        self.results: list[Callable[[Any], Any] | None] = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in (selected if selected is not None else ())
+        ]
+
+    def args(self, values: dict[str, Any]) -> Any:
+        binds = self.binds
+        encoded = {
+            name: binds[name](value) if name in binds else value
+            for name, value in values.items()
+        }
+        return self.statement.args(encoded)
+
+    def decode(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(
+            v if p is None or v is None else p(v) for v, p in zip(row, self.results, strict=True)
+        )
+
+
+class FastState:
+    """The statements of the hot state calls, and how to run each on a cursor."""
+
+    def __init__(self, fast: FastPath, dialect_name: str) -> None:
+        self.fast = fast
+        self._get = _Prepared(fast, sa.select(*_ENTRY).where(_where(), _LIVE))
+        self._locked = _Prepared(
+            fast,
+            sa.select(
+                state.c.value,
+                state.c.version,
+                state.c.expires_at,
+                state.c.write_token,
+                state.c.updated_at,
+            )
+            .where(_where())
+            .with_for_update(),
+        )
+        written = [c for c in _COLUMNS if c not in ("scope", "key")]
+        self._update = _Prepared(fast, state.update().where(_where()), column_keys=written)
+        self._insert = _Prepared(fast, state.insert(), column_keys=list(_COLUMNS))
+        self._upsert = _Prepared(
+            fast, upsert_statement(dialect_name, state), column_keys=list(_COLUMNS)
+        )
+        self._lists: dict[tuple[bool, bool, bool, bool, bool], _Prepared] = {}
+
+    # -- reads ----------------------------------------------------------------------------
+    def get(self, scope: str, key: str, now: datetime) -> StateEntry | None:
+        prepared = self._get
+        with self.fast.cursor(write=False) as cursor:
+            cursor.execute(
+                prepared.sql, prepared.args({"w_scope": scope, "w_key": key, "now": now})
+            )
+            row = cursor.fetchone()
+        return None if row is None else StateEntry(*prepared.decode(row))
+
+    def list(
+        self,
+        scope: str | None,
+        prefix: str,
+        upper: str | None,
+        limit: int | None,
+        after: tuple[str, str] | None,
+        now: datetime,
+    ) -> list[StateEntry]:
+        """Live entries in (scope, key) order: an index range, bounded by ``limit``."""
+        shape = (
+            scope is not None,
+            bool(prefix),
+            upper is not None,
+            after is not None,
+            limit is not None,
+        )
+        prepared = self._lists.get(shape)
+        if prepared is None:
+            prepared = self._lists[shape] = _Prepared(self.fast, _list_statement(*shape))
+        values: dict[str, Any] = {"now": now}
+        if scope is not None:
+            values["w_scope"] = scope
+        if prefix:
+            values["lo"] = prefix
+        if upper is not None:
+            values["hi"] = upper
+        if after is not None:
+            values["after_scope"], values["after_key"] = after
+        if limit is not None:
+            values["limit"] = limit
+        with self.fast.cursor(write=False) as cursor:
+            cursor.execute(prepared.sql, prepared.args(values))
+            rows = cursor.fetchall()
+        return [StateEntry(*prepared.decode(row)) for row in rows]
+
+    # -- writes (the caller's ``decide`` runs inside the transaction) ----------------------
+    def write(
+        self,
+        scope: str,
+        key: str,
+        decide: Callable[[Any], tuple[StateEntry, str | None]],
+    ) -> StateEntry:
+        """Lock the row, let ``decide(row)`` pick the entry (raising to refuse), store it.
+
+        ``decide`` gets ``(value, version, expires_at, write_token, updated_at)`` or None
+        and returns (the entry, the token to store), or (the stored entry, None) when
+        nothing is to be written (a re-sent write that landed already)."""
+        with self.fast.cursor(write=True) as cursor:
+            locked = self._locked
+            cursor.execute(locked.sql, locked.args({"w_scope": scope, "w_key": key}))
+            found = cursor.fetchone()
+            row = None if found is None else locked.decode(found)
+            entry, token = decide(row)
+            if token is None:
+                return entry
+            values = {
+                "value": entry.value,
+                "version": entry.version,
+                "expires_at": entry.expires_at,
+                "updated_at": entry.updated_at,
+                "write_token": token,
+            }
+            if row is not None:
+                update = self._update
+                cursor.execute(update.sql, update.args({**values, "w_scope": scope, "w_key": key}))
+            else:
+                insert = self._insert
+                cursor.execute(insert.sql, insert.args({**values, "scope": scope, "key": key}))
+            return entry
+
+    def put(self, entries: Sequence[StateEntry]) -> None:
+        """Upsert ``entries`` exactly as given, in one transaction (one executemany)."""
+        upsert = self._upsert
+        rows = [
+            upsert.args(
+                {
+                    "scope": e.scope,
+                    "key": e.key,
+                    "value": e.value,
+                    "version": e.version,
+                    "expires_at": e.expires_at,
+                    "updated_at": e.updated_at,
+                    "write_token": None,
+                }
+            )
+            for e in entries
+        ]
+        with self.fast.cursor(write=True) as cursor:
+            if len(rows) == 1:
+                cursor.execute(upsert.sql, rows[0])
+            else:
+                cursor.executemany(upsert.sql, rows)
+
+
+def _where() -> sa.ColumnElement[bool]:
+    return sa.and_(state.c.scope == _SCOPE, state.c.key == _KEY)
+
+
+def _list_statement(
+    scoped: bool, prefixed: bool, bounded: bool, after: bool, limited: bool
+) -> sa.Select[Any]:
+    stmt = sa.select(*_ENTRY).where(_LIVE)
+    if scoped:
+        stmt = stmt.where(state.c.scope == _SCOPE)
+    if prefixed:
+        stmt = stmt.where(state.c.key >= sa.bindparam("lo", type_=state.c.key.type))
+    if bounded:
+        stmt = stmt.where(state.c.key < sa.bindparam("hi", type_=state.c.key.type))
+    if after:
+        after_scope = sa.bindparam("after_scope", type_=state.c.scope.type)
+        after_key = sa.bindparam("after_key", type_=state.c.key.type)
+        stmt = stmt.where(
+            sa.or_(
+                state.c.scope > after_scope,
+                sa.and_(state.c.scope == after_scope, state.c.key > after_key),
+            )
+        )
+    stmt = stmt.order_by(state.c.scope, state.c.key)
+    if limited:
+        stmt = stmt.limit(sa.bindparam("limit", type_=sa.BigInteger()))
+    return stmt
