@@ -143,6 +143,7 @@ class FastPath:
         self.is_async = bool(self.dialect.is_async)
         """The engine is the sync face of SQLAlchemy's async engine (see engine.py)."""
         self._error = self.dialect.loaded_dbapi.Error
+        self.paramstyle = self.dialect.paramstyle
         self._exists = self._compile(_EXISTS)
         self._insert = self._compile(messages.insert(), column_keys=list(MESSAGE_COLUMNS))
         if self._insert.order is not None and tuple(self._insert.order) != MESSAGE_COLUMNS:

@@ -8,6 +8,13 @@ built with Core once, compiled once per dialect and run on a pooled DBAPI cursor
 go through the same bind and result processors Core applies, so what is stored and read
 back is byte for byte what the Core path stored. Semantics are ``SQLState``'s: a write
 locks the row (SELECT ... FOR UPDATE; SQLite's BEGIN IMMEDIATE) and decides in Python.
+
+PostgreSQL: a locked write is four round trips (BEGIN, SELECT, UPDATE, COMMIT), and each
+commit waits for its WAL flush. So the common write is one statement in autocommit whose
+WHERE clause makes the decision (compare-and-set, expiry, the write token), and a batch
+is one ``INSERT ... SELECT FROM unnest(...)``: one round trip each, as atomic as before.
+When the one-statement write writes nothing (a version clash, or a re-sent write that
+landed already), the locked path decides what to answer.
 """
 
 from __future__ import annotations
@@ -24,6 +31,45 @@ from .fastpath import FastPath, _Statement
 from .schema import state
 from .statements import upsert_statement
 
+_PG_SET = """
+INSERT INTO praisondb_state AS s (scope, key, value, version, expires_at, updated_at, write_token)
+VALUES (%(scope)s, %(key)s, CAST(%(value)s AS jsonb), 1, %(expires)s, %(now)s, %(token)s)
+ON CONFLICT (scope, key) DO UPDATE SET
+    value = EXCLUDED.value,
+    version = CASE WHEN s.expires_at IS NULL OR s.expires_at > EXCLUDED.updated_at
+        THEN s.version + 1 ELSE 1 END,
+    expires_at = EXCLUDED.expires_at,
+    updated_at = EXCLUDED.updated_at,
+    write_token = EXCLUDED.write_token
+WHERE {guard}
+RETURNING version
+"""
+_LIVE_ROW = "(s.expires_at IS NULL OR s.expires_at > EXCLUDED.updated_at)"
+_PG_SET_ANY = _PG_SET.format(
+    guard=f"NOT ({_LIVE_ROW} AND s.write_token IS NOT DISTINCT FROM EXCLUDED.write_token)"
+)
+"""Unconditional: writes unless the live entry already carries this write's token."""
+_PG_SET_NEW = _PG_SET.format(guard=f"NOT {_LIVE_ROW}")
+"""``expected_version=0``: inserts, or replaces an expired entry."""
+_PG_SET_IF = """
+UPDATE praisondb_state SET value = CAST(%(value)s AS jsonb), version = version + 1,
+    expires_at = %(expires)s, updated_at = %(now)s, write_token = %(token)s
+WHERE scope = %(scope)s AND key = %(key)s AND (expires_at IS NULL OR expires_at > %(now)s)
+    AND version = %(expected)s AND write_token IS DISTINCT FROM %(token)s
+RETURNING version
+"""
+"""``expected_version=n``: only over the live entry at version n."""
+_PG_PUT = """
+INSERT INTO praisondb_state (scope, key, value, version, expires_at, updated_at, write_token)
+SELECT * FROM unnest(
+    CAST(%(scopes)s AS text[]), CAST(%(keys)s AS text[]),
+    CAST(CAST(%(values)s AS text[]) AS jsonb[]), CAST(%(versions)s AS bigint[]),
+    CAST(%(expires)s AS timestamptz[]), CAST(%(updated)s AS timestamptz[]),
+    CAST(%(tokens)s AS text[]))
+ON CONFLICT (scope, key) DO UPDATE SET
+    value = EXCLUDED.value, version = EXCLUDED.version, expires_at = EXCLUDED.expires_at,
+    updated_at = EXCLUDED.updated_at, write_token = EXCLUDED.write_token
+"""
 _COLUMNS = ("scope", "key", "value", "version", "expires_at", "updated_at", "write_token")
 _SCOPE = sa.bindparam("w_scope", type_=state.c.scope.type)
 _KEY = sa.bindparam("w_key", type_=state.c.key.type)
@@ -62,8 +108,7 @@ class _Prepared:
     def args(self, values: dict[str, Any]) -> Any:
         binds = self.binds
         encoded = {
-            name: binds[name](value) if name in binds else value
-            for name, value in values.items()
+            name: binds[name](value) if name in binds else value for name, value in values.items()
         }
         return self.statement.args(encoded)
 
@@ -98,6 +143,8 @@ class FastState:
             fast, upsert_statement(dialect_name, state), column_keys=list(_COLUMNS)
         )
         self._lists: dict[tuple[bool, bool, bool, bool, bool], _Prepared] = {}
+        self.one_statement = fast.name == "postgresql" and fast.paramstyle == "pyformat"
+        """PostgreSQL on psycopg: writes as single statements (the module docstring)."""
 
     # -- reads ----------------------------------------------------------------------------
     def get(self, scope: str, key: str, now: datetime) -> StateEntry | None:
@@ -180,8 +227,41 @@ class FastState:
                 cursor.execute(insert.sql, insert.args({**values, "scope": scope, "key": key}))
             return entry
 
+    def set_at_once(
+        self, entry: StateEntry, expected_version: int | None, token: str
+    ) -> StateEntry | None:
+        """PostgreSQL: ``entry`` written in one statement if its conditions hold (the
+        stored version is assigned here), else None and nothing written."""
+        codec = self.fast.codec
+        values: dict[str, Any] = {
+            "scope": entry.scope,
+            "key": entry.key,
+            "value": codec.json_dumps(entry.value),
+            "expires": None if entry.expires_at is None else codec.ts_bind(entry.expires_at),
+            "now": codec.ts_bind(entry.updated_at),
+            "token": token,
+        }
+        if expected_version is None:
+            sql = _PG_SET_ANY
+        elif expected_version == 0:
+            sql = _PG_SET_NEW
+        else:
+            sql, values["expected"] = _PG_SET_IF, expected_version
+        with self.fast.cursor(write=True, single=True) as cursor:
+            cursor.execute(sql, values)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        return StateEntry(
+            entry.scope, entry.key, entry.value, int(row[0]), entry.expires_at, entry.updated_at
+        )
+
     def put(self, entries: Sequence[StateEntry]) -> None:
-        """Upsert ``entries`` exactly as given, in one transaction (one executemany)."""
+        """Upsert ``entries`` exactly as given, in one transaction (one executemany; on
+        PostgreSQL one statement)."""
+        if self.one_statement:
+            self._put_pg(entries)
+            return
         upsert = self._upsert
         rows = [
             upsert.args(
@@ -202,6 +282,21 @@ class FastState:
                 cursor.execute(upsert.sql, rows[0])
             else:
                 cursor.executemany(upsert.sql, rows)
+
+    def _put_pg(self, entries: Sequence[StateEntry]) -> None:
+        codec = self.fast.codec
+        ts, dumps = codec.ts_bind, codec.json_dumps
+        values = {
+            "scopes": [e.scope for e in entries],
+            "keys": [e.key for e in entries],
+            "values": [dumps(e.value) for e in entries],
+            "versions": [e.version for e in entries],
+            "expires": [None if e.expires_at is None else ts(e.expires_at) for e in entries],
+            "updated": [ts(e.updated_at) for e in entries],
+            "tokens": [None] * len(entries),
+        }
+        with self.fast.cursor(write=True, single=True) as cursor:
+            cursor.execute(_PG_PUT, values)
 
 
 def _where() -> sa.ColumnElement[bool]:

@@ -121,9 +121,15 @@ class SQLState:
                 raise version_conflict(scope, key, version, expected_version)
             return StateEntry(scope, key, value, version + 1, expires_at, now), token
 
-        entry = self._call(
-            lambda: _racing(lambda: self._fast.write(scope, key, decide), 5), action="set_entry"
-        )
+        def write() -> StateEntry:
+            if self._fast.one_statement:
+                wanted = StateEntry(scope, key, value, 0, expires_at, utcnow())
+                done = self._fast.set_at_once(wanted, expected_version, token)
+                if done is not None:
+                    return done
+            return self._fast.write(scope, key, decide)  # decides what the refusal means
+
+        entry = self._call(lambda: _racing(write, 5), action="set_entry")
         self._maybe_purge()
         return entry
 
