@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 
 from ..errors import ConfigError, Conflict, NotFound, ValidationError
+from ..gc_pause import no_gc_pauses
 from ..model import Message, SessionInfo
 from ..validation import check_id
 from ._runners import make_runner, settle
@@ -273,7 +274,9 @@ def _events(db: PraisonDB, info: SessionInfo, config: GetSessionConfig | None) -
     if recent == 0 or info.message_count == 0:
         return []
     if recent is None and after is None:
-        return [to_event(m) for m in db.messages.list(info.id)]
+        messages = db.messages.list(info.id)
+        with no_gc_pauses():  # an Event per message: pydantic builds many containers
+            return [to_event(m) for m in messages]
     found: list[Event] = []
     before: int | None = None
     while True:

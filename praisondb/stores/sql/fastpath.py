@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from ...gc_pause import no_gc_pauses
 from ...model import Message
 from .engine import CLEAN
 from .schema import messages, sessions
@@ -527,11 +528,15 @@ class FastPath:
             values["before"] = before_seq
         if newest is not None or limit is not None:
             values["limit"] = newest if newest is not None else limit
-        with self._cursor(write=False) as cursor:
+        with self._cursor(write=False) as cursor, no_gc_pauses():
             cursor.execute(stmt.sql, stmt.args(values))
-            rows = cursor.fetchall()
+            rows = cursor.fetchall()  # psycopg decodes jsonb here
         if newest is not None:
             rows = rows[::-1]
+        with no_gc_pauses():
+            return self._messages(rows)
+
+    def _messages(self, rows: list[Any]) -> list[Message]:
         if self.name == "sqlite":
             return _sqlite_messages(rows)
         text, loads, ts = self.codec.text_result, self.codec.json_loads, self.codec.ts_result
