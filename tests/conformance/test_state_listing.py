@@ -3,6 +3,8 @@ page through (LangGraph's ``list(limit=10)`` of a thread, ADK's app and user key
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from praisondb import PraisonDB
@@ -55,3 +57,25 @@ def test_redis_indexes_a_store_written_before_scope_indexes(uid: str, backend_ur
     with PraisonDB(backend_url) as fresh:  # a process that starts on this version
         assert [e.key for e in fresh.state.list(scope)] == ["a", "b", "c"]
         assert [e.key for e in fresh.state.list(scope, limit=2)] == ["a", "b"]
+
+
+@pytest.mark.backends("json")
+def test_json_files_log_a_scope_written_before_key_logs(uid: str, backend_url: str) -> None:
+    """A scope whose directory has no key log (an older version wrote it) is logged by
+    its first listing; deletes are logged, and a log that is mostly deletes is compacted."""
+    from praisondb.stores.jsonfiles.state import KEY_LOG
+
+    scope = f"user:{uid}"
+    with PraisonDB(backend_url) as db:
+        for key in ("b", "a", "c"):
+            db.state.set(key, key, scope=scope)
+        store = db.state_store
+        log = Path(store._scope_dir(scope)) / KEY_LOG  # type: ignore[attr-defined]
+        log.unlink()
+        assert [e.key for e in db.state.list(scope, limit=2)] == ["a", "b"]
+        assert log.exists()
+        for n in range(150):
+            db.state.set(f"t{n}", n, scope=scope)
+            db.state.delete(f"t{n}", scope=scope)
+        assert len(log.read_bytes().splitlines()) < 200  # compacted on the way
+        assert [e.key for e in db.state.list(scope)] == ["a", "b", "c"]
