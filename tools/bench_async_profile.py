@@ -6,7 +6,7 @@ Prints µs per call, one call at a time and with 200 tasks in flight, for:
   through a bare ``greenlet_spawn`` (no task, no shield: what the bridge adds on top);
 - one await handed from a greenlet to the loop (``await_only``), and a native driver call
   through ``Awaiting`` against the same call awaited directly (redis.asyncio PING);
-- an append on ``memory://`` (no I/O: all of it is core + bridge) and on SQLite, on the
+- an append on ``memory://`` (no I/O: all of it is core + bridge), on SQLite and Redis, on the
   sync face and on the async face (whatever bridge the URL gets today);
 
 then cProfile's top functions (by own time) for async-face appends on ``memory://``, per
@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 
-from bench import TEXT
+from bench import TEXT, redis_url
 from bench_async_raw import POOL
 from sqlalchemy.util.concurrency import await_only, greenlet_spawn
 
@@ -81,7 +81,8 @@ async def bridges() -> list[tuple[str, float, float]]:
     for name, bridge in (("GreenletBridge", GreenletBridge()), ("ThreadBridge", ThreadBridge())):
         call = functools.partial(bridge.run, noop)
         rows.append((f"empty call, {name}.run", await serial_us(call), await concurrent_us(call)))
-        await bridge.close()
+        await bridge.stop()
+        await bridge.finish(noop)
     rows.append(
         (
             "empty call, greenlet_spawn in its own task",
@@ -190,6 +191,8 @@ def profile() -> None:
         rows += await appends("memory://", "memory://", N)
         with tempfile.TemporaryDirectory(prefix="praisondb-bench-") as tmp:
             rows += await appends(f"sqlite:///{tmp}/p.db", "SQLite (NORMAL)", 3_000)
+        with redis_url() as url:
+            rows += await appends(url, "Redis", 3_000)
         return rows, await profiled_appends(N)
 
     rows, stats = asyncio.run(go())

@@ -1,6 +1,6 @@
 """Each agent framework's stock store against praisondb's, same workload, same backend, one run.
 
-Usage: .venv/bin/python tools/bench_frameworks.py [--sections openai-agents,adk]
+Usage: .venv/bin/python tools/bench_frameworks.py [--sections openai-agents,adk,praisonai]
        [--backends sqlite,postgres,redis] [--turns 2500] [--load 10000]
 
 A section per framework (``SECTIONS``). Per store it prints:
@@ -16,6 +16,17 @@ turn (a user and an agent event, the agent's with a state delta) while the sessi
 grows to ``load`` events; growth compares the turn at ~5,000 events with ~100; load is
 ``get_session`` of that ``load``-event session; list is ``list_sessions`` of one
 user's ``load`` sessions (median of 5 each).
+
+Section praisonai (PraisonAI agents): a turn is what the Agent does per turn, a user and
+an assistant message: ``add_message`` twice on praisonaiagents' stock store (its
+``DefaultSessionStore``, JSON files, what an Agent with a ``session_id`` and no ``db``
+uses, default settings) and ``on_user_message``/``on_agent_message`` on a ``PraisonDB``
+(the hooks the Agent calls on its db). turns/s is at ~100 items (turns 25-75 of a new
+session); growth compares the turn at ~5,000 items (after a bulk fill) with that; load
+reads a ``load``-item session whole, median of 5: ``get_session`` from a new store object
+(the stock store keeps 100 messages live, older turns summarised, the raw turns in an
+archive in the same file) and ``on_agent_start`` (the Agent's resume call). The stock
+store writes without fsync; praisondb's JSON store is measured with and without it.
 
 Servers come from ``tools/services.sh env`` (``PRAISONDB_TEST_*_URL``); each store gets
 a private database, directory or key prefix (tests/backends.py), removed afterwards.
@@ -295,9 +306,126 @@ def adk(backends: list[str], turns: int, load: int) -> Iterator[Row]:
             yield from asyncio.run(run())
 
 
+# -- PraisonAI -------------------------------------------------------------------------------
+class StockStore:
+    """praisonaiagents' DefaultSessionStore: JSON files, one read-modify-write per message."""
+
+    def __init__(self, directory: Path) -> None:
+        from praisonaiagents.session.store import DefaultSessionStore
+
+        self.directory = directory
+        self.store = DefaultSessionStore(session_dir=str(directory))
+
+    def turn(self, sid: str, n: int) -> None:
+        self.store.add_message(sid, "user", f"{TEXT} #{n}")
+        self.store.add_message(sid, "assistant", f"{TEXT} reply {n}")
+
+    def fill(self, sid: str, turns: range) -> None:
+        history = self.store.get_chat_history(sid)
+        for n in turns:
+            history += [
+                {"role": "user", "content": f"{TEXT} #{n}"},
+                {"role": "assistant", "content": f"{TEXT} reply {n}"},
+            ]
+        self.store.set_chat_history(sid, history)
+
+    def load(self, sid: str) -> int:
+        """The whole record: the active window (recent turns and a summary of older
+        ones, what the Agent resumes with) and the archive of the turns it replaced."""
+        from praisonaiagents.session.store import DefaultSessionStore
+
+        session = DefaultSessionStore(session_dir=str(self.directory)).get_session(sid)
+        summaries = sum(1 for m in session.messages if m.metadata.get("compaction"))
+        return len(session.archived_messages) + len(session.messages) - summaries
+
+
+class PraisonDBHooks:
+    """A PraisonDB through the hooks the Agent calls."""
+
+    def __init__(self, url: str) -> None:
+        from praisondb import PraisonDB
+
+        self.db = PraisonDB(url, auto_migrate=True)
+
+    def turn(self, sid: str, n: int) -> None:
+        self.db.on_user_message(sid, f"{TEXT} #{n}")
+        self.db.on_agent_message(sid, f"{TEXT} reply {n}")
+
+    def fill(self, sid: str, turns: range) -> None:
+        from praisondb.model import Message
+
+        self.db.sessions.get_or_create(sid)
+        for start in range(turns.start, turns.stop, 500):
+            batch = range(start, min(start + 500, turns.stop))
+            self.db.messages.extend(
+                sid,
+                [
+                    Message(sid, role, f"{TEXT} {'reply ' if role == 'assistant' else '#'}{n}")
+                    for n in batch
+                    for role in ("user", "assistant")
+                ],
+            )
+
+    def load(self, sid: str) -> int:
+        return len(self.db.on_agent_start("bench", sid))
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def measure_praisonai_store(store: Any, load: int) -> tuple[float, float, float]:
+    sid = f"grow-{uuid.uuid4().hex[:8]}"
+    store.turn(f"warm-{sid}", -1)  # schema creation, connection warm-up
+    early = []
+    for n in range(75):  # up to ~150 items; turns 25-75 are the ~100-item window
+        t0 = time.perf_counter()
+        store.turn(sid, n)
+        early.append(time.perf_counter() - t0)
+    store.fill(sid, range(75, 2500))  # ~5,000 items
+    late = []
+    for n in range(2500, 2500 + WINDOW + 1):
+        t0 = time.perf_counter()
+        store.turn(sid, n)
+        late.append(time.perf_counter() - t0)
+    at_100 = statistics.median(early[25:75])
+    growth = statistics.median(late[1:]) / at_100  # the first may pay a one-off compaction
+    big = f"load-{uuid.uuid4().hex[:8]}"
+    store.fill(big, range(load // 2))
+    samples = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        got = store.load(big)
+        samples.append(time.perf_counter() - t0)
+        assert got == load, (got, load)
+    return 1 / at_100, growth, statistics.median(samples) * 1000
+
+
+def praisonai(backends: list[str], turns: int, load: int) -> Iterator[Row]:
+    del turns  # fixed windows: ~100 and ~5,000 items
+    with tempfile.TemporaryDirectory() as tmp:
+        rate, growth, load_ms = measure_praisonai_store(StockStore(Path(tmp)), load)
+        row = Row("praisonai", "JSON files", "DefaultSessionStore (stock)", rate, growth, load_ms)
+        print_row(row)
+        yield row
+    # json: as durable as every praisondb write (fsync), and without fsync like the stock store
+    runs = [("json", ""), ("json", "?fsync=false"), *((b, "") for b in backends if b != "json")]
+    for backend, query in runs:
+        with tempfile.TemporaryDirectory() as tmp, BACKENDS[backend].factory(Path(tmp)) as url:
+            hooks = PraisonDBHooks(url + query)
+            try:
+                rate, growth, load_ms = measure_praisonai_store(hooks, load)
+            finally:
+                hooks.close()
+            label = backend + (f" ({query[1:]})" if query else "")
+            row = Row("praisonai", label, "praisondb PraisonDB hooks", rate, growth, load_ms)
+            print_row(row)
+            yield row
+
+
 SECTIONS: dict[str, Callable[[list[str], int, int], Iterator[Row]]] = {
     "openai-agents": openai_agents,
     "adk": adk,
+    "praisonai": praisonai,
 }
 HEADERS = {
     "openai-agents": (
@@ -307,6 +435,10 @@ HEADERS = {
     "adk": (
         "| backend | service | turns/s (2 append_event each) | turn at ~5,000 vs ~100 events "
         "| get_session of 10,000 events | list_sessions of 10,000 sessions |"
+    ),
+    "praisonai": (
+        "| backend | store | turns/s at ~100 items (2 messages each) "
+        "| turn at ~5,000 vs ~100 items | load 10,000 items |"
     ),
 }
 

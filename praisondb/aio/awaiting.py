@@ -23,6 +23,8 @@ from sqlalchemy.util.concurrency import await_only
 
 ASYNC_MODULES = ("redis.asyncio", "redis.commands", "pymongo.asynchronous")
 """Modules whose classes are the async drivers' objects (everything else is a result)."""
+BATCH = 1000
+"""Documents a pymongo async cursor hands over per await (``to_list(BATCH)``)."""
 
 
 def _is_driver_object(value: Any) -> bool:
@@ -106,6 +108,12 @@ class Awaiting:
         if not hasattr(target, "__aiter__"):
             yield from iter(target)
             return
+        if hasattr(target, "to_list"):  # pymongo: one await per batch, not one per document
+            while True:
+                batch = wait(target.to_list(BATCH))
+                yield from batch
+                if len(batch) < BATCH:
+                    return
         iterator = target.__aiter__()
         while True:
             try:

@@ -233,12 +233,18 @@ class AsyncSession(Face[Session], SessionContext):
 
 
 class AsyncLifecycle(Face[LifecycleMixin]):
-    """PraisonAI's agent-db hooks, awaited (mixed into ``AsyncPraisonDB``)."""
+    """PraisonAI's agent-db hooks, awaited (mixed into ``AsyncPraisonDB``).
+
+    praisonaiagents 1.7.17 awaits only ``aon_agent_start``/``aon_run_start``/``aon_run_end``
+    and calls the message hooks without awaiting them, so an Agent's ``db`` must be a
+    sync ``PraisonDB`` (whose ``aon_*`` hooks run on worker threads)."""
 
     __slots__ = ()
     on_agent_start = awaited(LifecycleMixin.on_agent_start)
     on_user_message = awaited(LifecycleMixin.on_user_message)
     on_agent_message = awaited(LifecycleMixin.on_agent_message)
+    on_assistant_message = awaited(LifecycleMixin.on_assistant_message)
+    on_tool_message = awaited(LifecycleMixin.on_tool_message)
     on_tool_call = awaited(LifecycleMixin.on_tool_call)
     on_agent_end = awaited(LifecycleMixin.on_agent_end)
     on_run_start = awaited(LifecycleMixin.on_run_start)
@@ -254,6 +260,10 @@ class AsyncLifecycle(Face[LifecycleMixin]):
     get_schema_version = awaited(LifecycleMixin.get_schema_version)
     check_schema_compatibility = awaited(LifecycleMixin.check_schema_compatibility)
     migrate_schema = awaited(LifecycleMixin.migrate_schema)
+    # the awaited twins PraisonAI looks for are the same hooks here (already awaited)
+    aon_agent_start = awaited(LifecycleMixin.on_agent_start)
+    aon_run_start = awaited(LifecycleMixin.on_run_start)
+    aon_run_end = awaited(LifecycleMixin.on_run_end)
 
 
 class AsyncDbSessionAdapterBase(Face[DbSessionAdapter]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..facade import PraisonDB
+from ..integrations.labels import describe, framework_of, state_summary
 from .options import database_url_option, json_option
 from .output import echo_json, echo_table
 
@@ -48,8 +49,11 @@ def list_sessions(
         echo_json({"items": page.items, "next_cursor": page.next_cursor})
         return
     echo_table(
-        ["id", "user", "agent", "title", "messages", "updated"],
-        [[s.id, s.user_id, s.agent, s.title, s.message_count, s.updated_at] for s in page.items],
+        ["id", "user", "agent", "framework", "title", "messages", "updated"],
+        [
+            [s.id, s.user_id, s.agent, framework_of(s), s.title, s.message_count, s.updated_at]
+            for s in page.items
+        ],
     )
     if page.next_cursor:
         click.echo(f"more: --cursor {page.next_cursor}")
@@ -61,28 +65,37 @@ def list_sessions(
 @click.option("--last", type=click.IntRange(0), default=None, help="Only the last N messages.")
 @json_option
 def show_session(url: str | None, session_id: str, last: int | None, as_json: bool) -> None:
-    """Show one session and its messages."""
+    """Show one session, its state entries and its messages."""
     with PraisonDB(url) as db:
         info = db.sessions.get(session_id)
         messages = db.messages.list(session_id, last=last)
+        entries = db.state.list(f"session:{info.id}")
     if as_json:
-        echo_json({"session": info, "messages": messages})
+        echo_json(
+            {
+                "session": info,
+                "framework": framework_of(info),
+                "state_entries": len(entries),
+                "messages": messages,
+            }
+        )
         return
-    click.echo(f"session  {info.id}")
+    click.echo(f"session   {info.id}")
     for label, value in [
         ("user", info.user_id),
         ("agent", info.agent),
+        ("framework", framework_of(info)),
         ("title", info.title),
         ("parent", info.parent_id),
         ("created", info.created_at.isoformat()),
         ("updated", info.updated_at.isoformat()),
         ("messages", info.message_count),
+        ("state", state_summary(entries)),
     ]:
         if value is not None:
-            click.echo(f"{label:<8} {value}")
+            click.echo(f"{label:<9} {value}")
     for m in messages:
-        text = m.content if isinstance(m.content, str) else str(m.content)
-        click.echo(f"{m.seq:>5}  {m.role:<9} {text}")
+        click.echo(f"{m.seq:>5}  {m.role:<9} {describe(m)}")
 
 
 @sessions.command("delete")

@@ -64,8 +64,8 @@ def selection_options(func: F) -> F:
             type=click.Choice(["auto", "all", "none"]),
             default="auto",
             show_default=True,
-            help="State to include: auto = all scopes when unfiltered, else the selected "
-            "sessions' and user's scopes.",
+            help="State to include: auto = all scopes when unfiltered, else what the "
+            "selected sessions read (their own scopes, app, their users' scopes).",
         ),
         click.option(
             "--batch-size",

@@ -12,7 +12,8 @@ any other. ``db`` is a database URL, a :class:`~praisondb.PraisonDB` or an
   praisondb refuses it (longer than 255 characters, control characters) or it starts
   with ``adk~``, the session is stored as ``adk~`` + SHA-256 of the three. A user id or
   app name praisondb refuses is labelled the same way. The originals are kept in the
-  session's metadata (``{"adk": {"app_name", "user_id", "session_id", ...}}``). As ADK's
+  session's metadata (``{"adk": {"app_name", "user_id", "session_id", ...}}``, beside
+  ``"framework": "adk"``, see :mod:`praisondb.integrations.labels`). As ADK's
   own services do, a session id is stripped of surrounding whitespace;
 - every event is one message, in order, its content the event's whole JSON as one
   content block (so fields a newer ADK adds survive), metadata ``{"adk": "event"}``, its
@@ -54,6 +55,7 @@ from ..gc_pause import no_gc_pauses
 from ..model import Message, SessionInfo
 from ..validation import check_id
 from ._runners import make_runner, settle
+from .labels import ADK, stamped
 
 try:
     from google.adk.errors import StaleSessionError
@@ -218,7 +220,8 @@ def _create(
         raise SessionExists(_exists(app, user, sid))
     deltas = _session_util.extract_json_safe_state_delta(state)
     record = {"state": deltas["session"], "update_time": now}
-    metadata = {KEY: {"app_name": app, "user_id": user, "session_id": sid, **record}}
+    owner = {"app_name": app, "user_id": user, "session_id": sid, **record}
+    metadata = stamped({KEY: owner}, ADK)
     for pid in storage_ids(app, user, sid):
         try:
             db.sessions.create(pid, user_id=label(user), agent=label(app), metadata=metadata)

@@ -18,7 +18,9 @@ any other. How the SDK's items are stored:
   Chat Completions item carries ``__fake_id__``), so praisondb makes the message ids;
 - a session id praisondb refuses (empty, longer than 255 characters, control
   characters) or one starting with ``oa~`` is stored as ``oa~`` + its SHA-256, the
-  original kept in the session's metadata (``{"openai_agents": {"session_id": ...}}``).
+  original kept in the session's metadata (``{"openai_agents": {"session_id": ...}}``);
+- a session this module creates carries ``{"framework": "openai-agents"}`` in its metadata
+  (see :mod:`praisondb.integrations.labels`).
 
 ``pop_item`` claims the newest message by deleting exactly its ``seq``: of two poppers
 racing for one item only one deletes it, the other takes the next, so N concurrent pops
@@ -41,6 +43,7 @@ from ..gc_pause import no_gc_pauses
 from ..model import Message
 from ..validation import check_id
 from ._runners import make_runner, settle
+from .labels import OPENAI_AGENTS, stamped
 
 try:
     from agents.memory.session_settings import (
@@ -230,10 +233,13 @@ class PraisonDBSession:
     def _fields(self, wrapper: RunContextWrapper[Any] | None) -> dict[str, Any]:
         """How the praisondb session is labelled when an append has to create it."""
         user_id = self.user_id if self.user_id is not None else _context_user(wrapper)
-        fields: dict[str, Any] = {"user_id": user_id, "agent": self.agent}
-        if self.praisondb_session_id != self.session_id:
-            fields["metadata"] = {KEY: {"session_id": self.session_id}}
-        return fields
+        mapped = {KEY: {"session_id": self.session_id}}
+        original = mapped if self.praisondb_session_id != self.session_id else None
+        return {
+            "user_id": user_id,
+            "agent": self.agent,
+            "metadata": stamped(original, OPENAI_AGENTS),
+        }
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._runner.run(fn, *args)

@@ -17,6 +17,8 @@ from ._plan import (
     counted,
     iter_sessions,
     make_selection,
+    noting_users,
+    shared_scopes,
     state_plan,
 )
 from ._reports import (
@@ -104,9 +106,9 @@ def export(
             },
         )
         try:
-            for info, _ in counted(
-                iter_sessions(src.conversations, selection, since, None, report.notes), report
-            ):
+            users: set[str] = set()
+            listed = iter_sessions(src.conversations, selection, since, None, report.notes)
+            for info, _ in noting_users(counted(listed, report), users):
                 session = StoreSession(src.conversations, info)
                 runs, checkpoints, spans = session.runs(), session.checkpoints(), session.spans()
                 writer.begin_session(info, runs, checkpoints, spans)
@@ -124,17 +126,11 @@ def export(
                     entries = [e for e in src.state.list_entries(f"session:{info.id}")]
                     writer.write_state(entries)
                     tracker.add(state_copied=len(entries))
-            if src.state is not None and (all_state or (session_state and selection.user_id)):
-                scope = None if all_state else f"user:{selection.user_id}"
-                pending: list[StateEntry] = []
-                for entry in iter_entries(src.state, scope, batch_size):
-                    pending.append(entry)
-                    if len(pending) >= batch_size:
-                        writer.write_state(pending)
-                        tracker.add(state_copied=len(pending))
-                        pending = []
-                writer.write_state(pending)
-                tracker.add(state_copied=len(pending))
+            scopes: list[str | None] = [None] if all_state else []
+            if session_state:
+                scopes += shared_scopes(selection, users)
+            for scope in scopes:
+                _export_state(src.state, scope, batch_size, writer, tracker)
             writer.close()
         except BaseException:
             writer.abort()
@@ -142,6 +138,26 @@ def export(
         report.bytes = writer.bytes_written
         report.elapsed = time.perf_counter() - clock
     return report
+
+
+def _export_state(
+    state: StateStore | None,
+    scope: str | None,
+    batch_size: int,
+    writer: ArchiveWriter,
+    tracker: Tracker,
+) -> None:
+    if state is None:
+        return
+    pending: list[StateEntry] = []
+    for entry in iter_entries(state, scope, batch_size):
+        pending.append(entry)
+        if len(pending) >= batch_size:
+            writer.write_state(pending)
+            tracker.add(state_copied=len(pending))
+            pending = []
+    writer.write_state(pending)
+    tracker.add(state_copied=len(pending))
 
 
 def import_(

@@ -150,12 +150,36 @@ def check_common(batch_size: int, workers: int, on_conflict: str, state: str) ->
 
 
 def state_plan(state: StateMode, selection: Selection) -> tuple[bool, bool]:
-    """(copy every scope, copy the session:<id> scope of each selected session)."""
+    """(copy every scope, copy what the selected sessions read: see :func:`shared_scopes`)."""
     if state == "none":
         return False, False
     if state == "all" or not selection.filtered:
         return True, False
     return False, True
+
+
+def shared_scopes(selection: Selection, users: set[str]) -> list[str]:
+    """The scopes a filtered transfer brings along besides each session's own
+    (``session:<id>``): ``app`` and ``user:<id>`` of every selected session's user.
+
+    That is everything a session reads through praisondb and the framework faces (ADK's
+    ``app:``/``user:`` state, PraisonAI's user memory), so a session copied alone resumes
+    on the target as it was. Other sessions' and other users' scopes stay behind.
+    """
+    found = set(users)
+    if selection.user_id is not None:
+        found.add(selection.user_id)
+    return ["app", *(f"user:{user}" for user in sorted(found))]
+
+
+def noting_users(
+    items: Iterator[tuple[SessionInfo, Position]], users: set[str]
+) -> Iterator[tuple[SessionInfo, Position]]:
+    """``items`` unchanged, each session's user added to ``users`` as it passes."""
+    for info, position in items:
+        if info.user_id is not None:
+            users.add(info.user_id)
+        yield info, position
 
 
 def as_int(value: Any) -> int:

@@ -36,6 +36,8 @@ from ._plan import (
     counted,
     iter_sessions,
     make_selection,
+    noting_users,
+    shared_scopes,
     state_plan,
 )
 from ._reports import (
@@ -263,8 +265,13 @@ def copy(
                 tracker,
                 keeper.on_batch,
             )
-            items = counted(
-                iter_sessions(src.conversations, selection, lower, position, report.notes), report
+            users: set[str] = set()
+            items = noting_users(
+                counted(
+                    iter_sessions(src.conversations, selection, lower, position, report.notes),
+                    report,
+                ),
+                users,
             )
             loader = tgt.conversations
             if isinstance(loader, BulkSessionLoader) and not dry_run:
@@ -283,10 +290,15 @@ def copy(
                         conflicting.add(info.id)
 
                 _run_units(_single(items), copy_one, workers, keeper.on_session)
-            if session_state and selection.user_id is not None:
-                _copy_scope_state(src, tgt, f"user:{selection.user_id}", syncer)
-            if all_state and src.state is not None:
-                _copy_all_state(src.state, tgt.state, syncer, batch_size)
+            if src.state is not None:
+                scopes: list[str | None] = [None] if all_state else []
+                if session_state:
+                    if report.resumed:  # the sessions an interrupted run finished count too
+                        listed = iter_sessions(src.conversations, selection, lower)
+                        users.update(i.user_id for i, _ in listed if i.user_id is not None)
+                    scopes += shared_scopes(selection, users)
+                for one in scopes:
+                    _copy_state(src.state, tgt.state, one, syncer, batch_size)
         except BaseException:  # Ctrl-C or an error: the re-run resumes from here
             keeper.save_on_abort()
             raise
@@ -350,30 +362,23 @@ def resume_note(cursor: dict[str, Any]) -> str:
     return note
 
 
-def _copy_all_state(
-    source: StateStore, target: StateStore | None, syncer: SessionSyncer, batch: int
+def _copy_state(
+    source: StateStore,
+    target: StateStore | None,
+    scope: str | None,
+    syncer: SessionSyncer,
+    batch: int,
 ) -> None:
-    theirs = iter_entries(target, None, batch) if target is not None else iter([])
+    """Entries of ``scope`` (every scope: None) the target lacks or holds differently."""
+    theirs = iter_entries(target, scope, batch) if target is not None else iter([])
     pending: list[StateEntry] = []
-    for ours, other in merge_entries(iter_entries(source, None, batch), theirs):
+    for ours, other in merge_entries(iter_entries(source, scope, batch), theirs):
         if ours is not None and (other is None or not state_equal(ours, other)):
             pending.append(ours)
             if len(pending) >= batch:
                 syncer.write_state(pending)
                 pending = []
     syncer.write_state(pending)
-
-
-def _copy_scope_state(src: Endpoint, tgt: Endpoint, scope: str, syncer: SessionSyncer) -> None:
-    if src.state is None:
-        return
-    have = tgt.state.list_entries(scope) if tgt.state is not None else []
-    changed = [
-        ours
-        for ours, other in merge_entries(src.state.list_entries(scope), have)
-        if ours is not None and (other is None or not state_equal(ours, other))
-    ]
-    syncer.write_state(changed)
 
 
 # -- verify ----------------------------------------------------------------------------------
@@ -440,16 +445,22 @@ def _verify_stores(
     report = VerifyReport(src.label, tgt.label)
     shadow = TransferReport("verify", src.label, tgt.label)
     tracker = Tracker(shadow, "verify", progress)
-    for info, _ in iter_sessions(src.conversations, selection, lower, None, report.notes):
+    users: set[str] = set()
+    listed = iter_sessions(src.conversations, selection, lower, None, report.notes)
+    for info, _ in noting_users(listed, users):
         if exclude and info.id in exclude:
             continue
         if created_before is not None and info.created_at > created_before:
             continue
         check_one(StoreSession(src.conversations, info), tgt, options, src.state, report, tracker)
-    if all_state and src.state is not None and tgt.state is not None:
+    scopes: list[str | None] = [None] if all_state else []
+    if options.session_state:
+        scopes += shared_scopes(selection, users)
+    if scopes and src.state is not None and tgt.state is not None:
         if same_state_store(src, tgt):
             report.notes.append("source and target share one state store; state not compared")
         else:
-            compare_all_state(src.state, tgt.state, None, options.batch_size, report)
+            for scope in scopes:
+                compare_all_state(src.state, tgt.state, scope, options.batch_size, report)
     report.elapsed = time.perf_counter() - clock
     return report

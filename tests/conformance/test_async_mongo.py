@@ -208,3 +208,32 @@ def test_first_calls_of_many_tasks_on_a_new_database_wait_for_setup_without_bloc
             assert [d["_id"] for d in applied] == [n for n, _, _ in MIGRATIONS]
         finally:
             client.close()
+
+
+async def read_back(url: str, sizes: list[int]) -> list[tuple[list[str], list[str]]]:
+    """(written contents, read contents) of one session per size, read whole and the
+    newest half with ``last=``."""
+    out = []
+    async with AsyncPraisonDB(url) as db:
+        for size in sizes:
+            sid = f"batches-{size}"
+            await db.sessions.create(sid)
+            wrote = [f"m{i}" for i in range(size)]
+            for start in range(0, size, 1000):
+                chunk = wrote[start : start + 1000]
+                await db.messages.extend(sid, [{"role": "user", "content": c} for c in chunk])
+            whole = [str(m.content) for m in await db.messages.list(sid)]
+            half = [str(m.content) for m in await db.messages.list(sid, last=size // 2)]
+            out.append((wrote, whole))
+            out.append((wrote[size - size // 2 :], half))
+    return out
+
+
+def test_a_cursor_read_in_batches_returns_every_document_in_order(backend_url: str) -> None:
+    """Cursors hand over BATCH documents per await (praisondb.aio.awaiting): sizes on,
+    under and across the batch edge all come back whole, in seq order."""
+    from praisondb.aio.awaiting import BATCH as CURSOR_BATCH
+
+    sizes = [0, 1, CURSOR_BATCH - 1, CURSOR_BATCH, 2 * CURSOR_BATCH + 345]
+    for wrote, read in asyncio.run(read_back(backend_url, sizes)):
+        assert read == wrote

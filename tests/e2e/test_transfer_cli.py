@@ -78,9 +78,12 @@ def test_filters(source: str, target: str) -> None:
     report = orjson.loads(result.stdout)
     assert report["sessions_created"] == 2 and report["state_copied"] == 0
     one = orjson.loads(run("copy", source, target, "--session", "s0", "--json").stdout)
-    assert one["sessions_created"] == 1 and one["state_copied"] == 0  # no session:s0 state
+    # no session:s0 state; s0 belongs to u0, whose scope comes along (what s0 reads)
+    assert one["sessions_created"] == 1 and one["state_copied"] == 1
     with PraisonDB(target) as db:
         assert sorted(s.id for s in db.sessions.list().items) == ["s0", "s1", "s3"]
+        assert db.state.get("theme", scope="user:u0") == "dark"
+        assert db.state.list("user:u1") == []
 
 
 def test_verify_names_the_session_that_differs(source: str, target: str) -> None:

@@ -54,19 +54,31 @@ def test_every_export_has_a_docstring_or_is_data() -> None:
     assert missing == [], f"no docstring of their own: {missing}"
 
 
-def test_import_loads_no_driver() -> None:
+DRIVERS = ["psycopg", "pymysql", "pymongo", "redis", "clickhouse_connect", "chdb", "anthropic"]
+FRAMEWORKS = [
+    "agents",
+    "google.adk",
+    "google.genai",
+    "langchain_core",
+    "langgraph",
+    "openai",
+    "praisonaiagents",
+]
+"""Agent frameworks (and their clients) that only praisondb.integrations.* may import."""
+
+
+@pytest.mark.parametrize(
+    "module", ["praisondb", "praisondb.integrations", "praisondb.integrations.labels"]
+)
+def test_import_loads_no_driver_and_no_framework(module: str) -> None:
+    """In a fresh interpreter: importing praisondb (or the integrations package, or the
+    framework-free labels the CLI uses) pulls in no driver and no agent framework."""
     code = (
-        "import sys, praisondb; "
-        "drivers = {'psycopg', 'pymysql', 'pymongo', 'redis', 'clickhouse_connect', 'chdb', 'anthropic', "
-        "'langgraph', 'langchain_core'}; "
-        "print(sorted(drivers & set(sys.modules)))"
+        f"import json, sys, {module}; "
+        f"print(json.dumps(sorted(set({DRIVERS + FRAMEWORKS!r}) & set(sys.modules))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-
-
-FRAMEWORKS = ["agents", "google.adk", "google.genai", "langgraph", "openai"]
-"""Agent frameworks (and their clients) that only praisondb.integrations.* may import."""
+    assert json.loads(out.stdout) == []
 
 
 def test_the_facades_load_no_agent_framework() -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ...errors import ValidationError
 from ...model import StateEntry, utcnow
 from . import _records as rec
-from ._threads import Threads, entry, metadata_of, pages
+from ._threads import PAGE, Threads, metadata_of, pages
 
 if TYPE_CHECKING:
     from ...facade import PraisonDB
@@ -26,15 +26,11 @@ def delete_thread(threads: Threads, db: PraisonDB, thread_id: str) -> None:
 
 def delete_for_runs(threads: Threads, db: PraisonDB, run_ids: Sequence[str]) -> None:
     """Delete the checkpoints (and their pending writes) that these runs wrote, on every
-    thread the run index names; a namespace whose head goes moves it to its newest
-    remaining checkpoint."""
+    thread whose run index names one of them; a namespace whose head goes moves it to its
+    newest remaining checkpoint."""
     runs = {str(r) for r in run_ids}
-    index: list[StateEntry] = []
-    for run in sorted(runs):
-        index.extend(db.state.list("app", rec.runs_prefix(run)))
-    sessions = sorted({str(e.value["session"]) for e in index if isinstance(e.value, dict)})
-    for session in sessions:
-        scope = f"session:{session}"
+    index = [found for run in sorted(runs) for found in _run_entries(db, run)]
+    for scope in sorted({found.scope for found in index}):
         newest: dict[str, Any] = {}  # ns -> the newest checkpoint record that stays
         doomed: dict[str, set[str]] = {}
         for found in pages(db, scope, rec.CHECKPOINTS):
@@ -52,7 +48,21 @@ def delete_for_runs(threads: Threads, db: PraisonDB, run_ids: Sequence[str]) -> 
             _repoint_head(db, scope, ns, gone, newest.get(ns))
         threads.caches.forget_scope(scope)
     for found in index:
-        db.state.delete(found.key, scope="app")
+        db.state.delete(found.key, scope=found.scope)
+
+
+def _run_entries(db: PraisonDB, run_id: str) -> list[StateEntry]:
+    """The run index entries of ``run_id``: one per thread it wrote, in that thread's scope
+    (a key-prefix read across scopes; exact keys only, so run ``ab`` never matches ``abc``)."""
+    key = rec.run_key(run_id)
+    found: list[StateEntry] = []
+    after: tuple[str, str] | None = None
+    while True:
+        page = db.state_store.list_entries(None, key, limit=PAGE, after=after)
+        found += [e for e in page if e.key == key and e.scope.startswith("session:")]
+        if len(page) < PAGE:
+            return found
+        after = (page[-1].scope, page[-1].key)
 
 
 def _repoint_head(
@@ -69,13 +79,12 @@ def _repoint_head(
 
 
 def copy_thread(threads: Threads, db: PraisonDB, source: str, target_thread: str) -> None:
-    """Every checkpoint, blob, pending write and head of ``source`` into ``target``."""
+    """Every checkpoint, blob, pending write, head and run index entry of ``source`` into
+    ``target``."""
     source_scope = rec.scope_of(str(source))
     target_thread = str(target_thread)
     scope = rec.scope_of(target_thread)
-    session = rec.session_id(target_thread)
     ensured = False
-    runs: set[str] = set()
     batch: list[StateEntry] = []
     for found in pages(db, source_scope, rec.PREFIX):
         if not ensured:
@@ -86,15 +95,10 @@ def copy_thread(threads: Threads, db: PraisonDB, source: str, target_thread: str
             value = {**value, "thread": target_thread}
             if isinstance(value.get("record"), dict):  # a head's copy of its record
                 value["record"] = {**value["record"], "thread": target_thread}
-            if value.get("run_id") is not None:
-                runs.add(str(value["run_id"]))
         batch.append(StateEntry(scope, found.key, value, found.version, None, utcnow()))
-        if len(batch) >= 200:
+        if len(batch) >= PAGE:
             db.state_store.put_entries(batch)
             batch = []
-    for run in sorted(runs):
-        value = {"run": run, "session": session, "thread": target_thread}
-        batch.append(entry("app", rec.run_key(run, session), value))
     if batch:
         db.state_store.put_entries(batch)
     threads.caches.forget_scope(scope)

@@ -15,10 +15,12 @@ key                                             value
                                                 small channel values inline
 ``langgraph/blob/<ns>/<channel>/<version>``     one channel value at one version
 ``langgraph/writes/<ns>/<checkpoint id>``       every pending write of one checkpoint
+``langgraph/run/<run id>``                      the run wrote checkpoints of this thread
+                                                (``delete_for_runs`` finds threads by it)
 ==============================================  ===========================================
 
-plus ``langgraph/run/<run id>/<session>`` in the ``app`` scope: which threads a run wrote
-(``delete_for_runs``). Checkpoint ids (UUIDv6, time-ordered hex) are stored with each hex
+The run index lives in the thread's own scope like everything else, so a copy of one
+session carries it and deleting the session removes it. Checkpoint ids (UUIDv6, time-ordered hex) are stored with each hex
 digit inverted, so the store's ascending key order is newest first: the latest
 ``limit`` checkpoints are one prefix read. A part that is long or odd (a nested
 namespace, a channel name) is percent-encoded, or hashed when still long; the full text
@@ -105,12 +107,8 @@ def writes_key(ns: str, checkpoint_id: str) -> str:
     return f"{writes_prefix(ns)}{part(checkpoint_id)}"
 
 
-def run_key(run_id: str, session: str) -> str:
-    return f"{RUNS}{part(run_id)}/{part(session)}"
-
-
-def runs_prefix(run_id: str) -> str:
-    return f"{RUNS}{part(run_id)}/"
+def run_key(run_id: str) -> str:
+    return f"{RUNS}{part(run_id)}"
 
 
 # -- values through the saver's serde, never pickle -------------------------------------

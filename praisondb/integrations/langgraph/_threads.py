@@ -5,7 +5,7 @@ async methods with an :class:`~praisondb.aio.AsyncPraisonDB`'s core through
 ``run_sync``, so both faces run the same code in one trip through the bridge.
 
 Write path (``put``): the changed channels' blobs, the checkpoint record and, once per run
-and thread, the run index go out in one ``put_entries`` batch; then the namespace's head
+and thread, its run index entry go out in one ``put_entries`` batch; then the namespace's head
 entry moves to the new checkpoint by compare-and-set. The head is the commit: a put that
 loses the compare-and-set deletes its record and raises :class:`~praisondb.Conflict`, so
 two writers racing on one thread never silently fork it (LangGraph issue #8796).
@@ -45,9 +45,11 @@ from langgraph.checkpoint.base import (
     writes_sort_key,
 )
 
+from ... import clock
 from ...errors import Conflict, NotFound, ValidationError
-from ...model import StateEntry, utcnow
+from ...model import Event, StateEntry, utcnow
 from ...validation import check_json, check_key
+from ..labels import LANGGRAPH, stamped
 from . import _records as rec
 
 if TYPE_CHECKING:
@@ -59,6 +61,11 @@ INLINE_LIMIT = 4096
 """Channel values whose serialised form is this short ride inline in every checkpoint
 record (no blob read to load them), as SqliteSaver stores every value in every
 checkpoint; every value is also a blob, written when it changes."""
+TOUCH = 60.0
+"""Seconds between ``updated_at`` moves of a thread in use (also at its first put in this
+saver and at each new run): checkpoints are state entries, which leave the session record
+alone, so without this retention cleanup could delete a thread being resumed, and an
+incremental copy with a filter (which lists sessions by ``updated_at``) could miss it."""
 _CACHE = 10_000
 _ATTEMPTS = 5
 PAGE = 200
@@ -78,7 +85,8 @@ class Caches:
         self.packed: OrderedDict[tuple[str, str, str], tuple[Any, list[str]]] = OrderedDict()
         """Each channel's latest (version, serialised value), so an unchanged small value
         rides inline without serialising it again (versions are unique per value)."""
-        self.sessions: OrderedDict[str, bool] = OrderedDict()
+        self.sessions: OrderedDict[str, float] = OrderedDict()
+        """When this saver last moved each session's ``updated_at`` (``clock.time()``)."""
         self.runs: OrderedDict[tuple[str, str], bool] = OrderedDict()
 
     def remember(self, table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
@@ -194,6 +202,8 @@ class Threads:
             stored = db.state.set(rec.head_key(ns), head, scope=scope)
         self.caches.remember(self.caches.heads, (scope, ns), (checkpoint_id, stored.version))
         self.caches.remember(self.caches.committed, (scope, ns, checkpoint_id), True)
+        if db.events.enabled:  # a checkpoint is a thread's "append": analytics logs each one
+            db.events.emit(_checkpoint_event(thread, ns, checkpoint_id, meta))
         return config_of(thread, ns, checkpoint_id)
 
     def _fenced(
@@ -240,28 +250,36 @@ class Threads:
     def _prepare_session(
         self, db: PraisonDB, thread: str, run_id: str | None, entries: list[StateEntry]
     ) -> tuple[str, str] | None:
-        """Make the thread's session exist (once per saver), keep its ``updated_at`` fresh
-        for retention (once per run), and index the run for ``delete_for_runs``."""
+        """Make the thread's session exist, keep its ``updated_at`` fresh (see ``TOUCH``),
+        and index the run for ``delete_for_runs``."""
         session = rec.session_id(thread)
         run = (run_id, session) if run_id is not None else None
-        if self.caches.recall(self.caches.sessions, session) is None:
-            self.ensure_session(db, thread)
-        elif run is not None and self.caches.recall(self.caches.runs, run) is None:
-            try:
-                db.sessions.update(session)  # a new run: the thread is in use
-            except NotFound:
-                self.ensure_session(db, thread)
-        if run is None or self.caches.recall(self.caches.runs, run) is not None:
+        new_run = run is not None and self.caches.recall(self.caches.runs, run) is None
+        touched = self.caches.recall(self.caches.sessions, session)
+        if touched is None or new_run or clock.time() - touched >= TOUCH:
+            self.touch(db, thread)
+        if run is None or not new_run:
             return None
-        value = {"run": run_id, "session": session, "thread": thread}
-        entries.append(entry("app", rec.run_key(str(run_id), session), value))
+        value = {"run": run_id, "thread": thread}
+        entries.append(entry(f"session:{session}", rec.run_key(str(run_id)), value))
         return run
 
+    def touch(self, db: PraisonDB, thread: str) -> None:
+        """Move the session's ``updated_at`` (the thread is in use), creating it if missing."""
+        try:
+            db.sessions.update(rec.session_id(thread))
+        except NotFound:
+            self.ensure_session(db, thread)
+            return
+        self.caches.remember(self.caches.sessions, rec.session_id(thread), clock.time())
+
     def ensure_session(self, db: PraisonDB, thread: str) -> str:
+        """The thread's session (agent ``langgraph``, metadata ``framework: langgraph``)."""
         session = rec.session_id(thread)
         mapped = {"langgraph_thread_id": thread} if session != thread else None
-        db.sessions.get_or_create(session, agent="langgraph", metadata=mapped)
-        self.caches.remember(self.caches.sessions, session, True)
+        metadata = stamped(mapped, LANGGRAPH)
+        db.sessions.get_or_create(session, agent="langgraph", metadata=metadata)
+        self.caches.remember(self.caches.sessions, session, clock.time())
         return session
 
     def put_writes(
@@ -488,6 +506,23 @@ def _every_head(db: PraisonDB) -> Iterator[StateEntry]:
         if len(page) < PAGE:
             return
         after = (page[-1].scope, page[-1].key)
+
+
+def _checkpoint_event(thread: str, ns: str, checkpoint_id: str, meta: dict[str, Any]) -> Event:
+    """``checkpoint``: which thread, step and source (``input``, ``loop``, ``update``...)."""
+    step = meta.get("step")
+    run_id = meta.get("run_id")
+    return Event(
+        "checkpoint",
+        session_id=rec.session_id(thread),
+        status=str(meta.get("source") or ""),
+        attributes={
+            "checkpoint_id": checkpoint_id,
+            "checkpoint_ns": ns,
+            "step": step if isinstance(step, int) else None,
+            "run_id": str(run_id) if run_id is not None else None,
+        },
+    )
 
 
 def metadata_of(serde: Any, record: Any) -> dict[str, Any]:

@@ -75,6 +75,8 @@ class MongoCore:
             raise
         except (pymongo.errors.DocumentTooLarge, OverflowError) as exc:
             raise ValidationError(_too_large(action, exc)) from None
+        except pymongo.errors.ConfigurationError as exc:  # e.g. a server too old for pymongo
+            raise ConfigError(_misconfigured(action, self.url, exc)) from None
         except (pymongo.errors.DuplicateKeyError, pymongo.errors.BulkWriteError) as exc:
             error = bulk_error("", exc) if isinstance(exc, pymongo.errors.BulkWriteError) else None
             if error is None or isinstance(error, Conflict):
@@ -230,6 +232,18 @@ def _create_collection(db: Any, name: str) -> None:
     except pymongo.errors.OperationFailure as exc:
         if exc.code != _NAMESPACE_EXISTS:
             raise
+
+
+def _misconfigured(action: str, url: StoreURL, exc: Exception) -> str:
+    text = f"{action} on {url.redacted}: {driver_text(exc, url.secret)}".rstrip(".")
+    if "wire version" not in str(exc):
+        return text
+    # pymongo 4.14+ refuse MongoDB 4.0 and 4.2 at the handshake (4.13.x speak to them)
+    return (
+        f"{text}. This pymongo ({pymongo.__version__}) needs MongoDB "
+        f"{pymongo.common.MIN_SUPPORTED_SERVER_VERSION} or newer: upgrade the server, or "
+        "for MongoDB 4.0/4.2 install pymongo 4.13.x (pip install 'pymongo>=4.6,<4.14')"
+    )
 
 
 def _transient(exc: BaseException) -> bool:

@@ -1,64 +1,65 @@
-"""The lifecycle hooks PraisonAI agents call on their ``db=`` argument.
+"""The lifecycle hooks PraisonAI agents call on their ``db`` (``MemoryConfig(db=...)``).
 
-``PraisonDB`` inherits :class:`LifecycleMixin`, so it satisfies PraisonAI's
-``DbAdapter`` protocol structurally, without importing PraisonAI. Every hook writes
-through the public repositories and the store protocols: runs, traces and spans are
-real rows (documents, keys) that a new process can query, on every backend.
+``PraisonDB`` inherits :class:`LifecycleMixin`, so it satisfies PraisonAI's ``DbAdapter``
+protocol (and its optional tool-turn and async hooks) structurally, without importing
+PraisonAI. Every hook writes through the public repositories: runs, messages, traces and
+spans are real rows (documents, keys) that a new process can query, on every backend.
 
-Trace model: a trace is stored as its root :class:`~praisondb.model.Span` whose id is
-the trace id and whose ``parent_id`` is None; spans started without a parent hang
-under that root.
+What praisonaiagents 1.7.17 calls (read from its ``agent/memory_mixin.py``):
+``on_agent_start`` once per Agent (its return value is the resumed history), then per
+turn ``on_run_start``/``on_run_end`` (awaited ``aon_*`` twins from ``achat``/``astart``
+when they are coroutine functions), ``on_user_message``, ``on_agent_message`` and, on
+the streaming path, ``on_assistant_message(..., tool_calls=...)`` and
+``on_tool_message(..., tool_call_id=...)``. Message hooks are always called
+synchronously (from a worker thread under ``achat``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import threading
-from collections import OrderedDict
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from ..coerce import as_text, json_safe
-from ..errors import BackendUnavailable, ConfigError, NotFound, SchemaOutOfDate, ValidationError
-from ..model import Event, Message, Run, SessionInfo, Span, utcnow
-from ..validation import check_id, check_int, check_text
+from ...coerce import as_text, json_safe
+from ...errors import BackendUnavailable, ConfigError, NotFound, SchemaOutOfDate
+from ...model import Event, Message, Run, SessionInfo, utcnow
+from .tracing import TracingMixin
+from .transcript import TOOL_CALL_ID, TOOL_CALLS, AgentMessage, history, tool_calls_metadata
 
 if TYPE_CHECKING:
-    from ..core.events import EventLog
-    from ..core.repositories import Messages, Runs, Sessions
-    from ..stores.base import ConversationStore
+    from ...core.events import EventLog
+    from ...core.repositories import Messages, Runs, Sessions
 
 PROTOCOL_VERSION = "1.0"
 """The PraisonAI DbAdapter protocol version these hooks implement."""
-_SPAN_CACHE = 10_000
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
-@dataclass(slots=True)
-class Trace:
-    """A trace with its spans, as ``get_traces`` returns it (PraisonAI's DbTrace shape)."""
+def _in_worker_thread(
+    hook: Callable[Concatenate[Any, P], T],
+) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
+    """The awaited twin of a sync hook: the same call on a worker thread, so an agent's
+    event loop never waits on the store (same signature and docstring)."""
 
-    trace_id: str
-    session_id: str | None
-    user_id: str | None
-    run_id: str | None
-    agent_name: str | None
-    status: str
-    started_at: datetime
-    ended_at: datetime | None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    spans: list[Span] = field(default_factory=list)
+    @functools.wraps(hook)
+    async def awaited_hook(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.to_thread(hook, self, *args, **kwargs)
+
+    return awaited_hook
 
 
-class LifecycleMixin:
+class LifecycleMixin(TracingMixin):
     """PraisonAI's agent lifecycle protocol on top of the repositories."""
 
     if TYPE_CHECKING:
         sessions: Sessions
         messages: Messages
         runs: Runs
-
-        @property
-        def conversations(self) -> ConversationStore: ...
 
         @property
         def events(self) -> EventLog: ...
@@ -78,7 +79,8 @@ class LifecycleMixin:
     def _append(
         self, session_id: str, role: str, content: Any, metadata: dict[str, Any] | None
     ) -> Message:
-        run_id = self._lifecycle().runs.get(session_id)
+        run = self._lifecycle().runs.get(session_id)
+        run_id = run.run_id if run else None
         text = content if isinstance(content, (str, list)) else as_text(content)
         meta = json_safe(dict(metadata or {}))
         try:
@@ -87,6 +89,20 @@ class LifecycleMixin:
             self._ensure_session(session_id)
             return self.messages.append(session_id, role, text, meta, run_id=run_id)
 
+    def _reply(self, session_id: str, role: str, content: Any, metadata: dict[str, Any]) -> None:
+        """Store a reply of the open run, after the user's message it answers.
+
+        praisonaiagents 1.7.17's ``achat`` (OpenAI path) never calls ``on_user_message``;
+        the run's ``input_content`` is that message, so it is stored here when the
+        run's first reply arrives without it (unless it is already the last message)."""
+        run = self._lifecycle().runs.get(session_id)
+        if run is not None and not run.asked and run.input:
+            run.asked = True
+            last = self.messages.list(session_id, last=1)
+            if not (last and last[0].role == "user" and last[0].content == run.input):
+                self._append(session_id, "user", run.input, None)
+        self._append(session_id, role, content, metadata)
+
     # -- the protocol -------------------------------------------------------------------
     def on_agent_start(
         self,
@@ -94,23 +110,68 @@ class LifecycleMixin:
         session_id: str,
         user_id: str | None = None,
         metadata: dict[str, Any] | None = None,
-    ) -> list[Message]:
-        """Get or create the session; returns its previous messages so the agent can resume."""
+    ) -> list[AgentMessage]:
+        """Get or create the session; returns its history for the agent to resume with:
+        assistant tool calls and tool results included, as the chat API accepts them."""
         info = self._ensure_session(session_id, agent=agent_name, user_id=user_id)
         if metadata:
             self.sessions.update(info.id, metadata={"agent_metadata": json_safe(metadata)})
         self.events.emit(Event("agent_start", session_id=info.id, agent=agent_name or ""), info)
-        return list(self.messages.iterate(info.id))
+        return history(self.messages.iterate(info.id))
+
+    aon_agent_start = _in_worker_thread(on_agent_start)
 
     def on_user_message(
         self, session_id: str, content: str, metadata: dict[str, Any] | None = None
     ) -> None:
         self._append(session_id, "user", content, metadata)
+        run = self._lifecycle().runs.get(session_id)
+        if run is not None:
+            run.asked = True
 
     def on_agent_message(
         self, session_id: str, content: str, metadata: dict[str, Any] | None = None
     ) -> None:
-        self._append(session_id, "assistant", content, metadata)
+        self._reply(session_id, "assistant", content, dict(metadata or {}))
+
+    def on_assistant_message(
+        self,
+        session_id: str,
+        content: str,
+        tool_calls: list[Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """An assistant turn that asked for tools: the calls (OpenAI chat format) are kept
+        in ``metadata["tool_calls"]`` and come back from ``on_agent_start``."""
+        meta = dict(metadata or {})
+        calls = tool_calls_metadata(tool_calls)
+        if calls:
+            meta[TOOL_CALLS] = calls
+            self._lifecycle().asked_tools(session_id, calls)
+        self._reply(session_id, "assistant", content or "", meta)
+
+    def on_tool_message(
+        self,
+        session_id: str,
+        content: str,
+        tool_call_id: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """A tool result answering call ``tool_call_id`` (kept in
+        ``metadata["tool_call_id"]``); also an analytics ``tool_call`` event."""
+        meta = dict(metadata or {})
+        meta[TOOL_CALL_ID] = tool_call_id
+        self._reply(session_id, "tool", as_text(content), meta)
+        name = self._lifecycle().answered_tool(session_id, tool_call_id)
+        self.events.emit(
+            Event(
+                "tool_call",
+                session_id=session_id,
+                tool=name or "",
+                status="ok",
+                attributes={"call_id": str(tool_call_id)},
+            )
+        )
 
     def on_tool_call(
         self,
@@ -171,7 +232,10 @@ class LifecycleMixin:
             model=model if isinstance(model, str) else None,
             metadata=meta,
         )
-        self._lifecycle().runs[session_id] = run_id
+        text = input_content if isinstance(input_content, str) else None
+        self._lifecycle().runs[session_id] = _OpenRun(run_id, text)
+
+    aon_run_start = _in_worker_thread(on_run_start)
 
     def on_run_end(
         self,
@@ -203,9 +267,7 @@ class LifecycleMixin:
             error=str(error) if error else None,
             metadata=meta,
         )
-        book = self._lifecycle()
-        if book.runs.get(session_id) == run_id:
-            del book.runs[session_id]
+        self._lifecycle().close_run(session_id, run_id)
         if status in {"error", "failed"}:
             self.events.emit(
                 Event(
@@ -216,6 +278,8 @@ class LifecycleMixin:
                 )
             )
 
+    aon_run_end = _in_worker_thread(on_run_end)
+
     def get_runs(self, session_id: str, limit: int | None = None) -> list[Run]:
         return self.runs.list(session_id, limit=limit)
 
@@ -224,118 +288,6 @@ class LifecycleMixin:
 
     def import_session(self, data: dict[str, Any]) -> str:
         return self.sessions.import_session(data).id
-
-    # -- tracing ------------------------------------------------------------------------
-    def on_trace_start(
-        self,
-        trace_id: str,
-        session_id: str | None = None,
-        run_id: str | None = None,
-        agent_name: str | None = None,
-        user_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        _check_span_labels(session_id=session_id, user_id=user_id, run_id=run_id)
-        _check_span_text(agent_name, "agent_name", optional=True)
-        attributes = json_safe(dict(metadata or {}))
-        attributes.update({k: v for k, v in (("run_id", run_id), ("agent_name", agent_name)) if v})
-        root = Span(
-            trace_id=check_id(trace_id, "trace id"),
-            name=agent_name or "trace",
-            id=trace_id,
-            session_id=session_id,
-            user_id=user_id,
-            attributes=attributes,
-        )
-        self.conversations.save_span(root)
-        self._lifecycle().remember(root)
-
-    def on_trace_end(
-        self, trace_id: str, status: str = "ok", metadata: dict[str, Any] | None = None
-    ) -> None:
-        _check_span_text(status, "status")
-        root = self._span(trace_id)
-        root.status = status
-        root.ended_at = utcnow()
-        root.attributes = {**root.attributes, **json_safe(dict(metadata or {}))}
-        self.conversations.save_span(root)
-        self._lifecycle().forget(trace_id)
-
-    def on_span_start(
-        self,
-        span_id: str,
-        trace_id: str,
-        name: str,
-        parent_span_id: str | None = None,
-        attributes: dict[str, Any] | None = None,
-    ) -> None:
-        _check_span_text(name, "span name")
-        _check_span_labels(parent_span_id=parent_span_id)
-        root = self._span(trace_id)
-        span = Span(
-            trace_id=trace_id,
-            name=name,
-            id=check_id(span_id, "span id"),
-            parent_id=parent_span_id or trace_id,
-            session_id=root.session_id,
-            user_id=root.user_id,
-            attributes=json_safe(dict(attributes or {})),
-        )
-        self.conversations.save_span(span)
-        self._lifecycle().remember(span)
-
-    def on_span_end(
-        self, span_id: str, status: str = "ok", attributes: dict[str, Any] | None = None
-    ) -> None:
-        _check_span_text(status, "status")
-        span = self._span(span_id)
-        span.status = status
-        span.ended_at = utcnow()
-        span.attributes = {**span.attributes, **json_safe(dict(attributes or {}))}
-        self.conversations.save_span(span)
-        self._lifecycle().forget(span_id)
-
-    def _span(self, span_id: str) -> Span:
-        """A span this process started, else read back from the store (NotFound if none)."""
-        cached = self._lifecycle().spans.get(span_id)
-        if cached is not None:
-            return replace(cached)
-        return self.conversations.get_span(check_id(span_id, "span id"))
-
-    def get_traces(
-        self, session_id: str | None = None, user_id: str | None = None, limit: int | None = None
-    ) -> list[Trace]:
-        """Traces (newest ``limit``, oldest first) with all their spans."""
-        if limit is not None:
-            check_int(limit, "limit", 0)
-        for value, what in ((session_id, "session id"), (user_id, "user id")):
-            if value is not None:
-                check_id(value, what)
-        roots = self.conversations.list_spans(
-            session_id=session_id, user_id=user_id, roots_only=True, limit=limit
-        )
-        traces = []
-        for root in roots:
-            spans = [
-                s for s in self.conversations.list_spans(trace_id=root.trace_id) if s.id != root.id
-            ]
-            attrs = dict(root.attributes)
-            run_id, agent = attrs.get("run_id"), attrs.get("agent_name")
-            traces.append(
-                Trace(
-                    trace_id=root.trace_id,
-                    session_id=root.session_id,
-                    user_id=root.user_id,
-                    run_id=run_id if isinstance(run_id, str) else None,
-                    agent_name=agent if isinstance(agent, str) else None,
-                    status=root.status,
-                    started_at=root.started_at,
-                    ended_at=root.ended_at,
-                    metadata=attrs,
-                    spans=spans,
-                )
-            )
-        return traces
 
     # -- schema -------------------------------------------------------------------------
     def get_schema_version(self) -> str:
@@ -356,23 +308,45 @@ class LifecycleMixin:
         return from_version == to_version == PROTOCOL_VERSION
 
 
+@dataclass(slots=True)
+class _OpenRun:
+    run_id: str
+    input: str | None
+    asked: bool = False
+    """Whether the user's message of this run is stored."""
+
+
 class _Bookkeeping:
-    """Which run is open per session and which spans this process started."""
+    """Which run is open per session, and which tool calls await their result."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.runs: dict[str, str] = {}
-        self.spans: OrderedDict[str, Span] = OrderedDict()
+        self.runs: dict[str, _OpenRun] = {}
+        self.calls: dict[tuple[str, str], str] = {}
 
-    def remember(self, span: Span) -> None:
+    def close_run(self, session_id: str, run_id: str) -> None:
         with self.lock:
-            self.spans[span.id] = span
-            while len(self.spans) > _SPAN_CACHE:
-                self.spans.popitem(last=False)
+            run = self.runs.get(session_id)
+            if run is not None and run.run_id == run_id:
+                del self.runs[session_id]
 
-    def forget(self, span_id: str) -> None:
+    def asked_tools(self, session_id: str, calls: list[dict[str, Any]]) -> None:
         with self.lock:
-            self.spans.pop(span_id, None)
+            for call in calls:
+                function = call.get("function")
+                name = function.get("name") if isinstance(function, dict) else None
+                if isinstance(call.get("id"), str) and isinstance(name, str):
+                    self.calls[(session_id, call["id"])] = name
+                    while len(self.calls) > _PENDING_CALLS:
+                        del self.calls[next(iter(self.calls))]
+
+    def answered_tool(self, session_id: str, call_id: str) -> str | None:
+        """The name of the tool whose call ``call_id`` was answered, if this process saw it."""
+        with self.lock:
+            return self.calls.pop((session_id, str(call_id)), None)
+
+
+_PENDING_CALLS = 10_000
 
 
 def _int(metrics: dict[str, Any], *names: str) -> int | None:
@@ -381,17 +355,3 @@ def _int(metrics: dict[str, Any], *names: str) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     return None
-
-
-def _check_span_labels(**ids: str | None) -> None:
-    for name, value in ids.items():
-        if value is not None:
-            check_id(value, name.replace("_", " "))
-
-
-def _check_span_text(value: object, what: str, *, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if not isinstance(value, str):
-        raise ValidationError(f"{what} must be a string, not {type(value).__name__}")
-    check_text(value, what)
