@@ -121,8 +121,13 @@ class _Prepared:
 class FastState:
     """The statements of the hot state calls, and how to run each on a cursor."""
 
-    def __init__(self, fast: FastPath, dialect_name: str) -> None:
+    def __init__(
+        self, fast: FastPath, dialect_name: str, check_size: Callable[[int], None] | None = None
+    ) -> None:
         self.fast = fast
+        self._check_size = check_size
+        """MySQL/MariaDB: refuses a value over max_allowed_packet before it is sent (the
+        engine's before_cursor_execute check does not see the bare DBAPI cursor)."""
         self._get = _Prepared(fast, sa.select(*_ENTRY).where(_where(), _LIVE))
         self._locked = _Prepared(
             fast,
@@ -220,12 +225,25 @@ class FastState:
                 "write_token": token,
             }
             if row is not None:
-                update = self._update
-                cursor.execute(update.sql, update.args({**values, "w_scope": scope, "w_key": key}))
+                sql, args = (
+                    self._update.sql,
+                    self._update.args({**values, "w_scope": scope, "w_key": key}),
+                )
             else:
-                insert = self._insert
-                cursor.execute(insert.sql, insert.args({**values, "scope": scope, "key": key}))
+                sql, args = (
+                    self._insert.sql,
+                    self._insert.args({**values, "scope": scope, "key": key}),
+                )
+            self._check(args)
+            cursor.execute(sql, args)
             return entry
+
+    def _check(self, args: Any) -> None:
+        """Hand the largest text value of a statement's arguments to ``check_size``."""
+        if self._check_size is None:
+            return
+        values = args.values() if isinstance(args, dict) else args
+        self._check_size(max((len(v) for v in values if isinstance(v, (str, bytes))), default=0))
 
     def set_at_once(
         self, entry: StateEntry, expected_version: int | None, token: str
@@ -277,6 +295,8 @@ class FastState:
             )
             for e in entries
         ]
+        for row in rows:
+            self._check(row)
         with self.fast.cursor(write=True) as cursor:
             if len(rows) == 1:
                 cursor.execute(upsert.sql, rows[0])

@@ -66,11 +66,19 @@ class SQLState:
     """State on one SQL store: the hot calls (get, set, list, put) on the DBAPI fast path
     (``faststate``), the rest through Core."""
 
-    def __init__(self, tx: Transactor, dialect: str, call: Caller, fast: FastPath) -> None:
+    def __init__(
+        self,
+        tx: Transactor,
+        dialect: str,
+        call: Caller,
+        fast: FastPath,
+        check_size: Callable[[int], None] | None = None,
+    ) -> None:
+        """``check_size``: MySQL/MariaDB's max_allowed_packet check of one value's size."""
         self._tx = tx
         self._call = call
         self._dialect = dialect
-        self._fast = FastState(fast, dialect)
+        self._fast = FastState(fast, dialect, check_size)
         self._last_purge = 0.0
 
     @staticmethod
