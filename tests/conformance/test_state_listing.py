@@ -39,6 +39,8 @@ def test_pages_in_code_point_order_past_expired_and_deleted_entries(
         k for k in live if "cp/02" < k < "cp/1"
     ]
     assert store.list_entries(scope, "cp/", after=(f"{scope}x", "")) == []
+    before = [e.key for e in store.list_entries(scope, "cp/", after=(scope[:-1], "\uffff"))]
+    assert before == live  # ``after`` in an earlier scope: all of this one comes after it
     # a key created again after it expired is listed again
     db.state.set("cp/003", "back", scope=scope)
     assert "cp/003" in [e.key for e in store.list_entries(scope, "cp/00")]

@@ -148,6 +148,7 @@ class FastState:
             fast, upsert_statement(dialect_name, state), column_keys=list(_COLUMNS)
         )
         self._lists: dict[tuple[bool, bool, bool, bool, bool], _Prepared] = {}
+        self._after_key: dict[tuple[bool, bool], _Prepared] = {}
         self.one_statement = fast.name == "postgresql" and fast.paramstyle == "pyformat"
         """PostgreSQL on psycopg: writes as single statements (the module docstring)."""
 
@@ -161,7 +162,7 @@ class FastState:
             row = cursor.fetchone()
         return None if row is None else StateEntry(*prepared.decode(row))
 
-    def list(
+    def entries(
         self,
         scope: str | None,
         prefix: str,
@@ -170,7 +171,16 @@ class FastState:
         after: tuple[str, str] | None,
         now: datetime,
     ) -> list[StateEntry]:
-        """Live entries in (scope, key) order: an index range, bounded by ``limit``."""
+        """Live entries in (scope, key) order: an index range, bounded by ``limit``.
+
+        Within one scope ``after`` is a plain ``key > after`` bound: the (scope, key)
+        OR form made SQLite walk the whole prefix range up to it."""
+        if scope is not None and after is not None:
+            if after[0] > scope:
+                return []
+            if after[0] == scope and after[1] >= prefix:
+                return self._list_after_key(scope, prefix, upper, limit, after[1], now)
+            after = None  # a scope before this one: every key of this scope is after it
         shape = (
             scope is not None,
             bool(prefix),
@@ -190,6 +200,39 @@ class FastState:
             values["hi"] = upper
         if after is not None:
             values["after_scope"], values["after_key"] = after
+        if limit is not None:
+            values["limit"] = limit
+        with self.fast.cursor(write=False) as cursor:
+            cursor.execute(prepared.sql, prepared.args(values))
+            rows = cursor.fetchall()
+        return [StateEntry(*prepared.decode(row)) for row in rows]
+
+    def _list_after_key(
+        self,
+        scope: str,
+        prefix: str,
+        upper: str | None,
+        limit: int | None,
+        after_key: str,
+        now: datetime,
+    ) -> list[StateEntry]:
+        shape = (upper is not None, limit is not None)
+        prepared = self._after_key.get(shape)
+        if prepared is None:
+            stmt = sa.select(*_ENTRY).where(
+                _LIVE,
+                state.c.scope == _SCOPE,
+                state.c.key > sa.bindparam("lo", type_=state.c.key.type),
+            )
+            if upper is not None:
+                stmt = stmt.where(state.c.key < sa.bindparam("hi", type_=state.c.key.type))
+            stmt = stmt.order_by(state.c.scope, state.c.key)
+            if limit is not None:
+                stmt = stmt.limit(sa.bindparam("limit", type_=sa.BigInteger()))
+            prepared = self._after_key[shape] = _Prepared(self.fast, stmt)
+        values: dict[str, Any] = {"now": now, "w_scope": scope, "lo": after_key}
+        if upper is not None:
+            values["hi"] = upper
         if limit is not None:
             values["limit"] = limit
         with self.fast.cursor(write=False) as cursor:

@@ -226,7 +226,7 @@ class SQLState:
         now = utcnow()
         upper = prefix_upper_bound(prefix) if prefix else None
         return self._call(
-            lambda: self._fast.list(scope, prefix, upper, limit, after, now),
+            lambda: self._fast.entries(scope, prefix, upper, limit, after, now),
             action="list_entries",
         )
 
