@@ -15,6 +15,8 @@ JSON = Any
 Content = str | list[dict[str, Any]]
 Role = Literal["user", "assistant", "system", "tool"]
 ROLES: frozenset[str] = frozenset({"user", "assistant", "system", "tool"})
+AGENT_KEY = "praisondb_agent"
+"""Message metadata key naming the agent of a multi-agent session that wrote it."""
 
 T = TypeVar("T")
 

@@ -1,12 +1,17 @@
 """Benchmark praisondb's stores against their raw drivers, measured in the same run.
 
 Usage: .venv/bin/python tools/bench.py [--backends sqlite,postgres,mysql] [--n 2000]
+       [--synchronous NORMAL|FULL]
 
 Per backend it prints appends/s one at a time, appends/s in batches of 100, and ms to load
 a 10,000-message session, each next to the same operation done through the raw driver
 (same tables, same SQL where the store has a single obvious form), the ratio
 store/raw, and the per-append time at message ~100 vs ~5,000 (median of a window).
-The "bare" column is a plain INSERT + COMMIT with no seq bookkeeping, for context.
+The "bare" column is a plain INSERT + COMMIT (one row, or one executemany of the batch)
+with no seq bookkeeping, the floor any store's append stands on; "bare/store" is how many
+times a store append costs that (issue 11's target: <= 1.3x). ``--synchronous`` sets
+SQLite's synchronous pragma for the store and the raw driver alike (the servers keep
+their own durable settings).
 
 A backend is one ``Target`` in ``TARGETS``: a URL factory (a context manager yielding a
 throwaway store URL) and a ``Raw`` class doing the same work through the bare driver.
@@ -27,7 +32,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +48,7 @@ LOAD_SIZE = 10_000
 BATCH = 100
 WINDOW = 50
 ROUNDS = 10
+"""Default rounds; ``--rounds`` sets it (more rounds, steadier medians on a busy machine)."""
 TEXT = "The quick brown fox jumps over the lazy dog; agents talk a lot. " * 2
 
 
@@ -74,6 +80,10 @@ class Raw(abc.ABC):
         """Only INSERT + COMMIT, no seq bookkeeping: a floor for context."""
 
     @abc.abstractmethod
+    def bare_batch(self, session_id: str, batch: list[Message], seq: int) -> None:
+        """Only the batch's INSERT + COMMIT, seq given from ``seq + 1`` on."""
+
+    @abc.abstractmethod
     def fetch(self, session_id: str) -> list[Any]:
         """The session's rows, undecoded."""
 
@@ -86,9 +96,11 @@ class Raw(abc.ABC):
 
 
 _SESSION_INSERT = (
-    "INSERT INTO praisondb_sessions (id, metadata, created_at, updated_at, message_count,"
-    " last_seq) VALUES ({p}, '{{}}', {p}, {p}, 0, 0)"
+    "INSERT INTO praisondb_sessions (id, metadata, created_at, updated_at, updated_floor,"
+    " message_count, last_seq) VALUES ({p}, '{{}}', {p}, {p}, {p}, 0, 0)"
 )
+LAG = timedelta(minutes=1)
+"""The store's FLOOR_LAG, spelled here so the raw SQL stays self-contained."""
 _MESSAGE_INSERT = (
     "INSERT INTO praisondb_messages (session_id, seq, id, role, content_kind, content,"
     " metadata, run_id, created_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
@@ -124,23 +136,30 @@ class RawSQLite(Raw):
     def __init__(self, url: str) -> None:
         import sqlite3
 
-        self.conn = sqlite3.connect(url.split("sqlite:///", 1)[1], isolation_level=None)
+        path, _, query = url.split("sqlite:///", 1)[1].partition("?")
+        synchronous = query.partition("synchronous=")[2] or "NORMAL"
+        self.conn = sqlite3.connect(path, isolation_level=None)
         for pragma in (
             "busy_timeout = 60000",
             "journal_mode = WAL",
-            "synchronous = NORMAL",
+            f"synchronous = {synchronous}",
             "foreign_keys = ON",
         ):
             self.conn.execute(f"PRAGMA {pragma}")
         self.bump = (
             "UPDATE praisondb_sessions SET last_seq = last_seq + ?, message_count = message_count + ?,"
-            " updated_at = max(updated_at, ?) WHERE id = ? RETURNING last_seq"
+            " updated_at = max(updated_at, ?) WHERE id = ?"
         )
+        self.counters = (
+            "SELECT last_seq, updated_floor, updated_at FROM praisondb_sessions WHERE id = ?"
+        )
+        self.raise_floor = "UPDATE praisondb_sessions SET updated_floor = updated_at WHERE id = ?"
+        self.lag = LAG // timedelta(microseconds=1)
         self.insert = _MESSAGE_INSERT.format(p="?")
 
     def create_session(self, session_id: str) -> None:
         now = to_micros(datetime.now(timezone.utc))
-        self.conn.execute(_SESSION_INSERT.format(p="?"), (session_id, now, now))
+        self.conn.execute(_SESSION_INSERT.format(p="?"), (session_id, now, now, now))
 
     def append(self, session_id: str, message: Message) -> None:
         self.append_batch(session_id, [message])
@@ -149,7 +168,10 @@ class RawSQLite(Raw):
         conn, n = self.conn, len(batch)
         conn.execute("BEGIN IMMEDIATE")
         now = to_micros(datetime.now(timezone.utc))
-        (last,) = conn.execute(self.bump, (n, n, now, session_id)).fetchone()
+        conn.execute(self.bump, (n, n, now, session_id))
+        last, floor, updated = conn.execute(self.counters, (session_id,)).fetchone()
+        if floor < updated - self.lag:
+            conn.execute(self.raise_floor, (session_id,))
         base = last - n
         rows = [
             _row(session_id, m, base + i, to_micros(m.created_at)) for i, m in enumerate(batch, 1)
@@ -167,6 +189,14 @@ class RawSQLite(Raw):
         )
         self.conn.execute("COMMIT")
 
+    def bare_batch(self, session_id: str, batch: list[Message], seq: int) -> None:
+        rows = [
+            _row(session_id, m, seq + i, to_micros(m.created_at)) for i, m in enumerate(batch, 1)
+        ]
+        self.conn.execute("BEGIN")
+        self.conn.executemany(self.insert, rows)
+        self.conn.execute("COMMIT")
+
     def fetch(self, session_id: str) -> list[Any]:
         return self.conn.execute(_MESSAGE_SELECT.format(p="?"), (session_id,)).fetchall()
 
@@ -180,7 +210,9 @@ class RawSQLite(Raw):
 _PG_BUMP_INSERT = """
     WITH s AS (
         UPDATE praisondb_sessions SET last_seq = last_seq + %(n)s,
-            message_count = message_count + %(n)s, updated_at = GREATEST(updated_at, %(now)s)
+            message_count = message_count + %(n)s, updated_at = GREATEST(updated_at, %(now)s),
+            updated_floor = CASE WHEN updated_floor < %(stale)s
+                THEN GREATEST(updated_at, %(now)s) ELSE updated_floor END
         WHERE id = %(sid)s RETURNING last_seq - %(n)s AS base)
     INSERT INTO praisondb_messages
         (session_id, seq, id, role, content_kind, content, metadata, run_id, created_at)
@@ -195,7 +227,9 @@ _PG_BUMP_INSERT = """
 _PG_BUMP_INSERT_ONE = """
     WITH s AS (
         UPDATE praisondb_sessions SET last_seq = last_seq + 1,
-            message_count = message_count + 1, updated_at = GREATEST(updated_at, %(now)s)
+            message_count = message_count + 1, updated_at = GREATEST(updated_at, %(now)s),
+            updated_floor = CASE WHEN updated_floor < %(stale)s
+                THEN GREATEST(updated_at, %(now)s) ELSE updated_floor END
         WHERE id = %(sid)s RETURNING last_seq)
     INSERT INTO praisondb_messages
         (session_id, seq, id, role, content_kind, content, metadata, run_id, created_at)
@@ -203,6 +237,16 @@ _PG_BUMP_INSERT_ONE = """
         %(run_id)s, %(created)s
     FROM s
     RETURNING seq
+"""
+
+
+_PG_BARE_BATCH = """
+    INSERT INTO praisondb_messages
+        (session_id, seq, id, role, content_kind, content, metadata, run_id, created_at)
+    SELECT %(sid)s, v.seq, v.id, v.role, v.kind, v.content, v.metadata, v.run_id, v.created
+    FROM unnest(%(seqs)s::bigint[], %(ids)s::text[], %(roles)s::text[], %(kinds)s::smallint[],
+        %(contents)s::text[], %(metas)s::text[]::jsonb[], %(run_ids)s::text[],
+        %(created)s::timestamptz[]) AS v(seq, id, role, kind, content, metadata, run_id, created)
 """
 
 
@@ -220,11 +264,13 @@ class RawPostgres(Raw):
 
     def create_session(self, session_id: str) -> None:
         now = datetime.now(timezone.utc)
-        self.conn.execute(_SESSION_INSERT.format(p="%s"), (session_id, now, now))
+        self.conn.execute(_SESSION_INSERT.format(p="%s"), (session_id, now, now, now))
 
     def append(self, session_id: str, message: Message) -> None:
+        now = datetime.now(timezone.utc)
         params = {
-            "now": datetime.now(timezone.utc),
+            "now": now,
+            "stale": now - LAG,
             "sid": session_id,
             "id": message.id,
             "role": message.role,
@@ -236,9 +282,11 @@ class RawPostgres(Raw):
         self.conn.execute(_PG_BUMP_INSERT_ONE, params).fetchall()
 
     def append_batch(self, session_id: str, batch: list[Message]) -> None:
+        now = datetime.now(timezone.utc)
         params = {
             "n": len(batch),
-            "now": datetime.now(timezone.utc),
+            "now": now,
+            "stale": now - LAG,
             "sid": session_id,
             "ids": [m.id for m in batch],
             "roles": [m.role for m in batch],
@@ -254,6 +302,21 @@ class RawPostgres(Raw):
         self.conn.execute(
             _MESSAGE_INSERT.format(p="%s"), _row(session_id, message, seq, message.created_at)
         )
+
+    def bare_batch(self, session_id: str, batch: list[Message], seq: int) -> None:
+        """One statement over arrays, as the store sends it (autocommit: one round trip)."""
+        params = {
+            "sid": session_id,
+            "seqs": list(range(seq + 1, seq + 1 + len(batch))),
+            "ids": [m.id for m in batch],
+            "roles": [m.role for m in batch],
+            "kinds": [0] * len(batch),
+            "contents": [m.content for m in batch],
+            "metas": [orjson.dumps(m.metadata).decode() for m in batch],
+            "run_ids": [m.run_id for m in batch],
+            "created": [m.created_at for m in batch],
+        }
+        self.conn.execute(_PG_BARE_BATCH, params)
 
     def fetch(self, session_id: str) -> list[Any]:
         return self.conn.execute(_MESSAGE_SELECT.format(p="%s"), (session_id,)).fetchall()
@@ -294,7 +357,9 @@ class RawMySQL(Raw):
         self.bump = (
             "UPDATE praisondb_sessions SET last_seq = LAST_INSERT_ID(last_seq + %s),"
             " message_count = message_count + %s,"
-            " updated_at = CASE WHEN updated_at > %s THEN updated_at ELSE %s END WHERE id = %s"
+            " updated_at = GREATEST(updated_at, CAST(%s AS DATETIME(6))),"
+            " updated_floor = CASE WHEN updated_floor < CAST(%s AS DATETIME(6))"
+            " THEN updated_at ELSE updated_floor END WHERE id = %s"
         )
         self.insert = _MESSAGE_INSERT.format(p="%s")
 
@@ -304,7 +369,7 @@ class RawMySQL(Raw):
 
     def create_session(self, session_id: str) -> None:
         now = self._ts(datetime.now(timezone.utc))
-        self.cur.execute(_SESSION_INSERT.format(p="%s"), (session_id, now, now))
+        self.cur.execute(_SESSION_INSERT.format(p="%s"), (session_id, now, now, now))
         self.conn.commit()
 
     def append(self, session_id: str, message: Message) -> None:
@@ -313,7 +378,8 @@ class RawMySQL(Raw):
     def append_batch(self, session_id: str, batch: list[Message]) -> None:
         n = len(batch)
         now = self._ts(datetime.now(timezone.utc))
-        self.cur.execute(self.bump, (n, n, now, now, session_id))
+        stale = self._ts(datetime.now(timezone.utc) - LAG)
+        self.cur.execute(self.bump, (n, n, now, stale, session_id))
         base = self.cur.lastrowid - n
         rows = [
             _row(session_id, m, base + i, self._ts(m.created_at)) for i, m in enumerate(batch, 1)
@@ -323,6 +389,13 @@ class RawMySQL(Raw):
 
     def bare_insert(self, session_id: str, message: Message, seq: int) -> None:
         self.cur.execute(self.insert, _row(session_id, message, seq, self._ts(message.created_at)))
+        self.conn.commit()
+
+    def bare_batch(self, session_id: str, batch: list[Message], seq: int) -> None:
+        rows = [
+            _row(session_id, m, seq + i, self._ts(m.created_at)) for i, m in enumerate(batch, 1)
+        ]
+        self.cur.executemany(self.insert, rows)
         self.conn.commit()
 
     def fetch(self, session_id: str) -> list[Any]:
@@ -373,6 +446,12 @@ class RawRedis(Raw):
 
     def bare_insert(self, session_id: str, message: Message, seq: int) -> None:
         self.r.rpush(self._key(session_id), self._json(message, seq))
+
+    def bare_batch(self, session_id: str, batch: list[Message], seq: int) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        for i, m in enumerate(batch, 1):
+            pipe.rpush(self._key(session_id), self._json(m, seq + i))
+        pipe.execute()
 
     def fetch(self, session_id: str) -> list[Any]:
         """The store's own sorted set, read with one raw ZRANGE."""
@@ -436,6 +515,9 @@ class RawMongo(Raw):
 
     def bare_insert(self, session_id: str, message: Message, seq: int) -> None:
         self.coll.insert_one(self._doc(session_id, message, seq))
+
+    def bare_batch(self, session_id: str, batch: list[Message], seq: int) -> None:
+        self.coll.insert_many([self._doc(session_id, m, seq + i) for i, m in enumerate(batch, 1)])
 
     def fetch(self, session_id: str) -> list[Any]:
         """The store's own collection, read with one raw find (no key unescaping); the
@@ -588,10 +670,11 @@ class Bench:
     """One backend's measurements: the store and the raw driver take turns, round by round,
     so background load hits both alike; each figure is the median (or best) of the rounds."""
 
-    def __init__(self, url: str, raw: Raw, n: int) -> None:
+    def __init__(self, url: str, raw: Raw, n: int, rounds: int = ROUNDS) -> None:
         self.store = open_conversation_store(url, auto_migrate=True)
         self.raw = raw
         self.n = n
+        self.rounds = rounds
 
     def session(self, prefix: str) -> str:
         sid = f"{prefix}-{uuid.uuid4().hex[:8]}"
@@ -613,7 +696,7 @@ class Bench:
 
     def appends(self) -> dict[str, float]:
         sid, rsid, bsid = self.session("one"), self.raw_session("raw-one"), self.raw_session("bare")
-        per_round = max(1, self.n // ROUNDS)
+        per_round = max(1, self.n // self.rounds)
         rates: dict[str, list[float]] = {"append_store": [], "append_raw": [], "append_bare": []}
         seq = 0
 
@@ -622,7 +705,7 @@ class Bench:
             seq += 1
             self.raw.bare_insert(bsid, m, seq)
 
-        for r in range(ROUNDS):
+        for r in range(self.rounds):
             start = r * per_round
             rates["append_store"].append(
                 rate(
@@ -641,16 +724,25 @@ class Bench:
             rates["append_bare"].append(
                 rate(per_round, one_by_one(bare, make_messages(bsid, per_round, start)))
             )
-        return {k: statistics.median(v) for k, v in rates.items()}
+        return _medians(rates, "append")
 
     def batches(self) -> dict[str, float]:
         sid, rsid = self.session("batch"), self.raw_session("raw-batch")
-        per_round = max(1, self.n // BATCH // ROUNDS)
-        rates: dict[str, list[float]] = {"batch_store": [], "batch_raw": []}
-        for r in range(ROUNDS):
+        bsid = self.raw_session("bare-batch")
+        per_round = max(1, self.n // BATCH // self.rounds)
+        rates: dict[str, list[float]] = {"batch_store": [], "batch_raw": [], "batch_bare": []}
+        seq = 0
+
+        def bare(b: list[Message]) -> None:
+            nonlocal seq
+            self.raw.bare_batch(bsid, b, seq)
+            seq += len(b)
+
+        for r in range(self.rounds):
             start = r * per_round * BATCH
             mine = [make_messages(sid, BATCH, start + i * BATCH) for i in range(per_round)]
             theirs = [make_messages(rsid, BATCH, start + i * BATCH) for i in range(per_round)]
+            floor = [make_messages(bsid, BATCH, start + i * BATCH) for i in range(per_round)]
             total = BATCH * per_round
             rates["batch_store"].append(
                 rate(total, one_by_one(lambda b: self.store.append_messages(sid, b), mine))
@@ -658,7 +750,8 @@ class Bench:
             rates["batch_raw"].append(
                 rate(total, one_by_one(lambda b: self.raw.append_batch(rsid, b), theirs))
             )  # type: ignore[arg-type]
-        return {k: statistics.median(v) for k, v in rates.items()}
+            rates["batch_bare"].append(rate(total, one_by_one(bare, floor)))  # type: ignore[arg-type]
+        return _medians(rates, "batch")
 
     def loads(self) -> dict[str, float]:
         big = self.session("load")
@@ -695,9 +788,23 @@ class Bench:
         self.store.close()
 
 
-def run(target: Target, n: int) -> dict[str, float]:
+def _medians(rates: dict[str, list[float]], kind: str) -> dict[str, float]:
+    """Median rates, and the medians of the per-round ratios: store, raw and bare run
+    back to back in each round, so a ratio within a round sees the same machine load
+    (on a shared machine the rates drift between rounds far more than the ratios)."""
+    out = {k: statistics.median(v) for k, v in rates.items()}
+    store = rates[f"{kind}_store"]
+    for other in ("raw", "bare"):
+        pairs = zip(rates[f"{kind}_{other}"], store, strict=True)
+        out[f"{kind}_{other}_ratio"] = statistics.median(o / s for o, s in pairs)
+    return out
+
+
+def run(target: Target, n: int, synchronous: str, rounds: int = ROUNDS) -> dict[str, float]:
     with target.url() as url:
-        bench = Bench(url, target.raw(url), n)
+        if target.name == "sqlite":
+            url += f"?synchronous={synchronous}"
+        bench = Bench(url, target.raw(url), n, rounds)
         try:
             return bench.run()
         finally:
@@ -707,15 +814,16 @@ def run(target: Target, n: int) -> dict[str, float]:
 def report(name: str, r: dict[str, float]) -> None:
     print(f"\n== {name}")
     print(f"{'operation':<28}{'store':>12}{'raw':>12}{'raw/store':>11}   target")
-    ratio = r["append_raw"] / r["append_store"]
-    print(
-        f"{'append, one at a time /s':<28}{r['append_store']:>12,.0f}{r['append_raw']:>12,.0f}{ratio:>10.2f}x   <= 1.3x"
-        f"   (bare INSERT+COMMIT: {r['append_bare']:,.0f}/s)"
-    )
-    ratio = r["batch_raw"] / r["batch_store"]
-    print(
-        f"{'append, batches of 100 /s':<28}{r['batch_store']:>12,.0f}{r['batch_raw']:>12,.0f}{ratio:>10.2f}x"
-    )
+    for label, key in (
+        ("append, one at a time /s", "append"),
+        ("append, batches of 100 /s", "batch"),
+    ):
+        store, raw, bare = r[f"{key}_store"], r[f"{key}_raw"], r[f"{key}_bare"]
+        to_raw, to_bare = r[f"{key}_raw_ratio"], r[f"{key}_bare_ratio"]
+        print(
+            f"{label:<28}{store:>12,.0f}{raw:>12,.0f}{to_raw:>10.2f}x   <= 1.3x"
+            f"   (bare INSERT+COMMIT: {bare:,.0f}/s, bare/store {to_bare:.2f}x <= 1.3x)"
+        )
     ratio = r["load_store"] / r["load_raw"]
     print(
         f"{'load 10,000 messages ms':<28}{r['load_store']:>12.1f}{r['load_raw']:>12.1f}{ratio:>10.2f}x   <= 1.5x"
@@ -732,6 +840,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="sqlite,postgres,mysql")
     parser.add_argument("--n", type=int, default=2000, help="appends per one-at-a-time run")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="alternating rounds")
+    parser.add_argument(
+        "--synchronous",
+        default="NORMAL",
+        choices=("NORMAL", "FULL"),
+        help="SQLite's synchronous pragma, for the store and the raw driver alike",
+    )
     args = parser.parse_args()
     names = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = sorted(set(names) - set(TARGETS))
@@ -739,10 +854,12 @@ def main() -> None:
         parser.error(f"unknown backends {unknown}; known: {sorted(TARGETS)}")
     print(
         f"n={args.n}  (raw = same SQL through the bare driver, same tables, same run;"
-        f" store and raw alternate in {ROUNDS} rounds, medians shown)"
+        f" store, raw and bare alternate in {args.rounds} rounds, medians shown, ratios are"
+        f" medians of per-round ratios;"
+        f" SQLite synchronous={args.synchronous})"
     )
     for name in names:
-        report(name, run(TARGETS[name], args.n))
+        report(name, run(TARGETS[name], args.n, args.synchronous, args.rounds))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,6 +23,7 @@ from bench import (
     _MESSAGE_SELECT,
     _PG_BUMP_INSERT_ONE,
     _SESSION_INSERT,
+    LAG,
     RawMongo,
     RawMySQL,
     RawRedis,
@@ -77,8 +78,10 @@ class AsyncRawSQLite(AsyncRaw):
         self.bump = (
             "UPDATE praisondb_sessions SET last_seq = last_seq + 1,"
             " message_count = message_count + 1, updated_at = max(updated_at, ?)"
-            " WHERE id = ? RETURNING last_seq"
+            " WHERE id = ? RETURNING last_seq, updated_floor, updated_at"
         )
+        self.raise_floor = "UPDATE praisondb_sessions SET updated_floor = updated_at WHERE id = ?"
+        self.lag = LAG // timedelta(microseconds=1)
         self.insert = _MESSAGE_INSERT.format(p="?")
 
     async def open(self) -> None:
@@ -96,7 +99,9 @@ class AsyncRawSQLite(AsyncRaw):
     async def create_session(self, session_id: str) -> None:
         stamp = to_micros(now())
         async with self.lock:
-            await self.conn.execute(_SESSION_INSERT.format(p="?"), (session_id, stamp, stamp))
+            await self.conn.execute(
+                _SESSION_INSERT.format(p="?"), (session_id, stamp, stamp, stamp)
+            )
 
     async def append(
         self, session_id: str, role: str, content: str, metadata: dict[str, Any]
@@ -106,7 +111,11 @@ class AsyncRawSQLite(AsyncRaw):
         async with self.lock:
             await conn.execute("BEGIN IMMEDIATE")
             try:
-                ((m.seq,),) = await conn.execute_fetchall(self.bump, (to_micros(now()), session_id))
+                ((m.seq, floor, updated),) = await conn.execute_fetchall(
+                    self.bump, (to_micros(now()), session_id)
+                )
+                if floor < updated - self.lag:
+                    await conn.execute(self.raise_floor, (session_id,))
                 await conn.execute(self.insert, _row(session_id, m, m.seq, to_micros(m.created_at)))
                 await conn.execute("COMMIT")
             except BaseException:
@@ -150,14 +159,16 @@ class AsyncRawPostgres(AsyncRaw):
     async def create_session(self, session_id: str) -> None:
         stamp = now()
         async with self.pool.connection() as conn:
-            await conn.execute(_SESSION_INSERT.format(p="%s"), (session_id, stamp, stamp))
+            await conn.execute(_SESSION_INSERT.format(p="%s"), (session_id, stamp, stamp, stamp))
 
     async def append(
         self, session_id: str, role: str, content: str, metadata: dict[str, Any]
     ) -> Message:
         m = Message(session_id, role, content, metadata)
+        stamp = now()
         params = {
-            "now": now(),
+            "now": stamp,
+            "stale": stamp - LAG,
             "sid": session_id,
             "id": m.id,
             "role": role,
@@ -194,7 +205,9 @@ class AsyncRawMySQL(AsyncRaw):
         self.bump = (
             "UPDATE praisondb_sessions SET last_seq = LAST_INSERT_ID(last_seq + 1),"
             " message_count = message_count + 1,"
-            " updated_at = CASE WHEN updated_at > %s THEN updated_at ELSE %s END WHERE id = %s"
+            " updated_at = GREATEST(updated_at, CAST(%s AS DATETIME(6))),"
+            " updated_floor = CASE WHEN updated_floor < CAST(%s AS DATETIME(6))"
+            " THEN updated_at ELSE updated_floor END WHERE id = %s"
         )
         self.insert = _MESSAGE_INSERT.format(p="%s")
 
@@ -212,7 +225,7 @@ class AsyncRawMySQL(AsyncRaw):
     async def create_session(self, session_id: str) -> None:
         stamp = RawMySQL._ts(now())
         async with self.pool.acquire() as conn, conn.cursor() as cur:
-            await cur.execute(_SESSION_INSERT.format(p="%s"), (session_id, stamp, stamp))
+            await cur.execute(_SESSION_INSERT.format(p="%s"), (session_id, stamp, stamp, stamp))
             await conn.commit()
 
     async def append(
@@ -220,9 +233,10 @@ class AsyncRawMySQL(AsyncRaw):
     ) -> Message:
         m = Message(session_id, role, content, metadata)
         stamp = RawMySQL._ts(now())
+        stale = RawMySQL._ts(now() - LAG)
         async with self.pool.acquire() as conn, conn.cursor() as cur:
             try:
-                await cur.execute(self.bump, (stamp, stamp, session_id))
+                await cur.execute(self.bump, (stamp, stale, session_id))
                 m.seq = cur.lastrowid
                 row = _row(session_id, m, m.seq, RawMySQL._ts(m.created_at))
                 await cur.execute(self.insert, row)

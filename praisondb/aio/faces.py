@@ -7,15 +7,23 @@ public sync method has no async face here.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from ..adapter import DbSessionAdapter, OnError
 from ..core.locks import Lease
+from ..core.multiagent import (
+    TurnAgent,
+    begin_exchange,
+    check_run_agent,
+    fail_exchange,
+    finish_exchange,
+)
 from ..core.repositories import Checkpoints, Messages, Runs, Sessions, State
 from ..core.session import Session
 from ..core.state_view import StateView
 from ..integrations.praisonai import LifecycleMixin
-from ..model import Message, SessionInfo
+from ..model import Content, Message, SessionInfo
 from .context import SessionContext, SyncContext
 from .face import Face, Runner, awaited, direct, iterated, returning, returning_optional
 
@@ -97,6 +105,8 @@ class AsyncStateView(Face[StateView]):
     get = awaited(StateView.get)
     set = awaited(StateView.set)
     delete = awaited(StateView.delete)
+    compare_and_set = awaited(StateView.compare_and_set)
+    modify = awaited(StateView.modify)
     update = awaited(StateView.update)
     incr = awaited(StateView.incr)
     entries = awaited(StateView.entries)
@@ -155,6 +165,10 @@ class AsyncSession(Face[Session], SessionContext):
     add_tool = awaited(Session.add_tool)
     flush = awaited(Session.flush)
     history = awaited(Session.history)
+    feedback = awaited(Session.feedback)
+    feedback_records = awaited(Session.feedback_records)
+    analyse = awaited(Session.analyse)
+    build_context = awaited(Session.build_context)
     context = awaited(Session.context)
     update_preference = awaited(Session.update_preference)
     preferences = awaited(Session.preferences)
@@ -220,10 +234,33 @@ class AsyncSession(Face[Session], SessionContext):
         """This process's scratch state for the session, never persisted."""
         return _view(self._sync.temp, self._runner)
 
+    @property
+    def shared_state(self) -> AsyncStateView:
+        """State every agent of the session shares, across processes (``modify`` for CAS)."""
+        return _view(self._sync.shared_state, self._runner)
+
     def lock(self, *args: Any, **kwargs: Any) -> AsyncLease:
         """A cross-process exclusive lease on this session (no I/O until entered):
         ``async with s.lock(timeout=5) as lease:``; the arguments of ``Session.lock``."""
         return AsyncLease(self._sync.lock(*args, **kwargs), self._runner)
+
+    async def run_agent(self, name: str, prompt: str, agent: Any) -> Content:
+        """Run one exchange of agent ``name`` and store it, attributed (``Session.run_agent``).
+
+        An ``async def`` agent is awaited here on the loop with ``(async_session, prompt)``;
+        anything else (a ManagedAgent, a sync callable) runs as in the sync face, on a
+        worker thread (a callable then gets the sync :class:`Session`)."""
+        if not inspect.iscoroutinefunction(agent) or isinstance(agent, TurnAgent):
+            return await self._runner.run(self._sync.run_agent, name, prompt, agent)
+        sync = self._sync
+        name = check_run_agent(name, prompt)
+        run_id, started = await self._runner.run(begin_exchange, sync, name, prompt)
+        try:
+            reply = await agent(self, prompt)
+        except BaseException as exc:
+            await self._runner.run(fail_exchange, sync, run_id, started, exc)
+            raise
+        return await self._runner.run(finish_exchange, sync, name, run_id, started, reply)
 
     async def merge(self, other: AsyncSession | str, session_id: str | None = None) -> AsyncSession:
         """A new session with both histories interleaved by time; sources untouched."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from ..core.events import message_event
 from ..model import Event, Message, Run, SessionInfo
 from ..stores.base import ConversationStore, SessionQuery
 
@@ -72,6 +73,7 @@ def session_events(
         )
     ]
     for message in messages:
+        labelled = message_event(message)  # the writing agent and tool name, as live events
         events.append(
             (
                 ("message", info.id, message.seq),
@@ -82,7 +84,8 @@ def session_events(
                     user_id=user,
                     agent=agent,
                     role=message.role,
-                    attributes={"seq": message.seq, "chars": _chars(message)},
+                    tool=labelled.tool,
+                    attributes={**labelled.attributes, "chars": _chars(message)},
                     id=_event_id("message", message.id),
                 ),
             )

@@ -225,6 +225,33 @@ SELECT session_id, user_id, agent, messages, events,
 FROM __SESSIONS__
 ORDER BY messages DESC, duration_s DESC, session_id
 LIMIT {limit:UInt32}""",
+    "session_figures": """
+SELECT session_id, any(user_id) AS session_user, any(agent) AS session_agent,
+    countIf(type = 'message') AS messages,
+    countIf(type = 'message' AND role = 'assistant') AS assistant_messages,
+    countIf(type = 'message' AND role = 'system') AS system_messages,
+    countIf(type = 'message' AND role = 'tool') AS tool_messages,
+    countIf(type = 'message' AND role = 'user') AS user_messages,
+    arraySort(groupArrayIf(JSONExtractString(attributes, 'agent'),
+        type = 'message' AND JSONExtractString(attributes, 'agent') != '')) AS agents,
+    minIf(ts, type = 'message') AS started_at, maxIf(ts, type = 'message') AS ended_at,
+    arraySort(groupArrayIf(tool, type = 'message' AND role = 'tool')) AS tools,
+    greatest(countIf(type = 'run_start'), countIf(type = 'run')) AS runs,
+    sumIf(input_tokens, type = 'run') AS input_tokens,
+    sumIf(output_tokens, type = 'run') AS output_tokens,
+    if(countIf(type = 'run') = 0, NULL, quantileExactInclusiveIf(0.5)(latency_ms, type = 'run'))
+        AS p50_ms,
+    if(countIf(type = 'run') = 0, NULL, quantileExactInclusiveIf(0.95)(latency_ms, type = 'run'))
+        AS p95_ms,
+    countIf(type = 'run' AND status IN ('error', 'failed')) AS errors,
+    arraySort(groupArrayIf(JSONExtractFloat(attributes, 'score'), type = 'feedback')) AS scores
+FROM {db:Identifier}.{events:Identifier}
+WHERE session_id != '' AND ({session_id:String} = '' OR session_id = {session_id:String})
+GROUP BY session_id
+HAVING toDate(min(ts)) >= {since:Date} AND toDate(min(ts)) <= {until:Date}
+    AND ({agent:String} = '' OR session_agent = {agent:String})
+ORDER BY min(ts), session_id
+LIMIT {limit:UInt32}""",
     "session_timeline": """
 SELECT ts, type, role, model, tool, status, input_tokens, output_tokens, latency_ms, attributes
 FROM {db:Identifier}.{events:Identifier}
@@ -257,6 +284,7 @@ TITLES = {
     "slowest_sessions": "Slowest sessions (total run latency)",
     "longest_sessions": "Longest sessions (messages)",
     "session_timeline": "Session timeline",
+    "session_figures": "Per-session figures (see Session.analyse)",
 }
 
 CHARTS: dict[str, dict[str, Any]] = {
@@ -279,6 +307,7 @@ REPORT = (
     "session_lengths",
     "slowest_sessions",
     "longest_sessions",
+    "session_figures",
 )
 """The queries ``praisondb analytics report`` runs, in order."""
 
@@ -440,6 +469,24 @@ class ReadyQueries:
             "longest_sessions", {**self._days(since, until, agent), "limit": _limit(limit)}
         )
 
+    def session_figures(
+        self,
+        since: date | datetime | str | None = None,
+        until: date | datetime | str | None = None,
+        *,
+        agent: str | None = None,
+        session_id: str | None = None,
+        limit: int = 100,
+    ) -> QueryResult:
+        """One row per session started in the period: the raw figures of
+        ``Session.analyse`` (:func:`praisondb.analytics.sessions.figures` makes the dicts)."""
+        parameters = {
+            **self._days(since, until, agent),
+            "session_id": "" if session_id is None else check_id(session_id),
+            "limit": _limit(limit),
+        }
+        return self._run("session_figures", parameters)
+
     def session_timeline(self, session_id: str, *, limit: int = 1000) -> QueryResult:
         """Every event of one session in time order."""
         return self._run(
@@ -460,7 +507,7 @@ class ReadyQueries:
         results = []
         for name in names:
             method = getattr(self, name, None)
-            if name not in SQL or name == "session_timeline" or method is None:
+            if name not in REPORT or method is None:
                 raise ValidationError(f"unknown report query {name!r}; known: {', '.join(REPORT)}")
             kwargs: dict[str, Any] = {}
             if name != "top_agents":

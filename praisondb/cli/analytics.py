@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+import orjson
 
 from ..analytics.facade import Analytics
 from ..analytics.queries import REPORT, QueryResult
@@ -163,6 +164,55 @@ def report_command(
                 names=only or REPORT,
             )
         _emit(results, as_json, html_path, "praisondb analytics")
+    finally:
+        sink.close()
+
+
+@analytics_group.command("sessions")
+@analytics_url_option
+@click.option("--since", default=None, help="Sessions started on or after this day (YYYY-MM-DD).")
+@click.option("--until", default=None, help="Sessions started on or before this day (YYYY-MM-DD).")
+@click.option("--agent", default=None, help="Only this agent's sessions.")
+@click.option("--session", "session_id", default=None, help="Only this session.")
+@click.option(
+    "--limit", type=int, default=100, show_default=True, help="At most this many sessions."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write a self-contained HTML report of the table to this file.",
+)
+def sessions_command(
+    analytics_url: str | None,
+    since: str | None,
+    until: str | None,
+    agent: str | None,
+    session_id: str | None,
+    limit: int,
+    as_json: bool,
+    html_path: Path | None,
+) -> None:
+    """Per-session figures (what Session.analyse gives, without topics) for many sessions."""
+    from ..analytics.sessions import figures
+
+    sink = _open(analytics_url)
+    try:
+        result = Analytics(sink).session_figures(
+            _day(since, "--since"),
+            _day(until, "--until"),
+            agent=agent,
+            session_id=session_id,
+            limit=limit,
+        )
+        if as_json:
+            click.echo(orjson.dumps(figures(result), option=orjson.OPT_INDENT_2).decode())
+            as_json = False
+            if html_path is None:
+                return
+        _emit([result], as_json, html_path, "praisondb session analytics")
     finally:
         sink.close()
 

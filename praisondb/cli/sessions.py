@@ -1,4 +1,4 @@
-"""``praisondb sessions list|show|delete``."""
+"""``praisondb sessions list|show|analyse|delete``."""
 
 from __future__ import annotations
 
@@ -111,3 +111,28 @@ def delete_session(url: str | None, session_id: str, yes: bool) -> None:
     if not deleted:
         raise click.ClickException(f"no session {session_id!r}")
     click.echo(f"deleted {session_id}")
+
+
+@sessions.command("analyse")
+@database_url_option
+@click.argument("session_id")
+@json_option
+def analyse_session(url: str | None, session_id: str, as_json: bool) -> None:
+    """Show one session's figures: interactions, duration, tools, tokens, latency,
+    errors, topics and satisfaction (from explicit feedback only)."""
+    with PraisonDB(url) as db:
+        db.sessions.get(session_id)  # a missing session is an error, not an empty report
+        figures = db.session(session_id).analyse()
+    if as_json:
+        echo_json(figures)
+        return
+    echo_table(["figure", "value"], [[name, _figure(value)] for name, value in figures.items()])
+
+
+def _figure(value: object) -> str:
+    """A nested figure on one line: ``user=2 assistant=2``; none is ``-``."""
+    if isinstance(value, dict):
+        return " ".join(f"{k}={_figure(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "-"
+    return "-" if value is None else str(value)

@@ -10,11 +10,32 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
-from ..model import Event, SessionInfo
+from ..model import AGENT_KEY, Event, Message, SessionInfo
 from ..stores.base import AnalyticsSink
+from .batches import content_length
 
 LABEL_CACHE = 4096
+
+
+def message_event(message: Message) -> Event:
+    """A message's analytics event: its seq and size, the agent that wrote it (multi-agent
+    sessions) and, for a tool result, the tool's name in ``tool``; never its text."""
+    attributes: dict[str, Any] = {"seq": message.seq, "chars": content_length(message.content)}
+    agent = message.metadata.get(AGENT_KEY)
+    if isinstance(agent, str):
+        attributes["agent"] = agent
+    tool = message.metadata.get("tool_name") if message.role == "tool" else None
+    return Event(
+        "message",
+        id=message.id,
+        ts=message.created_at,
+        session_id=message.session_id,
+        role=message.role,
+        tool=str(tool or "tool") if message.role == "tool" else "",
+        attributes=attributes,
+    )
 
 
 class EventLog:

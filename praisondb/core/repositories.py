@@ -44,8 +44,8 @@ from .arguments import (
     check_run,
     expiry,
 )
-from .batches import already_stored, as_message, content_length
-from .events import EventLog
+from .batches import already_stored, as_message
+from .events import EventLog, message_event
 from .export import export_session, import_session
 from .lock_names import LOCK_SCOPE, session_lock_name
 from .tokens import verify_token
@@ -319,16 +319,7 @@ class Messages:
             return already_stored(self._db.conversations, session_id, batch)
         if self._db.events.enabled:
             for message in stored:
-                self._db.events.emit(
-                    Event(
-                        "message",
-                        id=message.id,
-                        ts=message.created_at,
-                        session_id=session_id,
-                        role=message.role,
-                        attributes={"seq": message.seq, "chars": content_length(message.content)},
-                    )
-                )
+                self._db.events.emit(message_event(message))
         return stored
 
     def list(

@@ -33,9 +33,11 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NotFound, ValidationError
 from ..model import JSON, Checkpoint, Content, Message, SessionInfo
 from ..validation import check_message, check_metadata
+from .analysis import SessionAnalysis
 from .arguments import TTL
 from .copies import VERSION_LABEL, Version, chunks, copy_of, parse_version
 from .locks import DEFAULT_LEASE, Lease, session_lock_name
+from .multiagent import MultiAgentSession, attributed, by_agent
 from .state_view import StateView
 from .tokens import DEFAULT_TTL, issue_token
 
@@ -52,7 +54,7 @@ PREFERENCE_PREFIX = "pref:"
 Summary = str | Callable[[list[Message]], str]
 
 
-class Session:
+class Session(MultiAgentSession, SessionAnalysis):
     """A conversation with its history, scoped state, checkpoints and branches.
 
     Get one with ``db.session(session_id, user_id=None, agent=None)`` (get-or-create).
@@ -110,11 +112,15 @@ class Session:
         run_id: str | None = None,
         defer: bool = False,
         id: str | None = None,
+        agent: str | None = None,
     ) -> Message:
         """Append a message. ``defer=True`` queues it for the next :meth:`flush`
         (one round trip for many messages); reads flush first, so they always see it.
-        ``id`` makes a retry safe (see :meth:`praisondb.core.repositories.Messages.append`)."""
-        message = Message(self.id, role, content, dict(check_metadata(metadata)), run_id)
+        ``id`` makes a retry safe (see :meth:`praisondb.core.repositories.Messages.append`).
+        ``agent`` records which agent of a multi-agent session wrote it."""
+        message = Message(
+            self.id, role, content, attributed(dict(check_metadata(metadata)), agent), run_id
+        )
         if id is not None:
             message.id = id
         check_message(message)
@@ -169,9 +175,11 @@ class Session:
             self._pending = pending + self._pending
             raise
 
-    def history(self, last: int | None = None) -> list[Message]:
-        """Messages in order; ``last`` keeps only the final N."""
+    def history(self, last: int | None = None, *, agent: str | None = None) -> list[Message]:
+        """Messages in order; ``last`` keeps only the final N; ``agent`` only that agent's."""
         self.flush()
+        if agent is not None:
+            return by_agent(self._db, self.id, agent, last)
         return self._db.messages.list(self.id, last=last)
 
     def __iter__(self) -> Iterator[Message]:

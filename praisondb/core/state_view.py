@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ValidationError
+from ..errors import Conflict, ValidationError
 from ..model import JSON, StateEntry
 from .arguments import TTL
 
@@ -46,6 +46,42 @@ class StateView(MutableMapping[str, Any]):
 
     def delete(self, key: str) -> bool:
         return self._db.state.delete(self._key(key), scope=self.scope)
+
+    def compare_and_set(
+        self, key: str, value: JSON, expected_version: int, *, ttl: TTL = None
+    ) -> StateEntry:
+        """Write only if the entry is still at ``expected_version`` (0: must not exist);
+        Conflict otherwise. Read the version with :meth:`entry`."""
+        return self._db.state.compare_and_set(
+            self._key(key), value, expected_version, scope=self.scope, ttl=ttl
+        )
+
+    def modify(
+        self,
+        key: str,
+        change: Callable[[JSON], JSON],
+        default: JSON = None,
+        *,
+        ttl: TTL = None,
+        attempts: int = 100,
+    ) -> StateEntry:
+        """Read-modify-write without lost updates, across processes: ``change`` gets the
+        current value (``default`` when absent) and returns the new one, which is written
+        by compare-and-set; on a clash it runs again on the fresh value, so it must not
+        have side effects. After ``attempts`` clashes in a row: Conflict."""
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise ValidationError(f"attempts must be a positive integer, not {attempts!r}")
+        for _ in range(attempts):
+            current = self.entry(key)
+            value, version = (default, 0) if current is None else (current.value, current.version)
+            try:
+                return self.compare_and_set(key, change(value), version, ttl=ttl)
+            except Conflict:
+                continue
+        raise Conflict(
+            f"state {self.scope}/{key}: {attempts} compare-and-set attempts in a row lost to "
+            "other writers; retry later or pass a larger attempts="
+        )
 
     def update(  # type: ignore[override]
         self, values: Mapping[str, JSON] | None = None, /, *, ttl: TTL = None, **more: JSON

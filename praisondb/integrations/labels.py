@@ -1,7 +1,7 @@
 """Which framework face wrote a session, without importing any framework.
 
 Each face stamps the sessions it creates with ``metadata["framework"]``
-(``langgraph``, ``openai-agents``, ``adk``), so ``praisondb sessions list/show``, the
+(``langgraph``, ``openai-agents``, ``adk``, ``praisonai``), so ``praisondb sessions list/show``, the
 transfer tools and analytics queries can tell them apart from plain sessions and from
 each other; the stamp is ordinary metadata, copied and verified like the rest. Also
 how the CLI shows what a face stored (an ADK event, an Agents SDK item) as one line.
@@ -19,6 +19,7 @@ FRAMEWORK_KEY = "framework"
 LANGGRAPH = "langgraph"
 OPENAI_AGENTS = "openai-agents"
 ADK = "adk"
+PRAISONAI = "praisonai"
 
 
 def stamped(metadata: dict[str, Any] | None, framework: str) -> dict[str, Any]:

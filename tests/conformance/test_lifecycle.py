@@ -59,6 +59,7 @@ def test_praisondb_has_the_whole_lifecycle_protocol(db: PraisonDB) -> None:
 
 def test_lifecycle_is_persisted_and_resumable(db: PraisonDB, uid: str) -> None:
     drive_agent(db, uid)
+    assert db.sessions.get(uid).metadata["framework"] == "praisonai"  # sessions list shows it
     runs = db.get_runs(uid)
     assert [(r.id, r.status, r.input_tokens, r.output_tokens, r.model) for r in runs] == [
         (f"{uid}-r", "completed", 11, 3, "m-1")

@@ -79,4 +79,5 @@ HAND_WRITTEN = {
     "close",  # AsyncPraisonDB/AsyncDbSessionAdapter: close their own async resources
     "metadata",
     "summary",  # properties in sync (they read the store): methods here
+    "run_agent",  # awaits an async agent on the loop with the AsyncSession
 }

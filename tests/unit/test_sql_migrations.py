@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from praisondb.model import utcnow
 from praisondb.stores import open_conversation_store
 from praisondb.stores.sql import engine as sql_engine
 from praisondb.stores.sql import migrate
-from praisondb.stores.sql.schema import state
+from praisondb.stores.sql.schema import sessions, state
 from praisondb.stores.sql.store import SQLStore
 from praisondb.urls import parse_url
 from tests.unit.sql_fixtures import any_sql_url, postgres_url, server_url  # noqa: F401
@@ -242,6 +243,60 @@ def test_the_write_token_revision_keeps_state_both_ways(any_sql_url: str) -> Non
         assert version == 4
     finally:
         engine.dispose()
+
+
+def test_the_updated_floor_revision_keeps_sessions_findable_both_ways(
+    any_sql_url: str,  # noqa: F811
+) -> None:
+    """0003 moves the sessions index from updated_at to updated_floor: sessions written
+    at 0002 come through with the floor equal to updated_at, the updated_at filters find
+    them, appends move updated_at; a downgrade puts the old index back."""
+    assert migrate.upgrade(any_sql_url, "0002") == "0002"
+    engine = sa.create_engine(sql_engine.driver_url(parse_url(any_sql_url)))
+    old = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+    try:
+        with engine.begin() as conn:  # the columns 0002 has; the types bind as the store does
+            for sid in ("s-old", "s-active"):
+                conn.execute(
+                    sessions.insert().values(
+                        id=sid,
+                        metadata={},
+                        created_at=old,
+                        updated_at=old,
+                        message_count=0,
+                        last_seq=0,
+                    )
+                )
+        assert migrate.upgrade(any_sql_url) == migrate.head()
+        assert _session_indexes(engine) >= {"ix_praisondb_sessions_updated_floor"}
+        assert "ix_praisondb_sessions_updated_at" not in _session_indexes(engine)
+        with engine.connect() as conn:
+            floors = dict(conn.execute(sa.select(sessions.c.id, sessions.c.updated_floor)).all())
+        assert floors == {"s-old": old, "s-active": old}
+        with PraisonDB(any_sql_url) as db:
+            db.messages.append("s-active", "user", "hi")
+            active = db.sessions.get("s-active")
+            assert active.updated_at > old and active.message_count == 1
+            recent = [
+                s.id for s in db.sessions.list(updated_after=old + timedelta(seconds=1)).items
+            ]
+            assert recent == ["s-active"]
+            stale = [
+                s.id for s in db.sessions.list(updated_before=old + timedelta(seconds=1)).items
+            ]
+            assert stale == ["s-old"]
+            assert db.sessions.get("s-old").updated_at == old
+        assert migrate.downgrade(any_sql_url, "0002") == "0002"
+        assert "ix_praisondb_sessions_updated_at" in _session_indexes(engine)
+        with engine.connect() as conn:
+            count = conn.execute(sa.text("SELECT count(*) FROM praisondb_sessions")).scalar()
+        assert count == 2
+    finally:
+        engine.dispose()
+
+
+def _session_indexes(engine: sa.Engine) -> set[str]:
+    return {str(ix["name"]) for ix in sa.inspect(engine).get_indexes("praisondb_sessions")}
 
 
 def _state_columns(engine: sa.Engine) -> set[str]:

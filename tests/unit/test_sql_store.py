@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,11 @@ from praisondb import ConfigError, Message, PraisonDB, Run
 from praisondb.stores import open_conversation_store
 from praisondb.stores.sql import engine as sql_engine
 from praisondb.stores.sql import types as sql_types
+from praisondb.stores.sql.schema import FLOOR_LAG, sessions
 from praisondb.stores.sql.store import SQLStore
 from praisondb.urls import parse_url
 from tests.conftest import FakeClock
-from tests.unit.sql_fixtures import mysql_url, postgres_url  # noqa: F401
+from tests.unit.sql_fixtures import any_sql_url, mysql_url, postgres_url  # noqa: F401
 
 TRICKY = [
     "",
@@ -256,3 +258,52 @@ def test_mysql_pool_rolls_back_reads_but_not_committed_appends(mysql_url: str) -
         with sa.create_engine(sql_engine.driver_url(parse_url(mysql_url))).connect() as other:
             other.exec_driver_sql("SET SESSION lock_wait_timeout = 2")
             other.exec_driver_sql("ALTER TABLE praisondb_messages COMMENT = 'not locked'")
+
+
+def _floors(url: str) -> dict[str, tuple[datetime, datetime]]:
+    """(updated_at, updated_floor) of every session, read through the store's own types."""
+    parsed = parse_url(url)
+    engine = sql_engine.create_engine(parsed, sql_engine.parse_options(parsed, {}))
+    try:
+        with engine.connect() as conn:
+            query = sa.select(sessions.c.id, sessions.c.updated_at, sessions.c.updated_floor)
+            return {sid: (at, floor) for sid, at, floor in conn.execute(query)}
+    finally:
+        engine.dispose()
+
+
+def test_updated_filters_stay_exact_while_the_floor_lags(
+    any_sql_url: str,  # noqa: F811
+    clock: FakeClock,
+) -> None:
+    """Appends leave the indexed updated_floor alone until it trails by FLOOR_LAG; the
+    updated_after / updated_before filters still answer by the exact updated_at."""
+    lag = FLOOR_LAG.total_seconds()
+    with PraisonDB(any_sql_url, auto_migrate=True) as db:
+        db.sessions.create("busy")
+        db.sessions.create("idle")
+        created = db.sessions.get("busy").updated_at
+        clock.advance(lag / 3)
+        db.messages.append("busy", "user", "one")
+        at, floor = _floors(any_sql_url)["busy"]
+        assert floor == created < at  # within the lag: no index write
+        cut = at  # busy was updated at the cut, idle long before it
+        clock.advance(lag / 3)
+        db.messages.append("busy", "user", "two")
+        for step in range(4):  # the floor moves once it lags more than FLOOR_LAG
+            clock.advance(lag / 2)
+            db.messages.append("busy", "user", f"later {step}")
+            at, floor = _floors(any_sql_url)["busy"]
+            assert floor <= at <= floor + FLOOR_LAG
+        assert floor > created
+        assert db.sessions.get("busy").updated_at == at
+        assert [s.id for s in db.sessions.list(updated_after=cut).items] == ["busy"]
+        assert [s.id for s in db.sessions.list(updated_after=at).items] == ["busy"]
+        later = at + timedelta(microseconds=1)
+        assert db.sessions.list(updated_after=later).items == []
+        assert [s.id for s in db.sessions.list(updated_before=cut).items] == ["idle"]
+        assert {s.id for s in db.sessions.list(updated_before=later).items} == {"busy", "idle"}
+        assert db.sessions.count(updated_after=cut) == 1
+        db.sessions.update("idle", title="touched")  # every other write sets both equal
+        at, floor = _floors(any_sql_url)["idle"]
+        assert at == floor > cut

@@ -47,10 +47,11 @@ from ...ids import new_id
 from ...model import Event, Message, Run
 from ...retry import Retry
 from ...urls import redact_text
+from ...validation import check_id
 from . import events
 from .config import ManagedConfig
 from .events import METADATA_KEY, Turn
-from .remote import call_api, transcript, transient, valid_ids
+from .remote import call_api, describe, transcript, transient, valid_ids
 from .tools import ToolHandler, check_handlers, results_in, run_handler
 
 if TYPE_CHECKING:
@@ -190,11 +191,11 @@ class ManagedAgent:
         self._remote = None
         self.db.state.delete(self._state_key(), scope=REMOTE_SCOPE)
 
-    def _mapping(self, session_id: str) -> dict[str, Any]:
-        found = self.adapter.get_metadata(session_id).get(METADATA_KEY)
+    def _mapping(self, session_id: str, key: str = METADATA_KEY) -> dict[str, Any]:
+        found = self.adapter.get_metadata(session_id).get(key)
         return found if isinstance(found, dict) else {}
 
-    def _new_remote_session(self, session_id: str) -> str:
+    def _new_remote_session(self, session_id: str, key: str = METADATA_KEY) -> str:
         agent_id, env_id = self.remote_ids()
         beta = self.client.beta
 
@@ -212,7 +213,7 @@ class ManagedAgent:
         self.adapter.set_metadata(
             session_id,
             {
-                METADATA_KEY: {
+                key: {
                     "provider": self.provider,
                     "remote_session_id": remote.id,
                     "agent_id": agent_id,
@@ -225,9 +226,11 @@ class ManagedAgent:
         self._verified.add(remote.id)
         return str(remote.id)
 
-    def _remote_session(self, session_id: str) -> tuple[str, list[Message]]:
-        """The remote session for ``session_id`` and any history to replay into it."""
-        mapping = self._mapping(session_id)
+    def _remote_session(self, sid: str, agent: str | None = None) -> tuple[str, list[Message]]:
+        """The remote session for ``sid`` and any history to replay into it; each named
+        ``agent`` has its own (key ``managed_agent:<name>``), fed the whole history."""
+        session_id, key = sid, METADATA_KEY if agent is None else f"{METADATA_KEY}:{agent}"
+        mapping = self._mapping(session_id, key)
         remote_id = mapping.get("remote_session_id")
         if isinstance(remote_id, str) and mapping.get("fingerprint") == self.fingerprint:
             if remote_id in self._verified or self._remote_alive(remote_id):
@@ -237,7 +240,7 @@ class ManagedAgent:
         history = [
             m for m in self.db.messages.iterate(session_id) if m.role in ("user", "assistant")
         ]
-        return self._new_remote_session(session_id), history
+        return self._new_remote_session(session_id, key), history
 
     def _remote_alive(self, remote_id: str) -> bool:
         try:
@@ -256,22 +259,28 @@ class ManagedAgent:
         self.db.sessions.get_or_create(sid, user_id=self.user_id, agent=self.config.agent_name)
         return sid
 
-    def run(self, prompt: str, session_id: str | None = None) -> str:
-        """Send ``prompt``, wait until the agent is idle, return its reply text."""
+    def run(self, prompt: str, session_id: str | None = None, *, agent: str | None = None) -> str:
+        """Send ``prompt``, wait until the agent is idle, return its reply text; ``agent``
+        names who the turn's messages are attributed to (see ``Session.run_agent``)."""
         texts: list[str] = []
-        for _ in self._turn(prompt, session_id, texts):
+        for _ in self._turn(prompt, session_id, texts, agent):
             pass
         return "\n\n".join(texts)
 
-    def stream(self, prompt: str, session_id: str | None = None) -> Iterator[str]:
+    def stream(
+        self, prompt: str, session_id: str | None = None, *, agent: str | None = None
+    ) -> Iterator[str]:
         """Like :meth:`run`, but yield reply text as it arrives."""
-        return self._turn(prompt, session_id, [])
+        return self._turn(prompt, session_id, [], agent)
 
-    def _turn(self, prompt: str, session_id: str | None, texts: list[str]) -> Iterator[str]:
+    def _turn(
+        self, prompt: str, session_id: str | None, texts: list[str], agent: str | None = None
+    ) -> Iterator[str]:
         if not isinstance(prompt, str) or not prompt:
             raise ValidationError("prompt must be a non-empty string")
+        agent = None if agent is None else check_id(agent, "agent")
         sid = self._local_session(session_id)
-        remote_id, replay = self._remote_session(sid)
+        remote_id, replay = self._remote_session(sid, agent)
         content: list[dict[str, Any]] = []
         if replay:
             content.append({"type": "text", "text": transcript(replay)})
@@ -284,13 +293,13 @@ class ManagedAgent:
                 "remote_session_id": remote_id,
                 "input": prompt,
                 "replayed_messages": len(replay),
+                "agent": agent,
             },
         )
-        self.db.messages.append(
-            sid, "user", prompt, {METADATA_KEY: {"remote_session_id": remote_id}}, run_id=run.id
-        )
+        turn = Turn(remote_id=remote_id, agent=agent)
+        meta = turn.tagged({METADATA_KEY: {"remote_session_id": remote_id}})
+        self.db.messages.append(sid, "user", prompt, meta, run_id=run.id)
         started = time.perf_counter()
-        turn = Turn(remote_id=remote_id)
         try:
             yield from self._exchange(sid, remote_id, run, content, turn)
         except BaseException as exc:
@@ -405,9 +414,8 @@ class ManagedAgent:
 
     def _on_message(self, sid: str, run: Run, event: Any, turn: Turn) -> Iterator[str]:
         text = yield from events.final_text(event, turn)
-        self.db.messages.append(
-            sid, "assistant", text, {METADATA_KEY: {"event_id": event.id}}, run_id=run.id
-        )
+        meta = turn.tagged({METADATA_KEY: {"event_id": event.id}})
+        self.db.messages.append(sid, "assistant", text, meta, run_id=run.id)
 
     def _on_tool_use(self, sid: str, run: Run, event: Any, turn: Turn) -> Iterator[str]:
         event_id, kind = event.id, event.type
@@ -418,7 +426,7 @@ class ManagedAgent:
             sid,
             "assistant",
             [{"type": "tool_use", "id": event_id, "name": name, "input": args}],
-            {METADATA_KEY: {"event_id": event_id, "kind": kind}},
+            turn.tagged({METADATA_KEY: {"event_id": event_id, "kind": kind}}),
             run_id=run.id,
         )
         if kind == "agent.custom_tool_use":
@@ -514,12 +522,14 @@ class ManagedAgent:
             sid,
             "tool",
             text if text or not blocks else blocks,
-            {
-                "tool_name": name,
-                "tool_use_id": use_id,
-                "is_error": is_error,
-                METADATA_KEY: {"event_id": event_id, "content": blocks},
-            },
+            turn.tagged(
+                {
+                    "tool_name": name,
+                    "tool_use_id": use_id,
+                    "is_error": is_error,
+                    METADATA_KEY: {"event_id": event_id, "content": blocks},
+                }
+            ),
             run_id=run.id,
         )
         self.db.events.emit(
@@ -540,25 +550,16 @@ class ManagedAgent:
         remote session (``id`` None and status ``"none"`` before the first turn)."""
         sid = session_id or self.session_id
         remote_id = self._mapping(sid).get("remote_session_id") if sid else None
-        empty = {"input_tokens": 0, "output_tokens": 0}
         if not isinstance(remote_id, str):
-            return {"id": None, "status": "none", "title": None, "usage": empty}
+            return describe(None)
         try:
-            remote = self._call(
-                "retrieve session", lambda: self.client.beta.sessions.retrieve(remote_id)
+            return describe(
+                self._call(
+                    "retrieve session", lambda: self.client.beta.sessions.retrieve(remote_id)
+                )
             )
         except NotFound:
-            return {"id": remote_id, "status": "missing", "title": None, "usage": empty}
-        usage = remote.usage
-        return {
-            "id": remote.id,
-            "status": remote.status,
-            "title": remote.title,
-            "usage": {
-                "input_tokens": int(getattr(usage, "input_tokens", 0) or 0),
-                "output_tokens": int(getattr(usage, "output_tokens", 0) or 0),
-            },
-        }
+            return describe(None, remote_id)
 
     def history(self, session_id: str | None = None) -> list[Message]:
         sid = session_id or self.session_id

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import NotFound
+from ...model import AGENT_KEY
 
 METADATA_KEY = "managed_agent"
 
@@ -35,6 +36,12 @@ class Turn:
     """Custom tool use ids that have a result (sent by us, or found in the history)."""
     custom_calls: int = 0
     waiting_on: list[str] = field(default_factory=list)
+    agent: str | None = None
+    """The name the turn's messages are attributed to (``Session.run_agent``), if any."""
+
+    def tagged(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        """``metadata`` with this turn's agent attribution, when it has one."""
+        return metadata if self.agent is None else {**metadata, AGENT_KEY: self.agent}
 
 
 def preview(event: Any, turn: Turn) -> Iterator[str]:

@@ -33,6 +33,25 @@ def transcript(messages: Sequence[Message]) -> str:
     return "\n".join(lines).rstrip()
 
 
+def describe(remote: Any, missing_id: str | None = None) -> dict[str, Any]:
+    """What ``ManagedAgent.retrieve_session`` returns for a retrieved remote session, for
+    none yet (status ``"none"``), or for one that is gone (``missing_id``, ``"missing"``)."""
+    if remote is None:
+        status = "none" if missing_id is None else "missing"
+        empty = {"input_tokens": 0, "output_tokens": 0}
+        return {"id": missing_id, "status": status, "title": None, "usage": empty}
+    usage = remote.usage
+    return {
+        "id": remote.id,
+        "status": remote.status,
+        "title": remote.title,
+        "usage": {
+            "input_tokens": int(getattr(usage, "input_tokens", 0) or 0),
+            "output_tokens": int(getattr(usage, "output_tokens", 0) or 0),
+        },
+    }
+
+
 def valid_ids(stored: Any) -> bool:
     return (
         isinstance(stored, dict)

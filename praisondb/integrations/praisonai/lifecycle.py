@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from ...coerce import as_text, json_safe
 from ...errors import BackendUnavailable, ConfigError, NotFound, SchemaOutOfDate
 from ...model import Event, Message, Run, SessionInfo, utcnow
+from ..labels import PRAISONAI, stamped
 from .tracing import TracingMixin
 from .transcript import TOOL_CALL_ID, TOOL_CALLS, AgentMessage, history, tool_calls_metadata
 
@@ -74,7 +75,9 @@ class LifecycleMixin(TracingMixin):
     def _ensure_session(
         self, session_id: str, agent: str | None = None, user_id: str | None = None
     ) -> SessionInfo:
-        return self.sessions.get_or_create(session_id, user_id=user_id, agent=agent)
+        return self.sessions.get_or_create(
+            session_id, user_id=user_id, agent=agent, metadata=stamped(None, PRAISONAI)
+        )
 
     def _append(
         self, session_id: str, role: str, content: Any, metadata: dict[str, Any] | None

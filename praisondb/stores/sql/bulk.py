@@ -83,8 +83,11 @@ class _Plan:
 
 
 def session_values(info: SessionInfo) -> dict[str, Any]:
-    """The sessions row of ``info``: the codec's record (one column per field)."""
-    return to_values(info)
+    """The sessions row of ``info``: the codec's record (one column per field), with the
+    indexed ``updated_floor`` equal to ``updated_at`` (see the sessions table)."""
+    values = to_values(info)
+    values["updated_floor"] = values["updated_at"]
+    return values
 
 
 class BulkWriter:

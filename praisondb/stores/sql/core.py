@@ -53,9 +53,7 @@ class SQLCore:
                     raise
                 raise translated from exc
 
-        return self._retry.call(
-            attempt, transient=is_retryable, url=self.url.redacted, action=action
-        )
+        return self._retry.call(attempt, transient=is_retryable, url=self.url, action=action)
 
     def _tx(
         self,

@@ -8,11 +8,15 @@ re-raised as SQLAlchemy's exception classes so the store translates them like an
 
 Appending assigns seq and inserts the batch in the fewest round trips each dialect allows.
 The session row's UPDATE takes its row lock first, so concurrent writers of one session
-queue there; nothing reads or rewrites the session's earlier messages.
+queue there; nothing reads or rewrites the session's earlier messages. The UPDATE touches
+no indexed column (``updated_floor``, the indexed copy of ``updated_at``, moves at most
+once a FLOOR_LAG; see the sessions table), so it writes one row and no index entry.
 
 - PostgreSQL: one statement, ``WITH s AS (UPDATE ... RETURNING) INSERT ... SELECT`` over
   ``unnest`` of arrays, so the SQL text is the same for any batch size (psycopg prepares it).
-- SQLite: ``BEGIN IMMEDIATE``, ``UPDATE ... RETURNING last_seq``, one executemany INSERT.
+- SQLite: ``BEGIN IMMEDIATE``, the ``UPDATE``, a ``SELECT`` of the new counters (cheaper
+  than ``RETURNING`` in sqlite3; aiosqlite, where each statement is a thread round trip,
+  takes them back with ``RETURNING``), one executemany INSERT.
 - MySQL/MariaDB: ``UPDATE ... SET last_seq = LAST_INSERT_ID(last_seq + n)`` (the new value
   comes back in the OK packet, no SELECT needed), then one multi-row INSERT.
 
@@ -31,8 +35,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 import orjson
@@ -43,92 +48,25 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from ...gc_pause import no_gc_pauses
 from ...model import Message
+from .async_engine import AiosqliteCursor
+from .compiled import (
+    EXISTS,
+    FLOOR,
+    LATEST,
+    MESSAGE_COLUMNS,
+    MYSQL_FLOOR,
+    MYSQL_LATEST,
+    PG_APPEND,
+    PG_APPEND_ONE,
+    SID,
+    N,
+    Statement,
+)
 from .engine import CLEAN
-from .schema import messages, sessions
-from .types import EPOCH, MYSQL, UTCTimestamp, codec, json_dumps
+from .schema import FLOOR_LAG, messages, sessions
+from .types import EPOCH, MYSQL, codec, json_dumps
 
 T = TypeVar("T")
-
-_N = sa.bindparam("n", type_=sa.BigInteger())
-_NOW = sa.bindparam("now", type_=UTCTimestamp())
-_SID = sa.bindparam("sid", type_=sessions.c.id.type)
-_LATEST = sa.case((sessions.c.updated_at > _NOW, sessions.c.updated_at), else_=_NOW)
-_EXISTS: sa.Select[tuple[Any]] = sa.select(sa.literal_column("1")).where(sessions.c.id == _SID)
-MESSAGE_COLUMNS = (
-    "session_id",
-    "seq",
-    "id",
-    "role",
-    "content_kind",
-    "content",
-    "metadata",
-    "run_id",
-    "created_at",
-)
-
-_PG_APPEND = sa.text(
-    """
-    WITH s AS (
-        UPDATE praisondb_sessions
-        SET last_seq = last_seq + :n,
-            message_count = message_count + :n,
-            updated_at = GREATEST(updated_at, :now)
-        WHERE id = :sid
-        RETURNING last_seq - :n AS base
-    )
-    INSERT INTO praisondb_messages
-        (session_id, seq, id, role, content_kind, content, metadata, run_id, created_at)
-    SELECT :sid, s.base + v.ord, v.id, v.role, v.kind, v.content, v.metadata, v.run_id, v.created
-    FROM s, unnest(
-        CAST(:ids AS text[]),
-        CAST(:roles AS text[]),
-        CAST(:kinds AS smallint[]),
-        CAST(:contents AS text[]),
-        CAST(CAST(:metas AS text[]) AS jsonb[]),
-        CAST(:run_ids AS text[]),
-        CAST(:created AS timestamptz[])
-    ) WITH ORDINALITY AS v(id, role, kind, content, metadata, run_id, created, ord)
-    RETURNING seq
-    """
-)
-
-_PG_APPEND_ONE = sa.text(
-    """
-    WITH s AS (
-        UPDATE praisondb_sessions
-        SET last_seq = last_seq + 1,
-            message_count = message_count + 1,
-            updated_at = GREATEST(updated_at, :now)
-        WHERE id = :sid
-        RETURNING last_seq
-    )
-    INSERT INTO praisondb_messages
-        (session_id, seq, id, role, content_kind, content, metadata, run_id, created_at)
-    SELECT :sid, s.last_seq, :id, :role, :kind, :content, CAST(:metadata AS jsonb), :run_id,
-        CAST(:created AS timestamptz)
-    FROM s
-    RETURNING seq
-    """
-)
-"""One message: plain values instead of one-element arrays (~15% less server time)."""
-
-
-class _Statement:
-    """A Core statement compiled once; ``args`` lays out values the way the driver wants."""
-
-    def __init__(self, compiled: SQLCompiler) -> None:
-        self.sql = compiled.string
-        self.order = compiled.positiontup if compiled.positional else None
-        self.defaults = {
-            name: bind.value for name, bind in compiled.binds.items() if not bind.required
-        }
-
-    def args(self, values: dict[str, Any]) -> Any:
-        if self.defaults:
-            values = {**self.defaults, **values}
-        if self.order is None:
-            return values
-        return tuple(values[name] for name in self.order)
 
 
 class FastPath:
@@ -145,26 +83,46 @@ class FastPath:
         """The engine is the sync face of SQLAlchemy's async engine (see engine.py)."""
         self._error = self.dialect.loaded_dbapi.Error
         self.paramstyle = self.dialect.paramstyle
-        self._exists = self._compile(_EXISTS)
+        self._exists = self._compile(EXISTS)
         self._insert = self._compile(messages.insert(), column_keys=list(MESSAGE_COLUMNS))
         if self._insert.order is not None and tuple(self._insert.order) != MESSAGE_COLUMNS:
             raise AssertionError(f"unexpected INSERT layout {self._insert.order}")
         values: dict[str, Any] = {
-            "last_seq": sessions.c.last_seq + _N,
-            "message_count": sessions.c.message_count + _N,
-            "updated_at": _LATEST,
+            "last_seq": sessions.c.last_seq + N,
+            "message_count": sessions.c.message_count + N,
+            "updated_at": LATEST,
         }
         if self.name == "mysql":
-            values["last_seq"] = sa.func.last_insert_id(sessions.c.last_seq + _N)
-        bump = sessions.update().where(sessions.c.id == _SID).values(values)
-        if self.name == "sqlite":
-            bump = bump.returning(sessions.c.last_seq)
-        self._bump = self._compile(bump)
+            values["last_seq"] = sa.func.last_insert_id(sessions.c.last_seq + N)
+            values["updated_at"] = MYSQL_LATEST
+            values["updated_floor"] = MYSQL_FLOOR
+        elif self.name != "sqlite":
+            # SQLite rewrites an index entry whenever its column is SET, even to the same
+            # value: there the floor is read back and moved by a second statement, when due.
+            values["updated_floor"] = FLOOR
+        bump = sessions.update().where(sessions.c.id == SID).values(values)
+        counters = (sessions.c.last_seq, sessions.c.updated_floor, sessions.c.updated_at)
+        # aiosqlite: each statement is a thread round trip, dearer than RETURNING's cost in
+        # sqlite3, so the UPDATE hands back what the sync face reads with a SELECT, and the
+        # statements go through AiosqliteCursor (one round trip each)
+        self._returning = self.name == "sqlite" and self.is_async
+        self._bump = self._compile(bump.returning(*counters) if self._returning else bump)
+        self._counters = self._compile(
+            sa.select(sessions.c.last_seq, sessions.c.updated_floor, sessions.c.updated_at).where(
+                sessions.c.id == SID
+            )
+        )
+        self._raise_floor = self._compile(
+            sessions.update()
+            .where(sessions.c.id == SID)
+            .values(updated_floor=sessions.c.updated_at)
+        )
+        self._lag_us = FLOOR_LAG // timedelta(microseconds=1)
         pg = self.name == "postgresql"
-        self._pg_append = self._compile(_PG_APPEND) if pg else None
-        self._pg_append_one = self._compile(_PG_APPEND_ONE) if pg else None
-        self._selects: dict[tuple[bool, bool, bool, bool], _Statement] = {}
-        self._queries: dict[Any, tuple[_Statement, list[Callable[[Any], Any] | None]]] = {}
+        self._pg_append = self._compile(PG_APPEND) if pg else None
+        self._pg_append_one = self._compile(PG_APPEND_ONE) if pg else None
+        self._selects: dict[tuple[bool, bool, bool, bool], Statement] = {}
+        self._queries: dict[Any, tuple[Statement, list[Callable[[Any], Any] | None]]] = {}
         # File SQLite: keep our own LIFO of connections taken out of the pool. Checking one
         # out of SQLAlchemy's pool and back costs ~20 us, a quarter of a whole append; a
         # list pop/append costs nothing. In-memory SQLite (one shared connection) and the
@@ -182,15 +140,15 @@ class FastPath:
         self._clean_reads = self.name == "sqlite" and self.is_async
         """aiosqlite: a successful call leaves no transaction, so the pool skips its reset."""
         self._writes = writes
-        self._write_cursor = self._cursor if writes is None else self._serial_cursor
+        self._write_run = self._run if writes is None else self._serial_run
 
-    def _compile(self, stmt: Any, column_keys: list[str] | None = None) -> _Statement:
+    def _compile(self, stmt: Any, column_keys: list[str] | None = None) -> Statement:
         compiled = stmt.compile(dialect=self.dialect, column_keys=column_keys)
         assert isinstance(compiled, SQLCompiler)
-        return _Statement(compiled)
+        return Statement(compiled)
 
     @property
-    def insert_statement(self) -> _Statement:
+    def insert_statement(self) -> Statement:
         """The plain multi-row INSERT of messages (columns in MESSAGE_COLUMNS order)."""
         return self._insert
 
@@ -251,18 +209,15 @@ class FastPath:
             with contextlib.suppress(self._error):
                 raw.close()
 
-    def cursor(
-        self, *, write: bool, single: bool = False
-    ) -> contextlib.AbstractContextManager[Any]:
-        """A cursor in one transaction (see :meth:`_cursor`); writes take the process's
+    def run(self, fn: Callable[[Any], T], *, write: bool, single: bool = False) -> T:
+        """``fn(cursor)`` in one transaction (see :meth:`_run`); writes take the process's
         write lock first where there is one (aiosqlite)."""
         if write:
-            return self._write_cursor(write=True, single=single)
-        return self._cursor(write=False)
+            return self._write_run(fn, write=True, single=single)
+        return self._run(fn, write=False)
 
-    @contextlib.contextmanager
-    def _cursor(self, *, write: bool, single: bool = False) -> Iterator[Any]:
-        """A cursor inside one transaction, committed on success, rolled back on error.
+    def _run(self, fn: Callable[[Any], T], *, write: bool, single: bool = False) -> T:
+        """``fn(cursor)`` inside one transaction, committed on success, rolled back on error.
 
         A read (``write=False``) must be one statement, which is atomic by itself, so it
         skips the transaction round trips: SQLite runs it in autocommit; PostgreSQL too
@@ -270,22 +225,24 @@ class FastPath:
         MySQL the pool's reset-on-return ROLLBACK ends it, so no COMMIT is sent.
         A write that is one statement (``single=True``) runs in autocommit on
         PostgreSQL for the same reason: an append is then one round trip, not three.
+        A plain call rather than a context manager: on SQLite an append is ~30 us of
+        database work, and a generator-based ``with`` added a tenth of that.
         """
         try:
             handle, raw = self._checkout()
         except self._error as exc:
             raise self._wrap(exc, invalidated=False) from exc
-        cursor = None
+        cursor: Any = None
         broken: BaseException | None = None
         committed = False
         single = self.name == "postgresql" and (single or not write)
         try:
             if single:
                 raw.autocommit = True
-            cursor = raw.cursor()
+            cursor = AiosqliteCursor(raw) if self._returning else raw.cursor()
             if self.name == "sqlite" and write:
                 cursor.execute("BEGIN IMMEDIATE")  # reads run as single autocommit statements
-            yield cursor
+            result = fn(cursor)
             if write and not single:
                 if self.name == "sqlite":
                     cursor.execute("COMMIT")
@@ -294,6 +251,7 @@ class FastPath:
                 committed = True
             elif self._clean_reads:
                 committed = True  # a read in autocommit: no transaction left to roll back
+            return result
         except self._error as exc:
             lost = self.dialect.is_disconnect(exc, raw, cursor)
             broken = exc if lost else self._unless_sqlite(exc)  # if the rollback is cut short
@@ -308,8 +266,10 @@ class FastPath:
         finally:
             try:
                 if cursor is not None:
-                    with contextlib.suppress(self._error):
+                    try:  # noqa: SIM105 (contextlib.suppress costs ~1 us an append)
                         cursor.close()
+                    except self._error:
+                        pass
                 if single and broken is None:
                     try:
                         raw.autocommit = False  # the pool hands out transactional connections
@@ -327,11 +287,10 @@ class FastPath:
         still runs, so the connection stays (in memory, it is the whole database)."""
         return None if self.name == "sqlite" else exc
 
-    @contextlib.contextmanager
-    def _serial_cursor(self, *, write: bool, single: bool = False) -> Iterator[Any]:
-        """:meth:`_cursor` holding the process's write lock (taken before the connection)."""
-        with self._writes, self._cursor(write=write, single=single) as cursor:
-            yield cursor
+    def _serial_run(self, fn: Callable[[Any], T], *, write: bool, single: bool = False) -> T:
+        """:meth:`_run` holding the process's write lock (taken before the connection)."""
+        with self._writes:
+            return self._run(fn, write=write, single=single)
 
     def _rollback(self, raw: Any) -> BaseException | None:
         """Roll back; returns the error if that failed too (the connection is then unusable).
@@ -358,35 +317,52 @@ class FastPath:
     # -- appending ------------------------------------------------------------------------
     def append(self, session_id: str, batch: Sequence[Message], now: datetime) -> int | None:
         """Assign seq to ``batch`` and store it; the seq before it, or None if no session."""
-        # PostgreSQL: one statement either way (the existence check, or the CTE append)
-        with self._write_cursor(write=True, single=True) as cursor:
-            if not batch:
-                cursor.execute(self._exists.sql, self._exists.args({"sid": session_id}))
-                return 0 if cursor.fetchone() is not None else None
-            if self.name == "postgresql":
-                return self._append_pg(cursor, session_id, batch, now)
-            n = len(batch)
-            bump = self._bump
-            cursor.execute(
-                bump.sql, bump.args({"n": n, "sid": session_id, "now": self.codec.ts_bind(now)})
-            )
-            if self.name == "sqlite":
-                row = cursor.fetchone()
-                if row is None:
-                    return None
-                base = int(row[0]) - n
-            else:
+        if not batch:
+            return self._write_run(partial(self._exists_in, session_id), write=True, single=True)
+        # PostgreSQL: one statement (the CTE append), run in autocommit
+        return self._write_run(
+            partial(self._append, session_id, batch, now), write=True, single=True
+        )
+
+    def _exists_in(self, session_id: str, cursor: Any) -> int | None:
+        cursor.execute(self._exists.sql, self._exists.args({"sid": session_id}))
+        return 0 if cursor.fetchone() is not None else None
+
+    def _append(
+        self, session_id: str, batch: Sequence[Message], now: datetime, cursor: Any
+    ) -> int | None:
+        if self.name == "postgresql":
+            return self._append_pg(cursor, session_id, batch, now)
+        n = len(batch)
+        values = {"n": n, "sid": session_id, "now": self.codec.ts_bind(now)}
+        if self.name == "sqlite":
+            # The UPDATE, then a SELECT of what it wrote: cheaper than RETURNING in sqlite3.
+            cursor.execute(self._bump.sql, self._bump.args(values))
+            if not self._returning:
                 if not cursor.rowcount:
                     return None
-                base = int(cursor.lastrowid) - n
-            rows: list[Any] = self._rows(session_id, batch, base)
-            if self._insert.order is None:  # a named paramstyle (pymysql's pyformat)
-                rows = [dict(zip(MESSAGE_COLUMNS, row, strict=True)) for row in rows]
-            if n == 1:
-                cursor.execute(self._insert.sql, rows[0])
-            else:
-                cursor.executemany(self._insert.sql, rows)
-            return base
+                cursor.execute(self._counters.sql, self._counters.args(values))
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            last_seq, floor, updated = row
+            base = int(last_seq) - n
+            if floor < updated - self._lag_us:  # integer microseconds on SQLite
+                cursor.execute(self._raise_floor.sql, self._raise_floor.args(values))
+        else:
+            values["stale"] = self.codec.ts_bind(now - FLOOR_LAG)
+            cursor.execute(self._bump.sql, self._bump.args(values))
+            if not cursor.rowcount:
+                return None
+            base = int(cursor.lastrowid) - n
+        rows: list[Any] = self._rows(session_id, batch, base)
+        if self._insert.order is None:  # a named paramstyle (pymysql's pyformat)
+            rows = [dict(zip(MESSAGE_COLUMNS, row, strict=True)) for row in rows]
+        if n == 1:
+            cursor.execute(self._insert.sql, rows[0])
+        else:
+            cursor.executemany(self._insert.sql, rows)
+        return base
 
     def _rows(self, session_id: str, batch: Sequence[Message], base: int) -> list[tuple[Any, ...]]:
         text, dumps, ts = self.codec.text_bind, self.codec.json_dumps, self.codec.ts_bind
@@ -419,6 +395,7 @@ class FastPath:
             is_text = isinstance(m.content, str)
             one = {
                 "now": self.codec.ts_bind(now),
+                "stale": self.codec.ts_bind(now - FLOOR_LAG),
                 "sid": session_id,
                 "id": m.id,
                 "role": m.role,
@@ -443,6 +420,7 @@ class FastPath:
         values = {
             "n": len(batch),
             "now": self.codec.ts_bind(now),
+            "stale": self.codec.ts_bind(now - FLOOR_LAG),
             "sid": session_id,
             "ids": [m.id for m in batch],
             "roles": [m.role for m in batch],
@@ -475,9 +453,7 @@ class FastPath:
             ]
             entry = self._queries[key] = (self._compile(stmt), processors)
         statement, processors = entry
-        with self._cursor(write=False) as cursor:
-            cursor.execute(statement.sql, statement.args(values))
-            found = cursor.fetchall()
+        found = self._run(partial(_fetch_all, statement.sql, statement.args(values)), write=False)
         if not any(processors):
             return [tuple(row) for row in found]
         return [
@@ -488,12 +464,12 @@ class FastPath:
         ]
 
     # -- loading ----------------------------------------------------------------------------
-    def _select(self, after: bool, before: bool, newest: bool, limited: bool) -> _Statement:
+    def _select(self, after: bool, before: bool, newest: bool, limited: bool) -> Statement:
         key = (after, before, newest, limited)
         found = self._selects.get(key)
         if found is None:
             stmt = sa.select(*(messages.c[name] for name in MESSAGE_COLUMNS)).where(
-                messages.c.session_id == _SID
+                messages.c.session_id == SID
             )
             if after:
                 stmt = stmt.where(messages.c.seq > sa.bindparam("after", type_=sa.BigInteger()))
@@ -528,12 +504,10 @@ class FastPath:
             values["before"] = before_seq
         if newest is not None or limit is not None:
             values["limit"] = newest if newest is not None else limit
-        with self._cursor(write=False) as cursor, no_gc_pauses():
-            cursor.execute(stmt.sql, stmt.args(values))
-            rows = cursor.fetchall()  # psycopg decodes jsonb here
-        if newest is not None:
-            rows = rows[::-1]
-        with no_gc_pauses():
+        with no_gc_pauses():  # psycopg decodes jsonb while fetching
+            rows = self._run(partial(_fetch_all, stmt.sql, stmt.args(values)), write=False)
+            if newest is not None:
+                rows = rows[::-1]
             return self._messages(rows)
 
     def _messages(self, rows: list[Any]) -> list[Message]:
@@ -554,6 +528,11 @@ class FastPath:
             )
             for sid, seq, id_, role, kind, content, meta, run_id, created in rows
         ]
+
+
+def _fetch_all(sql: str, args: Any, cursor: Any) -> list[Any]:
+    cursor.execute(sql, args)
+    return list(cursor.fetchall())
 
 
 def _sqlite_messages(rows: list[Any]) -> list[Message]:

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from ...model import StateEntry
-from .fastpath import FastPath, _Statement
+from .compiled import Statement
+from .fastpath import FastPath
 from .schema import state
 from .statements import upsert_statement
 
@@ -92,7 +94,7 @@ class _Prepared:
         dialect = fast.dialect
         compiled = stmt.compile(dialect=dialect, column_keys=column_keys)
         assert isinstance(compiled, SQLCompiler)
-        self.statement = _Statement(compiled)
+        self.statement = Statement(compiled)
         self.sql = self.statement.sql
         self.binds: dict[str, Callable[[Any], Any]] = {}
         for name, bind in compiled.binds.items():
@@ -155,11 +157,8 @@ class FastState:
     # -- reads ----------------------------------------------------------------------------
     def get(self, scope: str, key: str, now: datetime) -> StateEntry | None:
         prepared = self._get
-        with self.fast.cursor(write=False) as cursor:
-            cursor.execute(
-                prepared.sql, prepared.args({"w_scope": scope, "w_key": key, "now": now})
-            )
-            row = cursor.fetchone()
+        args = prepared.args({"w_scope": scope, "w_key": key, "now": now})
+        row = self.fast.run(partial(_fetch_one, prepared.sql, args), write=False)
         return None if row is None else StateEntry(*prepared.decode(row))
 
     def entries(
@@ -202,9 +201,7 @@ class FastState:
             values["after_scope"], values["after_key"] = after
         if limit is not None:
             values["limit"] = limit
-        with self.fast.cursor(write=False) as cursor:
-            cursor.execute(prepared.sql, prepared.args(values))
-            rows = cursor.fetchall()
+        rows = self.fast.run(partial(_fetch_all, prepared.sql, prepared.args(values)), write=False)
         return [StateEntry(*prepared.decode(row)) for row in rows]
 
     def _list_after_key(
@@ -235,9 +232,7 @@ class FastState:
             values["hi"] = upper
         if limit is not None:
             values["limit"] = limit
-        with self.fast.cursor(write=False) as cursor:
-            cursor.execute(prepared.sql, prepared.args(values))
-            rows = cursor.fetchall()
+        rows = self.fast.run(partial(_fetch_all, prepared.sql, prepared.args(values)), write=False)
         return [StateEntry(*prepared.decode(row)) for row in rows]
 
     # -- writes (the caller's ``decide`` runs inside the transaction) ----------------------
@@ -252,34 +247,38 @@ class FastState:
         ``decide`` gets ``(value, version, expires_at, write_token, updated_at)`` or None
         and returns (the entry, the token to store), or (the stored entry, None) when
         nothing is to be written (a re-sent write that landed already)."""
-        with self.fast.cursor(write=True) as cursor:
-            locked = self._locked
-            cursor.execute(locked.sql, locked.args({"w_scope": scope, "w_key": key}))
-            found = cursor.fetchone()
-            row = None if found is None else locked.decode(found)
-            entry, token = decide(row)
-            if token is None:
-                return entry
-            values = {
-                "value": entry.value,
-                "version": entry.version,
-                "expires_at": entry.expires_at,
-                "updated_at": entry.updated_at,
-                "write_token": token,
-            }
-            if row is not None:
-                sql, args = (
-                    self._update.sql,
-                    self._update.args({**values, "w_scope": scope, "w_key": key}),
-                )
-            else:
-                sql, args = (
-                    self._insert.sql,
-                    self._insert.args({**values, "scope": scope, "key": key}),
-                )
-            self._check(args)
-            cursor.execute(sql, args)
+        return self.fast.run(partial(self._write, scope, key, decide), write=True)
+
+    def _write(
+        self,
+        scope: str,
+        key: str,
+        decide: Callable[[Any], tuple[StateEntry, str | None]],
+        cursor: Any,
+    ) -> StateEntry:
+        locked = self._locked
+        cursor.execute(locked.sql, locked.args({"w_scope": scope, "w_key": key}))
+        found = cursor.fetchone()
+        row = None if found is None else locked.decode(found)
+        entry, token = decide(row)
+        if token is None:
             return entry
+        values = {
+            "value": entry.value,
+            "version": entry.version,
+            "expires_at": entry.expires_at,
+            "updated_at": entry.updated_at,
+            "write_token": token,
+        }
+        if row is not None:
+            update = self._update
+            sql, args = update.sql, update.args({**values, "w_scope": scope, "w_key": key})
+        else:
+            insert = self._insert
+            sql, args = insert.sql, insert.args({**values, "scope": scope, "key": key})
+        self._check(args)
+        cursor.execute(sql, args)
+        return entry
 
     def _check(self, args: Any) -> None:
         """Hand the largest text value of a statement's arguments to ``check_size``."""
@@ -308,9 +307,7 @@ class FastState:
             sql = _PG_SET_NEW
         else:
             sql, values["expected"] = _PG_SET_IF, expected_version
-        with self.fast.cursor(write=True, single=True) as cursor:
-            cursor.execute(sql, values)
-            row = cursor.fetchone()
+        row = self.fast.run(partial(_fetch_one, sql, values), write=True, single=True)
         if row is None:
             return None
         return StateEntry(
@@ -340,11 +337,7 @@ class FastState:
         ]
         for row in rows:
             self._check(row)
-        with self.fast.cursor(write=True) as cursor:
-            if len(rows) == 1:
-                cursor.execute(upsert.sql, rows[0])
-            else:
-                cursor.executemany(upsert.sql, rows)
+        self.fast.run(partial(_execute, upsert.sql, rows), write=True)
 
     def _put_pg(self, entries: Sequence[StateEntry]) -> None:
         codec = self.fast.codec
@@ -358,8 +351,25 @@ class FastState:
             "updated": [ts(e.updated_at) for e in entries],
             "tokens": [None] * len(entries),
         }
-        with self.fast.cursor(write=True, single=True) as cursor:
-            cursor.execute(_PG_PUT, values)
+        self.fast.run(partial(_execute, _PG_PUT, [values]), write=True, single=True)
+
+
+def _fetch_one(sql: str, args: Any, cursor: Any) -> Any:
+    cursor.execute(sql, args)
+    return cursor.fetchone()
+
+
+def _fetch_all(sql: str, args: Any, cursor: Any) -> list[Any]:
+    cursor.execute(sql, args)
+    return list(cursor.fetchall())
+
+
+def _execute(sql: str, rows: list[Any], cursor: Any) -> None:
+    """One statement, or one executemany for several rows of arguments."""
+    if len(rows) == 1:
+        cursor.execute(sql, rows[0])
+    else:
+        cursor.executemany(sql, rows)
 
 
 def _where() -> sa.ColumnElement[bool]:

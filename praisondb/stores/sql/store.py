@@ -8,7 +8,9 @@ Alembic migrations (see :mod:`praisondb.stores.sql.migrate`); dialect difference
 Concurrency: a session row holds ``last_seq`` and ``message_count``. Appending bumps them
 and inserts the messages in one transaction, so the row lock serialises writers of one
 session and seq stays gap-free across threads and processes, at a cost independent of
-the session's length.
+the session's length. ``last_seq`` is a high-water mark: deletes never lower it, so a
+seq is never handed out twice. The exact ``updated_at`` is unindexed; the filters on it
+go through the indexed ``updated_floor`` (see the sessions table).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from .engine import WRITE, connection_guard, create_engine, is_memory_sqlite, pa
 from .fastpath import FastPath
 from .items import SQLItemsMixin
 from .packets import PACKET_CHECK_FROM, PACKET_OVERHEAD, message_bytes, packet_too_large
-from .schema import checkpoints, messages, runs, sessions, spans
+from .schema import FLOOR_LAG, checkpoints, messages, runs, sessions, spans
 from .state import SQLState
 from .types import MYSQL
 
@@ -147,6 +149,7 @@ class SQLStore(SQLItemsMixin):
             self._tx(insert, write=True, action="create_session")
         except Conflict:
             raise Conflict(f"session {info.id!r} already exists") from None
+        del values["updated_floor"]
         return SessionInfo(**values)
 
     def put_session(self, info: SessionInfo) -> None:
@@ -191,9 +194,13 @@ class SQLStore(SQLItemsMixin):
             where.append(sessions.c.agent == query.agent)
         if query.parent_id is not None:
             where.append(sessions.c.parent_id == query.parent_id)
+        # The index range is on updated_floor, which trails updated_at by at most
+        # FLOOR_LAG and never exceeds it; the exact test on updated_at keeps the rest.
         if query.updated_after is not None:
+            where.append(sessions.c.updated_floor >= query.updated_after - FLOOR_LAG)
             where.append(sessions.c.updated_at >= query.updated_after)
         if query.updated_before is not None:
+            where.append(sessions.c.updated_floor < query.updated_before)
             where.append(sessions.c.updated_at < query.updated_before)
         return where
 
@@ -244,7 +251,12 @@ class SQLStore(SQLItemsMixin):
             conn.execute(
                 sessions.update()
                 .where(sessions.c.id == session_id)
-                .values(title=info.title, metadata=info.metadata, updated_at=info.updated_at)
+                .values(
+                    title=info.title,
+                    metadata=info.metadata,
+                    updated_at=info.updated_at,
+                    updated_floor=info.updated_at,
+                )
             )
             return info
 
@@ -385,12 +397,14 @@ class SQLStore(SQLItemsMixin):
                 stmt = stmt.where(messages.c.seq <= to_seq)
             removed = int(conn.execute(stmt).rowcount)
             if removed:
+                updated = max(utcnow(), session[0])
                 conn.execute(
                     sessions.update()
                     .where(sessions.c.id == session_id)
                     .values(
                         message_count=sessions.c.message_count - removed,
-                        updated_at=max(utcnow(), session[0]),
+                        updated_at=updated,
+                        updated_floor=updated,
                     )
                 )
             return removed
