@@ -31,10 +31,13 @@ any other. ``db`` is a database URL, a :class:`~praisondb.PraisonDB` or an
   (``user:{user_id}``), each key prefixed by its app (``shop/theme``), so apps sharing a
   database keep their state apart; ``temp:`` keys are never stored.
 
-An append is not one transaction: it writes the session's state entry first (that is
-the compare-and-set), then ``app:``/``user:`` keys, then the event, then the listing
-copy. A crash in between can leave a state change without its event, never an event
-without its state change; ADK retrying the same event completes it.
+An append commits with one write, the compare-and-set of the session's state entry,
+which carries the event and its ``app:``/``user:`` deltas as ``pending``. The writes
+that follow (those deltas, the event as a message, the listing copy, which names the
+revision it completes) are each idempotent. A crash between them leaves the append
+committed but unfinished: the next ``append_event`` or ``get_session`` of the session
+(from any process) finishes it first, and ADK re-sending the same event finishes it
+too, so every event is stored exactly once with its state change.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 
 from ..errors import ConfigError, Conflict, NotFound, ValidationError
+from ..gc_pause import no_gc_pauses
 from ..model import Message, SessionInfo
 from ..validation import check_id
 from ._runners import make_runner, settle
@@ -273,7 +277,9 @@ def _events(db: PraisonDB, info: SessionInfo, config: GetSessionConfig | None) -
     if recent == 0 or info.message_count == 0:
         return []
     if recent is None and after is None:
-        return [to_event(m) for m in db.messages.list(info.id)]
+        messages = db.messages.list(info.id)
+        with no_gc_pauses():  # an Event per message: pydantic builds many containers
+            return [to_event(m) for m in messages]
     found: list[Event] = []
     before: int | None = None
     while True:
@@ -298,6 +304,9 @@ def _get(
     if info is None:
         return None
     record, version = _record(db, info)
+    if _unfinished(info, record, version):
+        _finish(db, (app, user, sid), info.id, record, version)
+        info = db.sessions.get(info.id)
     return _session(db, app, user, sid, record, version, _events(db, info, config))
 
 
@@ -379,6 +388,8 @@ def _append(
             "(or created elsewhere); create_session() it again to go on"
         )
     record, version = _record(db, info)
+    if _unfinished(info, record, version):  # an append that stopped half way: finish it
+        _finish(db, owner, info.id, record, version)
     if marker is not None and marker.isdigit():  # not a marker another service set
         expected = int(marker)
     elif float(record.get("update_time") or 0.0) > last_update_time and not _is_last(
@@ -389,7 +400,14 @@ def _append(
         expected = version
     timestamp = float(event["timestamp"])
     state = {**(record.get("state") or {}), **deltas["session"]}
-    value = {"state": state, "update_time": timestamp}
+    pending = {
+        "id": event.get("id") or uuid.uuid4().hex,
+        "role": role,
+        "event": event,
+        "app": deltas["app"],
+        "user": deltas["user"],
+    }
+    value = {"state": state, "update_time": timestamp, "pending": pending}
     token = hashlib.sha256(orjson.dumps(event, option=orjson.OPT_SORT_KEYS)).hexdigest()
     try:
         entry = db.state.set(
@@ -397,16 +415,45 @@ def _append(
         )
     except Conflict:
         raise SessionStale(STALE) from None
-    _write_scoped(db, app, user, deltas)
-    message = Message(info.id, role, [event], dict(EVENT), id=event.get("id") or uuid.uuid4().hex)
-    try:
-        db.messages.extend(info.id, [message])
-    except Conflict:  # another event with this id (ADK keeps both): a new message id
-        message.id = uuid.uuid4().hex
-        db.messages.extend(info.id, [message])
-    copy = {"app_name": app, "user_id": user, "session_id": sid, **value}
-    db.sessions.update(info.id, metadata={KEY: copy})
+    stored = entry.value if isinstance(entry.value, dict) else value  # a re-send: as stored
+    _finish(db, owner, info.id, stored, entry.version)
     return entry.version
+
+
+def _unfinished(info: SessionInfo, record: dict[str, Any], version: int) -> bool:
+    """Whether the append that wrote revision ``version`` stopped before its last write
+    (the listing copy names the revision it completed)."""
+    copy = info.metadata.get(KEY)
+    done = copy.get("revision") if isinstance(copy, dict) else None
+    return isinstance(record.get("pending"), dict) and done != version
+
+
+def _finish(
+    db: PraisonDB, owner: tuple[str, str, str], pid: str, record: dict[str, Any], version: int
+) -> None:
+    """The writes that follow an append's commit (its compare-and-set, which stored the
+    event as ``pending``): app/user state, the event, the listing copy. Each is
+    idempotent, so finishing twice (a retry, or a reader finishing a crashed append)
+    stores everything once."""
+    app, user, sid = owner
+    pending = record["pending"]
+    _write_scoped(db, app, user, {"app": pending["app"], "user": pending["user"]})
+    message = Message(pid, pending["role"], [pending["event"]], dict(EVENT), id=pending["id"])
+    try:
+        db.messages.extend(pid, [message])
+    except Conflict:  # another event holds this id (ADK keeps both): a second id, the same
+        digest = hashlib.sha256(f"{pending['id']}\x00{version}".encode(errors="surrogatepass"))
+        message.id = "adk-" + digest.hexdigest()[:40]  # on every retry, so stored once
+        db.messages.extend(pid, [message])
+    copy = {
+        "app_name": app,
+        "user_id": user,
+        "session_id": sid,
+        "state": record.get("state") or {},
+        "update_time": record.get("update_time"),
+        "revision": version,
+    }
+    db.sessions.update(pid, metadata={KEY: copy})
 
 
 # -- errors ADK's callers catch, and praisondb's --------------------------------------------

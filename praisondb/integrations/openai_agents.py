@@ -39,6 +39,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..errors import ConfigError, NotFound, ValidationError
+from ..gc_pause import no_gc_pauses
 from ..model import Message
 from ..validation import check_id
 from ._runners import make_runner, settle
@@ -153,7 +154,9 @@ def _append(db: PraisonDB, sid: str, batch: list[Message], fields: dict[str, Any
 def _read(db: PraisonDB, sid: str, limit: int | None) -> list[TResponseInputItem]:
     if limit is not None and limit <= 0:
         return []
-    return [to_item(m) for m in live(db.messages.list(sid, last=limit))]
+    messages = db.messages.list(sid, last=limit)
+    with no_gc_pauses():
+        return [to_item(m) for m in live(messages)]
 
 
 def _pop(db: PraisonDB, sid: str) -> TResponseInputItem | None:

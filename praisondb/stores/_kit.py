@@ -70,3 +70,22 @@ def check_version(scope: str, key: str, current: StateEntry | None, expected: in
     actual = current.version if current else 0
     if actual != expected:
         raise version_conflict(scope, key, actual, expected)
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with ``prefix``.
+
+    Lets a prefix search be an index range (``key >= prefix AND key < bound``) with no
+    LIKE wildcards to escape (SQL), or a ZRANGEBYLEX bound (Redis); valid because every
+    backend compares keys by code point (UTF-8 bytes sort the same way).
+    """
+    chars = list(prefix)
+    while chars:
+        code = ord(chars[-1]) + 1
+        if code == 0xD800:
+            code = 0xE000  # skip the surrogate block: it cannot be stored
+        if code <= 0x10FFFF:
+            chars[-1] = chr(code)
+            return "".join(chars)
+        chars.pop()
+    return None

@@ -38,6 +38,36 @@ OPTIONS = OptionTable(
 )
 
 
+class _StateTable(dict[tuple[str, str], StateEntry]):
+    """State entries by (scope, key), with each scope's keys kept sorted, so listing a
+    scope is a bisect into its keys and a walk of the ones wanted (LangGraph's
+    ``list(limit=10)``), not a sort of every key in the store."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys_by_scope: dict[str, list[str]] = {}
+
+    def __setitem__(self, item: tuple[str, str], entry: StateEntry) -> None:
+        if item not in self:
+            bisect.insort(self.keys_by_scope.setdefault(item[0], []), item[1])
+        super().__setitem__(item, entry)
+
+    def __delitem__(self, item: tuple[str, str]) -> None:
+        super().__delitem__(item)
+        self._forget(item)
+
+    def pop(self, item: tuple[str, str], *default: Any) -> Any:
+        if item in self:
+            self._forget(item)
+        return super().pop(item, *default)
+
+    def _forget(self, item: tuple[str, str]) -> None:
+        keys = self.keys_by_scope[item[0]]
+        del keys[bisect.bisect_left(keys, item[1])]
+        if not keys:
+            del self.keys_by_scope[item[0]]
+
+
 class MemoryStore:
     capabilities: frozenset[Capability] = frozenset()
     async_io = "inline"
@@ -53,7 +83,7 @@ class MemoryStore:
         self._runs: dict[str, Run] = {}
         self._spans: dict[str, Span] = {}
         self._checkpoints: dict[str, Checkpoint] = {}
-        self._state: dict[tuple[str, str], StateEntry] = {}
+        self._state = _StateTable()
         self._tokens: dict[tuple[str, str], str] = {}
         """The write token of each entry's last set/incr (see StateStore.set_entry)."""
 
@@ -409,6 +439,8 @@ class MemoryStore:
     ) -> list[StateEntry]:
         with self._lock:
             now = utcnow()
+            if scope is not None:
+                return self._list_scope(scope, prefix, limit, after, now)
             keys = sorted(
                 k
                 for k in list(self._state)
@@ -420,6 +452,32 @@ class MemoryStore:
             if limit is not None:
                 keys = keys[:limit]
             return [_copy(self._state[k]) for k in keys]
+
+    def _list_scope(
+        self,
+        scope: str,
+        prefix: str,
+        limit: int | None,
+        after: tuple[str, str] | None,
+        now: datetime,
+    ) -> list[StateEntry]:
+        keys = self._state.keys_by_scope.get(scope, [])
+        at = bisect.bisect_left(keys, prefix)
+        if after is not None:
+            if after[0] > scope:
+                return []
+            if after[0] == scope:
+                at = max(at, bisect.bisect_right(keys, after[1]))
+        found: list[StateEntry] = []
+        while at < len(keys) and (limit is None or len(found) < limit):
+            key = keys[at]
+            if not key.startswith(prefix):
+                break
+            entry = self._state[(scope, key)]
+            if entry.expires_at is None or entry.expires_at > now:
+                found.append(_copy(entry))
+            at += 1
+        return found
 
     def delete_scope(self, scope: str) -> int:
         with self._lock:

@@ -45,8 +45,12 @@ from tests.faults.targets import (
 pytestmark = pytest.mark.backends(*SERVER_BACKENDS)
 DELETE_MARKS: dict[str, tuple[Match, ...]] = {"mongodb": (b"delete\x00",)}
 """Requests that commit a state delete where they differ from MARKS' state writes."""
-INCR_MARKS: dict[str, tuple[Match, ...]] = {"mongodb": (b"findAndModify\x00",)}
-"""An incr of an existing integer is one findAndModify on MongoDB."""
+INCR_MARKS: dict[str, tuple[Match, ...]] = {
+    "mongodb": (b"findAndModify\x00",),
+    "postgres": (b"COMMIT",),
+}
+"""An incr of an existing integer is one findAndModify on MongoDB; on PostgreSQL its
+UPDATE runs inside a transaction, so the write commits with the COMMIT."""
 T = TypeVar("T")
 Fault = tuple[str, "Match | None"]
 

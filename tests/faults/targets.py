@@ -50,8 +50,12 @@ class Marks:
 
 
 MARKS = {
-    # the append is one autocommit statement; state writes end with COMMIT
-    "postgres": Marks((b"INSERT INTO praisondb_messages",), (b"COMMIT",)),
+    # the append is one autocommit statement; so is a state set (an INSERT ... ON
+    # CONFLICT, or an UPDATE at a version); other state writes end with COMMIT
+    "postgres": Marks(
+        (b"INSERT INTO praisondb_messages",),
+        ((b"INSERT INTO praisondb_state", b"UPDATE praisondb_state", b"COMMIT"),),
+    ),
     "mysql": Marks((b"COMMIT",), (b"COMMIT",)),
     "redis": Marks((b"EVAL",), (b"EVAL",)),
     "redis_cluster": Marks((b"EVAL",), (b"EVAL",)),

@@ -35,6 +35,7 @@ from praisondb import (
 from praisondb.stores.base import SessionQuery
 from praisondb.stores.jsonfiles import files as jsonfiles_io
 from praisondb.stores.jsonfiles.files import safe_name
+from praisondb.stores.jsonfiles.state import KEY_LOG
 from praisondb.stores.jsonfiles.store import JsonFileStore
 from praisondb.stores.memory import MemoryStore
 from praisondb.urls import parse_url
@@ -507,6 +508,8 @@ def test_state_lives_in_one_file_per_key_and_expired_entries_vanish(
     store.set_entry("app", "gone", 1, expires_at=past)
     store.set_entry("app", "kept", {"a.b": ["$x"]})
     files = os.listdir(root / "state" / safe_name("app"))
+    assert KEY_LOG in files  # the scope's key log, beside one file per key
+    files.remove(KEY_LOG)
     assert len(files) == 2 and all(f.endswith(".json") for f in files)
     assert store.get_entry("app", "gone") is None
     assert [e.key for e in store.list_entries("app")] == ["kept"]

@@ -99,8 +99,12 @@ def blob_key(ns: str, channel: str, version: Any) -> str:
     return f"{BLOBS}{part(ns)}/{part(channel)}/{part(str(version))}"
 
 
+def writes_prefix(ns: str) -> str:
+    return f"{WRITES}{part(ns)}/"
+
+
 def writes_key(ns: str, checkpoint_id: str) -> str:
-    return f"{WRITES}{part(ns)}/{part(checkpoint_id)}"
+    return f"{writes_prefix(ns)}{part(checkpoint_id)}"
 
 
 def run_key(run_id: str) -> str:

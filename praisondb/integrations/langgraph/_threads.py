@@ -69,6 +69,8 @@ incremental copy with a filter (which lists sessions by ``updated_at``) could mi
 _CACHE = 10_000
 _ATTEMPTS = 5
 PAGE = 200
+_UNREAD: Any = object()
+"""``tuple_of``'s pending writes not read yet."""
 
 
 class Caches:
@@ -360,8 +362,11 @@ class Threads:
         result.config["configurable"][FENCE] = fence
         return result
 
-    def tuple_of(self, db: PraisonDB, scope: str, record: Any) -> CheckpointTuple:
-        """The CheckpointTuple of a checkpoint record: blobs and pending writes read."""
+    def tuple_of(
+        self, db: PraisonDB, scope: str, record: Any, writes: Any = _UNREAD
+    ) -> CheckpointTuple:
+        """The CheckpointTuple of a checkpoint record: blobs and pending writes read
+        (``writes``: its pending writes' entry, or None, when the caller read it)."""
         ns, checkpoint_id = record["ns"], record["id"]
         body = rec.unpack(self.serde, record["checkpoint"], f"checkpoint {checkpoint_id}")
         inline = record.get("values") or {}
@@ -376,7 +381,8 @@ class Threads:
                 self.caches.remember(self.caches.packed, (scope, ns, channel), (version, packed))
                 values[channel] = rec.unpack(self.serde, packed, f"channel {channel!r}")
         body["channel_values"] = values
-        writes = db.state.get_entry(rec.writes_key(ns, checkpoint_id), scope=scope)
+        if writes is _UNREAD:
+            writes = db.state.get_entry(rec.writes_key(ns, checkpoint_id), scope=scope)
         rows = writes.value.get("writes", []) if writes and isinstance(writes.value, dict) else []
         rows = sorted(rows, key=lambda r: writes_sort_key(r[4], r[0], r[1]))
         pending = [(r[0], r[2], rec.unpack(self.serde, r[3], f"write {r[2]!r}")) for r in rows]
@@ -423,7 +429,7 @@ class Threads:
             ]
             merged.sort(key=lambda item: str(item[1]["id"]), reverse=True)
             ordered = iter(merged)
-        found: list[CheckpointTuple] = []
+        chosen: list[tuple[str, Any]] = []
         for scope, record in ordered:
             if before_id is not None and str(record["id"]) >= str(before_id):
                 continue
@@ -431,9 +437,42 @@ class Threads:
                 continue
             if filter and not _matches(metadata_of(self.serde, record), filter):
                 continue
-            found.append(self.tuple_of(db, scope, record))
-            if limit is not None and len(found) >= limit:
+            chosen.append((scope, record))
+            if limit is not None and len(chosen) >= limit:
                 break
+        writes = self._writes_of(db, chosen) if len(chosen) > 1 else {}
+        return [
+            self.tuple_of(db, scope, r, writes.get((scope, r["ns"], r["id"]), _UNREAD))
+            for scope, r in chosen
+        ]
+
+    def _writes_of(
+        self, db: PraisonDB, chosen: Sequence[tuple[str, Any]]
+    ) -> dict[tuple[str, str, str], StateEntry | None]:
+        """The pending-writes entries of these records, one range read per namespace.
+
+        Listed records are neighbours in their namespace, so their writes entries lie
+        close together from the smallest key on: read that range, bounded by how many
+        records there are (plus a few strays); a record past a full page is left out
+        (``tuple_of`` then reads it alone)."""
+        groups: dict[tuple[str, str], list[str]] = {}
+        for scope, record in chosen:
+            groups.setdefault((scope, record["ns"]), []).append(str(record["id"]))
+        found: dict[tuple[str, str, str], StateEntry | None] = {}
+        for (scope, ns), ids in groups.items():
+            if len(ids) < 2:
+                continue
+            keys = {rec.writes_key(ns, checkpoint_id): checkpoint_id for checkpoint_id in ids}
+            size = len(keys) + 8
+            first = min(keys)  # read from just before it: ``after`` is exclusive
+            page = db.state_store.list_entries(
+                scope, rec.writes_prefix(ns), limit=size, after=(scope, first[:-1])
+            )
+            by_key = {e.key: e for e in page}
+            covered = page[-1].key if len(page) >= size else None
+            for key, checkpoint_id in keys.items():
+                if covered is None or key <= covered:
+                    found[(scope, ns, checkpoint_id)] = by_key.get(key)
         return found
 
     def _records(

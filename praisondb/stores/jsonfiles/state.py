@@ -9,12 +9,19 @@ whole directory away without racing a writer. Reads take no lock: a file is alwa
 either the old or the new version.
 
 Expired entries are invisible; their files are removed by the next write of the
-key or scope. Listing reads every file of the scopes asked for (O(entries)).
+key or scope. Entry file names are digests (``safe_name``), so a scope also keeps
+``keys.log``: one line per key created (``+"key"``) or deleted (``-"key"``), appended
+under the scope's lock before the file is created and after it is removed, so the log
+names every key that has a file (and perhaps a few that lost theirs in a crash). Listing
+one scope reads that one file, sorts the names, and reads only the entries it returns
+(LangGraph's ``list(limit=10)`` reads ten files, not the thread's thousands); the log is
+rewritten compactly when deletes make it twice its size. A scope written before the log
+existed is logged by its first listing. Listing every scope reads every file.
 """
 
 from __future__ import annotations
 
-import contextlib
+import bisect
 import copy
 import logging
 import os
@@ -22,6 +29,8 @@ import shutil
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
+
+import orjson
 
 from ...codec import from_record, to_record
 from ...errors import ValidationError
@@ -47,6 +56,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("praisondb.jsonfiles")
 _WRITE_FIELD = "write_token"
 """The record field beside the entry's own that holds its write token."""
+KEY_LOG = "keys.log"
+"""A scope's log of created and deleted keys (see the module docstring)."""
 
 
 class StateFiles:
@@ -100,12 +111,67 @@ class StateFiles:
         return self._read_live_token(scope, key, now)[0]
 
     def _write_entry(self, entry: StateEntry, token: str | None = None) -> None:
-        os.makedirs(self._scope_dir(entry.scope), exist_ok=True)
+        """Write one entry's file; the caller holds the scope's lock."""
+        directory = self._scope_dir(entry.scope)
+        os.makedirs(directory, exist_ok=True)
+        path = self._entry_path(entry.scope, entry.key)
+        if not os.path.exists(path):
+            self._log_state_keys(directory, b"+", [entry.key])
         record = to_record(entry)
         if token is not None:
             record[_WRITE_FIELD] = token
         data = dumps(record, f"state {entry.scope}/{entry.key}")
-        atomic_write(self._entry_path(entry.scope, entry.key), data, fsync=self._fsync)
+        atomic_write(path, data, fsync=self._fsync)
+
+    # -- the key log (under the scope's lock) -------------------------------------------
+    def _log_state_keys(self, directory: str, sign: bytes, keys: Iterable[str]) -> None:
+        lines = b"".join(sign + orjson.dumps(key) + b"\n" for key in keys)
+        log_path = os.path.join(directory, KEY_LOG)
+        if sign == b"+" and not os.path.exists(log_path):
+            self._rewrite_key_log(directory)  # a scope from before the log: start it whole
+        with open(log_path, "ab") as handle:
+            handle.write(lines)
+            if self._fsync:
+                os.fsync(handle.fileno())
+
+    def _rewrite_key_log(self, directory: str) -> list[str]:
+        """The log written anew from the scope's files; returns the keys, sorted."""
+        keys = sorted({e.key for e in self._scope_entries(directory)})
+        data = b"".join(b"+" + orjson.dumps(key) + b"\n" for key in keys)
+        atomic_write(os.path.join(directory, KEY_LOG), data, fsync=self._fsync)
+        return keys
+
+    @staticmethod
+    def _read_key_log(directory: str) -> tuple[list[str], int] | None:
+        """(the keys the log names, sorted; how many lines it has), or None without a log."""
+        try:
+            with open(os.path.join(directory, KEY_LOG), "rb") as handle:
+                lines = handle.read().split(b"\n")
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        keys: set[str] = set()
+        for line in lines:
+            try:
+                key = orjson.loads(line[1:])
+            except orjson.JSONDecodeError:
+                continue  # the end of the file, or a line cut short by a crash
+            if line[:1] == b"+":
+                keys.add(key)
+            else:
+                keys.discard(key)
+        return sorted(keys), len(lines)
+
+    def _scope_keys(self, scope: str) -> list[str]:
+        """Every key of ``scope`` that may have a file, sorted."""
+        directory = self._scope_dir(scope)
+        found = self._read_key_log(directory)
+        if found is not None:
+            return found[0]
+        if not os.path.isdir(directory):
+            return []
+        with self._locks(self._scope_lock_name(scope)):
+            found = self._read_key_log(directory)
+            return found[0] if found is not None else self._rewrite_key_log(directory)
 
     def _scope_entries(self, directory: str) -> list[StateEntry]:
         found: list[StateEntry] = []
@@ -161,8 +227,15 @@ class StateFiles:
             current = self._read_live(scope, key, utcnow())
             if expected_version is not None:
                 check_version(scope, key, current, expected_version)
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 os.unlink(self._entry_path(scope, key))
+            except FileNotFoundError:
+                return current is not None
+            directory = self._scope_dir(scope)
+            self._log_state_keys(directory, b"-", [key])
+            found = self._read_key_log(directory)
+            if found is not None and found[1] > 2 * len(found[0]) + 100:
+                self._rewrite_key_log(directory)  # mostly deletes by now: compact it
             return current is not None
 
     @guarded
@@ -203,21 +276,47 @@ class StateFiles:
     ) -> list[StateEntry]:
         now = utcnow()
         if scope is not None:
-            directories = [self._scope_dir(scope)]
-        else:
-            base = self._fs.dir("state")
-            directories = [os.path.join(base, name) for name in sorted(os.listdir(base))]
+            return self._list_scope(scope, prefix, limit, after, now)
+        base = self._fs.dir("state")
+        directories = [os.path.join(base, name) for name in sorted(os.listdir(base))]
         found = [
             entry
             for directory in directories
             for entry in self._scope_entries(directory)
-            if (scope is None or entry.scope == scope)
-            and entry.key.startswith(prefix)
+            if entry.key.startswith(prefix)
             and (after is None or (entry.scope, entry.key) > after)
             and (entry.expires_at is None or entry.expires_at > now)
         ]
         found.sort(key=lambda e: (e.scope, e.key))
         return found if limit is None else found[:limit]
+
+    def _list_scope(
+        self,
+        scope: str,
+        prefix: str,
+        limit: int | None,
+        after: tuple[str, str] | None,
+        now: datetime,
+    ) -> list[StateEntry]:
+        """One scope's live entries in key order: names from the key log, then only
+        the files of the entries returned."""
+        keys = self._scope_keys(scope)
+        at = bisect.bisect_left(keys, prefix)
+        if after is not None:
+            if after[0] > scope:
+                return []
+            if after[0] == scope:
+                at = max(at, bisect.bisect_right(keys, after[1]))
+        found: list[StateEntry] = []
+        while at < len(keys) and (limit is None or len(found) < limit):
+            key = keys[at]
+            if not key.startswith(prefix):
+                break
+            entry = self._read_live(scope, key, now)
+            if entry is not None:
+                found.append(entry)
+            at += 1
+        return found
 
     @guarded
     def delete_scope(self, scope: str) -> int:

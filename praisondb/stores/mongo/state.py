@@ -183,7 +183,12 @@ class MongoStateMixin(MongoCore):
             where["s"] = scope
         if prefix:
             where["k"] = {"$regex": "^" + re.escape(prefix)}
-        if after is not None:
+        if after is not None and scope is not None:  # within one scope: a plain key bound
+            if after[0] > scope:
+                return []
+            if after[0] == scope:
+                where["k"] = {**where.get("k", {}), "$gt": after[1]}
+        elif after is not None:
             where = {
                 "$and": [
                     where,

@@ -21,6 +21,7 @@ import pymongo.errors
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from ...errors import ConfigError, Conflict, NotFound
+from ...gc_pause import no_gc_pauses
 from ...model import Checkpoint, Message, Page, Run, SessionInfo, Span, utcnow
 from ...options import (
     ABSENT,
@@ -378,7 +379,8 @@ class MongoStore(MongoStateMixin):
             cursor = self._db.messages.find(where, MESSAGE_FIELDS).sort("seq", ASCENDING)
             return list(cursor if limit is None else cursor.limit(limit))
 
-        return [parse_message(d) for d in self._call("list messages", run)]
+        with no_gc_pauses():  # BSON documents decode inside the call
+            return [parse_message(d) for d in self._call("list messages", run)]
 
     def get_messages(self, session_id: str, ids: Sequence[str]) -> list[Message]:
         keys = [message_key(session_id, message_id) for message_id in ids]

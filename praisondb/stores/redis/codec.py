@@ -119,9 +119,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS: entry; ARGV: value, version, updated_us, exp_us (''), exp_ms (''). One entry of
-# put_entries, atomic on its own (a batch spans many scopes, so many slots).
+# Every state script keeps the scope's key index (KEYS[2], a zset of key names, score 0,
+# read in key order with ZRANGEBYLEX) in step with the entry: ZADD when it writes, ZREM
+# when it deletes. An entry that expires leaves its name behind; a listing that meets
+# the name of a missing entry drops it (PRUNE_INDEX).
+# KEYS: entry, index; ARGV: value, version, updated_us, exp_us (''), exp_ms (''), name.
+# One entry of put_entries, atomic on its own (a batch spans many scopes, so many slots).
 PUT_ENTRY = """
+redis.call('ZADD', KEYS[2], 0, ARGV[6])
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'ver', ARGV[2], 'upd', ARGV[3])
 if ARGV[4] ~= '' then
@@ -142,8 +147,8 @@ end
 
 # The 'tok' field holds the write token of the entry's last set or incr: a re-sent
 # write that finds its own token landed already (see StateStore.set_entry).
-# KEYS: entry; ARGV: value, expected ('' = any), now_us, exp_us (''), exp_ms (''), token
-# -> {version, 0} written; {-1, live version} Conflict; {version, 1, v, ver, upd, exp}
+# KEYS: entry, index; ARGV: value, expected ('' = any), now_us, exp_us (''), exp_ms (''),
+# token, name -> {version, 0} written; {-1, live version} Conflict; {version, 1, v, ver, upd, exp}
 # when it landed already (the entry as stored)
 STATE_SET = (
     LIVE_VERSION
@@ -153,6 +158,7 @@ if ver > 0 and tok == ARGV[6] then
   return {ver, 1, unpack(redis.call('HMGET', KEYS[1], 'v', 'ver', 'upd', 'exp'))}
 end
 if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= ver then return {-1, ver} end
+redis.call('ZADD', KEYS[2], 0, ARGV[7])
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'ver', ver + 1, 'upd', ARGV[3], 'tok', ARGV[6])
 if ARGV[4] ~= '' then
@@ -163,8 +169,8 @@ return {ver + 1, 0}
 """
 )
 
-# KEYS: entry; ARGV: expected ('' = any), now_us, retry ('1': a re-send, so an absent
-# entry with expected > 0 counts as deleted; see StateStore.delete_entry)
+# KEYS: entry, index; ARGV: expected ('' = any), now_us, retry ('1': a re-send, so an
+# absent entry with expected > 0 counts as deleted; see StateStore.delete_entry), name
 STATE_DELETE = (
     LIVE_VERSION
     + """
@@ -174,12 +180,14 @@ if ver == 0 and ARGV[3] == '1' and ARGV[1] ~= '' and tonumber(ARGV[1]) > 0 then
 end
 if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= ver then return {-1, ver} end
 redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[4])
 if ver > 0 then return {1, 0} end
 return {0, 0}
 """
 )
 
-# KEYS: entry; ARGV: amount, now_us, exp_us (''), exp_ms (''), token -> {1, new value}
+# KEYS: entry, index; ARGV: amount, now_us, exp_us (''), exp_ms (''), token, name
+# -> {1, new value}
 # ({1, value as stored} if this incr landed already), {-1, value} when it is not an
 # integer, or {-2, value} when the sum leaves signed 64 bits (unchanged)
 STATE_INCR = (
@@ -188,6 +196,7 @@ STATE_INCR = (
 local ver, tok = live_version(KEYS[1], ARGV[2])
 if ver > 0 and tok == ARGV[5] then return {1, redis.call('HGET', KEYS[1], 'v')} end
 if ver == 0 then
+  redis.call('ZADD', KEYS[2], 0, ARGV[6])
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'v', ARGV[1], 'ver', 1, 'upd', ARGV[2], 'tok', ARGV[5])
   if ARGV[3] ~= '' then
@@ -205,6 +214,20 @@ redis.call('HSET', KEYS[1], 'upd', ARGV[2], 'tok', ARGV[5])
 return {1, redis.call('HGET', KEYS[1], 'v')}
 """
 )
+
+
+# KEYS: index, entry*; ARGV: the entries' names -> how many names were dropped. Drops the
+# name of each entry that no longer exists (expired), checked inside the script so a
+# writer re-creating the entry meanwhile keeps its name.
+PRUNE_INDEX = """
+local dropped = 0
+for i = 1, #ARGV do
+  if redis.call('EXISTS', KEYS[i + 1]) == 0 then
+    dropped = dropped + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return dropped
+"""
 
 
 def hash_tag(text: str) -> str:

@@ -46,6 +46,7 @@ import redis.exceptions
 import redis.retry
 
 from ...errors import ConfigError, Conflict, NotFound
+from ...gc_pause import no_gc_pauses
 from ...model import Message, Page, SessionInfo, Span, utcnow
 from ...options import (
     AUTO_MIGRATE,
@@ -425,7 +426,8 @@ class RedisStore(RedisSessionIndex, RedisItemsMixin, RedisStateMixin):
                 "list messages",
                 lambda: self._client.zrangebyscore(key, low, high, withscores=True),
             )
-        return [parse_message(session_id, member, seq) for member, seq in rows]
+        with no_gc_pauses():
+            return [parse_message(session_id, member, seq) for member, seq in rows]
 
     def get_messages(self, session_id: str, ids: Sequence[str]) -> list[Message]:
         if not ids:

@@ -46,6 +46,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from ...gc_pause import no_gc_pauses
 from ...model import Message
 from .async_engine import AiosqliteCursor
 from .compiled import (
@@ -81,6 +82,7 @@ class FastPath:
         self.is_async = bool(self.dialect.is_async)
         """The engine is the sync face of SQLAlchemy's async engine (see engine.py)."""
         self._error = self.dialect.loaded_dbapi.Error
+        self.paramstyle = self.dialect.paramstyle
         self._exists = self._compile(EXISTS)
         self._insert = self._compile(messages.insert(), column_keys=list(MESSAGE_COLUMNS))
         if self._insert.order is not None and tuple(self._insert.order) != MESSAGE_COLUMNS:
@@ -206,6 +208,13 @@ class FastPath:
         for raw in idle or ():
             with contextlib.suppress(self._error):
                 raw.close()
+
+    def run(self, fn: Callable[[Any], T], *, write: bool, single: bool = False) -> T:
+        """``fn(cursor)`` in one transaction (see :meth:`_run`); writes take the process's
+        write lock first where there is one (aiosqlite)."""
+        if write:
+            return self._write_run(fn, write=True, single=single)
+        return self._run(fn, write=False)
 
     def _run(self, fn: Callable[[Any], T], *, write: bool, single: bool = False) -> T:
         """``fn(cursor)`` inside one transaction, committed on success, rolled back on error.
@@ -495,9 +504,13 @@ class FastPath:
             values["before"] = before_seq
         if newest is not None or limit is not None:
             values["limit"] = newest if newest is not None else limit
-        rows = self._run(partial(_fetch_all, stmt.sql, stmt.args(values)), write=False)
-        if newest is not None:
-            rows = rows[::-1]
+        with no_gc_pauses():  # psycopg decodes jsonb while fetching
+            rows = self._run(partial(_fetch_all, stmt.sql, stmt.args(values)), write=False)
+            if newest is not None:
+                rows = rows[::-1]
+            return self._messages(rows)
+
+    def _messages(self, rows: list[Any]) -> list[Message]:
         if self.name == "sqlite":
             return _sqlite_messages(rows)
         text, loads, ts = self.codec.text_result, self.codec.json_loads, self.codec.ts_result

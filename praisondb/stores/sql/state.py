@@ -22,24 +22,25 @@ from ...model import JSON, StateEntry, utcnow
 from ...validation import INT_MAX, INT_MIN, incr_overflow
 from .._kit import chunks, version_conflict
 from ..base import new_write_token
+from .fastpath import FastPath
+from .faststate import FastState
 from .schema import state
-from .statements import prefix_upper_bound, upsert
+from .statements import prefix_upper_bound
 
 T = TypeVar("T")
 _PURGE_EVERY_S = 60.0
 
-_STATE_COLUMNS = (
-    state.c.scope,
-    state.c.key,
-    state.c.value,
-    state.c.version,
-    state.c.expires_at,
-    state.c.updated_at,
-)
 
-
-def _entry(row: Any) -> StateEntry:
-    return StateEntry(*row)
+def _racing(fn: Callable[[], T], races: int) -> T:
+    """``fn``, re-run after up to ``races`` unique-key races (two writers creating one key:
+    the loser's transaction is re-run and now finds the row)."""
+    while True:
+        try:
+            return fn()
+        except sa.exc.IntegrityError:
+            if races <= 0:
+                raise
+            races -= 1
 
 
 class Transactor(Protocol):
@@ -55,10 +56,29 @@ class Transactor(Protocol):
     ) -> T: ...
 
 
+class Caller(Protocol):
+    """Runs ``fn`` with retries, driver errors translated (``SQLStore._call``)."""
+
+    def __call__(self, fn: Callable[[], T], *, action: str) -> T: ...
+
+
 class SQLState:
-    def __init__(self, tx: Transactor, dialect: str) -> None:
+    """State on one SQL store: the hot calls (get, set, list, put) on the DBAPI fast path
+    (``faststate``), the rest through Core."""
+
+    def __init__(
+        self,
+        tx: Transactor,
+        dialect: str,
+        call: Caller,
+        fast: FastPath,
+        check_size: Callable[[int], None] | None = None,
+    ) -> None:
+        """``check_size``: MySQL/MariaDB's max_allowed_packet check of one value's size."""
         self._tx = tx
+        self._call = call
         self._dialect = dialect
+        self._fast = FastState(fast, dialect, check_size)
         self._last_purge = 0.0
 
     @staticmethod
@@ -85,13 +105,7 @@ class SQLState:
 
     def get_entry(self, scope: str, key: str) -> StateEntry | None:
         now = utcnow()
-        row = self._tx(
-            lambda conn: conn.execute(
-                sa.select(*_STATE_COLUMNS).where(self._key(scope, key), self._live(now))
-            ).first(),
-            action="get_entry",
-        )
-        return None if row is None else _entry(row)
+        return self._call(lambda: self._fast.get(scope, key, now), action="get_entry")
 
     def set_entry(
         self,
@@ -105,20 +119,25 @@ class SQLState:
     ) -> StateEntry:
         token = write_token or new_write_token()
 
-        def write(conn: Connection) -> StateEntry:
+        def decide(row: Any) -> tuple[StateEntry, str | None]:
             now = utcnow()
-            row = self._locked_entry(conn, scope, key)
             live = row is not None and (row[2] is None or row[2] > now)
             if live and row[3] == token:  # this write landed already; its reply was lost
-                return StateEntry(scope, key, row[0], row[1], row[2], row[4])
+                return StateEntry(scope, key, row[0], row[1], row[2], row[4]), None
             version = row[1] if live else 0
             if expected_version is not None and version != expected_version:
                 raise version_conflict(scope, key, version, expected_version)
-            entry = StateEntry(scope, key, value, version + 1, expires_at, now)
-            self._store_entry(conn, entry, exists=row is not None, token=token)
-            return entry
+            return StateEntry(scope, key, value, version + 1, expires_at, now), token
 
-        entry = self._tx(write, write=True, action="set_entry", races=5)
+        def write() -> StateEntry:
+            if self._fast.one_statement:
+                wanted = StateEntry(scope, key, value, 0, expires_at, utcnow())
+                done = self._fast.set_at_once(wanted, expected_version, token)
+                if done is not None:
+                    return done
+            return self._fast.write(scope, key, decide)  # decides what the refusal means
+
+        entry = self._call(lambda: _racing(write, 5), action="set_entry")
         self._maybe_purge()
         return entry
 
@@ -205,26 +224,11 @@ class SQLState:
         if limit is not None and limit <= 0:
             return []
         now = utcnow()
-        stmt = sa.select(*_STATE_COLUMNS).where(self._live(now))
-        if scope is not None:
-            stmt = stmt.where(state.c.scope == scope)
-        if prefix:
-            stmt = stmt.where(state.c.key >= prefix)
-            bound = prefix_upper_bound(prefix)
-            if bound is not None:
-                stmt = stmt.where(state.c.key < bound)
-        if after is not None:
-            stmt = stmt.where(
-                sa.or_(
-                    state.c.scope > after[0],
-                    sa.and_(state.c.scope == after[0], state.c.key > after[1]),
-                )
-            )
-        stmt = stmt.order_by(state.c.scope, state.c.key)
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        rows = self._tx(lambda conn: conn.execute(stmt).all(), action="list_entries")
-        return [_entry(row) for row in rows]
+        upper = prefix_upper_bound(prefix) if prefix else None
+        return self._call(
+            lambda: self._fast.entries(scope, prefix, upper, limit, after, now),
+            action="list_entries",
+        )
 
     def delete_scope(self, scope: str) -> int:
         def delete(conn: Connection) -> int:
@@ -238,25 +242,14 @@ class SQLState:
         return self._tx(delete, write=True, action="delete_scope")
 
     def put_entries(self, entries: Iterable[StateEntry]) -> None:
-        rows = [
-            {
-                "scope": e.scope,
-                "key": e.key,
-                "value": e.value,
-                "version": e.version,
-                "expires_at": e.expires_at,
-                "updated_at": e.updated_at,
-                "write_token": None,
-            }
-            for e in entries
-        ]
+        rows = list(entries)
 
-        def put(conn: Connection) -> None:
+        def put() -> None:
             for chunk in chunks(rows):
-                conn.execute(upsert(self._dialect, state, chunk))
+                self._fast.put(chunk)
 
         if rows:
-            self._tx(put, write=True, action="put_entries", races=2)
+            self._call(lambda: _racing(put, 2), action="put_entries")
 
     def _maybe_purge(self) -> None:
         """Drop expired state now and then, so expired rows do not pile up forever."""

@@ -8,7 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
+from .._kit import prefix_upper_bound
 from .types import MYSQL
+
+__all__ = ["prefix_upper_bound", "upsert", "upsert_statement"]
 
 
 def upsert(dialect_name: str, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> sa.Executable:
@@ -33,19 +36,19 @@ def upsert(dialect_name: str, table: sa.Table, rows: Sequence[Mapping[str, Any]]
     )
 
 
-def prefix_upper_bound(prefix: str) -> str | None:
-    """The smallest string greater than every string starting with ``prefix``.
+def upsert_statement(dialect_name: str, table: sa.Table) -> sa.Executable:
+    """``upsert`` with no values: compiled once with ``column_keys``, run with executemany."""
+    keys = [c.name for c in table.primary_key.columns]
+    columns = [c.name for c in table.columns if c.name not in keys]
+    if dialect_name in MYSQL:
+        mysql_stmt = mysql.insert(table)
+        return mysql_stmt.on_duplicate_key_update(
+            {name: mysql_stmt.inserted[name] for name in columns}
+        )
+    from sqlalchemy.dialects import sqlite
 
-    Lets a prefix search be an index range (``key >= prefix AND key < bound``) with no
-    LIKE wildcards to escape; valid because every dialect compares ids by code point.
-    """
-    chars = list(prefix)
-    while chars:
-        code = ord(chars[-1]) + 1
-        if code == 0xD800:
-            code = 0xE000  # skip the surrogate block: it cannot be stored
-        if code <= 0x10FFFF:
-            chars[-1] = chr(code)
-            return "".join(chars)
-        chars.pop()
-    return None
+    dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    stmt = dialect_insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=keys, set_={name: stmt.excluded[name] for name in columns}
+    )

@@ -129,7 +129,13 @@ class SQLStore(SQLItemsMixin):
         one_writer = io == "async" and self._dialect == "sqlite" and not is_memory_sqlite(url)
         self._fast = FastPath(self._engine, self._serialize_writes() if one_writer else None)
         self._bulk = BulkWriter(self._fast)
-        self._state = SQLState(self._tx, self._dialect)
+        self._state = SQLState(
+            self._tx,
+            self._dialect,
+            self._call,
+            self._fast,
+            self._check_packet_size if self._dialect in MYSQL else None,
+        )
 
     # -- sessions -------------------------------------------------------------
     def create_session(self, info: SessionInfo) -> SessionInfo:
@@ -275,7 +281,10 @@ class SQLStore(SQLItemsMixin):
         naming the limit instead of retries and "is the server up?"."""
         if self._dialect not in MYSQL:
             return
-        size = message_bytes(batch)
+        self._check_packet_size(message_bytes(batch))
+
+    def _check_packet_size(self, size: int) -> None:
+        """``_check_packet`` for one value of ``size`` bytes (MySQL/MariaDB only)."""
         if size < PACKET_CHECK_FROM:
             return
         if self._max_packet is None:

@@ -309,3 +309,101 @@ def test_exported_session_resumes_on_another_database(
             await moved.append_event(got, said("user", "resumed"))
 
     run_with(main)
+
+
+class Crash(Exception):
+    """The process dies here: nothing after this write runs."""
+
+
+@pytest.mark.parametrize("crash_at", ["append_messages", "update_session"])
+def test_an_append_cut_short_is_finished_once_by_the_next_reader_or_retry(
+    run_with: Any, uid: str, crash_at: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after the append's commit (its compare-and-set) and before the event
+    (or the listing copy) is written: a reader in another process sees the event with
+    its state change, once, and ADK re-sending the event stores nothing twice."""
+
+    async def main(opener: Opener) -> None:
+        service = opener.service()
+        session = await service.create_session(app_name="a", user_id="u", session_id=uid)
+        await service.append_event(session, said("user", "before"))
+        db: PraisonDB = opener.sync_db
+        real = getattr(db.conversations, crash_at)
+        fired: list[str] = []
+
+        def crash_once(*args: Any, **kwargs: Any) -> Any:
+            if not fired:
+                fired.append(crash_at)
+                raise Crash(crash_at)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(db.conversations, crash_at, crash_once)
+        delta = {"n": 1, "app:theme": "dark", "user:lang": "fr"}
+        event = said("user", "cut short", actions=EventActions(state_delta=delta))
+        with pytest.raises(Crash):
+            await service.append_event(session, event.model_copy(deep=True))
+        assert fired == [crash_at]
+        stored = await opener.inspect(lambda d: d.messages.list(session.id))
+        assert len(stored) == (1 if crash_at == "append_messages" else 2)  # half done
+
+        other = opener.service()  # another process reads the session
+        got = await other.get_session(app_name="a", user_id="u", session_id=uid)
+        assert got is not None
+        assert [e.content.parts[0].text for e in got.events] == ["before", "cut short"]
+        assert got.state == {"n": 1, "app:theme": "dark", "user:lang": "fr"}
+        listed = await other.list_sessions(app_name="a", user_id="u")
+        mine = [s for s in listed.sessions if s.id == uid]
+        assert [s.state.get("n") for s in mine] == [1]  # the listing copy too
+
+        await service.append_event(session, event)  # ADK re-delivers the same event
+        await other.append_event(got, said("user", "after"))
+        final = await other.get_session(app_name="a", user_id="u", session_id=uid)
+        assert final is not None
+        assert [e.content.parts[0].text for e in final.events] == ["before", "cut short", "after"]
+        assert final.state["n"] == 1
+
+    run_with(main, "sync")
+
+
+def test_an_append_cut_short_is_finished_by_the_next_append(
+    run_with: Any, uid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No reader came between: the next append (another process, a reloaded session)
+    writes the unfinished event first, so the order of events is kept."""
+
+    async def main(opener: Opener) -> None:
+        service = opener.service()
+        session = await service.create_session(app_name="a", user_id="u", session_id=uid)
+        loaded = await opener.service().get_session(app_name="a", user_id="u", session_id=uid)
+        assert loaded is not None
+        db: PraisonDB = opener.sync_db
+        real = db.conversations.append_messages
+        fired: list[bool] = []
+
+        def crash_once(*args: Any, **kwargs: Any) -> Any:
+            if not fired:
+                fired.append(True)
+                raise Crash("append_messages")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(db.conversations, "append_messages", crash_once)
+        with pytest.raises(Crash):
+            await service.append_event(
+                session, said("user", "first", actions=EventActions(state_delta={"k": 1}))
+            )
+        # a writer holding the revision before the crash is stale: the crashed append committed
+        with pytest.raises(StaleSessionError):
+            await opener.service().append_event(loaded, said("user", "stale"))
+        other = opener.service()
+        fresh = await other.get_session(
+            app_name="a", user_id="u", session_id=uid, config=GetSessionConfig(num_recent_events=0)
+        )
+        assert fresh is not None
+        await other.append_event(fresh, said("user", "second"))
+        texts = [
+            m.content[0]["content"]["parts"][0]["text"]
+            for m in await opener.inspect(lambda d: d.messages.list(session.id))
+        ]
+        assert texts == ["first", "second"]
+
+    run_with(main, "sync")

@@ -1,0 +1,29 @@
+"""Bulk reads hold off the cyclic collector and leave its setting as they found it."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from praisondb.gc_pause import no_gc_pauses
+
+
+def test_collection_is_held_off_inside_and_restored_after() -> None:
+    assert gc.isenabled()
+    with no_gc_pauses():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), no_gc_pauses():
+        raise RuntimeError("a failed decode")
+    assert gc.isenabled()
+
+
+def test_a_caller_who_turned_collection_off_keeps_it_off() -> None:
+    gc.disable()
+    try:
+        with no_gc_pauses():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
