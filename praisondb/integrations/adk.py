@@ -43,17 +43,16 @@ too, so every event is stored exactly once with its state change.
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
-from ..errors import ConfigError, Conflict, NotFound, ValidationError
+from ..errors import ConfigError, Conflict, NotFound
 from ..gc_pause import no_gc_pauses
 from ..model import Message, SessionInfo
-from ..validation import check_id
+from ._adk_names import label, namespace, storage_ids
 from ._runners import make_runner, settle
 from .labels import ADK, stamped
 
@@ -89,47 +88,14 @@ T = TypeVar("T")
 KEY = "adk"
 """The metadata key of what this module wrote, and the session-scope state key."""
 EVENT = {KEY: "event"}
-MAPPED_PREFIX = "adk~"
 SCHEME_PREFIX = "praisondb+"
 """``praisondb+<praisondb URL>`` names this service in ADK's service registry."""
 PAGE = 1000
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 STALE = (
     "The session has been modified in storage since this Session object was loaded (by "
     "another append, perhaps in another process); reload it with get_session() and "
     "append the event again"
 )
-
-
-# -- names -------------------------------------------------------------------------------
-def _digest(*parts: str) -> str:
-    joined = "\x00".join(parts).encode("utf-8", "surrogatepass")
-    return MAPPED_PREFIX + hashlib.sha256(joined).hexdigest()
-
-
-def label(value: str) -> str:
-    """The praisondb id for an ADK user id or app name: itself when praisondb accepts it
-    (and it does not start with ``adk~``), else ``adk~`` + its SHA-256."""
-    try:
-        check_id(value)
-    except ValidationError:
-        return _digest(value)
-    return _digest(value) if value.startswith(MAPPED_PREFIX) else value
-
-
-def storage_ids(app_name: str, user_id: str, session_id: str) -> list[str]:
-    """Where an ADK session may be stored, in the order they are tried: its own id (when
-    praisondb accepts it), then ``adk~`` + SHA-256 of app, user and id."""
-    mapped = _digest(app_name, user_id, session_id)
-    return [mapped] if label(session_id) != session_id else [session_id, mapped]
-
-
-def namespace(app_name: str) -> str:
-    """The prefix of an app's ``app:``/``user:`` keys (an unusual name is hashed, so
-    ``/`` never appears in it)."""
-    if _PLAIN_NAME.fullmatch(app_name):
-        return app_name + "/"
-    return _digest(app_name)[:36] + "/"
 
 
 def _owner(info: SessionInfo) -> tuple[Any, Any, Any] | None:
