@@ -6,7 +6,8 @@ them here; every store keeps "the newest N, oldest first" the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import bisect
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from ..errors import Conflict
@@ -89,3 +90,32 @@ def prefix_upper_bound(prefix: str) -> str | None:
             return "".join(chars)
         chars.pop()
     return None
+
+
+def scan_sorted_keys(
+    keys: Sequence[str],
+    scope: str,
+    prefix: str,
+    after: tuple[str, str] | None,
+    limit: int | None,
+    read: Callable[[str], StateEntry | None],
+) -> list[StateEntry]:
+    """One scope's live entries from its sorted key list: those under ``prefix`` after the
+    ``(scope, key)`` cursor, up to ``limit``; ``read`` gives a key's live entry or None
+    (expired or gone), so only the entries returned are read."""
+    at = bisect.bisect_left(keys, prefix)
+    if after is not None:
+        if after[0] > scope:
+            return []
+        if after[0] == scope:
+            at = max(at, bisect.bisect_right(keys, after[1]))
+    found: list[StateEntry] = []
+    while at < len(keys) and (limit is None or len(found) < limit):
+        key = keys[at]
+        if not key.startswith(prefix):
+            break
+        entry = read(key)
+        if entry is not None:
+            found.append(entry)
+        at += 1
+    return found

@@ -17,7 +17,7 @@ from ..model import JSON, Checkpoint, Message, Page, Run, SessionInfo, Span, Sta
 from ..options import AUTO_MIGRATE, OptionTable
 from ..urls import StoreURL
 from ..validation import INT_MAX, INT_MIN, incr_overflow
-from ._kit import check_version, newest, page_sessions, select_sessions
+from ._kit import check_version, newest, page_sessions, scan_sorted_keys, select_sessions
 from .base import (
     UNSET,
     Capability,
@@ -461,23 +461,14 @@ class MemoryStore:
         after: tuple[str, str] | None,
         now: datetime,
     ) -> list[StateEntry]:
-        keys = self._state.keys_by_scope.get(scope, [])
-        at = bisect.bisect_left(keys, prefix)
-        if after is not None:
-            if after[0] > scope:
-                return []
-            if after[0] == scope:
-                at = max(at, bisect.bisect_right(keys, after[1]))
-        found: list[StateEntry] = []
-        while at < len(keys) and (limit is None or len(found) < limit):
-            key = keys[at]
-            if not key.startswith(prefix):
-                break
+        def live(key: str) -> StateEntry | None:
             entry = self._state[(scope, key)]
             if entry.expires_at is None or entry.expires_at > now:
-                found.append(_copy(entry))
-            at += 1
-        return found
+                return _copy(entry)
+            return None
+
+        keys = self._state.keys_by_scope.get(scope, [])
+        return scan_sorted_keys(keys, scope, prefix, after, limit, live)
 
     def delete_scope(self, scope: str) -> int:
         with self._lock:

@@ -21,7 +21,6 @@ existed is logged by its first listing. Listing every scope reads every file.
 
 from __future__ import annotations
 
-import bisect
 import copy
 import logging
 import os
@@ -36,7 +35,7 @@ from ...codec import from_record, to_record
 from ...errors import ValidationError
 from ...model import JSON, StateEntry, utcnow
 from ...validation import INT_MAX, INT_MIN, incr_overflow
-from .._kit import check_version
+from .._kit import check_version, scan_sorted_keys
 from ..base import new_write_token
 from .files import (
     TEMP_PREFIX,
@@ -300,23 +299,10 @@ class StateFiles:
     ) -> list[StateEntry]:
         """One scope's live entries in key order: names from the key log, then only
         the files of the entries returned."""
-        keys = self._scope_keys(scope)
-        at = bisect.bisect_left(keys, prefix)
-        if after is not None:
-            if after[0] > scope:
-                return []
-            if after[0] == scope:
-                at = max(at, bisect.bisect_right(keys, after[1]))
-        found: list[StateEntry] = []
-        while at < len(keys) and (limit is None or len(found) < limit):
-            key = keys[at]
-            if not key.startswith(prefix):
-                break
-            entry = self._read_live(scope, key, now)
-            if entry is not None:
-                found.append(entry)
-            at += 1
-        return found
+        return scan_sorted_keys(
+            self._scope_keys(scope), scope, prefix, after, limit,
+            lambda key: self._read_live(scope, key, now),
+        )  # fmt: skip
 
     @guarded
     def delete_scope(self, scope: str) -> int:
