@@ -121,6 +121,35 @@ class StateEntry:
     updated_at: datetime = field(default_factory=utcnow)
 
 
+MemoryScope = Literal["user", "agent", "app"]
+MEMORY_SCOPES: frozenset[str] = frozenset({"user", "agent", "app"})
+
+
+@dataclass(slots=True)
+class MemoryItem:
+    """One long-term memory: a fact kept for a user, an agent or an app across sessions.
+
+    ``quality`` is the score the item had when it was added (the default scorer's or
+    the one set with ``set_quality_scorer``); eviction past ``max_memories`` removes the
+    lowest quality first. ``score`` is filled only on search results."""
+
+    text: str
+    scope: str
+    """``user``, ``agent`` or ``app``: whose memory this is."""
+    owner: str
+    """The user id, agent name or app name the scope belongs to."""
+    importance: float = 0.5
+    relevance: float = 0.5
+    quality: float = 0.0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    embedding: list[float] | None = None
+    """Set when the memory store has an ``embed=`` function; ranks by cosine."""
+    id: str = field(default_factory=new_id)
+    created_at: datetime = field(default_factory=utcnow)
+    score: float | None = None
+    """A search result's score (0..1); None outside search results. Never stored."""
+
+
 @dataclass(slots=True)
 class Event:
     """One analytics event (a message, a run, a tool call, an error)."""

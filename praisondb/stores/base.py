@@ -18,7 +18,18 @@ import orjson
 
 from ..errors import ValidationError
 from ..ids import new_id
-from ..model import JSON, Checkpoint, Event, Message, Page, Run, SessionInfo, Span, StateEntry
+from ..model import (
+    JSON,
+    Checkpoint,
+    Event,
+    MemoryItem,
+    Message,
+    Page,
+    Run,
+    SessionInfo,
+    Span,
+    StateEntry,
+)
 from ..urls import StoreURL
 
 
@@ -281,6 +292,58 @@ class StateStore(Protocol):
 
         Write tokens are not copied: a put entry carries none.
         """
+
+
+@runtime_checkable
+class MemoriesStore(Protocol):
+    """Long-term memories, kept by the conversation store (every backend has one).
+
+    A memory belongs to one (scope, owner) pair, e.g. ``("user", "u-1")``. Listing order
+    is newest first (created_at, then id, descending). The store ranks text matches with
+    its own engine where it has one (SQLite FTS5, PostgreSQL tsvector, MySQL/MariaDB
+    FULLTEXT, MongoDB text index) and with :mod:`praisondb.core.ranking` otherwise; the
+    core turns those raw ranks into the 0..1 scores users see.
+    """
+
+    def add_memory(self, item: MemoryItem, *, max_items: int | None = None) -> list[str]:
+        """Insert ``item`` and, in the same atomic step, keep at most ``max_items`` in its
+        (scope, owner): the lowest ``quality`` go first, oldest first among equals, then by
+        id, so concurrent writers end with the same survivors a serial run would keep.
+        Returns the evicted ids (``item.id`` itself when it ranks lowest).
+
+        Adding an id that exists with the same content is a no-op returning []; with
+        different content, Conflict (a retried add is never stored twice).
+        """
+
+    def get_memory(self, memory_id: str) -> MemoryItem:
+        """Raises NotFound."""
+
+    def list_memories(
+        self,
+        scope: str | None = None,
+        owner: str | None = None,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[MemoryItem]:
+        """Newest first; ``scope``/``owner`` None means all (export, copy)."""
+
+    def count_memories(self, scope: str | None = None, owner: str | None = None) -> int: ...
+
+    def delete_memory(self, memory_id: str) -> bool: ...
+
+    def delete_memories(self, scope: str, owner: str) -> int:
+        """Remove every memory of (scope, owner); cleanup of a user's data calls it."""
+
+    def search_memories(
+        self, scope: str, owner: str, query: str, *, limit: int
+    ) -> list[tuple[MemoryItem, float]]:
+        """The best ``limit`` text matches of ``query`` with their raw rank (higher is
+        better, comparable only within one result list), best first. No match: []."""
+
+    def put_memories(self, items: Sequence[MemoryItem]) -> int:
+        """Insert or overwrite exactly as given (id, quality, created_at, embedding), for
+        import and copy; no eviction. Returns how many were written."""
 
 
 @runtime_checkable
