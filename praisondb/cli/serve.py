@@ -32,9 +32,7 @@ def serve(
         ) from None
     from ..facade import PraisonDB
 
-    db = PraisonDB(
-        database_url, state_url, analytics_url, auto_migrate=auto_migrate
-    )
+    db = PraisonDB(database_url, state_url, analytics_url, auto_migrate=auto_migrate)
     try:
         db.ping()
         app = create_app(db, max_body_bytes=max_body or DEFAULT_MAX_BODY)
@@ -61,6 +59,11 @@ def serve(
     help="Largest request body accepted, in bytes (default 16 MiB); larger ones get 413.",
 )
 @click.option("--auto-migrate", is_flag=True, help="Create or upgrade the SQL schema on start.")
+@click.option(
+    "--fd",
+    type=int,
+    help="Listen on this inherited socket instead of --host/--port (socket activation).",
+)
 @click.option("--ssl-certfile", help="TLS certificate (PEM), passed to uvicorn.")
 @click.option("--ssl-keyfile", help="TLS private key (PEM), passed to uvicorn.")
 def serve_command(
@@ -71,6 +74,7 @@ def serve_command(
     port: int,
     max_body: int | None,
     auto_migrate: bool,
+    fd: int | None,
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
 ) -> None:
@@ -78,7 +82,8 @@ def serve_command(
 
     TLS: give --ssl-certfile and --ssl-keyfile, or put a reverse proxy in front.
     """
-    tls = {k: v for k, v in {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile}.items() if v}
+    given = {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile, "fd": fd}
+    passed = {k: v for k, v in given.items() if v is not None}
     serve(
         database_url,
         state_url=state_url,
@@ -87,5 +92,5 @@ def serve_command(
         port=port,
         max_body=max_body,
         auto_migrate=auto_migrate,
-        uvicorn_options=tls,
+        uvicorn_options=passed,
     )
