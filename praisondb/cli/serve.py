@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import click
@@ -36,7 +37,16 @@ def serve(
     try:
         db.ping()
         app = create_app(db, max_body_bytes=max_body or DEFAULT_MAX_BODY)
-        uvicorn.run(app, host=host, port=port, log_level="info", **(uvicorn_options or {}))
+        options = dict(uvicorn_options or {})
+        fd = options.pop("fd", None)
+        config = uvicorn.Config(app, host=host, port=port, log_level="info", **options)
+        server = uvicorn.Server(config)
+        if fd is None:
+            server.run()
+        else:
+            # uvicorn's own fd= takes every socket for a Unix one, so TCP_NODELAY is never
+            # set and each reply waits out a delayed ACK (~40 ms); the family is detected here
+            server.run(sockets=[socket.socket(fileno=fd)])
     finally:
         db.close()
 

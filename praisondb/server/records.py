@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..codec import parse_checkpoint, parse_run, parse_span, to_record
+from ..codec import parse_checkpoint, parse_run, parse_span
 from ..errors import NotFound, ValidationError
 from ..model import Span
 from ._http import Context, call, caller, json, path_id, q_bool, q_int, q_text, read_object
@@ -32,14 +32,14 @@ async def get_run(request: Request) -> Response:
     ctx, who = caller(request)
     run_id = path_id(request, what="run id")
     run = await call(ctx.db.conversations.get_run, ctx.tenancy.store_id(who, run_id))
-    return json(to_record(ctx.tenancy.visible(who, run, f"run {run_id!r}")))
+    return json(ctx.tenancy.visible(who, run, f"run {run_id!r}"))
 
 
 async def list_runs(request: Request) -> Response:
     ctx, who = caller(request)
     stored = ctx.tenancy.session_id(who, path_id(request))
     runs = await call(ctx.db.conversations.list_runs, stored, limit=q_int(request, "limit"))
-    return json({"items": [to_record(ctx.tenancy.visible(who, r, "run")) for r in runs]})
+    return json({"items": [ctx.tenancy.visible(who, r, "run") for r in runs]})
 
 
 async def save_span(request: Request) -> Response:
@@ -54,7 +54,7 @@ async def get_span(request: Request) -> Response:
     ctx, who = caller(request)
     span_id = path_id(request, what="span id")
     span = await call(ctx.db.conversations.get_span, ctx.tenancy.store_id(who, span_id))
-    return json(to_record(ctx.tenancy.visible(who, span, f"span {span_id!r}")))
+    return json(ctx.tenancy.visible(who, span, f"span {span_id!r}"))
 
 
 async def list_spans(request: Request) -> Response:
@@ -69,7 +69,7 @@ async def list_spans(request: Request) -> Response:
         "roots_only": q_bool(request, "roots_only"),
     }
     spans = await call(_list_spans, ctx, who, filters, q_int(request, "limit"))
-    return json({"items": [to_record(s) for s in spans]})
+    return json({"items": [s for s in spans]})
 
 
 def _list_spans(
@@ -96,7 +96,7 @@ async def get_checkpoint(request: Request) -> Response:
     found = await call(
         ctx.db.conversations.get_checkpoint, ctx.tenancy.store_id(who, checkpoint_id)
     )
-    return json(to_record(ctx.tenancy.visible(who, found, f"checkpoint {checkpoint_id!r}")))
+    return json(ctx.tenancy.visible(who, found, f"checkpoint {checkpoint_id!r}"))
 
 
 async def delete_checkpoint(request: Request) -> Response:
@@ -120,7 +120,7 @@ async def list_checkpoints(request: Request) -> Response:
     ctx, who = caller(request)
     stored = ctx.tenancy.session_id(who, path_id(request))
     found = await call(ctx.db.conversations.list_checkpoints, stored)
-    return json({"items": [to_record(ctx.tenancy.visible(who, c, "checkpoint")) for c in found]})
+    return json({"items": [ctx.tenancy.visible(who, c, "checkpoint") for c in found]})
 
 
 ROUTES = [

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..codec import parse_iso, parse_state, to_record
+from ..codec import parse_iso, parse_state
 from ..errors import Conflict, NotFound, ValidationError
 from ..model import StateEntry
 from ..validation import INT_MAX, INT_MIN, check_id, check_json, check_key, check_scope
@@ -67,11 +67,11 @@ async def get_entry(request: Request) -> Response:
     return json(_out(ctx, who, entry), headers=_etag(entry))
 
 
-def _out(ctx: Context, who: Principal, entry: StateEntry) -> dict[str, Any]:
+def _out(ctx: Context, who: Principal, entry: StateEntry) -> StateEntry:
     mine = ctx.tenancy.entry_out(who, entry)
     if mine is None:
         raise NotFound("state entry not found")
-    return to_record(mine)
+    return mine
 
 
 async def set_entry(request: Request) -> Response:
@@ -139,7 +139,7 @@ async def list_entries(request: Request) -> Response:
     if after_scope is not None:
         after = (after_scope, request.query_params.get("after_key", ""))
     entries = await call(_list, ctx, who, scope, prefix, q_int(request, "limit"), after)
-    return json({"items": [to_record(e) for e in entries]})
+    return json({"items": [e for e in entries]})
 
 
 def _list(
