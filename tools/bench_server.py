@@ -65,6 +65,28 @@ def served(database_url: str, log: Path) -> Iterator[str]:
         sock.close()
 
 
+@contextmanager
+def store_url(kind: str, tmp: Path) -> Iterator[str]:
+    """The store both paths use (one file or database; their sessions are apart)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / 'bench.db'}"
+        return
+    import psycopg
+
+    base = os.environ.get(
+        "PRAISONDB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+    admin = base.replace("postgresql+psycopg://", "postgresql://", 1)
+    name = f"bench_server_{os.getpid()}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -139,20 +161,25 @@ def main() -> None:
     parser.add_argument("--appends", type=int, default=400, help="appends per row, all clients")
     parser.add_argument("--clients", default="1,100", help="comma-separated client counts")
     parser.add_argument("--history", type=int, default=1000, help="messages loaded whole")
+    parser.add_argument(
+        "--store",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="the store behind both paths (postgres: $PRAISONDB_TEST_POSTGRES_URL's server)",
+    )
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
-    with tempfile.TemporaryDirectory() as tmp:
-        direct_url = f"sqlite:///{Path(tmp) / 'direct.db'}"
-        with served(f"sqlite:///{Path(tmp) / 'served.db'}", Path(tmp) / "server.log") as server_url:
+    with tempfile.TemporaryDirectory() as tmp, store_url(args.store, Path(tmp)) as url:
+        with served(url, Path(tmp) / "server.log") as server_url:
             rows = []
             for clients in counts:
-                direct = measure(direct_url, clients, args.appends, args.history, "d")
+                direct = measure(url, clients, args.appends, args.history, "d")
                 remote = measure(server_url, clients, args.appends, args.history, "s")
                 rows.append((clients, direct, remote))
     load = os.getloadavg()[0]
     print(
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, load average {load:.1f}; SQLite file both sides"
+        f"{platform.python_version()}, load average {load:.1f}; store: {args.store}"
     )
     print()
     print(
