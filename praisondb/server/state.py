@@ -16,7 +16,16 @@ from starlette.routing import Route
 from ..codec import parse_iso, parse_state
 from ..errors import Conflict, NotFound, ValidationError
 from ..model import StateEntry
-from ..validation import INT_MAX, INT_MIN, check_id, check_json, check_key, check_scope
+from ..stores.base import StateStore
+from ..validation import (
+    INT_MAX,
+    INT_MIN,
+    check_id,
+    check_json,
+    check_key,
+    check_scope,
+    incr_overflow,
+)
 from ._http import Context, call, caller, error_response, json, q_int, read_object
 from .auth import Principal
 from .wire import param
@@ -119,14 +128,51 @@ async def incr(request: Request) -> Response:
     amount = body.get("amount", 1)
     if type(amount) is not int or not INT_MIN <= amount <= INT_MAX:
         raise ValidationError("amount must be a 64-bit integer")
-    value = await call(
-        ctx.db.state_store.incr,
-        ctx.tenancy.scope(who, scope),
-        key,
-        amount,
-        expires_at=_expires(body),
-    )
+    token = body.get("write_token")
+    stored_scope = ctx.tenancy.scope(who, scope)
+    if token is None:
+        value = await call(
+            ctx.db.state_store.incr, stored_scope, key, amount, expires_at=_expires(body)
+        )
+    else:
+        value = await call(
+            _incr_once,
+            ctx.db.state_store,
+            stored_scope,
+            key,
+            amount,
+            _expires(body),
+            check_id(token, "write_token"),
+        )
     return json({"value": value})
+
+
+def _incr_once(
+    store: StateStore, scope: str, key: str, amount: int, expires_at: Any, token: str
+) -> int:
+    """``incr`` as a compare-and-set carrying the client's write token, so a request the
+    client re-sent after a lost reply is counted once: the store finds the token on the
+    entry the first request wrote and returns that entry."""
+    while True:
+        current = store.get_entry(scope, key)
+        if current is None:
+            value, version, expiry = amount, 0, expires_at
+        else:
+            if not isinstance(current.value, int) or isinstance(current.value, bool):
+                raise ValidationError(
+                    f"state {scope}/{key} holds {type(current.value).__name__}, not an integer"
+                )
+            if not INT_MIN <= current.value + amount <= INT_MAX:
+                raise incr_overflow(scope, key, current.value, amount)
+            value, version, expiry = current.value + amount, current.version, current.expires_at
+        try:
+            entry = store.set_entry(
+                scope, key, value, expires_at=expiry, expected_version=version, write_token=token
+            )
+        except Conflict:
+            continue  # another writer came between: read again
+        stored: int = entry.value
+        return stored
 
 
 async def list_entries(request: Request) -> Response:

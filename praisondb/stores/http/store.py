@@ -310,8 +310,13 @@ class HttpStore:
         reply = self._http.request(
             "POST",
             self._entry_path(scope, key) + "/incr",
-            body={"amount": amount, "expires_at": _at(expires_at)},
-            resend=False,  # the server cannot tell a re-sent increment from a new one
+            # the token (made once, before any re-send) lets the server count a re-sent
+            # increment once: it is a compare-and-set there that carries it
+            body={
+                "amount": amount,
+                "expires_at": _at(expires_at),
+                "write_token": new_write_token(),
+            },
         )
         value: int = orjson.loads(reply.content)["value"]
         return value
