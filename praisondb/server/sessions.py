@@ -166,22 +166,23 @@ def _append(ctx: Context, stored: str, batch: list[Message]) -> list[Message]:
         return already_stored(store, stored, batch)
 
 
-async def append_messages(request: Request) -> Response:
+async def _batch(request: Request, *, fresh: bool) -> tuple[Context, Principal, str, list[Message]]:
+    """The caller, the stored session id and the body's messages as the store keeps them."""
     ctx, who = caller(request)
     session_id = path_id(request)
     stored = ctx.tenancy.session_id(who, session_id)
-    batch = _messages(await read_object(request), session_id, fresh=True)
-    batch = [ctx.tenancy.inward(who, m) for m in batch]
+    batch = _messages(await read_object(request), session_id, fresh=fresh)
+    return ctx, who, stored, [ctx.tenancy.inward(who, m) for m in batch]
+
+
+async def append_messages(request: Request) -> Response:
+    ctx, who, stored, batch = await _batch(request, fresh=True)
     appended = await call(_append, ctx, stored, batch)
     return json({"items": _out(ctx, who, appended)}, 201)
 
 
 async def put_messages(request: Request) -> Response:
-    ctx, who = caller(request)
-    session_id = path_id(request)
-    stored = ctx.tenancy.session_id(who, session_id)
-    batch = _messages(await read_object(request), session_id, fresh=False)
-    batch = [ctx.tenancy.inward(who, m) for m in batch]
+    ctx, _who, stored, batch = await _batch(request, fresh=False)
     return json({"inserted": await call(ctx.db.conversations.put_messages, stored, batch)})
 
 

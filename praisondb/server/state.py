@@ -24,7 +24,7 @@ from ..validation import (
     check_json,
     check_key,
     check_scope,
-    incr_overflow,
+    incremented,
 )
 from ._http import Context, call, caller, error_response, json, q_int, read_object
 from .auth import Principal
@@ -158,13 +158,8 @@ def _incr_once(
         if current is None:
             value, version, expiry = amount, 0, expires_at
         else:
-            if not isinstance(current.value, int) or isinstance(current.value, bool):
-                raise ValidationError(
-                    f"state {scope}/{key} holds {type(current.value).__name__}, not an integer"
-                )
-            if not INT_MIN <= current.value + amount <= INT_MAX:
-                raise incr_overflow(scope, key, current.value, amount)
-            value, version, expiry = current.value + amount, current.version, current.expires_at
+            value = incremented(scope, key, current.value, amount)
+            version, expiry = current.version, current.expires_at
         try:
             entry = store.set_entry(
                 scope, key, value, expires_at=expiry, expected_version=version, write_token=token
