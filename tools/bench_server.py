@@ -14,6 +14,7 @@ Usage: ``python tools/bench_server.py [--appends 400] [--clients 1,100] [--histo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import socket
@@ -169,13 +170,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
-    with tempfile.TemporaryDirectory() as tmp, store_url(args.store, Path(tmp)) as url:
-        with served(url, Path(tmp) / "server.log") as server_url:
-            rows = []
-            for clients in counts:
-                direct = measure(url, clients, args.appends, args.history, "d")
-                remote = measure(server_url, clients, args.appends, args.history, "s")
-                rows.append((clients, direct, remote))
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        url = stack.enter_context(store_url(args.store, tmp))
+        server_url = stack.enter_context(served(url, tmp / "server.log"))
+        rows = []
+        for clients in counts:
+            direct = measure(url, clients, args.appends, args.history, "d")
+            remote = measure(server_url, clients, args.appends, args.history, "s")
+            rows.append((clients, direct, remote))
     load = os.getloadavg()[0]
     print(
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python "
