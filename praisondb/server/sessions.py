@@ -30,10 +30,9 @@ from ._http import (
     read_object,
 )
 from .auth import Principal
-from .wire import NDJSON
+from .wire import MAX_PAGE, NDJSON
 
-MAX_LIST = 10_000
-"""The most records one listing request returns (page with ``cursor``/``after_seq``)."""
+MAX_LIST = MAX_PAGE
 STREAM_BATCH = 1_000
 
 

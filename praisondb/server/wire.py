@@ -27,6 +27,8 @@ from ..errors import (
 )
 
 NDJSON = "application/x-ndjson"
+MAX_PAGE = 10_000
+"""The most records one JSON listing returns; page on with a cursor or ``after_seq``."""
 CLOCK_HEADER = "X-PraisonDB-Clock"
 """The client's clock (ns since the epoch) on each request; the server follows it when it
 runs ahead (tests move praisondb's clock forward instead of waiting for a TTL)."""
@@ -120,6 +122,7 @@ def param(value: str) -> str:
 
 __all__ = [
     "CLOCK_HEADER",
+    "MAX_PAGE",
     "NDJSON",
     "PROBLEM",
     "error_from",

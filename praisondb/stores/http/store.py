@@ -18,7 +18,7 @@ import orjson
 from ...codec import from_record, iso, parse_iso, to_record
 from ...errors import Conflict
 from ...model import JSON, Checkpoint, Message, Page, Run, SessionInfo, Span, StateEntry
-from ...server.wire import segment
+from ...server.wire import MAX_PAGE, segment
 from ...urls import StoreURL
 from ..base import UNSET, Capability, SessionQuery, new_write_token
 from .transport import Transport
@@ -172,11 +172,18 @@ class HttpStore:
         limit: int | None = None,
     ) -> list[Message]:
         path = f"/sessions/{_id(session_id)}/messages"
-        params = {"after_seq": after_seq, "before_seq": before_seq, "limit": limit}
-        if last is None and limit is None:  # a whole history: streamed, any length
-            with contextlib.closing(self._http.lines(path, params)) as lines:
-                return [_message(orjson.loads(line)) for line in lines]
-        return [_message(r) for r in self._items(path, **params, last=last)]
+        params: dict[str, Any] = {"after_seq": after_seq, "before_seq": before_seq}
+        if last is not None or limit is not None:
+            return [_message(r) for r in self._items(path, **params, last=last, limit=limit)]
+        # a whole history: pages of MAX_PAGE (one round trip up to that length; JSON is
+        # cheaper than NDJSON lines to write and read, see stream_messages for those)
+        found: list[Message] = []
+        while True:
+            page = [_message(r) for r in self._items(path, **params, limit=MAX_PAGE)]
+            found.extend(page)
+            if len(page) < MAX_PAGE:
+                return found
+            params["after_seq"] = page[-1].seq
 
     def stream_messages(self, session_id: str, *, after_seq: int = 0) -> Iterator[Message]:
         """The history after ``after_seq`` as the server streams it (NDJSON), one message
