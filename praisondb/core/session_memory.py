@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ValidationError
 from ..model import MemoryItem, Message
+from .arguments import check_limit
 from .memory import Memory
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 SessionMemory = bool | Memory
 """``memory=`` of ``db.session``: True for ``db.memory()``'s defaults, or a Memory."""
 CONTEXT_MEMORIES = 5
+MAX_RECALL = 1000
 MEMORIES_KIND = "memories"
 """``praisondb_kind`` of the context's memory message."""
 _SCAN_PAGE = 1000
@@ -69,6 +71,9 @@ class MemorySession:
     def recall(self, query: str | None = None, limit: int = CONTEXT_MEMORIES) -> list[MemoryItem]:
         """The memories ``context()`` brings (module docstring): matches of ``query`` first,
         then the highest quality. [] for a session opened without memory."""
+        if query is not None and not isinstance(query, str):
+            raise ValidationError(f"query must be a string or None, not {type(query).__name__}")
+        check_limit(limit, "limit", 1, MAX_RECALL, optional=False)
         memory = self._memory
         if memory is None:
             return []
