@@ -101,7 +101,7 @@ def test_export_and_import_carry_memories(
     stores: Stores, backend_name: str, uid: str, tmp_path: Path
 ) -> None:
     db = stores.db(backend_name)
-    user, items = _memories(db, uid)
+    user, _ = _memories(db, uid)
     path = tmp_path / "memories.jsonl.gz"
     exported = transfer.export(db, path, user_id=user)
     assert exported.memories_copied == 3
