@@ -203,7 +203,10 @@ class RedisMemoriesMixin(RedisCore):
                 pointer = self._memory_pointer(memory_id)
                 self._call("unlink memory", partial(self._client.delete, pointer))
 
-    def _write(self, item: MemoryItem, max_items: str) -> list[Any]:
+    def _write(self, item: MemoryItem, max_items: str, old_member: str = "") -> list[Any]:
+        """Run ADD for ``item`` (``max_items``: a number, '' for no limit, or 'put' to
+        overwrite the stored item whose member is ``old_member``), pointer and scope set
+        written first."""
         name = scope_name(item.scope, item.owner)
         length, pairs = _terms(item.text)
         args = [
@@ -214,7 +217,7 @@ class RedisMemoriesMixin(RedisCore):
             _member(item),
             max_items,
             str(length),
-            "",
+            old_member,
             *pairs,
         ]
         self._call("point memory", lambda: self._client.set(self._memory_pointer(item.id), name))
@@ -364,26 +367,8 @@ class RedisMemoriesMixin(RedisCore):
                     keys = self._memory_keys(previous)
                     self._call("move memory", partial(self._memory_delete, keys, args))
             old = self._read_items(name, [item.id])
-            self._write_put(item, _member(old[0]) if old else _member(item))
+            self._write(item, "put", _member(old[0]) if old else _member(item))
         return len(items)
-
-    def _write_put(self, item: MemoryItem, old_member: str) -> None:
-        name = scope_name(item.scope, item.owner)
-        length, pairs = _terms(item.text)
-        args = [
-            self._memory_base(name) + "t:",
-            item.id,
-            dumps(memory_record(item)),
-            repr(item.quality),
-            _member(item),
-            "put",
-            str(length),
-            old_member,
-            *pairs,
-        ]
-        self._call("point memory", lambda: self._client.set(self._memory_pointer(item.id), name))
-        self._call("index memory", lambda: self._client.sadd(self._memory_scopes(), name))
-        self._call("put memory", lambda: self._memory_add(self._memory_keys(name), args))
 
 
 def _reverse(text: str) -> tuple[int, ...]:
