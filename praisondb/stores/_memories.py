@@ -9,6 +9,7 @@ processes deciding from the same items always pick the same victims.
 from __future__ import annotations
 
 import copy
+import heapq
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -61,8 +62,7 @@ def victims(items: Iterable[MemoryItem], max_items: int | None) -> list[MemoryIt
     found = list(items)
     if max_items is None or len(found) <= max_items:
         return []
-    found.sort(key=eviction_key)
-    return found[: len(found) - max_items]
+    return heapq.nsmallest(len(found) - max_items, found, key=eviction_key)
 
 
 def memory_cursor(item: MemoryItem) -> str:
@@ -98,6 +98,18 @@ def rank_memories(
     return ranking.rank(query, ((m, m.text) for m in newest_first), limit)
 
 
+def best_matches(
+    scores: dict[str, float], items: dict[str, MemoryItem], limit: int
+) -> list[tuple[MemoryItem, float]]:
+    """The ``limit`` best of an index's scores, ties newest first."""
+    best = heapq.nlargest(
+        limit,
+        ((items[key], score) for key, score in scores.items() if key in items),
+        key=lambda pair: (pair[1], *listing_key(pair[0])),
+    )
+    return best
+
+
 def memory_record(item: MemoryItem) -> dict[str, Any]:
     """The JSON spelling of a stored memory (``score`` belongs to search results only)."""
     record = to_record(item)
@@ -118,13 +130,16 @@ class MemoryTable:
     def __init__(self) -> None:
         self.by_id: dict[str, MemoryItem] = {}
         self.by_scope: dict[str, set[str]] = {}
+        self.indexes: dict[str, ranking.InvertedIndex] = {}
 
     def put(self, item: MemoryItem) -> None:
         old = self.by_id.get(item.id)
         if old is not None:
             self.remove(old.id)
         self.by_id[item.id] = item
-        self.by_scope.setdefault(scope_name(item.scope, item.owner), set()).add(item.id)
+        name = scope_name(item.scope, item.owner)
+        self.by_scope.setdefault(name, set()).add(item.id)
+        self.indexes.setdefault(name, ranking.InvertedIndex()).add(item.id, item.text)
 
     def remove(self, memory_id: str) -> MemoryItem | None:
         item = self.by_id.pop(memory_id, None)
@@ -132,9 +147,19 @@ class MemoryTable:
             name = scope_name(item.scope, item.owner)
             ids = self.by_scope[name]
             ids.discard(memory_id)
+            self.indexes[name].remove(memory_id, item.text)
             if not ids:
                 del self.by_scope[name]
+                del self.indexes[name]
         return item
+
+    def search(
+        self, scope: str, owner: str, query: str, limit: int
+    ) -> list[tuple[MemoryItem, float]]:
+        index = self.indexes.get(scope_name(scope, owner))
+        if index is None or limit <= 0:
+            return []
+        return best_matches(index.search(query), self.by_id, limit)
 
     def scope_items(self, scope: str, owner: str) -> list[MemoryItem]:
         ids = self.by_scope.get(scope_name(scope, owner), ())
@@ -219,7 +244,7 @@ class TableMemories:
         self, scope: str, owner: str, query: str, *, limit: int
     ) -> list[tuple[MemoryItem, float]]:
         with self._lock:
-            found = rank_memories(self._memories.select(scope, owner), query, limit)
+            found = self._memories.search(scope, owner, query, limit)
             return [(copy.deepcopy(item), rank) for item, rank in found]
 
     def put_memories(self, items: Sequence[MemoryItem]) -> int:

@@ -4,6 +4,7 @@ suite cannot see. A torn last line, compaction, and BM25's own arithmetic."""
 from __future__ import annotations
 
 import math
+import random
 from pathlib import Path
 
 from praisondb.core import ranking
@@ -89,3 +90,20 @@ def test_bm25_matches_the_formula() -> None:
     assert math.isclose(ranked["b"], 2 * term(2, 5))
     assert ranking.rank("the and", docs, 10) == []
     assert ranking.rank("green", docs, 0) == []
+
+
+def test_the_inverted_index_scores_what_brute_force_scores() -> None:
+    words = ["tea", "coffee", "green", "milk", "sugar", "lisbon", "python", "rain", "sun", "train"]
+    rng = random.Random(14)
+    texts = {f"d{i}": " ".join(rng.choices(words, k=rng.randint(1, 9))) for i in range(200)}
+    index = ranking.InvertedIndex()
+    for key, text in texts.items():
+        index.add(key, text)
+    for key in list(texts)[::7]:  # removals keep the statistics right
+        index.remove(key, texts.pop(key))
+    index.add("d1", texts["d1"])  # re-adding a key replaces it
+    for query in ("green tea", "python rain sun", "milk", "absent words"):
+        expected = dict(ranking.rank(query, texts.items(), len(texts)))
+        found = index.search(query)
+        assert found.keys() == expected.keys()
+        assert all(math.isclose(found[k], expected[k]) for k in expected)
