@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import heapq
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -57,12 +57,43 @@ def id_taken(item: MemoryItem) -> Conflict:
     )
 
 
-def victims(items: Iterable[MemoryItem], max_items: int | None) -> list[MemoryItem]:
-    """The items to evict so that at most ``max_items`` remain, first victim first."""
-    found = list(items)
-    if max_items is None or len(found) <= max_items:
+class EvictionOrder:
+    """One scope's items in eviction order: a heap of :func:`eviction_key` with lazy
+    removal (an entry whose item is gone or changed is skipped and dropped), so choosing
+    victims costs O(k log n), not a sort of the scope. Not thread-safe (owner's lock)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, datetime, str]] = []
+
+    def push(self, item: MemoryItem) -> None:
+        heapq.heappush(self._heap, eviction_key(item))
+
+    def lowest(self, count: int, items: dict[str, MemoryItem]) -> list[MemoryItem]:
+        """The ``count`` first victims among ``items`` (the live ones), changing nothing
+        they are ordered by."""
+        found: list[MemoryItem] = []
+        while self._heap and len(found) < count:
+            key = heapq.heappop(self._heap)
+            item = items.get(key[2])
+            if item is not None and eviction_key(item) == key:
+                found.append(item)
+        for item in found:
+            heapq.heappush(self._heap, eviction_key(item))
+        if len(self._heap) > 2 * len(items) + 64:  # mostly stale: rebuild
+            self._heap = [eviction_key(item) for item in items.values()]
+            heapq.heapify(self._heap)
+        return found
+
+
+def victims(
+    item: MemoryItem, items: dict[str, MemoryItem], order: EvictionOrder, max_items: int | None
+) -> list[MemoryItem]:
+    """What adding ``item`` to a scope holding ``items`` evicts to stay at ``max_items``,
+    first victim first (``item`` itself among them when it ranks lowest)."""
+    extra = len(items) + 1 - max_items if max_items is not None else 0
+    if extra <= 0:
         return []
-    return heapq.nsmallest(len(found) - max_items, found, key=eviction_key)
+    return heapq.nsmallest(extra, [*order.lowest(extra, items), item], key=eviction_key)
 
 
 def memory_cursor(item: MemoryItem) -> str:
@@ -129,8 +160,9 @@ class MemoryTable:
 
     def __init__(self) -> None:
         self.by_id: dict[str, MemoryItem] = {}
-        self.by_scope: dict[str, set[str]] = {}
         self.indexes: dict[str, ranking.InvertedIndex] = {}
+        self.scopes: dict[str, dict[str, MemoryItem]] = {}
+        self.orders: dict[str, EvictionOrder] = {}
 
     def put(self, item: MemoryItem) -> None:
         old = self.by_id.get(item.id)
@@ -138,19 +170,21 @@ class MemoryTable:
             self.remove(old.id)
         self.by_id[item.id] = item
         name = scope_name(item.scope, item.owner)
-        self.by_scope.setdefault(name, set()).add(item.id)
         self.indexes.setdefault(name, ranking.InvertedIndex()).add(item.id, item.text)
+        self.scopes.setdefault(name, {})[item.id] = item
+        self.orders.setdefault(name, EvictionOrder()).push(item)
 
     def remove(self, memory_id: str) -> MemoryItem | None:
         item = self.by_id.pop(memory_id, None)
         if item is not None:
             name = scope_name(item.scope, item.owner)
-            ids = self.by_scope[name]
-            ids.discard(memory_id)
+            held = self.scopes[name]
+            del held[memory_id]
             self.indexes[name].remove(memory_id, item.text)
-            if not ids:
-                del self.by_scope[name]
+            if not held:
                 del self.indexes[name]
+                del self.scopes[name]
+                del self.orders[name]
         return item
 
     def search(
@@ -162,8 +196,7 @@ class MemoryTable:
         return best_matches(index.search(query), self.by_id, limit)
 
     def scope_items(self, scope: str, owner: str) -> list[MemoryItem]:
-        ids = self.by_scope.get(scope_name(scope, owner), ())
-        return [self.by_id[i] for i in ids]
+        return list(self.scopes.get(scope_name(scope, owner), {}).values())
 
     def select(self, scope: str | None, owner: str | None) -> list[MemoryItem]:
         """Items of one scope (or every item for None), newest first."""
@@ -184,7 +217,11 @@ class MemoryTable:
             if same_content(existing, item):
                 return None
             raise id_taken(item)
-        return victims([*self.scope_items(item.scope, item.owner), item], max_items)
+        name = scope_name(item.scope, item.owner)
+        held = self.scopes.get(name)
+        if held is None:
+            return victims(item, {}, EvictionOrder(), max_items)
+        return victims(item, held, self.orders[name], max_items)
 
 
 class TableMemories:
@@ -226,7 +263,7 @@ class TableMemories:
     def count_memories(self, scope: str | None = None, owner: str | None = None) -> int:
         with self._lock:
             if scope is not None and owner is not None:
-                return len(self._memories.by_scope.get(scope_name(scope, owner), ()))
+                return len(self._memories.scopes.get(scope_name(scope, owner), ()))
             return len(self._memories.select(scope, owner))
 
     def delete_memory(self, memory_id: str) -> bool:

@@ -34,6 +34,7 @@ from ...core.ranking import InvertedIndex
 from ...errors import NotFound
 from ...model import MemoryItem, Page
 from .._memories import (
+    EvictionOrder,
     best_matches,
     id_taken,
     listing_key,
@@ -77,6 +78,7 @@ class _Scope:
     lines: int = 0
     items: dict[str, MemoryItem] = field(default_factory=dict)
     index: InvertedIndex = field(default_factory=InvertedIndex)
+    order: EvictionOrder = field(default_factory=EvictionOrder)
 
 
 def _apply(state: _Scope, data: bytes) -> None:
@@ -96,6 +98,7 @@ def _apply(state: _Scope, data: bytes) -> None:
                 state.index.remove(item.id, old.text)
             state.items[item.id] = item
             state.index.add(item.id, item.text)
+            state.order.push(item)
 
 
 class MemoryFiles:
@@ -189,9 +192,9 @@ class MemoryFiles:
         """Rewrite the scope's file when mostly dead lines (call under its lock)."""
         with self._memory_guard:
             state = self._synced(name)
-            items, lines = dict(state.items), state.lines
-        if lines < _COMPACT_MIN_LINES or lines <= 2 * max(len(items), 1):
-            return
+            if state.lines < _COMPACT_MIN_LINES or state.lines <= 2 * max(len(state.items), 1):
+                return
+            items = dict(state.items)
         ordered = sorted(items.values(), key=listing_key)
         body = b"".join(dumps({"put": [memory_record(m)]}, "memory") + b"\n" for m in ordered)
         atomic_write(self._items_path(name), body, fsync=self._fsync)
@@ -228,13 +231,15 @@ class MemoryFiles:
         if elsewhere is not None and elsewhere != name and item.id in self._load_scope(elsewhere):
             raise id_taken(item)
         with self._memory_lock(name):
-            items = self._load_scope(name)
-            existing = items.get(item.id)
+            with self._memory_guard:
+                state = self._synced(name)
+                existing = state.items.get(item.id)
+                if existing is None:
+                    doomed = [m.id for m in victims(item, state.items, state.order, max_items)]
             if existing is not None:
                 if same_content(existing, item):
                     return []
                 raise id_taken(item)
-            doomed = [m.id for m in victims([*items.values(), item], max_items)]
             self._point(item, name)
             kept = [] if item.id in doomed else [item]
             self._append_change(name, kept, [d for d in doomed if d != item.id])
