@@ -1,0 +1,206 @@
+"""Remote agents: ``praisondb serve --agent support=myapp.agents:support``.
+
+Each agent is a :class:`~praisondb.ManagedAgent` (built with the server's database, or
+its URL) or any callable ``agent(session, message) -> reply`` (sync or ``async def``;
+it gets the sync :class:`~praisondb.Session`). A chat runs one exchange through
+``Session.run_agent`` in the caller's tenant, so the turn is stored on the server like
+any other: a run with its latency and status, the prompt and the reply attributed to
+the agent. Routes:
+
+- ``POST /agents/{name}/sessions/{session_id}/chat`` ``{"message": "..."}`` ->
+  ``{"reply", "session_id", "agent"}`` (the session is created on first use);
+- ``GET /agents/{name}/sessions/{session_id}/messages[?last=N]`` -> ``{"items": [...]}``;
+- ``POST /sessions/{session_id}/token`` ``{"ttl": seconds}`` -> ``{"token", "expires_in"}``:
+  an API key holder hands a browser or a worker a token for one session of its tenant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ..codec import to_record
+from ..core.multiagent import begin_exchange, fail_exchange, finish_exchange
+from ..core.tokens import issue_token
+from ..errors import ConfigError, NotFound, PraisonDBError, ValidationError
+from ..validation import check_id
+from .auth import Authenticator, Principal, principal_of
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SPEC = re.compile(r"^([^=]+)=([\w.]+):([\w.]+)$")
+MAX_MESSAGE_CHARS = 1_000_000
+MAX_TOKEN_TTL = 30 * 24 * 3600
+
+
+def load_agent(spec: str) -> tuple[str, Callable[..., Any]]:
+    """``"support=myapp.agents:support"`` -> ``("support", the object)``."""
+    found = _SPEC.match(spec.strip())
+    if found is None or not _NAME.match(found.group(1)):
+        raise ConfigError(
+            f"--agent {spec!r} must read NAME=module:attribute (e.g. support=myapp.agents:support)"
+        )
+    name, module, attribute = found.groups()
+    try:
+        target: Any = importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigError(f"--agent {name}: cannot import {module!r} ({exc})") from None
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise ConfigError(f"--agent {name}: {module!r} has no attribute {attribute!r}")
+        target = getattr(target, part)
+    if not callable(target) and not hasattr(target, "run"):
+        raise ConfigError(
+            f"--agent {name}: {module}:{attribute} is neither a ManagedAgent nor a callable "
+            "(session, message) -> reply"
+        )
+    return name, target
+
+
+def load_agents(specs: Iterable[str]) -> dict[str, Callable[..., Any]]:
+    agents: dict[str, Callable[..., Any]] = {}
+    for spec in specs:
+        name, agent = load_agent(spec)
+        if name in agents:
+            raise ConfigError(f"--agent {name} is given twice")
+        agents[name] = agent
+    return agents
+
+
+def agent_routes(
+    db: Any,
+    agents: Mapping[str, Callable[..., Any]],
+    authenticator: Authenticator | None,
+    store_id: Callable[[Principal, str], str],
+    error_response: Callable[[PraisonDBError], Any],
+) -> list[Any]:
+    """Starlette routes for ``agents`` over ``db``; ``store_id`` maps a caller's session
+    id into its tenant (tenancy.py), ``error_response`` renders a PraisonDBError."""
+    from anyio import to_thread
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    def session_of(request: Request) -> tuple[Principal, str, str]:
+        principal = principal_of(request)
+        session_id = check_id(request.path_params["session_id"])
+        if principal.session_id is not None and principal.session_id != session_id:
+            raise NotFound(f"session {session_id!r} does not exist")
+        return principal, session_id, store_id(principal, session_id)
+
+    def agent_of(request: Request) -> tuple[str, Any]:
+        name = request.path_params["name"]
+        if name not in agents:
+            raise NotFound(f"no agent {name!r} is served here; serve it with --agent {name}=...")
+        return name, agents[name]
+
+    async def chat(request: Request) -> Any:
+        try:
+            name, agent = agent_of(request)
+            _, session_id, stored = session_of(request)
+            message = _message(await _json(request))
+            reply = await _run(db, stored, name, message, agent, to_thread.run_sync)
+        except PraisonDBError as exc:
+            return error_response(exc)
+        return JSONResponse({"reply": reply, "session_id": session_id, "agent": name})
+
+    async def messages(request: Request) -> Any:
+        try:
+            agent_of(request)
+            _, session_id, stored = session_of(request)
+            last = _last(request.query_params.get("last"))
+
+            def read() -> list[dict[str, Any]]:
+                if not db.sessions.exists(stored):
+                    raise NotFound(f"session {session_id!r} does not exist")
+                found = db.messages.list(stored, last=last) if last else None
+                items = found if found is not None else list(db.messages.iterate(stored))
+                return [{**to_record(m), "session_id": session_id} for m in items]
+
+            items = await to_thread.run_sync(read)
+        except PraisonDBError as exc:
+            return error_response(exc)
+        return JSONResponse({"items": items})
+
+    async def token(request: Request) -> Any:
+        try:
+            principal, session_id, stored = session_of(request)
+            if authenticator is None or authenticator.token_secret is None:
+                raise ConfigError(
+                    "this server issues no session tokens; start it with --token-secret"
+                )
+            if principal.key_id is None:
+                raise NotFound(f"session {session_id!r} does not exist")  # tokens mint no tokens
+            ttl = _ttl(await _json(request))
+            if not await to_thread.run_sync(db.sessions.exists, stored):
+                raise NotFound(f"session {session_id!r} does not exist")
+            issued = issue_token(
+                session_id, authenticator.token_secret, ttl=ttl, tenant=principal.tenant
+            )
+        except PraisonDBError as exc:
+            return error_response(exc)
+        return JSONResponse({"token": issued, "session_id": session_id, "expires_in": ttl})
+
+    return [
+        Route("/agents/{name}/sessions/{session_id}/chat", chat, methods=["POST"]),
+        Route("/agents/{name}/sessions/{session_id}/messages", messages, methods=["GET"]),
+        Route("/sessions/{session_id}/token", token, methods=["POST"]),
+    ]
+
+
+async def _run(
+    db: Any, stored: str, name: str, message: str, agent: Any, in_thread: Callable[..., Any]
+) -> Any:
+    """One exchange in session ``stored``: the store's work on worker threads, an ``async
+    def`` agent awaited here on the loop."""
+    if not inspect.iscoroutinefunction(agent):
+        return await in_thread(
+            lambda: db.session(stored, agent=name).run_agent(name, message, agent)
+        )
+    session = await in_thread(lambda: db.session(stored, agent=name))
+    run_id, started = await in_thread(begin_exchange, session, name, message)
+    try:
+        reply = await agent(session, message)
+    except BaseException as exc:
+        await in_thread(fail_exchange, session, run_id, started, exc)
+        raise
+    return await in_thread(finish_exchange, session, name, run_id, started, reply)
+
+
+async def _json(request: Any) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ValidationError("the request body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise ValidationError("the request body must be a JSON object")
+    return body
+
+
+def _message(body: dict[str, Any]) -> str:
+    message = body.get("message")
+    if not isinstance(message, str) or not message:
+        raise ValidationError('the body must be {"message": "<non-empty text>"}')
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise ValidationError(f"message is over {MAX_MESSAGE_CHARS} characters")
+    return message
+
+
+def _last(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit() or not 0 < int(text) <= 10_000:
+        raise ValidationError("last must be a whole number from 1 to 10000")
+    return int(text)
+
+
+def _ttl(body: dict[str, Any]) -> int:
+    ttl = body.get("ttl", 3600)
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_TOKEN_TTL:
+        raise ValidationError(f"ttl must be whole seconds from 1 to {MAX_TOKEN_TTL}")
+    return ttl
+
+
+__all__ = ["agent_routes", "load_agent", "load_agents"]
