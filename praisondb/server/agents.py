@@ -7,10 +7,10 @@ it gets the sync :class:`~praisondb.Session`). A chat runs one exchange through
 any other: a run with its latency and status, the prompt and the reply attributed to
 the agent. Routes:
 
-- ``POST /agents/{name}/sessions/{session_id}/chat`` ``{"message": "..."}`` ->
+- ``POST /agents/{name}/sessions/{id}/chat`` ``{"message": "..."}`` ->
   ``{"reply", "session_id", "agent"}`` (the session is created on first use);
-- ``GET /agents/{name}/sessions/{session_id}/messages[?last=N]`` -> ``{"items": [...]}``;
-- ``POST /sessions/{session_id}/token`` ``{"ttl": seconds}`` -> ``{"token", "expires_in"}``:
+- ``GET /agents/{name}/sessions/{id}/messages[?last=N]`` -> ``{"items": [...]}``;
+- ``POST /sessions/{id}/token`` ``{"ttl": seconds}`` -> ``{"token", "expires_in"}``:
   an API key holder hands a browser or a worker a token for one session of its tenant.
 """
 
@@ -20,14 +20,16 @@ import importlib
 import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..codec import to_record
 from ..core.multiagent import begin_exchange, fail_exchange, finish_exchange
 from ..core.tokens import issue_token
-from ..errors import ConfigError, NotFound, PraisonDBError, ValidationError
-from ..validation import check_id
-from .auth import Authenticator, Principal, principal_of
+from ..errors import ConfigError, NotFound, ValidationError
+from .auth import Authenticator, Principal
+
+if TYPE_CHECKING:
+    from ._http import Context
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SPEC = re.compile(r"^([^=]+)=([\w.]+):([\w.]+)$")
@@ -69,26 +71,20 @@ def load_agents(specs: Iterable[str]) -> dict[str, Callable[..., Any]]:
     return agents
 
 
-def agent_routes(
-    db: Any,
-    agents: Mapping[str, Callable[..., Any]],
-    authenticator: Authenticator | None,
-    store_id: Callable[[Principal, str], str],
-    error_response: Callable[[PraisonDBError], Any],
-) -> list[Any]:
-    """Starlette routes for ``agents`` over ``db``; ``store_id`` maps a caller's session
-    id into its tenant (tenancy.py), ``error_response`` renders a PraisonDBError."""
-    from anyio import to_thread
+def agent_routes(agents: Mapping[str, Callable[..., Any]], auth: Authenticator | None) -> list[Any]:
+    """Starlette routes for ``agents`` (and session tokens when ``auth`` signs them), over
+    the app's database and tenancy (``_http.context``); errors leave through the app's
+    PraisonDBError handler as problem bodies."""
     from starlette.requests import Request
-    from starlette.responses import JSONResponse
+    from starlette.responses import Response
     from starlette.routing import Route
 
-    def session_of(request: Request) -> tuple[Principal, str, str]:
-        principal = principal_of(request)
-        session_id = check_id(request.path_params["session_id"])
-        if principal.session_id is not None and principal.session_id != session_id:
-            raise NotFound(f"session {session_id!r} does not exist")
-        return principal, session_id, store_id(principal, session_id)
+    from ._http import call, caller, json, path_id, read_object
+
+    def session_of(request: Request) -> tuple[Context, Principal, str, str]:
+        ctx, principal = caller(request)
+        session_id = path_id(request)
+        return ctx, principal, session_id, ctx.tenancy.session_id(principal, session_id)
 
     def agent_of(request: Request) -> tuple[str, Any]:
         name = request.path_params["name"]
@@ -96,58 +92,58 @@ def agent_routes(
             raise NotFound(f"no agent {name!r} is served here; serve it with --agent {name}=...")
         return name, agents[name]
 
-    async def chat(request: Request) -> Any:
-        try:
-            name, agent = agent_of(request)
-            _, session_id, stored = session_of(request)
-            message = _message(await _json(request))
-            reply = await _run(db, stored, name, message, agent, to_thread.run_sync)
-        except PraisonDBError as exc:
-            return error_response(exc)
-        return JSONResponse({"reply": reply, "session_id": session_id, "agent": name})
+    async def chat(request: Request) -> Response:
+        """Send a message to the agent; the exchange is stored in the caller's session."""
+        name, agent = agent_of(request)
+        ctx, _, session_id, stored = session_of(request)
+        message = _message(await read_object(request))
+        reply = await _run(ctx.db, stored, name, message, agent, call)
+        return json({"reply": reply, "session_id": session_id, "agent": name})
 
-    async def messages(request: Request) -> Any:
-        try:
-            agent_of(request)
-            _, session_id, stored = session_of(request)
-            last = _last(request.query_params.get("last"))
+    async def messages(request: Request) -> Response:
+        """The conversation so far (``last``: only the final N messages)."""
+        agent_of(request)
+        ctx, _, session_id, stored = session_of(request)
+        last = _last(request.query_params.get("last"))
 
-            def read() -> list[dict[str, Any]]:
-                if not db.sessions.exists(stored):
-                    raise NotFound(f"session {session_id!r} does not exist")
-                found = db.messages.list(stored, last=last) if last else None
-                items = found if found is not None else list(db.messages.iterate(stored))
-                return [{**to_record(m), "session_id": session_id} for m in items]
-
-            items = await to_thread.run_sync(read)
-        except PraisonDBError as exc:
-            return error_response(exc)
-        return JSONResponse({"items": items})
-
-    async def token(request: Request) -> Any:
-        try:
-            principal, session_id, stored = session_of(request)
-            if authenticator is None or authenticator.token_secret is None:
-                raise ConfigError(
-                    "this server issues no session tokens; start it with --token-secret"
-                )
-            if principal.key_id is None:
-                raise NotFound(f"session {session_id!r} does not exist")  # tokens mint no tokens
-            ttl = _ttl(await _json(request))
-            if not await to_thread.run_sync(db.sessions.exists, stored):
-                raise NotFound(f"session {session_id!r} does not exist")
-            issued = issue_token(
-                session_id, authenticator.token_secret, ttl=ttl, tenant=principal.tenant
+        def read() -> list[dict[str, Any]]:
+            if not ctx.db.sessions.exists(stored):
+                raise NotFound(f"session {session_id!r} not found")
+            items = (
+                ctx.db.messages.list(stored, last=last)
+                if last
+                else list(ctx.db.messages.iterate(stored))
             )
-        except PraisonDBError as exc:
-            return error_response(exc)
-        return JSONResponse({"token": issued, "session_id": session_id, "expires_in": ttl})
+            return [{**to_record(m), "session_id": session_id} for m in items]
 
-    return [
-        Route("/agents/{name}/sessions/{session_id}/chat", chat, methods=["POST"]),
-        Route("/agents/{name}/sessions/{session_id}/messages", messages, methods=["GET"]),
-        Route("/sessions/{session_id}/token", token, methods=["POST"]),
-    ]
+        return json({"items": await call(read)})
+
+    async def token(request: Request) -> Response:
+        """A signed token for one session of the caller's tenant (API key holders only)."""
+        ctx, principal, session_id, stored = session_of(request)
+        if auth is None or auth.token_secret is None:
+            raise ConfigError("this server issues no session tokens; start it with --token-secret")
+        if principal.key_id is None:  # a token does not mint tokens
+            raise NotFound(f"session {session_id!r} not found")
+        ttl = _ttl(await read_object(request))
+        if not await call(ctx.db.sessions.exists, stored):
+            raise NotFound(f"session {session_id!r} not found")
+        issued = issue_token(session_id, auth.token_secret, ttl=ttl, tenant=principal.tenant)
+        return json({"token": issued, "session_id": session_id, "expires_in": ttl})
+
+    routes = [Route("/sessions/{id}/token", token, methods=["POST"])] if auth else []
+    if agents:
+        routes += [
+            Route("/agents/{name}/sessions/{id}/chat", chat, methods=["POST"]),
+            Route("/agents/{name}/sessions/{id}/messages", messages, methods=["GET"]),
+        ]
+    return routes
+
+
+def _is_async(agent: Any) -> bool:
+    return inspect.iscoroutinefunction(agent) or inspect.iscoroutinefunction(
+        getattr(agent, "__call__", None)  # noqa: B004 - an object with async __call__
+    )
 
 
 async def _run(
@@ -155,7 +151,7 @@ async def _run(
 ) -> Any:
     """One exchange in session ``stored``: the store's work on worker threads, an ``async
     def`` agent awaited here on the loop."""
-    if not inspect.iscoroutinefunction(agent):
+    if not _is_async(agent):
         return await in_thread(
             lambda: db.session(stored, agent=name).run_agent(name, message, agent)
         )
@@ -167,16 +163,6 @@ async def _run(
         await in_thread(fail_exchange, session, run_id, started, exc)
         raise
     return await in_thread(finish_exchange, session, name, run_id, started, reply)
-
-
-async def _json(request: Any) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ValidationError("the request body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise ValidationError("the request body must be a JSON object")
-    return body
 
 
 def _message(body: dict[str, Any]) -> str:

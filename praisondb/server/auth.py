@@ -30,9 +30,12 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from ..core.tokens import check_secret, read_token
-from ..errors import ConfigError, InvalidToken, PraisonDBError
+from ..errors import BackendUnavailable, ConfigError, InvalidToken, PraisonDBError
 from .keys import DEFAULT_TENANT, KeyRecord, KeyStore, check_tenant, matches, split_key
+from .wire import PROBLEM, problem
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -55,20 +58,20 @@ class Principal:
     ``session_id`` is set when a signed session token authenticated the call, and then
     the caller may touch that session only. ``key_name`` is for the access log."""
 
-    tenant: str
+    tenant: str = DEFAULT_TENANT
     key_id: str | None = None
     session_id: str | None = None
     key_name: str | None = None
 
 
-DEFAULT_PRINCIPAL = Principal(tenant=DEFAULT_TENANT)
+ANONYMOUS = Principal(tenant=DEFAULT_TENANT)
 """Every caller of a server started without keys."""
 
 
 def principal_of(request: Any) -> Principal:
     """The caller of ``request`` (a Starlette Request or anything with ``.scope``)."""
     found = request.scope.get(PRINCIPAL_KEY)
-    return found if isinstance(found, Principal) else DEFAULT_PRINCIPAL
+    return found if isinstance(found, Principal) else ANONYMOUS
 
 
 class RateLimiter:
@@ -198,7 +201,7 @@ def _principal(record: KeyRecord | None, secret: str) -> Principal:
 class AuthMiddleware:
     """ASGI middleware: sets the :class:`Principal`, enforces rate limits, logs access.
 
-    With ``authenticator=None`` every caller is :data:`DEFAULT_PRINCIPAL` (an open server
+    With ``authenticator=None`` every caller is :data:`ANONYMOUS` (an open server
     on a loopback address); the access log is written either way. A log line holds the
     method, path, status, latency, tenant and key name: never a credential, a query
     string or a body."""
@@ -219,7 +222,7 @@ class AuthMiddleware:
                 status[0] = message["status"]
             await send(message)
 
-        principal = DEFAULT_PRINCIPAL
+        principal = ANONYMOUS
         try:
             refused = None
             if self.authenticator is not None and scope["path"] not in OPEN_PATHS:
@@ -250,11 +253,12 @@ class AuthMiddleware:
             if principal is None:
                 principal = await to_thread.run_sync(self.authenticator.authenticate, header)
         except (ConfigError, InvalidToken) as exc:
-            return DEFAULT_PRINCIPAL, _refusal(401, "Unauthorized", str(exc))
+            return ANONYMOUS, _refusal(401, exc)
         wait = self.authenticator.retry_after(principal, self.authenticator.rate_of(principal))
         if wait > 0:
-            detail = f"rate limit reached; retry in {math.ceil(wait)} s"
-            return principal, _refusal(429, "RateLimited", detail, math.ceil(wait))
+            seconds = math.ceil(wait)
+            limited = BackendUnavailable(f"this key's rate limit is reached; retry in {seconds} s")
+            return principal, _refusal(429, limited, seconds)
         return principal, None
 
 
@@ -265,14 +269,15 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _refusal(status: int, error: str, detail: str, retry_after: int | None = None) -> ASGIApp:
-    from starlette.responses import JSONResponse
+def _refusal(status: int, error: PraisonDBError, retry_after: int | None = None) -> ASGIApp:
+    """A problem body (wire.py) naming ``error``'s class, so the client raises it typed."""
+    from starlette.responses import Response
 
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
-    body = {"error": error, "detail": detail, "status": status}
-    return JSONResponse(body, status_code=status, headers=headers)
+    body = orjson.dumps(problem(error, status))
+    return Response(body, status, headers=headers, media_type=PROBLEM)
 
 
 def middleware(
@@ -299,7 +304,7 @@ def middleware(
 
 
 __all__ = [
-    "DEFAULT_PRINCIPAL",
+    "ANONYMOUS",
     "OPEN_PATHS",
     "PRINCIPAL_KEY",
     "AuthMiddleware",

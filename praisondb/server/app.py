@@ -1,0 +1,124 @@
+"""The ASGI application of ``praisondb serve`` (Starlette).
+
+Every route is a thin mapping of one ConversationStore/StateStore method onto JSON
+(see :mod:`.sessions`, :mod:`.records`, :mod:`.state`), so the client store
+(:mod:`praisondb.stores.http`) is one too, and the conformance suite proves the pair.
+Inputs are validated here with :mod:`praisondb.validation` (the server faces hostile
+clients); errors leave as problem bodies naming the error class (:mod:`.wire`). Logs
+carry methods, paths' shapes and statuses, never message content or secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..errors import PraisonDBError
+from ..facade import PraisonDB
+from . import records, sessions, state
+from ._http import Context, call, context, error_response, json
+from .agents import agent_routes
+from .auth import Authenticator, middleware
+from .tenancy import Tenancy
+from .wire import route_path
+
+log = logging.getLogger("praisondb.server")
+
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+"""Bytes of request body accepted (``--max-body``): 16 MiB, a few thousand messages."""
+
+
+async def healthz(request: Request) -> Response:
+    """The process is up (it answers without touching any store)."""
+    return json({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Every store answers; 503 with the typed error otherwise."""
+    db = context(request).db
+    latencies = await call(db.ping)
+    version = await call(db.conversations.schema_version)
+    return json({"status": "ready", "latency_ms": latencies, "schema_version": version})
+
+
+async def openapi(request: Request) -> Response:
+    from .openapi import document
+
+    return json(document())
+
+
+async def _typed_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PraisonDBError)
+    response = error_response(exc)
+    if response.status_code >= 500:
+        log.warning("%s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return response
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # no detail: it may hold data; the traceback goes to the server's log
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return error_response(PraisonDBError("internal server error; see the server's log"), 500)
+
+
+ROUTES: list[Route] = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+    *sessions.ROUTES,
+    *records.ROUTES,
+    *state.ROUTES,
+]
+
+
+class RawPathRouting:
+    """Routes on the raw path with ``%2F`` kept escaped, so ids holding ``/`` stay one
+    path segment (see :func:`.wire.route_path`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("raw_path"):
+            try:
+                path = route_path(scope["raw_path"].split(b"?", 1)[0])
+            except UnicodeDecodeError:
+                response = json({"error": "ValidationError", "detail": "path is not UTF-8"}, 400)
+                await response(scope, receive, send)
+                return
+            root = scope.get("root_path", "")
+            scope = {**scope, "path": path if path.startswith(root) else root + path}
+        await self.app(scope, receive, send)
+
+
+def create_app(
+    db: PraisonDB,
+    *,
+    auth: Authenticator | None = None,
+    agents: Mapping[str, Callable[..., Any]] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    cors_origins: Sequence[str] = (),
+) -> Starlette:
+    """The application serving ``db``. ``auth=None``: every caller is the ``default``
+    tenant (a private network, or a proxy that authenticates). ``agents`` are mounted
+    by the auth/agents layer under ``/agents/{name}``; this core leaves them alone."""
+    app = Starlette(
+        routes=[*ROUTES, *agent_routes(dict(agents or {}), auth)],
+        middleware=middleware(auth, tuple(cors_origins)),  # serversec: auth, CORS, access log
+        exception_handlers={PraisonDBError: _typed_error, Exception: _unexpected},
+    )
+    app.state.praisondb = Context(db, Tenancy(shared=auth is not None), max_body_bytes)
+    app.state.auth = auth
+    app.state.agents = dict(agents or {})
+    app.add_middleware(RawPathRouting)
+    return app
+
+
+__all__ = ["DEFAULT_MAX_BODY", "ROUTES", "create_app"]
