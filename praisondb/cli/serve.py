@@ -8,6 +8,7 @@ import click
 
 from ..errors import ConfigError
 from .options import DATABASE_URL_ENV
+from .serve_security import app_options, security_options
 
 
 def serve(
@@ -20,6 +21,7 @@ def serve(
     max_body: int | None = None,
     auto_migrate: bool = False,
     uvicorn_options: dict[str, Any] | None = None,
+    **security: Any,
 ) -> None:
     """Serve ``database_url`` (and the other stores) over HTTP until interrupted."""
     try:
@@ -37,8 +39,17 @@ def serve(
     )
     try:
         db.ping()
-        app = create_app(db, max_body_bytes=max_body or DEFAULT_MAX_BODY)
-        uvicorn.run(app, host=host, port=port, log_level="info", **(uvicorn_options or {}))
+        app = create_app(
+            db, max_body_bytes=max_body or DEFAULT_MAX_BODY, **app_options(db, host, **security)
+        )
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=False,  # serversec's access log (auth.py) leaves out query strings
+            **(uvicorn_options or {}),
+        )
     finally:
         db.close()
 
@@ -63,6 +74,7 @@ def serve(
 @click.option("--auto-migrate", is_flag=True, help="Create or upgrade the SQL schema on start.")
 @click.option("--ssl-certfile", help="TLS certificate (PEM), passed to uvicorn.")
 @click.option("--ssl-keyfile", help="TLS private key (PEM), passed to uvicorn.")
+@security_options
 def serve_command(
     database_url: str | None,
     state_url: str | None,
@@ -73,6 +85,7 @@ def serve_command(
     auto_migrate: bool,
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
+    **security: Any,
 ) -> None:
     """Serve sessions, messages and state over HTTP (clients use praisondb+http://HOST:PORT).
 
@@ -88,4 +101,5 @@ def serve_command(
         max_body=max_body,
         auto_migrate=auto_migrate,
         uvicorn_options=tls,
+        **security,
     )

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +47,8 @@ def load_agent(spec: str) -> tuple[str, Callable[..., Any]]:
             f"--agent {spec!r} must read NAME=module:attribute (e.g. support=myapp.agents:support)"
         )
     name, module, attribute = found.groups()
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as uvicorn does: the app's own modules import
     try:
         target: Any = importlib.import_module(module)
     except ImportError as exc:

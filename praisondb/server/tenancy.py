@@ -165,6 +165,8 @@ class Tenancy:
         return None if scope is None else dataclasses.replace(entry, scope=scope)
 
     def entry_in(self, principal: Principal, entry: StateEntry) -> StateEntry:
+        if entry.scope.startswith(RESERVED_SCOPE):
+            raise NotFound(f"state scope {entry.scope!r} not found")
         if self.plain(principal):
             return entry
         return dataclasses.replace(entry, scope=self.scope(principal, entry.scope))

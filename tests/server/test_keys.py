@@ -22,7 +22,12 @@ def test_a_key_is_stored_only_as_its_hash(db: PraisonDB, uid: str) -> None:
     assert stored["hash"] == hashlib.sha256(secret.encode()).hexdigest()
     record = keys.lookup(key_id)
     assert record is not None
-    assert (record.name, record.tenant, record.rate, record.revoked) == (f"k-{uid}", "acme", 5.0, False)
+    assert (record.name, record.tenant, record.rate, record.revoked) == (
+        f"k-{uid}",
+        "acme",
+        5.0,
+        False,
+    )
     assert matches(record, secret)
     assert not matches(record, secret[:-1] + ("A" if secret[-1] != "A" else "B"))
     assert "hash" not in record.public() and secret not in repr(record.public())
