@@ -34,6 +34,7 @@ if _TYPE_CHECKING:
     from .core.session import Session
     from .facade import PraisonDB
     from .model import Checkpoint, Event, Message, Page, Run, SessionInfo, Span, StateEntry
+    from .server.remote_session import AsyncRemoteSession, RemoteSession
 
 __version__ = "0.1.0"
 
@@ -41,6 +42,7 @@ __all__ = [
     "ArchiveError",
     "AsyncDbSessionAdapter",
     "AsyncPraisonDB",
+    "AsyncRemoteSession",
     "AsyncSession",
     "BackendUnavailable",
     "Checkpoint",
@@ -61,6 +63,7 @@ __all__ = [
     "Page",
     "PraisonDB",
     "PraisonDBError",
+    "RemoteSession",
     "Run",
     "SchemaOutOfDate",
     "Session",
@@ -78,6 +81,7 @@ __all__ = [
 _LAZY = {
     "AsyncDbSessionAdapter": ".aio",
     "AsyncPraisonDB": ".aio",
+    "AsyncRemoteSession": ".server.remote_session",
     "AsyncSession": ".aio",
     "Checkpoint": ".model",
     "CustomTool": ".agents.managed",
@@ -88,6 +92,7 @@ _LAZY = {
     "Message": ".model",
     "Page": ".model",
     "PraisonDB": ".facade",
+    "RemoteSession": ".server.remote_session",
     "Run": ".model",
     "Session": ".core.session",
     "SessionInfo": ".model",

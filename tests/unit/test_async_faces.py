@@ -22,6 +22,7 @@ from praisondb.core.repositories import Checkpoints, Messages, Runs, Sessions, S
 from praisondb.core.session import Session
 from praisondb.core.state_view import StateView
 from praisondb.facade import PraisonDB
+from praisondb.server.remote_session import AsyncRemoteSession, RemoteSession
 
 PAIRS = [
     (Sessions, AsyncSessions),
@@ -33,6 +34,7 @@ PAIRS = [
     (Session, AsyncSession),
     (DbSessionAdapter, AsyncDbSessionAdapter),
     (PraisonDB, AsyncPraisonDB),
+    (RemoteSession, AsyncRemoteSession),
 ]
 STORES = {"conversations", "state_store", "temp_state"}
 """The stores themselves are sync objects: async code reaches them with ``db.run_sync``."""
