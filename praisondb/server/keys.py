@@ -84,18 +84,13 @@ def parse_rate(text: str | float | None) -> float | None:
 
 def check_tenant(tenant: object) -> str:
     """Tenants are short names: letters, digits, ``.``, ``_``, ``-``."""
-    if not isinstance(tenant, str) or not _NAME.match(tenant):
-        raise ValidationError(
-            f"tenant {tenant!r} must be 1-64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return tenant
+    return _check_name(tenant, "tenant")
 
 
-def _check_name(name: object) -> str:
+def _check_name(name: object, what: str = "key name") -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValidationError(
-            f"key name {name!r} must be 1-64 letters, digits, '.', '_' or '-', "
+            f"{what} {name!r} must be 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
     return name

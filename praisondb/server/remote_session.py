@@ -147,16 +147,9 @@ class AsyncRemoteSession(Face[RemoteSession], Closing):
     chat = awaited(RemoteSession.chat)
     history = awaited(RemoteSession.history)
 
-    def __init__(
-        self,
-        agent_url: str,
-        session_id: str | None = None,
-        *,
-        api_key: str | None = None,
-        timeout: float = 300.0,
-    ) -> None:
-        sync = RemoteSession(agent_url, session_id, api_key=api_key, timeout=timeout)
-        super().__init__(sync, ThreadBridge(workers=4))
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """The arguments of :class:`RemoteSession`."""
+        super().__init__(RemoteSession(*args, **kwargs), ThreadBridge(workers=4))
 
     @property
     def id(self) -> str:
