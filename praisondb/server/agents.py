@@ -188,6 +188,8 @@ def _last(text: str | None) -> int | None:
 
 def _ttl(body: dict[str, Any]) -> int:
     ttl = body.get("ttl", 3600)
+    if isinstance(ttl, float) and ttl.is_integer():
+        ttl = int(ttl)  # JSON has one number type: 600.0 is the integer 600
     if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_TOKEN_TTL:
         raise ValidationError(f"ttl must be whole seconds from 1 to {MAX_TOKEN_TTL}")
     return ttl

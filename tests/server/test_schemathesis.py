@@ -1,0 +1,82 @@
+"""Schemathesis fuzzes the secured server against its committed OpenAPI document
+(docs/openapi.json, kept equal to the app by the drift test): every operation with
+generated inputs, then stateful runs that follow the document's links. Every call carries
+an API key (the auth matrix tests what happens without one); no input may cause a 5xx or
+an answer the document does not describe. Examples are bounded to keep it under a minute.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from praisondb import PraisonDB
+from praisondb.server.app import create_app
+from praisondb.server.auth import Authenticator
+from praisondb.server.keys import KeyStore
+from tests.server.secured import TOKEN_SECRET, echo
+
+DOCUMENT = Path(
+    os.environ.get("PRAISONDB_OPENAPI", Path(__file__).resolve().parents[2] / "docs/openapi.json")
+)
+BOUNDED = settings(
+    max_examples=8,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, str]]]:
+    tmp = tmp_path_factory.mktemp("fuzz")
+    db = PraisonDB(f"sqlite:///{tmp}/fuzz.db", auto_migrate=True)
+    key = KeyStore(db).create("fuzz", tenant="acme")
+    auth = Authenticator(db, token_secret=TOKEN_SECRET, cache_seconds=60.0)
+    if not DOCUMENT.exists():
+        pytest.fail(f"{DOCUMENT} is missing: the server writes it from the app (openapi.py)")
+    api = schemathesis.openapi.from_path(DOCUMENT)
+    api.app = create_app(db, auth=auth, agents={"echo": echo})
+    yield api, {"Authorization": f"Bearer {key}"}
+    db.close()
+
+
+def test_every_operation_answers_as_documented(served: tuple[Any, dict[str, str]]) -> None:
+    api, headers = served
+    checked = []
+    for found in api.get_all_operations():
+        operation = found.ok()
+
+        @given(case=operation.as_strategy())
+        @BOUNDED
+        def answers(case: Any) -> None:
+            case.call_and_validate(headers=headers)
+
+        answers()
+        checked.append(operation.label)
+    assert "POST /agents/{name}/sessions/{id}/chat" in checked, checked
+
+
+def test_stateful_runs_follow_the_links(served: tuple[Any, dict[str, str]]) -> None:
+    api, headers = served
+    machine = api.as_state_machine()
+
+    class Authorised(machine):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"headers": headers}
+
+    Authorised.run(
+        settings=settings(
+            max_examples=15,
+            stateful_step_count=6,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
