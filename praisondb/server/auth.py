@@ -33,9 +33,15 @@ from typing import Any
 import orjson
 
 from ..core.tokens import check_secret, read_token
-from ..errors import BackendUnavailable, ConfigError, InvalidToken, PraisonDBError
+from ..errors import (
+    BackendUnavailable,
+    ConfigError,
+    InvalidToken,
+    PraisonDBError,
+    ValidationError,
+)
 from .keys import DEFAULT_TENANT, KeyRecord, KeyStore, check_tenant, matches, split_key
-from .wire import PROBLEM, problem
+from .wire import PROBLEM, problem, status_for
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -76,24 +82,32 @@ def principal_of(request: Any) -> Principal:
 
 class RateLimiter:
     """Token buckets by name: ``rate`` requests a second, bursts of up to one second's
-    worth (at least one request)."""
+    worth (at least one request). Past ``max_buckets`` names (session tokens come and go),
+    buckets idle long enough to be full again are dropped: forgetting them changes
+    nothing."""
 
-    def __init__(self) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}
+    def __init__(self, max_buckets: int = 10_000) -> None:
+        self._buckets: dict[str, tuple[float, float, float]] = {}
         self._lock = threading.Lock()
+        self.max_buckets = max_buckets
 
     def take(self, name: str, rate: float, now: float | None = None) -> float:
         """0 when a request may go now, else the seconds until one may."""
         now = time.monotonic() if now is None else now
         capacity = max(1.0, rate)
         with self._lock:
-            tokens, then = self._buckets.get(name, (capacity, now))
+            tokens, then, _ = self._buckets.get(name, (capacity, now, rate))
             tokens = min(capacity, tokens + (now - then) * rate)
-            if tokens >= 1.0:
-                self._buckets[name] = (tokens - 1.0, now)
-                return 0.0
-            self._buckets[name] = (tokens, now)
-            return (1.0 - tokens) / rate
+            wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
+            self._buckets[name] = (tokens - 1.0 if wait == 0.0 else tokens, now, rate)
+            if len(self._buckets) > self.max_buckets:
+                self._prune(now)
+            return wait
+
+    def _prune(self, now: float) -> None:
+        for name, (tokens, then, rate) in list(self._buckets.items()):
+            if tokens + (now - then) * rate >= max(1.0, rate):
+                del self._buckets[name]
 
 
 class Authenticator:
@@ -252,8 +266,10 @@ class AuthMiddleware:
             principal = self.authenticator.cached(header)
             if principal is None:
                 principal = await to_thread.run_sync(self.authenticator.authenticate, header)
-        except (ConfigError, InvalidToken) as exc:
-            return ANONYMOUS, _refusal(401, exc)
+        except (ConfigError, ValidationError) as exc:  # ValidationError: InvalidToken, a
+            return ANONYMOUS, _refusal(401, exc)  # damaged key record
+        except PraisonDBError as exc:  # the key store is down: the caller may retry
+            return ANONYMOUS, _refusal(status_for(exc), exc)
         wait = self.authenticator.retry_after(principal, self.authenticator.rate_of(principal))
         if wait > 0:
             seconds = math.ceil(wait)

@@ -157,3 +157,27 @@ def test_hostile_path_ids_are_typed_errors(srv: Secured) -> None:
     assert got.status_code == 422 and "too long for tenant" in got.json()["detail"]
     got = srv.client.get("/agents/echo/sessions/s/messages?last=abc", headers=headers)
     assert got.status_code == 422
+
+
+def test_idle_buckets_are_forgotten_past_the_limit() -> None:
+    bucket = RateLimiter(max_buckets=3)
+    for n in range(3):
+        bucket.take(f"token-{n}", 1.0, now=0.0)
+    assert bucket.take("token-3", 1.0, now=0.5) == 0.0  # four, none refilled yet: kept
+    assert len(bucket._buckets) == 4
+    assert bucket.take("busy", 1.0, now=1.2) == 0.0  # the first three are full again
+    assert sorted(bucket._buckets) == ["busy", "token-3"]
+
+
+def test_an_unreachable_key_store_is_503_not_401(tmp_path: Path) -> None:
+    from praisondb.server.keys import KeyStore
+
+    url = f"sqlite:///{tmp_path}/keys.db"
+    with PraisonDB(url, auto_migrate=True) as keys_db:
+        key = KeyStore(keys_db).create("k")
+    # the server's state store (where keys live) does not answer: nothing listens on port 9
+    db = PraisonDB(url, state_url="redis://127.0.0.1:9/0", state_options={"retry_attempts": 1})
+    with TestClient(create_app(db, auth=Authenticator(db, cache_seconds=0.0))) as client:
+        response = client.get("/sessions", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] in {"DatabaseClosed", "BackendUnavailable"}
