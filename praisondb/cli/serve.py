@@ -34,9 +34,7 @@ def serve(
         ) from None
     from ..facade import PraisonDB
 
-    db = PraisonDB(
-        database_url, state_url, analytics_url, auto_migrate=auto_migrate
-    )
+    db = PraisonDB(database_url, state_url, analytics_url, auto_migrate=auto_migrate)
     try:
         db.ping()
         app = create_app(
@@ -72,6 +70,11 @@ def serve(
     help="Largest request body accepted, in bytes (default 16 MiB); larger ones get 413.",
 )
 @click.option("--auto-migrate", is_flag=True, help="Create or upgrade the SQL schema on start.")
+@click.option(
+    "--fd",
+    type=int,
+    help="Listen on this inherited socket instead of --host/--port (socket activation).",
+)
 @click.option("--ssl-certfile", help="TLS certificate (PEM), passed to uvicorn.")
 @click.option("--ssl-keyfile", help="TLS private key (PEM), passed to uvicorn.")
 @security_options
@@ -83,6 +86,7 @@ def serve_command(
     port: int,
     max_body: int | None,
     auto_migrate: bool,
+    fd: int | None,
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
     **security: Any,
@@ -91,7 +95,8 @@ def serve_command(
 
     TLS: give --ssl-certfile and --ssl-keyfile, or put a reverse proxy in front.
     """
-    tls = {k: v for k, v in {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile}.items() if v}
+    given = {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile, "fd": fd}
+    passed = {k: v for k, v in given.items() if v is not None}
     serve(
         database_url,
         state_url=state_url,
@@ -100,6 +105,6 @@ def serve_command(
         port=port,
         max_body=max_body,
         auto_migrate=auto_migrate,
-        uvicorn_options=tls,
+        uvicorn_options=passed,
         **security,
     )

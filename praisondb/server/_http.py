@@ -24,10 +24,6 @@ from .wire import PROBLEM, param, problem
 T = TypeVar("T")
 
 
-class BodyTooLarge(ValidationError):
-    """The request body is over the server's ``--max-body`` limit."""
-
-
 @dataclass(frozen=True)
 class Context:
     """The app's state every route reads (``request.app.state.praisondb``)."""
@@ -52,9 +48,7 @@ async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def json(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(data), status, headers=headers, media_type="application/json"
-    )
+    return Response(orjson.dumps(data), status, headers=headers, media_type="application/json")
 
 
 def error_response(exc: PraisonDBError, status: int | None = None) -> Response:
@@ -67,13 +61,13 @@ async def read_json(request: Request) -> Any:
     limit = context(request).max_body
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(_too_large(limit))
+        raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge(_too_large(limit))
+            raise _too_large(limit)
         chunks.append(chunk)
     try:
         return orjson.loads(b"".join(chunks))
@@ -81,11 +75,14 @@ async def read_json(request: Request) -> Any:
         raise ValidationError(f"the request body is not valid JSON ({exc.msg})") from None
 
 
-def _too_large(limit: int) -> str:
-    return (
+def _too_large(limit: int) -> ValidationError:
+    """A ValidationError answered with 413 (see :func:`.wire.status_for`)."""
+    exc = ValidationError(
         f"the request body is larger than this server accepts ({limit} bytes); send fewer "
         "messages per request, or start the server with a larger --max-body"
     )
+    exc.http_status = 413  # type: ignore[attr-defined]
+    return exc
 
 
 async def read_object(request: Request) -> dict[str, Any]:
@@ -139,7 +136,6 @@ def q_time(request: Request, name: str) -> datetime | None:
 
 
 __all__ = [
-    "BodyTooLarge",
     "Context",
     "call",
     "caller",

@@ -11,6 +11,7 @@ carry methods, paths' shapes and statuses, never message content or secrets.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .. import clock
 from ..errors import PraisonDBError
 from ..facade import PraisonDB
 from . import records, sessions, state
@@ -27,7 +29,9 @@ from ._http import Context, call, context, error_response, json
 from .agents import agent_routes
 from .auth import Authenticator, middleware
 from .tenancy import Tenancy
-from .wire import route_path
+from .wire import CLOCK_HEADER, route_path
+
+CLOCK_HEADER_BYTES = CLOCK_HEADER.lower().encode()
 
 log = logging.getLogger("praisondb.server")
 
@@ -51,7 +55,7 @@ async def readyz(request: Request) -> Response:
 async def openapi(request: Request) -> Response:
     from .openapi import document
 
-    return json(document())
+    return json(document(ROUTES))
 
 
 async def _typed_error(request: Request, exc: Exception) -> Response:
@@ -95,7 +99,28 @@ class RawPathRouting:
                 return
             root = scope.get("root_path", "")
             scope = {**scope, "path": path if path.startswith(root) else root + path}
+            ahead = _client_ahead(scope)
+            if ahead:
+                with clock.running_ahead(ahead):
+                    await self.app(scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+
+MAX_AHEAD_NS = 7 * 86_400 * 1_000_000_000
+"""The furthest ahead of this server's clock a client's clock is followed (a week)."""
+
+
+def _client_ahead(scope: Scope) -> int:
+    """How far the client's clock (``X-PraisonDB-Clock``: ns since the epoch) runs ahead
+    of ours, within :data:`MAX_AHEAD_NS`; 0 when it is behind or absent. Only ahead: a
+    client cannot bring expired entries back."""
+    for name, value in scope["headers"]:
+        if name == CLOCK_HEADER_BYTES:
+            if not value.isdigit() or len(value) > 20:
+                return 0
+            return min(max(0, int(value) - time.time_ns()), MAX_AHEAD_NS)
+    return 0
 
 
 def create_app(

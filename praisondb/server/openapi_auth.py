@@ -1,14 +1,15 @@
 """The OpenAPI part of authentication and remote agents, for the server's document.
 
-:func:`fragment` holds what auth.py and agents.py add to the API: the bearer security
+:func:`with_auth` adds what auth.py and agents.py add to the API: the bearer security
 scheme, the 401 and 429 answers every protected operation may give, and the agent and
 session-token operations (with the link from a chat to its history, which stateful
-fuzzing follows). The document builder (openapi.py) merges it; agents.py and auth.py stay
-the only places that know these routes.
+fuzzing follows). The document builder (openapi.py) calls it, so this module stays the
+only place outside agents.py that knows these routes.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from .auth import OPEN_PATHS
@@ -16,7 +17,7 @@ from .auth import OPEN_PATHS
 NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 ID_PATTERN = "^[^\\u0000-\\u001f\\u007f]+$"
 """Ids are any printable text (praisondb.validation.check_id): no control characters."""
-_PROBLEM = {"$ref": "#/components/schemas/AuthProblem"}
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
 
 def _answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -35,12 +36,13 @@ def _path_params(*names: str) -> list[dict[str, Any]]:
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
-    refs = {
-        "401": {"$ref": "#/components/responses/Unauthorized"},
-        "429": {"$ref": "#/components/responses/RateLimited"},
+    texts = {
+        404: "not found (or another tenant's)",
+        413: "body too large",
+        422: "invalid input",
+        503: "a store is unavailable",
     }
-    texts = {404: "not found (or another tenant's)", 413: "body too large", 422: "invalid input"}
-    return {**refs, **{str(s): _answer(texts[s]) for s in statuses}}
+    return {str(s): _answer(texts[s]) for s in (*statuses, 503)}
 
 
 _MESSAGE = {
@@ -180,36 +182,37 @@ _PATHS: dict[str, Any] = {
 }
 
 
-def fragment() -> dict[str, Any]:
-    """``paths`` and ``components`` to merge into the server's OpenAPI document; every
-    operation outside :data:`~.auth.OPEN_PATHS` takes the bearer scheme and may answer
-    401 and 429 (the document builder adds those two to the other operations)."""
+def with_auth(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` (openapi.py's) with the agent and token operations, the bearer scheme
+    on every operation but the open ones, and their 401 and 429 answers."""
+    paths = {**document["paths"], **copy.deepcopy(_PATHS)}
+    for path, operations in paths.items():
+        for operation in operations.values():
+            if path in OPEN_PATHS:
+                operation["security"] = []
+                continue
+            operation["responses"] = {
+                **operation["responses"],
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "429": {"$ref": "#/components/responses/RateLimited"},
+            }
+    components = document.get("components", {})
     return {
-        "paths": _PATHS,
-        "open_paths": sorted(OPEN_PATHS),
+        **document,
+        "paths": dict(sorted(paths.items())),
         "security": [{"bearer": []}],
         "components": {
+            **components,
             "securitySchemes": {
                 "bearer": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "An API key (`praisondb keys create`) or a session token.",
-                }
-            },
-            "schemas": {
-                "AuthProblem": {
-                    "type": "object",
-                    "required": ["error", "detail", "status"],
-                    "properties": {
-                        "type": {"type": "string"},
-                        "title": {"type": "string"},
-                        "status": {"type": "integer"},
-                        "detail": {"type": "string"},
-                        "error": {"type": "string"},
-                    },
+                    "description": "An API key (`praisondb keys create`) or a session token; "
+                    "a server started without keys (loopback) ignores it.",
                 }
             },
             "responses": {
+                **components.get("responses", {}),
                 "Unauthorized": _answer("no credential, or a wrong, revoked or expired one"),
                 "RateLimited": {
                     **_answer("this key's rate limit is reached"),
@@ -225,4 +228,8 @@ def fragment() -> dict[str, Any]:
     }
 
 
-__all__ = ["fragment"]
+AGENT_PATHS = frozenset(_PATHS)
+"""The paths :func:`with_auth` adds (served by agents.py, not by the core routes)."""
+
+
+__all__ = ["AGENT_PATHS", "with_auth"]

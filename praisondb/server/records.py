@@ -72,7 +72,9 @@ async def list_spans(request: Request) -> Response:
     return json({"items": [to_record(s) for s in spans]})
 
 
-def _list_spans(ctx: Context, who: Principal, filters: dict[str, Any], limit: int | None) -> list[Span]:
+def _list_spans(
+    ctx: Context, who: Principal, filters: dict[str, Any], limit: int | None
+) -> list[Span]:
     store = ctx.db.conversations
     if ctx.tenancy.plain(who):
         return store.list_spans(**filters, limit=limit)

@@ -145,7 +145,7 @@ async def delete_session(request: Request) -> Response:
 def _messages(body: dict[str, Any], session_id: str, *, fresh: bool) -> list[Message]:
     items = body.get("messages")
     if not isinstance(items, list):
-        raise ValidationError("the body must be {\"messages\": [...]}")
+        raise ValidationError('the body must be {"messages": [...]}')
     batch = []
     for item in items:
         if fresh and isinstance(item, dict):
@@ -243,7 +243,7 @@ async def lookup_messages(request: Request) -> Response:
     stored = ctx.tenancy.session_id(who, path_id(request))
     ids = (await read_object(request)).get("ids")
     if not isinstance(ids, list):
-        raise ValidationError("the body must be {\"ids\": [...]}")
+        raise ValidationError('the body must be {"ids": [...]}')
     wanted = [check_id(i, "message id") for i in ids]
     found = await call(ctx.db.conversations.get_messages, stored, wanted)
     return json({"items": _out(ctx, who, found)})

@@ -94,7 +94,7 @@ class Tenancy:
             self.session_id(principal, getattr(obj, names[0]))
         elif principal.session_id is not None and obj.session_id != principal.session_id:
             raise NotFound(f"session {obj.session_id!r} not found")
-        changes = {
+        changes: dict[str, Any] = {
             name: self.store_id(principal, getattr(obj, name), name)
             for name in names
             if getattr(obj, name) is not None
@@ -119,7 +119,7 @@ class Tenancy:
             return None
         found = dataclasses.replace(obj, **changes)
         if principal.session_id is not None:
-            session = found.id if type(found) is SessionInfo else found.session_id
+            session = found.id if isinstance(found, SessionInfo) else found.session_id
             if session != principal.session_id:
                 return None
         return found

@@ -26,6 +26,9 @@ from ..errors import (
 )
 
 NDJSON = "application/x-ndjson"
+CLOCK_HEADER = "X-PraisonDB-Clock"
+"""The client's clock (ns since the epoch) on each request; the server follows it when it
+runs ahead (tests move praisondb's clock forward instead of waiting for a TTL)."""
 PROBLEM = "application/problem+json"
 
 _STATUS: tuple[tuple[type[PraisonDBError], int], ...] = (
@@ -42,6 +45,9 @@ _STATUS: tuple[tuple[type[PraisonDBError], int], ...] = (
 
 def status_for(exc: PraisonDBError) -> int:
     """The HTTP status of a typed error (500 for a class without one)."""
+    explicit = getattr(exc, "http_status", None)
+    if isinstance(explicit, int):
+        return explicit
     for cls, status in _STATUS:
         if isinstance(exc, cls):
             return status
@@ -50,7 +56,7 @@ def status_for(exc: PraisonDBError) -> int:
 
 def problem(exc: PraisonDBError, status: int | None = None) -> dict[str, Any]:
     """The problem body of ``exc``; its text is the store's (redacted) message."""
-    name = type(exc).__name__
+    name = next(c.__name__ for c in type(exc).__mro__ if getattr(errors, c.__name__, None) is c)
     return {
         "type": "about:blank",
         "title": name,
@@ -112,6 +118,7 @@ def param(value: str) -> str:
 
 
 __all__ = [
+    "CLOCK_HEADER",
     "NDJSON",
     "PROBLEM",
     "error_from",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .base import AnalyticsSink, BulkSessionLoader, ConversationStore, StateStore
     from .clickhouse import ClickHouseSink
+    from .http.store import HttpStore
     from .jsonfiles.store import JsonFileStore
     from .memory import MemoryStore
     from .mongo.store import MongoStore
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from .sql.store import SQLStore
 
     CONVERSATION_STORES: tuple[type[ConversationStore], ...] = (
+        HttpStore,
         JsonFileStore,
         MemoryStore,
         MongoStore,
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
         SQLStore,
     )
     STATE_STORES: tuple[type[StateStore], ...] = (
+        HttpStore,
         JsonFileStore,
         MemoryStore,
         MongoStore,
