@@ -110,6 +110,12 @@ class KeyStore:
     """Create, list, revoke and check API keys in a database's state store."""
 
     def __init__(self, db: Any) -> None:
+        url = getattr(db, "state_url", None) or getattr(db, "database_url", None)
+        if getattr(url, "scheme", "").startswith("praisondb+"):
+            raise ConfigError(
+                "API keys are made on the server's own database, not through praisondb serve: "
+                "give `praisondb keys` the server's --database-url (and --state-url)"
+            )
         self._state = db.state
 
     def create(self, name: str, *, tenant: str = DEFAULT_TENANT, rate: float | None = None) -> str:

@@ -10,8 +10,19 @@ import pytest
 
 from praisondb import ConfigError, NotFound, PraisonDB, ValidationError
 from praisondb.server.keys import KEY_SCOPE, KeyStore, matches, parse_rate, split_key
+from tests.backends import BACKENDS
+
+DIRECT = pytest.mark.backends(*(name for name in BACKENDS if name != "http"))
+"""Keys live in the server's own store: every backend but the server's client store."""
 
 
+@pytest.mark.backends("http")
+def test_keys_are_not_made_through_the_server(db: PraisonDB) -> None:
+    with pytest.raises(ConfigError, match="server's own database"):
+        KeyStore(db)
+
+
+@DIRECT
 def test_a_key_is_stored_only_as_its_hash(db: PraisonDB, uid: str) -> None:
     keys = KeyStore(db)
     key = keys.create(f"k-{uid}", tenant="acme", rate=5.0)
@@ -33,6 +44,7 @@ def test_a_key_is_stored_only_as_its_hash(db: PraisonDB, uid: str) -> None:
     assert "hash" not in record.public() and secret not in repr(record.public())
 
 
+@DIRECT
 def test_names_are_unique_and_revoked_names_stay_taken(db: PraisonDB, uid: str) -> None:
     keys = KeyStore(db)
     keys.create(f"n-{uid}")
@@ -49,6 +61,7 @@ def test_names_are_unique_and_revoked_names_stay_taken(db: PraisonDB, uid: str) 
         keys.revoke(f"never-{uid}")
 
 
+@DIRECT
 @pytest.mark.parametrize("bad", ["", "has space", "x" * 65, "-lead", "a/b"])
 def test_names_and_tenants_are_checked(db: PraisonDB, bad: str) -> None:
     with pytest.raises(ValidationError):
