@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import click
@@ -40,14 +41,23 @@ def serve(
         app = create_app(
             db, max_body_bytes=max_body or DEFAULT_MAX_BODY, **app_options(db, host, **security)
         )
-        uvicorn.run(
+        options = dict(uvicorn_options or {})
+        fd = options.pop("fd", None)
+        config = uvicorn.Config(
             app,
             host=host,
             port=port,
             log_level="info",
             access_log=False,  # serversec's access log (auth.py) leaves out query strings
-            **(uvicorn_options or {}),
+            **options,
         )
+        server = uvicorn.Server(config)
+        if fd is None:
+            server.run()
+        else:
+            # uvicorn's own fd= takes every socket for a Unix one, so TCP_NODELAY is never
+            # set and each reply waits out a delayed ACK (~40 ms); the family is detected here
+            server.run(sockets=[socket.socket(fileno=fd)])
     finally:
         db.close()
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..codec import parse_checkpoint, parse_run, parse_span, to_record
+from ..codec import parse_checkpoint, parse_run, parse_span
 from ..errors import NotFound, ValidationError
-from ..model import Span
+from ..model import Checkpoint, Run, Span
 from ._http import Context, call, caller, json, path_id, q_bool, q_int, q_text, read_object
 from .auth import Principal
 
@@ -20,41 +21,42 @@ def _same_id(request: Request, body_id: str, what: str) -> None:
         raise ValidationError(f"the {what} id in the body differs from the one in the path")
 
 
-async def save_run(request: Request) -> Response:
-    ctx, who = caller(request)
-    run = parse_run(await read_object(request))
-    _same_id(request, run.id, "run")
-    await call(ctx.db.conversations.save_run, ctx.tenancy.inward(who, run))
-    return Response(status_code=204)
+Record = TypeVar("Record", Run, Span, Checkpoint)
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-async def get_run(request: Request) -> Response:
-    ctx, who = caller(request)
-    run_id = path_id(request, what="run id")
-    run = await call(ctx.db.conversations.get_run, ctx.tenancy.store_id(who, run_id))
-    return json(to_record(ctx.tenancy.visible(who, run, f"run {run_id!r}")))
+def saver(kind: str, parse: Callable[[Any], Record]) -> Endpoint:
+    """``PUT /{kind}s/{id}``: the store's ``save_{kind}`` (insert or overwrite by id)."""
+
+    async def save(request: Request) -> Response:
+        ctx, who = caller(request)
+        record = parse(await read_object(request))
+        _same_id(request, record.id, kind)
+        save_record = getattr(ctx.db.conversations, f"save_{kind}")
+        await call(save_record, ctx.tenancy.inward(who, record))
+        return Response(status_code=204)
+
+    return save
+
+
+def getter(kind: str) -> Endpoint:
+    """``GET /{kind}s/{id}``: the store's ``get_{kind}``; another tenant's is a 404."""
+
+    async def get(request: Request) -> Response:
+        ctx, who = caller(request)
+        record_id = path_id(request, what=f"{kind} id")
+        get_record = getattr(ctx.db.conversations, f"get_{kind}")
+        found = await call(get_record, ctx.tenancy.store_id(who, record_id))
+        return json(ctx.tenancy.visible(who, found, f"{kind} {record_id!r}"))
+
+    return get
 
 
 async def list_runs(request: Request) -> Response:
     ctx, who = caller(request)
     stored = ctx.tenancy.session_id(who, path_id(request))
     runs = await call(ctx.db.conversations.list_runs, stored, limit=q_int(request, "limit"))
-    return json({"items": [to_record(ctx.tenancy.visible(who, r, "run")) for r in runs]})
-
-
-async def save_span(request: Request) -> Response:
-    ctx, who = caller(request)
-    span = parse_span(await read_object(request))
-    _same_id(request, span.id, "span")
-    await call(ctx.db.conversations.save_span, ctx.tenancy.inward(who, span))
-    return Response(status_code=204)
-
-
-async def get_span(request: Request) -> Response:
-    ctx, who = caller(request)
-    span_id = path_id(request, what="span id")
-    span = await call(ctx.db.conversations.get_span, ctx.tenancy.store_id(who, span_id))
-    return json(to_record(ctx.tenancy.visible(who, span, f"span {span_id!r}")))
+    return json({"items": [ctx.tenancy.visible(who, r, "run") for r in runs]})
 
 
 async def list_spans(request: Request) -> Response:
@@ -69,7 +71,7 @@ async def list_spans(request: Request) -> Response:
         "roots_only": q_bool(request, "roots_only"),
     }
     spans = await call(_list_spans, ctx, who, filters, q_int(request, "limit"))
-    return json({"items": [to_record(s) for s in spans]})
+    return json({"items": [s for s in spans]})
 
 
 def _list_spans(
@@ -80,23 +82,6 @@ def _list_spans(
         return store.list_spans(**filters, limit=limit)
     mine = [s for s in map(lambda s: ctx.tenancy.outward(who, s), store.list_spans(**filters)) if s]
     return mine if limit is None else mine[-limit:] if limit else []
-
-
-async def save_checkpoint(request: Request) -> Response:
-    ctx, who = caller(request)
-    checkpoint = parse_checkpoint(await read_object(request))
-    _same_id(request, checkpoint.id, "checkpoint")
-    await call(ctx.db.conversations.save_checkpoint, ctx.tenancy.inward(who, checkpoint))
-    return Response(status_code=204)
-
-
-async def get_checkpoint(request: Request) -> Response:
-    ctx, who = caller(request)
-    checkpoint_id = path_id(request, what="checkpoint id")
-    found = await call(
-        ctx.db.conversations.get_checkpoint, ctx.tenancy.store_id(who, checkpoint_id)
-    )
-    return json(to_record(ctx.tenancy.visible(who, found, f"checkpoint {checkpoint_id!r}")))
 
 
 async def delete_checkpoint(request: Request) -> Response:
@@ -120,18 +105,18 @@ async def list_checkpoints(request: Request) -> Response:
     ctx, who = caller(request)
     stored = ctx.tenancy.session_id(who, path_id(request))
     found = await call(ctx.db.conversations.list_checkpoints, stored)
-    return json({"items": [to_record(ctx.tenancy.visible(who, c, "checkpoint")) for c in found]})
+    return json({"items": [ctx.tenancy.visible(who, c, "checkpoint") for c in found]})
 
 
 ROUTES = [
     Route("/sessions/{id}/runs", list_runs, methods=["GET"]),
     Route("/sessions/{id}/checkpoints", list_checkpoints, methods=["GET"]),
-    Route("/runs/{id}", get_run, methods=["GET"]),
-    Route("/runs/{id}", save_run, methods=["PUT"]),
+    Route("/runs/{id}", getter("run"), methods=["GET"]),
+    Route("/runs/{id}", saver("run", parse_run), methods=["PUT"]),
     Route("/spans", list_spans, methods=["GET"]),
-    Route("/spans/{id}", get_span, methods=["GET"]),
-    Route("/spans/{id}", save_span, methods=["PUT"]),
-    Route("/checkpoints/{id}", get_checkpoint, methods=["GET"]),
-    Route("/checkpoints/{id}", save_checkpoint, methods=["PUT"]),
+    Route("/spans/{id}", getter("span"), methods=["GET"]),
+    Route("/spans/{id}", saver("span", parse_span), methods=["PUT"]),
+    Route("/checkpoints/{id}", getter("checkpoint"), methods=["GET"]),
+    Route("/checkpoints/{id}", saver("checkpoint", parse_checkpoint), methods=["PUT"]),
     Route("/checkpoints/{id}", delete_checkpoint, methods=["DELETE"]),
 ]

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ..codec import parse_message, parse_session, to_record
+from ..codec import parse_message, parse_session
 from ..core.batches import already_stored
 from ..errors import Conflict, NotFound, ValidationError
 from ..model import Message, Page, SessionInfo
@@ -28,7 +28,6 @@ from ._http import (
     q_text,
     q_time,
     read_object,
-    records,
 )
 from .auth import Principal
 from .wire import NDJSON
@@ -54,7 +53,7 @@ async def list_sessions(request: Request) -> Response:
     if q_bool(request, "count"):
         return json({"count": await call(_count_sessions, ctx, who, query)})
     page = await call(_list_sessions, ctx, who, query)
-    return json({"items": records(page.items), "next_cursor": page.next_cursor})
+    return json({"items": page.items, "next_cursor": page.next_cursor})
 
 
 def _list_sessions(ctx: Context, who: Principal, query: SessionQuery) -> Page[SessionInfo]:
@@ -92,7 +91,7 @@ async def create_session(request: Request) -> Response:
     ctx, who = caller(request)
     info = ctx.tenancy.inward(who, parse_session(await read_object(request)))
     created = await call(ctx.db.conversations.create_session, info)
-    return json(to_record(ctx.tenancy.visible(who, created, "session")), 201)
+    return json(ctx.tenancy.visible(who, created, "session"), 201)
 
 
 async def put_session(request: Request) -> Response:
@@ -108,7 +107,7 @@ async def get_session(request: Request) -> Response:
     ctx, who = caller(request)
     stored = ctx.tenancy.session_id(who, path_id(request))
     info = await call(ctx.db.conversations.get_session, stored)
-    return json(to_record(ctx.tenancy.visible(who, info, "session")))
+    return json(ctx.tenancy.visible(who, info, "session"))
 
 
 async def update_session(request: Request) -> Response:
@@ -129,7 +128,7 @@ async def update_session(request: Request) -> Response:
         metadata=None if metadata is None else check_metadata(metadata),
         replace_metadata=replace,
     )
-    return json(to_record(ctx.tenancy.visible(who, info, "session")))
+    return json(ctx.tenancy.visible(who, info, "session"))
 
 
 async def delete_session(request: Request) -> Response:
@@ -167,27 +166,28 @@ def _append(ctx: Context, stored: str, batch: list[Message]) -> list[Message]:
         return already_stored(store, stored, batch)
 
 
-async def append_messages(request: Request) -> Response:
+async def _batch(request: Request, *, fresh: bool) -> tuple[Context, Principal, str, list[Message]]:
+    """The caller, the stored session id and the body's messages as the store keeps them."""
     ctx, who = caller(request)
     session_id = path_id(request)
     stored = ctx.tenancy.session_id(who, session_id)
-    batch = _messages(await read_object(request), session_id, fresh=True)
-    batch = [ctx.tenancy.inward(who, m) for m in batch]
+    batch = _messages(await read_object(request), session_id, fresh=fresh)
+    return ctx, who, stored, [ctx.tenancy.inward(who, m) for m in batch]
+
+
+async def append_messages(request: Request) -> Response:
+    ctx, who, stored, batch = await _batch(request, fresh=True)
     appended = await call(_append, ctx, stored, batch)
     return json({"items": _out(ctx, who, appended)}, 201)
 
 
 async def put_messages(request: Request) -> Response:
-    ctx, who = caller(request)
-    session_id = path_id(request)
-    stored = ctx.tenancy.session_id(who, session_id)
-    batch = _messages(await read_object(request), session_id, fresh=False)
-    batch = [ctx.tenancy.inward(who, m) for m in batch]
+    ctx, _who, stored, batch = await _batch(request, fresh=False)
     return json({"inserted": await call(ctx.db.conversations.put_messages, stored, batch)})
 
 
-def _out(ctx: Context, who: Principal, messages: list[Message]) -> list[dict[str, Any]]:
-    return [to_record(ctx.tenancy.visible(who, m, "message")) for m in messages]
+def _out(ctx: Context, who: Principal, messages: list[Message]) -> list[Message]:
+    return [ctx.tenancy.visible(who, m, "message") for m in messages]
 
 
 async def list_messages(request: Request) -> Response:

@@ -13,10 +13,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..codec import parse_iso, parse_state, to_record
+from ..codec import parse_iso, parse_state
 from ..errors import Conflict, NotFound, ValidationError
 from ..model import StateEntry
-from ..validation import INT_MAX, INT_MIN, check_id, check_json, check_key, check_scope
+from ..stores.base import StateStore
+from ..validation import (
+    INT_MAX,
+    INT_MIN,
+    check_id,
+    check_json,
+    check_key,
+    check_scope,
+    incremented,
+)
 from ._http import Context, call, caller, error_response, json, q_int, read_object
 from .auth import Principal
 from .wire import param
@@ -67,11 +76,11 @@ async def get_entry(request: Request) -> Response:
     return json(_out(ctx, who, entry), headers=_etag(entry))
 
 
-def _out(ctx: Context, who: Principal, entry: StateEntry) -> dict[str, Any]:
+def _out(ctx: Context, who: Principal, entry: StateEntry) -> StateEntry:
     mine = ctx.tenancy.entry_out(who, entry)
     if mine is None:
         raise NotFound("state entry not found")
-    return to_record(mine)
+    return mine
 
 
 async def set_entry(request: Request) -> Response:
@@ -119,14 +128,46 @@ async def incr(request: Request) -> Response:
     amount = body.get("amount", 1)
     if type(amount) is not int or not INT_MIN <= amount <= INT_MAX:
         raise ValidationError("amount must be a 64-bit integer")
-    value = await call(
-        ctx.db.state_store.incr,
-        ctx.tenancy.scope(who, scope),
-        key,
-        amount,
-        expires_at=_expires(body),
-    )
+    token = body.get("write_token")
+    stored_scope = ctx.tenancy.scope(who, scope)
+    if token is None:
+        value = await call(
+            ctx.db.state_store.incr, stored_scope, key, amount, expires_at=_expires(body)
+        )
+    else:
+        value = await call(
+            _incr_once,
+            ctx.db.state_store,
+            stored_scope,
+            key,
+            amount,
+            _expires(body),
+            check_id(token, "write_token"),
+        )
     return json({"value": value})
+
+
+def _incr_once(
+    store: StateStore, scope: str, key: str, amount: int, expires_at: Any, token: str
+) -> int:
+    """``incr`` as a compare-and-set carrying the client's write token, so a request the
+    client re-sent after a lost reply is counted once: the store finds the token on the
+    entry the first request wrote and returns that entry."""
+    while True:
+        current = store.get_entry(scope, key)
+        if current is None:
+            value, version, expiry = amount, 0, expires_at
+        else:
+            value = incremented(scope, key, current.value, amount)
+            version, expiry = current.version, current.expires_at
+        try:
+            entry = store.set_entry(
+                scope, key, value, expires_at=expiry, expected_version=version, write_token=token
+            )
+        except Conflict:
+            continue  # another writer came between: read again
+        stored: int = entry.value
+        return stored
 
 
 async def list_entries(request: Request) -> Response:
@@ -139,7 +180,7 @@ async def list_entries(request: Request) -> Response:
     if after_scope is not None:
         after = (after_scope, request.query_params.get("after_key", ""))
     entries = await call(_list, ctx, who, scope, prefix, q_int(request, "limit"), after)
-    return json({"items": [to_record(e) for e in entries]})
+    return json({"items": [e for e in entries]})
 
 
 def _list(

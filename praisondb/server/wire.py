@@ -1,6 +1,7 @@
 """What travels between ``praisondb serve`` and its client store, in one place.
 
-Records are :func:`praisondb.codec.to_record` JSON (ISO 8601 UTC timestamps). Errors are
+Records are the model dataclasses' fields as JSON (ISO 8601 timestamps with offset): the
+client sends :func:`praisondb.codec.to_record`, the server lets orjson write them. Errors are
 RFC 9457 problem bodies whose ``error`` member names the :class:`PraisonDBError` class,
 so the client raises the same typed error the server's store raised. Path segments
 (ids, scopes, keys are opaque data: ``a/b``, ``..``) are percent-encoded whole, slashes
