@@ -216,7 +216,9 @@ class AuthMiddleware:
     """ASGI middleware: sets the :class:`Principal`, enforces rate limits, logs access.
 
     With ``authenticator=None`` every caller is :data:`ANONYMOUS` (an open server
-    on a loopback address); the access log is written either way. A log line holds the
+    on a loopback address); the access log is written either way. A principal already in
+    the scope is kept as it is: only code in this process can put one there (an ASGI
+    layer wrapped around the app that authenticates callers its own way). A log line holds the
     method, path, status, latency, tenant and key name: never a credential, a query
     string or a body."""
 
@@ -239,7 +241,10 @@ class AuthMiddleware:
         principal = ANONYMOUS
         try:
             refused = None
-            if self.authenticator is not None and scope["path"] not in OPEN_PATHS:
+            given = scope.get(PRINCIPAL_KEY)
+            if isinstance(given, Principal):  # an outer layer of this process vouched
+                principal = given
+            elif self.authenticator is not None and scope["path"] not in OPEN_PATHS:
                 principal, refused = await self._check(scope)
             if refused is not None:
                 await refused(scope, receive, sending)

@@ -180,3 +180,9 @@ def test_an_unreachable_key_store_is_503_not_401(tmp_path: Path) -> None:
         response = client.get("/sessions", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 503, response.text
     assert response.json()["error"] in {"DatabaseClosed", "BackendUnavailable"}
+
+
+def test_a_principal_set_by_an_outer_layer_is_kept(srv: Secured) -> None:
+    """Headers cannot forge it: only ASGI code in the process can set the scope key."""
+    forged = srv.client.get("/sessions", headers={"praisondb.principal": "acme"})
+    assert forged.status_code == 401
