@@ -45,6 +45,10 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(s): _answer(texts[s]) for s in (*statuses, 503)}
 
 
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 _MESSAGE = {
     "type": "object",
     "description": "A stored message (praisondb.codec.to_record).",
@@ -67,18 +71,13 @@ _PATHS: dict[str, Any] = {
             "operationId": "agentChat",
             "summary": "Send a message to a served agent; the exchange is stored in the session.",
             "parameters": _path_params("name", "id"),
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["message"],
-                            "properties": {"message": {"type": "string", "minLength": 1}},
-                        }
-                    }
-                },
-            },
+            "requestBody": _body(
+                {
+                    "type": "object",
+                    "required": ["message"],
+                    "properties": {"message": {"type": "string", "minLength": 1}},
+                }
+            ),
             "responses": {
                 "200": {
                     "description": "the agent's reply",
@@ -144,19 +143,12 @@ _PATHS: dict[str, Any] = {
             "operationId": "sessionToken",
             "summary": "A signed token that opens this one session (API key holders only).",
             "parameters": _path_params("id"),
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {
-                                "ttl": {"type": "integer", "minimum": 1, "maximum": 2592000}
-                            },
-                        }
-                    }
-                },
-            },
+            "requestBody": _body(
+                {
+                    "type": "object",
+                    "properties": {"ttl": {"type": "integer", "minimum": 1, "maximum": 2592000}},
+                }
+            ),
             "responses": {
                 "200": {
                     "description": "the token",
