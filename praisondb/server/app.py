@@ -84,10 +84,14 @@ ROUTES: list[Route] = [
 
 class RawPathRouting:
     """Routes on the raw path with ``%2F`` kept escaped, so ids holding ``/`` stay one
-    path segment (see :func:`.wire.route_path`)."""
+    path segment (see :func:`.wire.route_path`); runs the request on the client's clock
+    when it is ahead (see :func:`_client_ahead`)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, follow_clock: bool = True) -> None:
         self.app = app
+        self.follow_clock = follow_clock
+        """Follow a client's clock that runs ahead (single-tenant servers only: with
+        tenants, one client's clock must not expire another's entries)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope.get("raw_path"):
@@ -99,7 +103,7 @@ class RawPathRouting:
                 return
             root = scope.get("root_path", "")
             scope = {**scope, "path": path if path.startswith(root) else root + path}
-            ahead = _client_ahead(scope)
+            ahead = _client_ahead(scope) if self.follow_clock else 0
             if ahead:
                 with clock.running_ahead(ahead):
                     await self.app(scope, receive, send)
@@ -142,7 +146,7 @@ def create_app(
     app.state.praisondb = Context(db, Tenancy(shared=auth is not None), max_body_bytes)
     app.state.auth = auth
     app.state.agents = dict(agents or {})
-    app.add_middleware(RawPathRouting)
+    app.add_middleware(RawPathRouting, follow_clock=auth is None)
     return app
 
 

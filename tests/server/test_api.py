@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -11,8 +13,9 @@ import orjson
 import pytest
 
 from praisondb import BackendUnavailable, Conflict, NotFound, PraisonDB, ValidationError
+from praisondb.codec import parse_iso
 from praisondb.server.app import create_app
-from praisondb.server.wire import NDJSON
+from praisondb.server.wire import CLOCK_HEADER, NDJSON
 from tests.server.serving import Server
 from tests.servers import free_port
 
@@ -257,3 +260,22 @@ def test_ndjson_streams_10000_messages(server: Server) -> None:
     with PraisonDB(server.client_url) as db:
         history = db.messages.list("long")  # the client streams a whole history too
         assert [m.content for m in history[:2]] == ["m0", "m1"] and len(history) == 10_000
+
+
+def test_the_server_follows_a_client_clock_that_runs_ahead(api: Client) -> None:
+    expires = "2099-01-01T00:00:00+00:00"
+    api("PUT", "/state/app/ttl", json={"value": 1, "expires_at": expires})
+    assert api("GET", "/state/app/ttl").status_code == 200
+    late = str(int(parse_iso("2098-12-31T23:00:00+00:00").timestamp() * 1e9))
+    later = str(int(parse_iso("2099-01-01T00:00:01+00:00").timestamp() * 1e9))
+    # a clock more than MAX_AHEAD ahead is followed only MAX_AHEAD: the entry still lives
+    assert api("GET", "/state/app/ttl", headers={CLOCK_HEADER: later}).status_code == 200
+    api("PUT", "/state/app/soon", json={"value": 1, "expires_at": _in(3600)})
+    ahead = str(time.time_ns() + 7200 * 10**9)
+    assert api("GET", "/state/app/soon", headers={CLOCK_HEADER: ahead}).status_code == 404
+    assert api("GET", "/state/app/ttl", headers={CLOCK_HEADER: late}).status_code == 200
+    assert api("GET", "/state/app/ttl", headers={CLOCK_HEADER: "nonsense"}).status_code == 200
+
+
+def _in(seconds: float) -> str:
+    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat()

@@ -5,6 +5,8 @@ The principal comes from the auth layer; here a test wrapper sets it from header
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -13,6 +15,7 @@ import pytest
 from praisondb import PraisonDB
 from praisondb.server.app import create_app
 from praisondb.server.auth import Principal
+from praisondb.server.wire import CLOCK_HEADER
 from tests.server.test_api import session_body
 
 STAMP = "2026-01-01T00:00:00+00:00"
@@ -44,6 +47,7 @@ class Tenants:
         self, tenant: str, method: str, path: str, session: str | None = None, **kwargs: Any
     ) -> httpx.Response:
         headers = {"x-tenant": tenant, **({"x-session": session} if session else {})}
+        headers.update(kwargs.pop("headers", {}))
 
         async def send() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.app)
@@ -131,3 +135,12 @@ def test_a_session_token_reaches_one_session(call: Tenants) -> None:
     ok = call("acme", "PUT", "/state/session:mine/k", session="mine", json={"value": 1})
     assert ok.status_code == 200
     assert call("acme", "PUT", "/state/app/k", session="mine", json={"value": 1}).status_code == 404
+
+
+def test_with_tenants_the_server_keeps_its_own_clock(call: Tenants) -> None:
+    soon = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    call("acme", "PUT", "/state/app/soon", json={"value": 1, "expires_at": soon})
+    ahead = str(time.time_ns() + 7200 * 10**9)
+    # followed, this clock would expire the entry for everyone reading the store
+    reply = call("acme", "GET", "/state/app/soon", headers={CLOCK_HEADER: ahead})
+    assert reply.status_code == 200
