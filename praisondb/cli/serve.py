@@ -73,7 +73,9 @@ def serve(
 @click.option("--state-url", help="State store URL (default: the conversation store).")
 @click.option("--analytics-url", help="Analytics URL (default: none).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port", default=8787, show_default=True, type=click.IntRange(0, 65535), help="Port."
+)
 @click.option(
     "--max-body",
     type=click.IntRange(1024),

@@ -198,8 +198,10 @@ class Transport:
             return response
         from ...aio.awaiting import wait
 
-        response = wait(self._client.send(request, stream=stream))
-        return response
+        if stream:  # a read: cancelling it mid-way changes nothing on the server
+            response = wait(self._client.send(request, stream=True))
+            return response
+        return settled(self._client.send(request))
 
     def _iter_lines(self, response: httpx.Response) -> Iterator[bytes]:
         """Lines split on b"\\n" only: httpx's text lines also break at U+2028, U+0085
@@ -266,4 +268,32 @@ class Transport:
         )
 
 
-__all__ = ["API_KEY_ENV", "OPTIONS", "Transport"]
+def settled(sending: Any) -> httpx.Response:
+    """The reply of a request sent from the core's greenlet, the request carried through
+    to its end even when the caller is cancelled meanwhile: the server goes on with a
+    request it has received, so a cancelled write must not let the cancellation through
+    before it has landed (or failed), or the write would land after the caller moved on.
+    The cancellation goes on once the reply is in (bounded by the request's timeout), as
+    the async face's thread bridge does for a call already running on a thread."""
+    import asyncio
+
+    from ...aio.awaiting import wait
+
+    task = asyncio.ensure_future(sending)
+    cancelled: BaseException | None = None
+    while not task.done():
+        try:
+            wait(asyncio.shield(task))
+        except asyncio.CancelledError as exc:
+            cancelled = cancelled or exc  # the caller's: wait for the reply first
+        except BaseException:  # noqa: BLE001 - the request's own failure, raised below
+            break
+    if cancelled is not None:
+        if not task.cancelled():
+            task.exception()  # retrieved: the cancellation is what the caller sees
+        raise cancelled
+    response: httpx.Response = task.result()
+    return response
+
+
+__all__ = ["API_KEY_ENV", "OPTIONS", "Transport", "settled"]
