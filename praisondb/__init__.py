@@ -46,6 +46,7 @@ if _TYPE_CHECKING:
         Span,
         StateEntry,
     )
+    from .server.remote_session import AsyncRemoteSession, RemoteSession
 
 __version__ = "0.1.0"
 
@@ -54,6 +55,7 @@ __all__ = [
     "AsyncDbSessionAdapter",
     "AsyncMemory",
     "AsyncPraisonDB",
+    "AsyncRemoteSession",
     "AsyncSession",
     "BackendUnavailable",
     "Checkpoint",
@@ -76,6 +78,7 @@ __all__ = [
     "Page",
     "PraisonDB",
     "PraisonDBError",
+    "RemoteSession",
     "Run",
     "SchemaOutOfDate",
     "Session",
@@ -94,6 +97,7 @@ _LAZY = {
     "AsyncDbSessionAdapter": ".aio",
     "AsyncMemory": ".aio.memory",
     "AsyncPraisonDB": ".aio",
+    "AsyncRemoteSession": ".server.remote_session",
     "AsyncSession": ".aio",
     "Checkpoint": ".model",
     "CustomTool": ".agents.managed",
@@ -106,6 +110,7 @@ _LAZY = {
     "Message": ".model",
     "Page": ".model",
     "PraisonDB": ".facade",
+    "RemoteSession": ".server.remote_session",
     "Run": ".model",
     "Session": ".core.session",
     "SessionInfo": ".model",

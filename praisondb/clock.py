@@ -10,7 +10,9 @@ from __future__ import annotations
 import sys
 import threading
 import time as _time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 
@@ -22,9 +24,25 @@ _call = threading.local()
 """``stop``: the event that ends the async face's call running on this worker thread."""
 
 
+_ahead: ContextVar[int] = ContextVar("praisondb_clock_ahead", default=0)
+"""Nanoseconds this context's clock runs ahead of the real one (see :func:`running_ahead`)."""
+
+
 def time_ns() -> int:
     """Nanoseconds since the epoch; the one primitive the rest derive from."""
-    return _time.time_ns()
+    return _time.time_ns() + _ahead.get()
+
+
+@contextmanager
+def running_ahead(nanoseconds: int) -> Iterator[None]:
+    """Within this context (and the worker threads it hands calls to) the clock reads
+    ``nanoseconds`` later: ``praisondb serve`` follows a client whose clock is ahead, so
+    TTLs and leases lapse for the server when they lapse for that client."""
+    token = _ahead.set(max(0, nanoseconds))
+    try:
+        yield
+    finally:
+        _ahead.reset(token)
 
 
 def time() -> float:

@@ -35,6 +35,7 @@ BACKENDS: dict[str, Backend] = {
     "redis": Backend("redis", "praisondb.stores.redis.store:RedisStore", _CONV_STATE, "redis"),
     "json": Backend("json", "praisondb.stores.jsonfiles.store:JsonFileStore", _CONV_STATE, None),
     "memory": Backend("memory", "praisondb.stores.memory:MemoryStore", _CONV_STATE, None),
+    "http": Backend("http", "praisondb.stores.http.store:HttpStore", _CONV_STATE, "client"),
     "clickhouse": Backend(
         "clickhouse",
         "praisondb.stores.clickhouse:ClickHouseSink",
@@ -60,6 +61,8 @@ SCHEMES: dict[str, str] = {
     "unix": "redis",
     "json": "json",
     "memory": "memory",
+    "praisondb+http": "http",
+    "praisondb+https": "http",
     "clickhouse": "clickhouse",
     "clickhouses": "clickhouse",
     "http": "clickhouse",

@@ -241,6 +241,16 @@ def check_key(key: object) -> str:
     return check_id(key, "state key")
 
 
+def incremented(scope: str, key: str, current: Any, amount: int) -> int:
+    """``current + amount`` for ``incr``: a ValidationError when ``current`` is not an
+    integer or the sum leaves 64 bits."""
+    if not isinstance(current, int) or isinstance(current, bool):
+        raise ValidationError(f"state {scope}/{key} holds {type(current).__name__}, not an integer")
+    if not INT_MIN <= current + amount <= INT_MAX:
+        raise incr_overflow(scope, key, current, amount)
+    return current + amount
+
+
 def incr_overflow(scope: str, key: str, current: int, amount: int) -> ValidationError:
     """What ``incr`` raises, leaving the value as it was, when the sum leaves 64 bits."""
     return ValidationError(

@@ -181,6 +181,16 @@ def mongodb_backend(tmp: Path) -> Iterator[str]:
         client.close()
 
 
+@contextlib.contextmanager
+def http_backend(tmp: Path) -> Iterator[str]:
+    """A real ``praisondb serve`` subprocess over a private SQLite store, on a socket this
+    process bound (a free port, no race), ready once ``/readyz`` answers."""
+    from tests.server.serving import serve
+
+    with serve(f"sqlite:///{tmp / 'server.db'}", tmp) as server:
+        yield server.client_url
+
+
 BACKENDS: dict[str, TestBackend] = {
     "memory": TestBackend("memory", memory_backend, "memory"),
     "sqlite": TestBackend("sqlite", sqlite_backend, "sqlite"),
@@ -190,4 +200,5 @@ BACKENDS: dict[str, TestBackend] = {
     "redis": TestBackend("redis", redis_backend, "redis"),
     "redis_cluster": TestBackend("redis_cluster", redis_cluster_backend, "redis"),
     "mongodb": TestBackend("mongodb", mongodb_backend, "mongodb"),
+    "http": TestBackend("http", http_backend, "praisondb+http"),
 }

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         StateStore,
     )
     from .clickhouse import ClickHouseSink
+    from .http.store import HttpStore
     from .jsonfiles.store import JsonFileStore
     from .memory import MemoryStore
     from .mongo.store import MongoStore
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from .sql.store import SQLStore
 
     CONVERSATION_STORES: tuple[type[ConversationStore], ...] = (
+        HttpStore,
         JsonFileStore,
         MemoryStore,
         MongoStore,
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
         SQLStore,
     )
     STATE_STORES: tuple[type[StateStore], ...] = (
+        HttpStore,
         JsonFileStore,
         MemoryStore,
         MongoStore,

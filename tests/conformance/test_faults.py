@@ -43,11 +43,15 @@ from tests.faults.targets import (
 )
 
 pytestmark = pytest.mark.backends(*SERVER_BACKENDS)
-DELETE_MARKS: dict[str, tuple[Match, ...]] = {"mongodb": (b"delete\x00",)}
+DELETE_MARKS: dict[str, tuple[Match, ...]] = {
+    "mongodb": (b"delete\x00",),
+    "http": (b"DELETE /state/",),
+}
 """Requests that commit a state delete where they differ from MARKS' state writes."""
 INCR_MARKS: dict[str, tuple[Match, ...]] = {
     "mongodb": (b"findAndModify\x00",),
     "postgres": (b"COMMIT",),
+    "http": (b"/incr HTTP/1.1",),
 }
 """An incr of an existing integer is one findAndModify on MongoDB; on PostgreSQL its
 UPDATE runs inside a transaction, so the write commits with the COMMIT."""

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from praisondb import BackendUnavailable, PraisonDB
+from praisondb.urls import SCHEMES
 from tests.backends import TestBackend
 from tests.conformance.conftest import StoppableServer
 from tests.faults.targets import SERVER_BACKENDS, STOPPABLE
@@ -31,6 +32,7 @@ QUICK = {
     "redis": ("timeout=0.5&retry_attempts=2", 2, ""),
     "redis_cluster": ("cluster=true&timeout=0.5&retry_attempts=2", 2, ""),
     "mongodb": ("directConnection=true&timeout=0.5&retry_attempts=2", 2, ""),
+    "http": ("timeout=0.5&connect_timeout=0.5&retry_attempts=2", 2, "praisondb serve"),
 }
 """Per backend: URL options for a quick give-up, the attempts they make, and a word of
 the hint the message gives (only the SQL stores ask whether the server is reachable)."""
@@ -44,7 +46,8 @@ def unreachable_urls(backend: TestBackend, url: str, address: str) -> list[str]:
     query = parts.query.split("&") if parts.query else []
     kept = [q for q in query if q.startswith("prefix=")]  # drop the usual timeouts
     options = "&".join([*kept, QUICK[backend.name][0]])
-    schemes = dict.fromkeys([parts.scheme, parts.scheme.split("+", 1)[0]])
+    base = parts.scheme.split("+", 1)[0]  # praisondb+http names no driver: no base scheme
+    schemes = dict.fromkeys([parts.scheme, *([base] if base in SCHEMES else [])])
     return [
         urlunsplit((scheme, f"{user}:{password}@{address}", parts.path, options, ""))
         for scheme, password in zip(schemes, PASSWORDS, strict=False)

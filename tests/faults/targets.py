@@ -25,7 +25,7 @@ import redis
 
 from tests.faults.proxy import FaultProxy, Match
 
-SERVER_BACKENDS = ("postgres", "mysql", "redis", "redis_cluster", "mongodb")
+SERVER_BACKENDS = ("postgres", "mysql", "redis", "redis_cluster", "mongodb", "http")
 
 OPTIONS = {
     # no read timeout exists for psycopg: a black-holed PostgreSQL hangs (not tested)
@@ -38,6 +38,8 @@ OPTIONS = {
     # directConnection: else the client finds 127.0.0.1:27017 in the replica-set config
     # and bypasses the proxy; timeoutMS: the store's socket timeout is at least 30 s
     "mongodb": "directConnection=true&timeout=1&retry_attempts=2&timeoutMS=1000",
+    # praisondb serve: the client's own timeout and retries (the server's store is local)
+    "http": "timeout=1&connect_timeout=1&retry_attempts=3",
 }
 
 
@@ -61,13 +63,15 @@ MARKS = {
     "redis_cluster": Marks((b"EVAL",), (b"EVAL",)),
     # a state write is an insert (new key) or an update (replace at a version)
     "mongodb": Marks((b"commitTransaction", b"insert\x00"), ((b"insert\x00", b"update\x00"),)),
+    # praisondb serve: the HTTP request that carries the write (the server commits it)
+    "http": Marks((b"/messages HTTP/1.1",), (b"PUT /state/",)),
 }
 
 STOPPABLE = SERVER_BACKENDS
 """Backends whose server a proxy can stop before the store first connects: the cluster's
 client never learns the nodes' own addresses then (see SERVER_BACKENDS)."""
 
-BLACKHOLE = ("mysql", "redis", "redis_cluster", "mongodb")
+BLACKHOLE = ("mysql", "redis", "redis_cluster", "mongodb", "http")
 """Backends whose store gives up on a silent server (a read timeout); not PostgreSQL."""
 
 

@@ -24,6 +24,7 @@ from praisondb.core.repositories import Checkpoints, Messages, Runs, Sessions, S
 from praisondb.core.session import Session
 from praisondb.core.state_view import StateView
 from praisondb.facade import PraisonDB
+from praisondb.server.remote_session import AsyncRemoteSession, RemoteSession
 
 PAIRS = [
     (Sessions, AsyncSessions),
@@ -36,6 +37,7 @@ PAIRS = [
     (DbSessionAdapter, AsyncDbSessionAdapter),
     (PraisonDB, AsyncPraisonDB),
     (Memory, AsyncMemory),
+    (RemoteSession, AsyncRemoteSession),
 ]
 STORES = {"conversations", "state_store", "temp_state"}
 """The stores themselves are sync objects: async code reaches them with ``db.run_sync``."""

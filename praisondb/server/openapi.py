@@ -1,0 +1,421 @@
+"""The OpenAPI 3.1 document of ``praisondb serve``, built from the route table.
+
+Record schemas come from the model dataclasses (one spelling: :mod:`praisondb.codec`);
+each route's parameters and bodies are declared in :data:`OPERATIONS`, and
+:func:`document` fails when a route has no entry there (or an entry no route), so the
+document cannot drift from the app. ``docs/openapi.json`` is its committed copy;
+regenerate it with ``python -m praisondb.server openapi > docs/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import orjson
+
+from ..model import Checkpoint, Message, Run, SessionInfo, Span, StateEntry
+from .openapi_auth import with_auth
+
+VERSION = "1"
+
+_TYPES: dict[str, dict[str, Any]] = {
+    "str": {"type": "string"},
+    "int": {"type": "integer"},
+    "datetime": {"type": "string", "format": "date-time"},
+    "dict[str, Any]": {"type": "object"},
+    "Content": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+    "JSON": {},
+}
+
+
+def _field_schema(annotation: str) -> dict[str, Any]:
+    base, _, optional = annotation.partition(" | ")
+    schema = dict(_TYPES[base])
+    if optional == "None":
+        schema = (
+            {"anyOf": [schema, {"type": "null"}]}
+            if "type" not in schema
+            else {**schema, "type": [schema["type"], "null"]}
+        )
+    return schema
+
+
+def _record(cls: type, optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    fields = dataclasses.fields(cls)
+    return {
+        "type": "object",
+        "properties": {f.name: _field_schema(str(f.type)) for f in fields},
+        "required": [f.name for f in fields if f.name not in optional],
+    }
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _items(name: str) -> dict[str, Any]:
+    return {"type": "object", "properties": {"items": {"type": "array", "items": _ref(name)}}}
+
+
+def _obj(**properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": sorted(properties)}
+
+
+SCHEMAS: dict[str, Any] = {
+    "Session": _record(SessionInfo),
+    "Message": _record(Message),
+    "NewMessage": _record(Message, optional=("session_id", "seq", "run_id")),
+    "Run": _record(Run),
+    "Span": _record(Span),
+    "Checkpoint": _record(Checkpoint),
+    "StateEntry": _record(StateEntry),
+    "Problem": {
+        "type": "object",
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "error": {"type": "string", "description": "the praisondb error class"},
+        },
+        "required": ["title", "status", "detail", "error"],
+    },
+}
+
+_BOOL = {"type": "boolean"}
+_INT = {"type": "integer", "minimum": 0}
+_TEXT = {"type": "string"}
+_TIME = {"type": "string", "format": "date-time"}
+
+
+def _q(name: str, schema: dict[str, Any], doc: str = "") -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": doc}
+
+
+def _p(name: str, doc: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": _TEXT, "description": doc}
+
+
+def _h(name: str, doc: str) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": False, "schema": _TEXT, "description": doc}
+
+
+def _json(schema: dict[str, Any], doc: str = "") -> dict[str, Any]:
+    return {"description": doc or "OK", "content": {"application/json": {"schema": schema}}}
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+_ID = "the id, percent-encoded whole (a `/` in it as %2F)"
+_SESSION = [_p("id", "the session " + _ID)]
+_ENTRY = [_p("scope", "the scope, percent-encoded"), _p("key", "the key, percent-encoded")]
+_DELETED = _json(_obj(deleted=_BOOL))
+_COUNT = _json(_obj(count=_INT))
+_NONE = {"description": "Done"}
+_IF_MATCH = _h("If-Match", 'compare-and-set: the ETag ("<version>") the entry must have')
+
+OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("GET", "/healthz"): {
+        "summary": "The process is up",
+        "responses": {"200": _json(_obj(status=_TEXT))},
+    },
+    ("GET", "/readyz"): {
+        "summary": "Every store answers",
+        "responses": {"200": _json({"type": "object"})},
+    },
+    ("GET", "/sessions"): {
+        "summary": "List sessions, newest first (or count them with count=true)",
+        "parameters": [
+            _q("user_id", _TEXT),
+            _q("agent", _TEXT),
+            _q("parent_id", _TEXT),
+            _q("updated_after", _TIME),
+            _q("updated_before", _TIME),
+            _q("limit", {"type": "integer", "minimum": 1}),
+            _q("cursor", _TEXT, "next_cursor of the previous page"),
+            _q("count", _BOOL, "answer {count} instead of a page"),
+        ],
+        "responses": {
+            "200": _json(
+                {
+                    "type": "object",
+                    "properties": {
+                        "items": {"type": "array", "items": _ref("Session")},
+                        "next_cursor": {"type": ["string", "null"]},
+                        "count": _INT,
+                    },
+                }
+            )
+        },
+    },
+    ("POST", "/sessions"): {
+        "summary": "Create a session (409 if the id exists)",
+        "requestBody": _body(_ref("Session")),
+        "responses": {"201": _json(_ref("Session"))},
+    },
+    ("GET", "/sessions/{id}"): {
+        "summary": "One session",
+        "parameters": _SESSION,
+        "responses": {"200": _json(_ref("Session"))},
+    },
+    ("PUT", "/sessions/{id}"): {
+        "summary": "Insert or overwrite a session exactly as given (import, copy)",
+        "parameters": _SESSION,
+        "requestBody": _body(_ref("Session")),
+        "responses": {"204": _NONE},
+    },
+    ("PATCH", "/sessions/{id}"): {
+        "summary": "Set the title; merge (or replace) metadata",
+        "parameters": _SESSION,
+        "requestBody": _body(
+            {
+                "type": "object",
+                "properties": {
+                    "title": {"type": ["string", "null"]},
+                    "metadata": {"type": ["object", "null"]},
+                    "replace_metadata": _BOOL,
+                },
+            }
+        ),
+        "responses": {"200": _json(_ref("Session"))},
+    },
+    ("DELETE", "/sessions/{id}"): {
+        "summary": "Delete a session and everything in it",
+        "parameters": _SESSION,
+        "responses": {"200": _DELETED},
+    },
+    ("GET", "/sessions/{id}/messages"): {
+        "summary": "Messages in seq order; NDJSON with Accept: application/x-ndjson",
+        "parameters": [
+            *_SESSION,
+            _q("after_seq", _INT),
+            _q("before_seq", _INT),
+            _q("last", _INT, "the final N (not with NDJSON)"),
+            _q("limit", _INT),
+            _q("count", _BOOL, "answer {count} instead"),
+        ],
+        "responses": {
+            "200": {
+                "description": "The messages",
+                "content": {
+                    "application/json": {"schema": _items("Message")},
+                    "application/x-ndjson": {"schema": _ref("Message")},
+                },
+            }
+        },
+    },
+    ("POST", "/sessions/{id}/messages"): {
+        "summary": "Append; the store assigns seq. Re-sending the same ids and content returns the stored messages",
+        "parameters": _SESSION,
+        "requestBody": _body(_obj(messages={"type": "array", "items": _ref("NewMessage")})),
+        "responses": {"201": _json(_items("Message"))},
+    },
+    ("PUT", "/sessions/{id}/messages"): {
+        "summary": "Insert messages keeping id, seq and created_at; ids already stored are skipped",
+        "parameters": _SESSION,
+        "requestBody": _body(_obj(messages={"type": "array", "items": _ref("Message")})),
+        "responses": {"200": _json(_obj(inserted=_INT))},
+    },
+    ("DELETE", "/sessions/{id}/messages"): {
+        "summary": "Delete messages with from_seq <= seq <= to_seq",
+        "parameters": [
+            *_SESSION,
+            _q("from_seq", {"type": "integer"}),
+            _q("to_seq", {"type": "integer"}),
+        ],
+        "responses": {"200": _json(_obj(deleted=_INT))},
+    },
+    ("POST", "/sessions/{id}/messages/lookup"): {
+        "summary": "The stored messages with these ids",
+        "parameters": _SESSION,
+        "requestBody": _body(_obj(ids={"type": "array", "items": _TEXT})),
+        "responses": {"200": _json(_items("Message"))},
+    },
+    ("GET", "/sessions/{id}/runs"): {
+        "summary": "Runs, oldest first",
+        "parameters": [*_SESSION, _q("limit", _INT)],
+        "responses": {"200": _json(_items("Run"))},
+    },
+    ("GET", "/sessions/{id}/checkpoints"): {
+        "summary": "Checkpoints, oldest first",
+        "parameters": _SESSION,
+        "responses": {"200": _json(_items("Checkpoint"))},
+    },
+    ("GET", "/runs/{id}"): {
+        "summary": "One run",
+        "parameters": [_p("id", "the run " + _ID)],
+        "responses": {"200": _json(_ref("Run"))},
+    },
+    ("PUT", "/runs/{id}"): {
+        "summary": "Insert or overwrite a run",
+        "parameters": [_p("id", "the run " + _ID)],
+        "requestBody": _body(_ref("Run")),
+        "responses": {"204": _NONE},
+    },
+    ("GET", "/spans"): {
+        "summary": "Spans, oldest first",
+        "parameters": [
+            _q("trace_id", _TEXT),
+            _q("session_id", _TEXT),
+            _q("user_id", _TEXT),
+            _q("roots_only", _BOOL),
+            _q("limit", _INT),
+        ],
+        "responses": {"200": _json(_items("Span"))},
+    },
+    ("GET", "/spans/{id}"): {
+        "summary": "One span",
+        "parameters": [_p("id", "the span " + _ID)],
+        "responses": {"200": _json(_ref("Span"))},
+    },
+    ("PUT", "/spans/{id}"): {
+        "summary": "Insert or overwrite a span",
+        "parameters": [_p("id", "the span " + _ID)],
+        "requestBody": _body(_ref("Span")),
+        "responses": {"204": _NONE},
+    },
+    ("GET", "/checkpoints/{id}"): {
+        "summary": "One checkpoint",
+        "parameters": [_p("id", "the checkpoint " + _ID)],
+        "responses": {"200": _json(_ref("Checkpoint"))},
+    },
+    ("PUT", "/checkpoints/{id}"): {
+        "summary": "Insert or overwrite a checkpoint",
+        "parameters": [_p("id", "the checkpoint " + _ID)],
+        "requestBody": _body(_ref("Checkpoint")),
+        "responses": {"204": _NONE},
+    },
+    ("DELETE", "/checkpoints/{id}"): {
+        "summary": "Delete a checkpoint",
+        "parameters": [_p("id", "the checkpoint " + _ID)],
+        "responses": {"200": _DELETED},
+    },
+    ("GET", "/state"): {
+        "summary": "Live entries sorted by (scope, key)",
+        "parameters": [
+            _q("scope", _TEXT),
+            _q("prefix", _TEXT),
+            _q("limit", _INT),
+            _q("after_scope", _TEXT),
+            _q("after_key", _TEXT),
+        ],
+        "responses": {"200": _json(_items("StateEntry"))},
+    },
+    ("POST", "/state"): {
+        "summary": "Overwrite entries exactly as given (import, copy)",
+        "requestBody": _body(_obj(entries={"type": "array", "items": _ref("StateEntry")})),
+        "responses": {"204": _NONE},
+    },
+    ("DELETE", "/state/{scope}"): {
+        "summary": "Delete a whole scope",
+        "parameters": [_p("scope", "the scope, percent-encoded")],
+        "responses": {"200": _json(_obj(deleted=_INT))},
+    },
+    ("GET", "/state/{scope}/{key}"): {
+        "summary": "One live entry; ETag is its version",
+        "parameters": _ENTRY,
+        "responses": {"200": _json(_ref("StateEntry"))},
+    },
+    ("PUT", "/state/{scope}/{key}"): {
+        "summary": "Write a value (If-Match: compare-and-set; If-None-Match: * creates only; 412 on mismatch)",
+        "parameters": [*_ENTRY, _IF_MATCH, _h("If-None-Match", "* : only if no live entry exists")],
+        "requestBody": _body(
+            {
+                "type": "object",
+                "properties": {
+                    "value": {},
+                    "expires_at": {"type": ["string", "null"], "format": "date-time"},
+                    "write_token": {
+                        "type": ["string", "null"],
+                        "description": "names this write; a re-send with the same token is not applied twice",
+                    },
+                },
+                "required": ["value"],
+            }
+        ),
+        "responses": {
+            "200": _json(_ref("StateEntry")),
+            "412": _json(_ref("Problem"), "The condition failed"),
+        },
+    },
+    ("DELETE", "/state/{scope}/{key}"): {
+        "summary": "Delete (If-Match: only at that version; 412 otherwise)",
+        "parameters": [*_ENTRY, _IF_MATCH],
+        "responses": {"200": _DELETED, "412": _json(_ref("Problem"), "The condition failed")},
+    },
+    ("POST", "/state/{scope}/{key}/incr"): {
+        "summary": "Atomically add to an integer value",
+        "parameters": _ENTRY,
+        "requestBody": _body(
+            {
+                "type": "object",
+                "properties": {
+                    "amount": {"type": "integer"},
+                    "expires_at": {"type": ["string", "null"], "format": "date-time"},
+                },
+            }
+        ),
+        "responses": {"200": _json(_obj(value={"type": "integer"}))},
+    },
+}
+
+_ERRORS = {
+    "404": "Not found (another tenant's records too)",
+    "409": "Conflict",
+    "413": "The body is over the server's --max-body",
+    "422": "Invalid input",
+    "503": "A store is unavailable",
+}
+
+
+def document(routes: list[Any]) -> dict[str, Any]:
+    """The OpenAPI document of the app's ``routes``; raises if one is undeclared."""
+    declared = set(OPERATIONS)
+    served = {
+        (method, route.path)
+        for route in routes
+        if getattr(route, "include_in_schema", True)
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    if served != declared:
+        raise RuntimeError(
+            f"OpenAPI operations and routes differ: undeclared {sorted(served - declared)}, "
+            f"unserved {sorted(declared - served)}; edit praisondb/server/openapi.py"
+        )
+    paths: dict[str, dict[str, Any]] = {}
+    for (method, path), operation in sorted(OPERATIONS.items()):
+        op = {"parameters": [], **operation}
+        op["responses"] = {
+            **operation["responses"],
+            **{
+                code: _json(_ref("Problem"), text)
+                for code, text in _ERRORS.items()
+                if code not in operation["responses"]
+            },
+        }
+        paths.setdefault(path, {})[method.lower()] = op
+    return with_auth(  # serversec: keys, tokens, agents (openapi_auth.py)
+        {
+            "openapi": "3.1.0",
+            "info": {
+                "title": "praisondb server",
+                "version": VERSION,
+                "description": "Sessions, messages, runs, spans, checkpoints and state of one "
+                "praisondb database (praisondb serve). Clients: praisondb+http:// URLs.",
+            },
+            "paths": paths,
+            "components": {
+                "schemas": SCHEMAS,
+            },
+        }
+    )
+
+
+def dumps(routes: list[Any]) -> bytes:
+    """The document as committed in docs/openapi.json (sorted keys, indented)."""
+    options = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+    return orjson.dumps(document(routes), option=options) + b"\n"
