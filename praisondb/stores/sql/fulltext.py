@@ -70,7 +70,7 @@ def search_statement(dialect: str) -> sa.Select[Any]:
     rank: sa.ColumnElement[Any]
     if dialect == "sqlite":
         fts = sa.table(FTS_TABLE, sa.column("rowid"))
-        table = sa.literal_column(FTS_TABLE)
+        table: sa.ColumnElement[Any] = sa.literal_column(FTS_TABLE)
         rank = (-sa.func.bm25(table, type_=sa.Double())).label("rank")
         stmt = (
             sa.select(*MEMORY_COLUMNS, rank)
@@ -78,7 +78,7 @@ def search_statement(dialect: str) -> sa.Select[Any]:
             .where(table.op("MATCH")(_QUERY), *in_scope)
         )
     elif dialect == "postgresql":
-        vector = sa.literal_column(f"{memories.name}.search_vector")
+        vector: sa.ColumnElement[Any] = sa.literal_column(f"{memories.name}.search_vector")
         tsquery = sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"), _QUERY)
         rank = sa.func.ts_rank_cd(vector, tsquery, type_=sa.Double()).label("rank")
         stmt = sa.select(*MEMORY_COLUMNS, rank).where(vector.op("@@")(tsquery), *in_scope)

@@ -11,6 +11,7 @@ Full-text search lives in :mod:`.fulltext`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -232,7 +233,7 @@ class SQLMemoriesMixin(SQLCore):
         if not batch:
             return 0
 
-        def put(conn: Connection, chunk: Sequence[MemoryItem]) -> None:
+        def put(conn: Connection, *, chunk: Sequence[MemoryItem]) -> None:
             ids = [item.id for item in chunk]
             moved = conn.execute(
                 sa.select(memories.c.scope, memories.c.owner).where(memories.c.id.in_(ids))
@@ -252,9 +253,6 @@ class SQLMemoriesMixin(SQLCore):
 
         for chunk in chunks(batch, 1000):
             self._tx(
-                lambda conn, chunk=chunk: put(conn, chunk),
-                write=True,
-                action="put_memories",
-                races=3,
+                functools.partial(put, chunk=chunk), write=True, action="put_memories", races=3
             )
         return len(batch)
