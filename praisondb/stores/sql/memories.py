@@ -30,6 +30,42 @@ from .types import MYSQL
 
 _COMPARED = ("scope", "owner", "text", "importance", "relevance", "quality", "metadata")
 
+# Built once: an add runs six statements, and building them per call cost more than
+# running them.
+_SCOPE = sa.bindparam("s", type_=memory_scopes.c.scope.type)
+_OWNER = sa.bindparam("o", type_=memory_scopes.c.owner.type)
+_ID = sa.bindparam("id", type_=memories.c.id.type)
+_IN_SCOPE = (memories.c.scope == _SCOPE, memories.c.owner == _OWNER)
+_SCOPE_ROW = (memory_scopes.c.scope == _SCOPE, memory_scopes.c.owner == _OWNER)
+_COUNT = sa.select(memory_scopes.c.count).where(*_SCOPE_ROW)
+_SET_COUNT = memory_scopes.update().where(*_SCOPE_ROW).values(count=sa.bindparam("n"))
+_STORED = sa.select(*MEMORY_COLUMNS).where(memories.c.id == _ID)
+_INSERT = memories.insert()
+_LOWEST = (
+    sa.select(memories.c.num, memories.c.id)
+    .where(*_IN_SCOPE)
+    .order_by(memories.c.quality, memories.c.created_at, memories.c.id)
+    .limit(sa.bindparam("limit", type_=sa.BigInteger()))
+)
+_DELETE_NUMS = memories.delete().where(
+    memories.c.num.in_(sa.bindparam("nums", expanding=True, type_=memories.c.num.type))
+)
+
+
+@functools.cache
+def _lock_statement(dialect: str) -> sa.Executable:
+    """Upsert the (scope, owner) row with a no-op update: either way the row is locked."""
+    keep = {"count": memory_scopes.c.count}
+    values = {"scope": _SCOPE, "owner": _OWNER, "count": 0}
+    if dialect in MYSQL:
+        return mysql.insert(memory_scopes).values(values).on_duplicate_key_update(keep)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(memory_scopes)
+        .values(values)
+        .on_conflict_do_update(index_elements=["scope", "owner"], set_=keep)
+    )
+
 
 def memory_item(row: Sequence[Any]) -> MemoryItem:
     """A MemoryItem from a row of :data:`.fulltext.MEMORY_COLUMNS`."""
@@ -77,36 +113,17 @@ class SQLMemoriesMixin(SQLCore):
 
     def _lock_scope(self, conn: Connection, scope: str, owner: str) -> int:
         """Lock (creating if need be) the (scope, owner) row; its memory count."""
-        values = {"scope": scope, "owner": owner, "count": 0}
-        keep = {"count": memory_scopes.c.count}
-        if self._dialect in MYSQL:
-            conn.execute(mysql.insert(memory_scopes).values(values).on_duplicate_key_update(keep))
-        else:
-            insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-            conn.execute(
-                insert(memory_scopes)
-                .values(values)
-                .on_conflict_do_update(index_elements=["scope", "owner"], set_=keep)
-            )
-        return int(
-            conn.execute(
-                sa.select(memory_scopes.c.count).where(
-                    memory_scopes.c.scope == scope, memory_scopes.c.owner == owner
-                )
-            ).scalar_one()
-        )
+        where = {"s": scope, "o": owner}
+        conn.execute(_lock_statement(self._dialect), where)
+        return int(conn.execute(_COUNT, where).scalar_one())
 
     @staticmethod
     def _set_count(conn: Connection, scope: str, owner: str, count: int) -> None:
-        conn.execute(
-            memory_scopes.update()
-            .where(memory_scopes.c.scope == scope, memory_scopes.c.owner == owner)
-            .values(count=count)
-        )
+        conn.execute(_SET_COUNT, {"s": scope, "o": owner, "n": count})
 
     @staticmethod
     def _stored(conn: Connection, memory_id: str) -> MemoryItem | None:
-        row = conn.execute(sa.select(*MEMORY_COLUMNS).where(memories.c.id == memory_id)).first()
+        row = conn.execute(_STORED, {"id": memory_id}).first()
         return None if row is None else memory_item(row)
 
     def add_memory(self, item: MemoryItem, *, max_items: int | None = None) -> list[str]:
@@ -121,17 +138,13 @@ class SQLMemoriesMixin(SQLCore):
                 raise Conflict(
                     f"memory {item.id!r} already exists with other content; add it under a new id"
                 )
-            conn.execute(memories.insert().values(values))
+            conn.execute(_INSERT, values)
             count += 1
             evicted: list[str] = []
             if max_items is not None and count > max_items:
-                rows = conn.execute(
-                    sa.select(memories.c.num, memories.c.id)
-                    .where(memories.c.scope == item.scope, memories.c.owner == item.owner)
-                    .order_by(memories.c.quality, memories.c.created_at, memories.c.id)
-                    .limit(count - max_items)
-                ).all()
-                conn.execute(memories.delete().where(memories.c.num.in_([r[0] for r in rows])))
+                where = {"s": item.scope, "o": item.owner, "limit": count - max_items}
+                rows = conn.execute(_LOWEST, where).all()
+                conn.execute(_DELETE_NUMS, {"nums": [row[0] for row in rows]})
                 evicted = [row[1] for row in rows]
                 count -= len(rows)
             self._set_count(conn, item.scope, item.owner, count)
