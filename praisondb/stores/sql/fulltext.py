@@ -7,10 +7,12 @@ engine has a syntax, are bound as one parameter. Any term may match (OR): a memo
 holding some of the words is a candidate, as in BM25.
 
 - SQLite: FTS5 ``MATCH '"t1" OR "t2"'``, ranked by ``-bm25()`` (BM25, k1=1.2, b=0.75).
-- PostgreSQL: ``search_vector @@ to_tsquery('simple', 't1 | t2')``, ranked by
-  ``ts_rank_cd`` (cover density; no idf). The ``simple`` configuration (no stemming, no
-  stopwords in the index) is chosen so PostgreSQL matches the same words as every other
-  backend; the query side drops stopwords itself, so "the" and "is" never rank.
+- PostgreSQL: ``search_vector @@ to_tsquery('simple', "'t1' | 't2'")``, ranked by
+  ``ts_rank_cd`` weighted by each term's idf (see :mod:`.pgsearch`). The ``simple``
+  configuration (no stemming, no stopwords in the index) is chosen so PostgreSQL matches
+  the same words as every other backend (``english`` would stem "languages" to
+  "languag" and match where SQLite, MongoDB's ``none`` and the shared BM25 do not); the
+  query side drops stopwords itself, so "the" and "is" never rank.
 - MySQL/MariaDB: ``MATCH (text) AGAINST ('t1 t2' IN NATURAL LANGUAGE MODE)`` (InnoDB's
   tf-idf). InnoDB does not index words shorter than ``innodb_ft_min_token_size`` (3 by
   default) nor its own stopword list, so a query made only of such words ("AI", "go",
@@ -57,8 +59,6 @@ def engine_query(dialect: str, query: str) -> str | None:
         return None
     if dialect == "sqlite":  # FTS5 strings: double quotes, a quote inside doubled
         return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-    if dialect == "postgresql":  # to_tsquery: single-quoted lexemes
-        return " | ".join("'" + term.replace("'", "''") + "'" for term in terms)
     return " ".join(terms)  # natural language mode has no operators
 
 
@@ -77,11 +77,6 @@ def search_statement(dialect: str) -> sa.Select[Any]:
             .select_from(fts.join(memories, memories.c.num == fts.c.rowid))
             .where(table.op("MATCH")(_QUERY), *in_scope)
         )
-    elif dialect == "postgresql":
-        vector: sa.ColumnElement[Any] = sa.literal_column(f"{memories.name}.search_vector")
-        tsquery = sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"), _QUERY)
-        rank = sa.func.ts_rank_cd(vector, tsquery, type_=sa.Double()).label("rank")
-        stmt = sa.select(*MEMORY_COLUMNS, rank).where(vector.op("@@")(tsquery), *in_scope)
     elif dialect in MYSQL:
         matched = mysql.match(memories.c.text, against=_QUERY).in_natural_language_mode()
         rank = sa.type_coerce(matched, sa.Double()).label("rank")

@@ -19,10 +19,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from ...core.ranking import query_terms
 from ...errors import Conflict, NotFound
 from ...model import MemoryItem, Page
 from .._kit import chunks
 from ..base import decode_session_cursor, encode_cursor
+from . import pgsearch
 from .core import SQLCore
 from .fulltext import MEMORY_COLUMNS, engine_query, search_statement
 from .schema import memories, memory_scopes
@@ -233,12 +235,25 @@ class SQLMemoriesMixin(SQLCore):
     def search_memories(
         self, scope: str, owner: str, query: str, *, limit: int
     ) -> list[tuple[MemoryItem, float]]:
-        bound = engine_query(self._dialect, query)
-        if bound is None or limit <= 0:
+        if limit <= 0:
             return []
-        values = {"q": bound, "scope": scope, "owner": owner, "limit": limit}
-        stmt = search_statement(self._dialect)
-        rows = self._tx(lambda conn: conn.execute(stmt, values).all(), action="search_memories")
+        if self._dialect == "postgresql":
+            terms = query_terms(query)
+            if not terms:
+                return []
+            rows = self._tx(
+                lambda conn: pgsearch.search(conn, scope, owner, terms, limit),
+                action="search_memories",
+            )
+        else:
+            bound = engine_query(self._dialect, query)
+            if bound is None:
+                return []
+            values = {"q": bound, "scope": scope, "owner": owner, "limit": limit}
+            stmt = search_statement(self._dialect)
+            rows = self._tx(
+                lambda conn: list(conn.execute(stmt, values).all()), action="search_memories"
+            )
         return [(memory_item(row), float(row[10])) for row in rows]
 
     def put_memories(self, items: Sequence[MemoryItem]) -> int:
