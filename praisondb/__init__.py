@@ -31,15 +31,28 @@ if _TYPE_CHECKING:
     from .adapter import DbSessionAdapter
     from .agents.managed import CustomTool, ManagedAgent, ManagedConfig
     from .aio import AsyncDbSessionAdapter, AsyncPraisonDB, AsyncSession
+    from .aio.memory import AsyncMemory
+    from .core.memory import Memory
     from .core.session import Session
     from .facade import PraisonDB
-    from .model import Checkpoint, Event, Message, Page, Run, SessionInfo, Span, StateEntry
+    from .model import (
+        Checkpoint,
+        Event,
+        MemoryItem,
+        Message,
+        Page,
+        Run,
+        SessionInfo,
+        Span,
+        StateEntry,
+    )
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ArchiveError",
     "AsyncDbSessionAdapter",
+    "AsyncMemory",
     "AsyncPraisonDB",
     "AsyncSession",
     "BackendUnavailable",
@@ -56,6 +69,8 @@ __all__ = [
     "LockTimeout",
     "ManagedAgent",
     "ManagedConfig",
+    "Memory",
+    "MemoryItem",
     "Message",
     "NotFound",
     "Page",
@@ -77,6 +92,7 @@ __all__ = [
 
 _LAZY = {
     "AsyncDbSessionAdapter": ".aio",
+    "AsyncMemory": ".aio.memory",
     "AsyncPraisonDB": ".aio",
     "AsyncSession": ".aio",
     "Checkpoint": ".model",
@@ -85,6 +101,8 @@ _LAZY = {
     "Event": ".model",
     "ManagedAgent": ".agents.managed",
     "ManagedConfig": ".agents.managed",
+    "Memory": ".core.memory",
+    "MemoryItem": ".model",
     "Message": ".model",
     "Page": ".model",
     "PraisonDB": ".facade",

@@ -321,7 +321,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"{r['add_per_s']:,.0f}",
             ]
         )
-        print(f"  {name}: {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
+        took = time.perf_counter() - began
+        print(f"  {name}: {took:.0f} s: {' | '.join(rows[-1])}", file=sys.stderr, flush=True)
     print_table(
         [
             "backend",

@@ -121,6 +121,17 @@ def _emit(results: list[QueryResult], as_json: bool, html_path: Path | None, tit
         click.echo(text_report(results))
 
 
+def html_option(help_text: str) -> Callable[[F], F]:
+    """``--html FILE``, the same for every command that can write a report."""
+    return click.option(
+        "--html",
+        "html_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=help_text,
+    )
+
+
 @analytics_group.command("report")
 @analytics_url_option
 @click.option("--since", default=None, help="First day (YYYY-MM-DD, UTC, inclusive).")
@@ -132,13 +143,7 @@ def _emit(results: list[QueryResult], as_json: bool, html_path: Path | None, tit
     "--only", multiple=True, type=click.Choice(REPORT), help="Run only these queries (repeatable)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-@click.option(
-    "--html",
-    "html_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write a self-contained HTML report with charts to this file.",
-)
+@html_option("Write a self-contained HTML report with charts to this file.")
 def report_command(
     analytics_url: str | None,
     since: str | None,
@@ -178,13 +183,7 @@ def report_command(
     "--limit", type=int, default=100, show_default=True, help="At most this many sessions."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-@click.option(
-    "--html",
-    "html_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write a self-contained HTML report of the table to this file.",
-)
+@html_option("Write a self-contained HTML report of the table to this file.")
 def sessions_command(
     analytics_url: str | None,
     since: str | None,

@@ -163,6 +163,8 @@ class Memory:
             self.embed,
             self.recency_half_life,
         )
+        if scope not in SCOPE_KEYWORDS.values():
+            raise ValidationError(f"scope must be user, agent or app, not {scope!r}")
         bound._scorer = self._scorer
         bound._bound = (scope, check_id(owner, f"{scope} id"))
         return bound

@@ -119,4 +119,69 @@ def rank(query: str, documents: Iterable[tuple[T, str]], limit: int) -> list[tup
     return scored[:limit]
 
 
-__all__ = ["K1", "STOPWORDS", "B", "Corpus", "idf", "query_terms", "rank", "score", "tokenize"]
+class InvertedIndex:
+    """BM25 postings kept in this process: term -> {key: tf}, and each key's length.
+
+    What ``memory://`` and the JSON files' cache search with, so a query reads only its
+    terms' postings instead of tokenizing the whole scope. Scores equal :func:`rank`'s
+    over the same documents. Not thread-safe: the owner holds its lock around calls.
+    """
+
+    def __init__(self) -> None:
+        self.postings: dict[str, dict[str, int]] = {}
+        self.lengths: dict[str, int] = {}
+        self.total = 0
+
+    def add(self, key: str, text: str) -> None:
+        if key in self.lengths:
+            self.remove(key, text)
+        tokens = tokenize(text)
+        for term, tf in Counter(tokens).items():
+            self.postings.setdefault(term, {})[key] = tf
+        self.lengths[key] = len(tokens)
+        self.total += len(tokens)
+
+    def remove(self, key: str, text: str) -> None:
+        """Forget ``key``; ``text`` is what it was added with."""
+        length = self.lengths.pop(key, None)
+        if length is None:
+            return
+        self.total -= length
+        for term in set(tokenize(text)):
+            posting = self.postings.get(term)
+            if posting is not None:
+                posting.pop(key, None)
+                if not posting:
+                    del self.postings[term]
+
+    def search(self, query: str) -> dict[str, float]:
+        """Every key holding a term of ``query``, with its BM25."""
+        documents = len(self.lengths)
+        if not documents:
+            return {}
+        average = self.total / documents
+        scores: dict[str, float] = {}
+        for term in query_terms(query):
+            posting = self.postings.get(term)
+            if not posting:
+                continue
+            weight = idf(documents, len(posting))
+            for key, tf in posting.items():
+                gained = term_score(tf, self.lengths[key], average, weight)
+                scores[key] = scores.get(key, 0.0) + gained
+        return scores
+
+
+__all__ = [
+    "K1",
+    "STOPWORDS",
+    "B",
+    "Corpus",
+    "InvertedIndex",
+    "idf",
+    "query_terms",
+    "rank",
+    "score",
+    "term_score",
+    "tokenize",
+]

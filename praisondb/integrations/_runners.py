@@ -80,13 +80,21 @@ class PerLoop(Runner):
         if db is None:
             from ..aio import AsyncPraisonDB
 
-            for old, stale in list(self.dbs.items()):
-                if old.is_closed():  # its loop is gone: release what can be released
-                    with contextlib.suppress(Exception):
-                        stale.sync.close()
-                    del self.dbs[old]
+            self.release_ended()
             db = self.dbs[loop] = AsyncPraisonDB(self.url, **self.options)
         return db
+
+    def release_ended(self) -> bool:
+        """Release the databases of loops that have ended; False while one still runs.
+
+        An ended loop cannot run its drivers' close any more: what can be released is,
+        and the sockets go with the loop's transports."""
+        for old, stale in list(self.dbs.items()):
+            if old.is_closed():
+                with contextlib.suppress(Exception):
+                    stale.sync.close()
+                del self.dbs[old]
+        return not self.dbs
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await self.current().run_sync(fn, *args)

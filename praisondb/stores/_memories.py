@@ -9,8 +9,9 @@ processes deciding from the same items always pick the same victims.
 from __future__ import annotations
 
 import copy
+import heapq
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -56,13 +57,43 @@ def id_taken(item: MemoryItem) -> Conflict:
     )
 
 
-def victims(items: Iterable[MemoryItem], max_items: int | None) -> list[MemoryItem]:
-    """The items to evict so that at most ``max_items`` remain, first victim first."""
-    found = list(items)
-    if max_items is None or len(found) <= max_items:
+class EvictionOrder:
+    """One scope's items in eviction order: a heap of :func:`eviction_key` with lazy
+    removal (an entry whose item is gone or changed is skipped and dropped), so choosing
+    victims costs O(k log n), not a sort of the scope. Not thread-safe (owner's lock)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, datetime, str]] = []
+
+    def push(self, item: MemoryItem) -> None:
+        heapq.heappush(self._heap, eviction_key(item))
+
+    def lowest(self, count: int, items: dict[str, MemoryItem]) -> list[MemoryItem]:
+        """The ``count`` first victims among ``items`` (the live ones), changing nothing
+        they are ordered by."""
+        found: list[MemoryItem] = []
+        while self._heap and len(found) < count:
+            key = heapq.heappop(self._heap)
+            item = items.get(key[2])
+            if item is not None and eviction_key(item) == key:
+                found.append(item)
+        for item in found:
+            heapq.heappush(self._heap, eviction_key(item))
+        if len(self._heap) > 2 * len(items) + 64:  # mostly stale: rebuild
+            self._heap = [eviction_key(item) for item in items.values()]
+            heapq.heapify(self._heap)
+        return found
+
+
+def victims(
+    item: MemoryItem, items: dict[str, MemoryItem], order: EvictionOrder, max_items: int | None
+) -> list[MemoryItem]:
+    """What adding ``item`` to a scope holding ``items`` evicts to stay at ``max_items``,
+    first victim first (``item`` itself among them when it ranks lowest)."""
+    extra = len(items) + 1 - max_items if max_items is not None else 0
+    if extra <= 0:
         return []
-    found.sort(key=eviction_key)
-    return found[: len(found) - max_items]
+    return heapq.nsmallest(extra, [*order.lowest(extra, items), item], key=eviction_key)
 
 
 def memory_cursor(item: MemoryItem) -> str:
@@ -98,6 +129,18 @@ def rank_memories(
     return ranking.rank(query, ((m, m.text) for m in newest_first), limit)
 
 
+def best_matches(
+    scores: dict[str, float], items: dict[str, MemoryItem], limit: int
+) -> list[tuple[MemoryItem, float]]:
+    """The ``limit`` best of an index's scores, ties newest first."""
+    best = heapq.nlargest(
+        limit,
+        ((items[key], score) for key, score in scores.items() if key in items),
+        key=lambda pair: (pair[1], *listing_key(pair[0])),
+    )
+    return best
+
+
 def memory_record(item: MemoryItem) -> dict[str, Any]:
     """The JSON spelling of a stored memory (``score`` belongs to search results only)."""
     record = to_record(item)
@@ -117,28 +160,43 @@ class MemoryTable:
 
     def __init__(self) -> None:
         self.by_id: dict[str, MemoryItem] = {}
-        self.by_scope: dict[str, set[str]] = {}
+        self.indexes: dict[str, ranking.InvertedIndex] = {}
+        self.scopes: dict[str, dict[str, MemoryItem]] = {}
+        self.orders: dict[str, EvictionOrder] = {}
 
     def put(self, item: MemoryItem) -> None:
         old = self.by_id.get(item.id)
         if old is not None:
             self.remove(old.id)
         self.by_id[item.id] = item
-        self.by_scope.setdefault(scope_name(item.scope, item.owner), set()).add(item.id)
+        name = scope_name(item.scope, item.owner)
+        self.indexes.setdefault(name, ranking.InvertedIndex()).add(item.id, item.text)
+        self.scopes.setdefault(name, {})[item.id] = item
+        self.orders.setdefault(name, EvictionOrder()).push(item)
 
     def remove(self, memory_id: str) -> MemoryItem | None:
         item = self.by_id.pop(memory_id, None)
         if item is not None:
             name = scope_name(item.scope, item.owner)
-            ids = self.by_scope[name]
-            ids.discard(memory_id)
-            if not ids:
-                del self.by_scope[name]
+            held = self.scopes[name]
+            del held[memory_id]
+            self.indexes[name].remove(memory_id, item.text)
+            if not held:
+                del self.indexes[name]
+                del self.scopes[name]
+                del self.orders[name]
         return item
 
+    def search(
+        self, scope: str, owner: str, query: str, limit: int
+    ) -> list[tuple[MemoryItem, float]]:
+        index = self.indexes.get(scope_name(scope, owner))
+        if index is None or limit <= 0:
+            return []
+        return best_matches(index.search(query), self.by_id, limit)
+
     def scope_items(self, scope: str, owner: str) -> list[MemoryItem]:
-        ids = self.by_scope.get(scope_name(scope, owner), ())
-        return [self.by_id[i] for i in ids]
+        return list(self.scopes.get(scope_name(scope, owner), {}).values())
 
     def select(self, scope: str | None, owner: str | None) -> list[MemoryItem]:
         """Items of one scope (or every item for None), newest first."""
@@ -159,7 +217,11 @@ class MemoryTable:
             if same_content(existing, item):
                 return None
             raise id_taken(item)
-        return victims([*self.scope_items(item.scope, item.owner), item], max_items)
+        name = scope_name(item.scope, item.owner)
+        held = self.scopes.get(name)
+        if held is None:
+            return victims(item, {}, EvictionOrder(), max_items)
+        return victims(item, held, self.orders[name], max_items)
 
 
 class TableMemories:
@@ -201,7 +263,7 @@ class TableMemories:
     def count_memories(self, scope: str | None = None, owner: str | None = None) -> int:
         with self._lock:
             if scope is not None and owner is not None:
-                return len(self._memories.by_scope.get(scope_name(scope, owner), ()))
+                return len(self._memories.scopes.get(scope_name(scope, owner), ()))
             return len(self._memories.select(scope, owner))
 
     def delete_memory(self, memory_id: str) -> bool:
@@ -219,7 +281,7 @@ class TableMemories:
         self, scope: str, owner: str, query: str, *, limit: int
     ) -> list[tuple[MemoryItem, float]]:
         with self._lock:
-            found = rank_memories(self._memories.select(scope, owner), query, limit)
+            found = self._memories.search(scope, owner, query, limit)
             return [(copy.deepcopy(item), rank) for item, rank in found]
 
     def put_memories(self, items: Sequence[MemoryItem]) -> int:

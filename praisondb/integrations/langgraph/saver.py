@@ -22,6 +22,7 @@ from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from ...errors import ConfigError
+from .._runners import Bridged, PerLoop, Runner, Threaded, make_runner
 from . import _maintenance as ops
 from ._records import PICKLE_REFUSED
 from ._threads import Caches, Threads
@@ -60,11 +61,14 @@ class PraisonDBSaver(BaseCheckpointSaver[str]):
 
         self._url: str | None = None
         self._sync: PraisonDB | None = None
-        self._async: AsyncPraisonDB | None = None
+        self._runner: Runner | None = None
+        """How async calls reach the database: per event loop for a URL (its drivers
+        belong to the loop that opened them, and ``asyncio.run`` makes a new loop each
+        time), the bridge of a given AsyncPraisonDB, or inline for memory://."""
         if isinstance(db, str):
             self._url = db
         elif isinstance(db, AsyncPraisonDB):
-            self._async = db
+            self._runner = Bridged(db)
         elif isinstance(db, PraisonDB):
             self._sync = db
         else:
@@ -95,51 +99,59 @@ class PraisonDBSaver(BaseCheckpointSaver[str]):
 
             with self._opening:
                 if self._sync is None:
-                    self._sync = PraisonDB(self._url)
+                    inline = self._runner if isinstance(self._runner, Threaded) else None
+                    self._sync = inline.db if inline else PraisonDB(self._url)
         return self._sync
 
     async def _run(self, fn: Any, *args: Any) -> Any:
-        """``fn(core, *args)`` in one trip through the async face's bridge."""
-        if self._async is None:
+        """``fn(core, *args)`` in one trip, without blocking the event loop."""
+        if self._runner is None:
             if self._url is None:
                 raise ConfigError(
                     "this PraisonDBSaver was given a sync PraisonDB, so it serves invoke/"
                     "stream; for ainvoke/astream give it an AsyncPraisonDB, or a URL to "
                     "serve both"
                 )
-            from ...aio import AsyncPraisonDB
-
             with self._opening:
-                if self._async is None:
-                    self._async = AsyncPraisonDB(self._url)
-        return await self._async.run_sync(fn, *args)
+                if self._runner is None:
+                    self._runner = make_runner(self._url, {})
+                    if isinstance(self._runner, Threaded) and self._sync is not None:
+                        # memory:// is private to one database object: both faces share it
+                        self._runner = Threaded(self._sync, inline=True)
+        return await self._runner.run(fn, *args)
 
     def close(self) -> None:
         """Close the databases this saver opened from a URL (not ones it was given).
 
-        The async face's drivers live on the event loop that opened them: once async
-        calls ran, close with ``await saver.aclose()`` on that loop."""
+        An async face opened on an event loop that is still running must be closed on
+        it: ``await saver.aclose()``; those of loops that have ended close here."""
         if self._url is None:
             return
-        if self._async is not None:
+        runner = self._runner
+        if isinstance(runner, PerLoop) and not runner.release_ended():
             raise ConfigError(
-                "this saver served async calls: close it with `await saver.aclose()` on "
-                "the event loop they ran on (its drivers belong to that loop)"
+                "this saver serves async calls on an event loop that is still open: "
+                "close it with `await saver.aclose()` on that loop (its drivers belong "
+                "to it)"
             )
-        if self._sync is not None:
-            self._sync.close()
-            self._sync = None
+        self._close_sync()
 
     async def aclose(self) -> None:
         """``close`` for async code."""
         if self._url is None:
             return
-        if self._async is not None:
-            database, self._async = self._async, None
-            await database.close()
+        if isinstance(self._runner, PerLoop):
+            runner, self._runner = self._runner, None
+            await runner.close()
+        self._close_sync()
+
+    def _close_sync(self) -> None:
+        runner, self._runner = self._runner, None
+        if isinstance(runner, Threaded) and runner.db is not self._sync:
+            runner.db.close()
         if self._sync is not None:
-            self._sync.close()
-            self._sync = None
+            database, self._sync = self._sync, None
+            database.close()
 
     def __enter__(self) -> PraisonDBSaver:
         return self

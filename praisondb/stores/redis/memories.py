@@ -5,7 +5,7 @@ Keys of one scope (``S`` = ``<byte length>:{scope \\x1f owner}``, one Cluster sl
     P m:S:items   hash  id -> the memory (JSON)
     P m:S:q       zset  score quality, member <created µs, 20 digits><id>: eviction order
     P m:S:c       zset  score 0, the same members: listing order (ZREVRANGEBYLEX)
-    P m:S:doc     hash  id -> "term tf term tf ..." (what to unindex on removal)
+    P m:S:doc     hash  id -> "# length @ created term tf ..." (what to unindex on removal)
     P m:S:stats   hash  total -> the scope's summed document length (BM25's avgdl)
     P m:S:t:<term>  hash  id -> "tf length": the postings of one term
     P m:id:<id>   string  the scope holding the memory (a pointer, another slot)
@@ -27,9 +27,9 @@ Python and fetches the best ``limit`` items with one HMGET.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -50,54 +50,66 @@ from .._memories import (
 from .codec import dumps, hash_tag, to_us
 from .core import RedisCore
 
+T = TypeVar("T")
+
 # A removal, shared by the scripts: KEYS items q c doc stats; ``prefix`` the term keys'.
+# A memory's doc is "# <length> @ <created, 20 digits> <term> <tf> ...": what to unindex.
 _REMOVE = """
-local function remove(prefix, id, member)
+local function remove(prefix, id)
   local doc = redis.call('HGET', KEYS[4], id)
-  if doc then
-    local length = 0
-    for term, tf in string.gmatch(doc, '(%S+) (%S+)') do
-      if term == '#' then length = tonumber(tf) else redis.call('HDEL', prefix .. term, id) end
-    end
-    redis.call('HINCRBY', KEYS[5], 'total', -length)
-    redis.call('HDEL', KEYS[4], id)
+  if not doc then return 0 end
+  local length, member = 0, id
+  for term, value in string.gmatch(doc, '(%S+) (%S+)') do
+    if term == '#' then length = tonumber(value)
+    elseif term == '@' then member = value .. id
+    else redis.call('HDEL', prefix .. term, id) end
   end
+  redis.call('HINCRBY', KEYS[5], 'total', -length)
+  redis.call('HDEL', KEYS[4], id)
   redis.call('HDEL', KEYS[1], id)
   redis.call('ZREM', KEYS[2], member)
   redis.call('ZREM', KEYS[3], member)
+  return 1
 end
 """
 
-# ARGV: prefix id record quality member max doclen old-member (term tf)* -> {'dup', record}
-# or {'ok', evicted ids...}. max '' means no limit; 'put' overwrites (import, copy): the
-# stored item (old-member its member) is unindexed first and nothing is evicted.
+# ARGV: prefix, max, then per memory: id record quality created(20 digits) length n
+# (term tf)*n. max: a number (evict down to it afterwards), '' (no limit) or 'put' (import,
+# copy: a stored memory of the same id is replaced, nothing is evicted). Returns
+# {'dup', stored record} when a memory's id is taken (not for 'put'), else {'ok', evicted...}.
 ADD = (
     _REMOVE
     + """
-local prefix, id, max = ARGV[1], ARGV[2], ARGV[6]
-local existing = redis.call('HGET', KEYS[1], id)
-if existing then
-  if max ~= 'put' then return {'dup', existing} end
-  remove(prefix, id, ARGV[8])
+local prefix, max = ARGV[1], ARGV[2]
+local i = 3
+while i <= #ARGV do
+  local id, created, length = ARGV[i], ARGV[i + 3], tonumber(ARGV[i + 4])
+  local first = i + 6
+  i = first + 2 * tonumber(ARGV[i + 5])
+  local existing = redis.call('HGET', KEYS[1], id)
+  if existing then
+    if max ~= 'put' then return {'dup', existing} end
+    remove(prefix, id)
+  end
+  local member = created .. id
+  redis.call('HSET', KEYS[1], id, ARGV[first - 5])
+  redis.call('ZADD', KEYS[2], ARGV[first - 4], member)
+  redis.call('ZADD', KEYS[3], 0, member)
+  local doc = {'# ' .. length, '@ ' .. created}
+  for j = first, i - 1, 2 do
+    redis.call('HSET', prefix .. ARGV[j], id, ARGV[j + 1] .. ' ' .. length)
+    doc[#doc + 1] = ARGV[j] .. ' ' .. ARGV[j + 1]
+  end
+  redis.call('HSET', KEYS[4], id, table.concat(doc, ' '))
+  redis.call('HINCRBY', KEYS[5], 'total', length)
 end
-local length = tonumber(ARGV[7])
-redis.call('HSET', KEYS[1], id, ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
-redis.call('ZADD', KEYS[3], 0, ARGV[5])
-local doc = {'# ' .. length}
-for i = 9, #ARGV, 2 do
-  redis.call('HSET', prefix .. ARGV[i], id, ARGV[i + 1] .. ' ' .. length)
-  doc[#doc + 1] = ARGV[i] .. ' ' .. ARGV[i + 1]
-end
-redis.call('HSET', KEYS[4], id, table.concat(doc, ' '))
-redis.call('HINCRBY', KEYS[5], 'total', length)
 local result = {'ok'}
 if max ~= '' and max ~= 'put' then
   local extra = redis.call('ZCARD', KEYS[2]) - tonumber(max)
   if extra > 0 then
     for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, extra - 1)) do
       local victim = string.sub(member, 21)
-      remove(prefix, victim, member)
+      remove(prefix, victim)
       result[#result + 1] = victim
     end
   end
@@ -106,22 +118,15 @@ return result
 """
 )
 
-# ARGV: prefix id member -> 1 removed, 0 absent
-DELETE = (
-    _REMOVE
-    + """
-if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then return 0 end
-remove(ARGV[1], ARGV[2], ARGV[3])
-return 1
-"""
-)
+# ARGV: prefix id -> 1 removed, 0 absent
+DELETE = _REMOVE + "\nreturn remove(ARGV[1], ARGV[2])\n"
 
 # ARGV: prefix -> the removed ids
 CLEAR = """
 local ids = redis.call('HKEYS', KEYS[1])
 for _, doc in ipairs(redis.call('HVALS', KEYS[4])) do
   for term, tf in string.gmatch(doc, '(%S+) (%S+)') do
-    if term ~= '#' then redis.call('DEL', ARGV[1] .. term) end
+    if term ~= '#' and term ~= '@' then redis.call('DEL', ARGV[1] .. term) end
   end
 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
@@ -138,11 +143,16 @@ return result
 """
 
 _PAD = 20
-_PAGE = 500
+_PUT_CHUNK = 500
 
 
-def _member(item: MemoryItem) -> str:
-    return f"{max(to_us(item.created_at), 0):0{_PAD}d}{item.id}"
+def _created(item: MemoryItem) -> str:
+    """The first part of a memory's zset member: sorts by time as text."""
+    return f"{max(to_us(item.created_at), 0):0{_PAD}d}"
+
+
+def _chunks(values: list[T], size: int = 1000) -> list[list[T]]:
+    return [values[start : start + size] for start in range(0, len(values), size)]
 
 
 def _terms(text: str) -> tuple[int, list[str]]:
@@ -197,31 +207,55 @@ class RedisMemoriesMixin(RedisCore):
         bodies = self._call("read memories", lambda: self._client.hmget(items_key, list(ids)))
         return [memory_from_record(_loads(b)) for b in bodies if b is not None]
 
-    def _unpoint(self, ids: Iterable[str], name: str) -> None:
-        for memory_id in ids:
-            if self._owner_of(memory_id) == name:
-                pointer = self._memory_pointer(memory_id)
-                self._call("unlink memory", partial(self._client.delete, pointer))
+    def _unpoint(self, ids: Sequence[str], name: str) -> None:
+        """Remove the pointers of ``ids`` that still name scope ``name``."""
 
-    def _write(self, item: MemoryItem, max_items: str) -> list[Any]:
-        name = scope_name(item.scope, item.owner)
-        length, pairs = _terms(item.text)
-        args = [
-            self._memory_base(name) + "t:",
-            item.id,
-            dumps(memory_record(item)),
-            repr(item.quality),
-            _member(item),
-            max_items,
-            str(length),
-            "",
-            *pairs,
-        ]
-        self._call("point memory", lambda: self._client.set(self._memory_pointer(item.id), name))
-        self._call("index memory", lambda: self._client.sadd(self._memory_scopes(), name))
-        result: list[Any] = self._call(
-            "add memory", lambda: self._memory_add(self._memory_keys(name), args)
-        )
+        def run() -> None:
+            for chunk in _chunks(list(ids)):
+                pipe = self._client.pipeline(transaction=False)
+                for memory_id in chunk:
+                    pipe.get(self._memory_pointer(memory_id))
+                owners = pipe.execute()
+                pipe = self._client.pipeline(transaction=False)
+                for memory_id, owner in zip(chunk, owners, strict=True):
+                    if owner is not None and _text(owner) == name:
+                        pipe.delete(self._memory_pointer(memory_id))
+                pipe.execute()
+
+        if ids:
+            self._call("unlink memories", run)
+
+    def _point(self, items: Sequence[MemoryItem], name: str) -> None:
+        """Pointers and the scope set first: a crash after them only means NotFound."""
+
+        def run() -> None:
+            self._client.sadd(self._memory_scopes(), name)
+            for chunk in _chunks(list(items)):
+                pipe = self._client.pipeline(transaction=False)
+                for item in chunk:
+                    pipe.set(self._memory_pointer(item.id), name)
+                pipe.execute()
+
+        self._call("point memories", run)
+
+    def _write(self, items: Sequence[MemoryItem], max_items: str) -> list[Any]:
+        """Run ADD for ``items`` of one scope (``max_items``: see the script)."""
+        name = scope_name(items[0].scope, items[0].owner)
+        args: list[Any] = [self._memory_base(name) + "t:", max_items]
+        for item in items:
+            length, pairs = _terms(item.text)
+            args += [
+                item.id,
+                dumps(memory_record(item)),
+                repr(item.quality),
+                _created(item),
+                str(length),
+                str(len(pairs) // 2),
+                *pairs,
+            ]
+        self._point(items, name)
+        keys = self._memory_keys(name)
+        result: list[Any] = self._call("add memory", lambda: self._memory_add(keys, args))
         return result
 
     # -- the protocol --------------------------------------------------------------------
@@ -230,13 +264,15 @@ class RedisMemoriesMixin(RedisCore):
         elsewhere = self._owner_of(item.id)
         if elsewhere is not None and elsewhere != name and self._read_items(elsewhere, [item.id]):
             raise id_taken(item)
-        result = self._write(item, "" if max_items is None else str(max_items))
+        result = self._write([item], "" if max_items is None else str(max_items))
         if _text(result[0]) == "dup":
             if same_content(memory_from_record(_loads(result[1])), item):
                 return []
             raise id_taken(item)
         evicted = [_text(v) for v in result[1:]]
-        self._unpoint(evicted, name)
+        self._unpoint([e for e in evicted if e != item.id], name)
+        if item.id in evicted:  # the newcomer itself: its pointer was never wanted
+            self._unpoint([item.id], name)
         return evicted
 
     def get_memory(self, memory_id: str) -> MemoryItem:
@@ -302,13 +338,9 @@ class RedisMemoriesMixin(RedisCore):
         name = self._owner_of(memory_id)
         if name is None:
             return False
-        found = self._read_items(name, [memory_id])
-        if not found:
-            return False
-        args = [self._memory_base(name) + "t:", memory_id, _member(found[0])]
-        removed = self._call(
-            "delete memory", lambda: self._memory_delete(self._memory_keys(name), args)
-        )
+        args = [self._memory_base(name) + "t:", memory_id]
+        keys = self._memory_keys(name)
+        removed = self._call("delete memory", lambda: self._memory_delete(keys, args))
         self._unpoint([memory_id], name)
         return bool(int(removed))
 
@@ -354,36 +386,38 @@ class RedisMemoriesMixin(RedisCore):
         return [(items[memory_id], rank) for memory_id, rank in best if memory_id in items]
 
     def put_memories(self, items: Sequence[MemoryItem]) -> int:
+        """A few round trips per batch: the pointers read in one pipeline, memories moving
+        scope removed from the old one, then per scope one pipeline of pointers and ADD
+        scripts of up to :data:`_PUT_CHUNK` memories ('put': replace, never evict)."""
+        if not items:
+            return 0
+        previous = self._owners_of([item.id for item in items])
+        by_scope: dict[str, list[MemoryItem]] = {}
         for item in items:
             name = scope_name(item.scope, item.owner)
-            previous = self._owner_of(item.id)
-            if previous is not None and previous != name:
-                moved = self._read_items(previous, [item.id])
-                if moved:
-                    args = [self._memory_base(previous) + "t:", item.id, _member(moved[0])]
-                    keys = self._memory_keys(previous)
-                    self._call("move memory", partial(self._memory_delete, keys, args))
-            old = self._read_items(name, [item.id])
-            self._write_put(item, _member(old[0]) if old else _member(item))
+            old = previous.get(item.id)
+            if old is not None and old != name:  # moving scope: leave the old one
+                keys, args = self._memory_keys(old), [self._memory_base(old) + "t:", item.id]
+                self._call("move memory", partial(self._memory_delete, keys, args))
+            by_scope.setdefault(name, []).append(item)
+        for group in by_scope.values():
+            for chunk in _chunks(group, _PUT_CHUNK):
+                self._write(chunk, "put")
         return len(items)
 
-    def _write_put(self, item: MemoryItem, old_member: str) -> None:
-        name = scope_name(item.scope, item.owner)
-        length, pairs = _terms(item.text)
-        args = [
-            self._memory_base(name) + "t:",
-            item.id,
-            dumps(memory_record(item)),
-            repr(item.quality),
-            _member(item),
-            "put",
-            str(length),
-            old_member,
-            *pairs,
-        ]
-        self._call("point memory", lambda: self._client.set(self._memory_pointer(item.id), name))
-        self._call("index memory", lambda: self._client.sadd(self._memory_scopes(), name))
-        self._call("put memory", lambda: self._memory_add(self._memory_keys(name), args))
+    def _owners_of(self, ids: list[str]) -> dict[str, str]:
+        def run() -> dict[str, str]:
+            found: dict[str, str] = {}
+            for chunk in _chunks(ids):
+                pipe = self._client.pipeline(transaction=False)
+                for memory_id in chunk:
+                    pipe.get(self._memory_pointer(memory_id))
+                for memory_id, owner in zip(chunk, pipe.execute(), strict=True):
+                    if owner is not None:
+                        found[memory_id] = _text(owner)
+            return found
+
+        return self._call("find memories", run)
 
 
 def _reverse(text: str) -> tuple[int, ...]:

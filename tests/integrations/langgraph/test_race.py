@@ -84,6 +84,7 @@ def test_the_late_writer_gets_conflict_one_saver(db: PraisonDB, thread_id: str) 
     _assert_refused(race(graph, graph, gate, config), graph, config)
 
 
+@pytest.mark.usefixtures("db")  # the schema, migrated before the savers open
 def test_the_late_writer_gets_conflict_two_processes(
     multi_process: TestBackend, backend_url: str, thread_id: str
 ) -> None:
@@ -96,6 +97,7 @@ def test_the_late_writer_gets_conflict_two_processes(
         _assert_refused(race(graph_a, graph_b, gate, config), graph_b, config)
 
 
+@pytest.mark.usefixtures("db")  # the schema, migrated before the savers open
 def test_the_late_writer_gets_conflict_async(backend_url: str, thread_id: str) -> None:
     async def main() -> None:
         gate = Gate()
