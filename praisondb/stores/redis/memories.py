@@ -47,7 +47,7 @@ from .._memories import (
     same_content,
     scope_name,
 )
-from .codec import dumps, hash_tag, to_us
+from .codec import DELETE_IF_EQUAL, dumps, hash_tag, to_us
 from .core import RedisCore
 
 T = TypeVar("T")
@@ -133,11 +133,39 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 return ids
 """
 
-# ARGV: prefix term* -> {documents, total length, {id, "tf length", ...} per term}
+# ARGV: prefix limit k1 b term* -> {id, score, record}* of the best ``limit``, best first:
+# BM25 exactly as praisondb.core.ranking computes it (same operations, same order), over
+# the query terms' postings only; ties: the larger id (the newer, for time-ordered ids).
 SEARCH = """
-local result = {redis.call('HLEN', KEYS[1]), redis.call('HGET', KEYS[5], 'total') or '0'}
-for i = 2, #ARGV do
-  result[#result + 1] = redis.call('HGETALL', ARGV[1] .. ARGV[i])
+local n = redis.call('HLEN', KEYS[1])
+if n == 0 then return {} end
+local average = tonumber(redis.call('HGET', KEYS[5], 'total') or '0') / n
+local k1, b = tonumber(ARGV[3]), tonumber(ARGV[4])
+local scores = {}
+for i = 5, #ARGV do
+  local flat = redis.call('HGETALL', ARGV[1] .. ARGV[i])
+  local df = #flat / 2
+  if df > 0 then
+    local weight = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+    for j = 1, #flat, 2 do
+      local tf, length = string.match(flat[j + 1], '(%d+) (%d+)')
+      tf, length = tonumber(tf), tonumber(length)
+      local norm = 1.0 - b + b * (average > 0 and length / average or 1.0)
+      scores[flat[j]] = (scores[flat[j]] or 0.0) + weight * tf * (k1 + 1.0) / (tf + k1 * norm)
+    end
+  end
+end
+local ranked = {}
+for id, score in pairs(scores) do ranked[#ranked + 1] = {id, score} end
+table.sort(ranked, function(x, y)
+  if x[2] ~= y[2] then return x[2] > y[2] end
+  return x[1] > y[1]
+end)
+local result = {}
+for i = 1, math.min(tonumber(ARGV[2]), #ranked) do
+  result[#result + 1] = ranked[i][1]
+  result[#result + 1] = string.format('%.17g', ranked[i][2])
+  result[#result + 1] = redis.call('HGET', KEYS[1], ranked[i][1])
 end
 return result
 """
@@ -175,8 +203,10 @@ class RedisMemoriesMixin(RedisCore):
     _memory_delete: Any
     _memory_clear: Any
     _memory_search: Any
+    _memory_scopes_known: set[str]
 
     def _register_memory_scripts(self) -> None:
+        self._memory_scopes_known = set()
         self._memory_add = self._client.register_script(ADD)
         self._memory_delete = self._client.register_script(DELETE)
         self._memory_clear = self._client.register_script(CLEAR)
@@ -214,12 +244,8 @@ class RedisMemoriesMixin(RedisCore):
             for chunk in _chunks(list(ids)):
                 pipe = self._client.pipeline(transaction=False)
                 for memory_id in chunk:
-                    pipe.get(self._memory_pointer(memory_id))
-                owners = pipe.execute()
-                pipe = self._client.pipeline(transaction=False)
-                for memory_id, owner in zip(chunk, owners, strict=True):
-                    if owner is not None and _text(owner) == name:
-                        pipe.delete(self._memory_pointer(memory_id))
+                    pointer = self._memory_pointer(memory_id)
+                    pipe.execute_command("EVAL", DELETE_IF_EQUAL, 1, pointer, name)
                 pipe.execute()
 
         if ids:
@@ -229,7 +255,9 @@ class RedisMemoriesMixin(RedisCore):
         """Pointers and the scope set first: a crash after them only means NotFound."""
 
         def run() -> None:
-            self._client.sadd(self._memory_scopes(), name)
+            if name not in self._memory_scopes_known:
+                self._client.sadd(self._memory_scopes(), name)
+                self._memory_scopes_known.add(name)
             for chunk in _chunks(list(items)):
                 pipe = self._client.pipeline(transaction=False)
                 for item in chunk:
@@ -360,30 +388,15 @@ class RedisMemoriesMixin(RedisCore):
         if not terms or limit <= 0:
             return []
         name = scope_name(scope, owner)
-        args = [self._memory_base(name) + "t:", *terms]
-        raw = self._call(
-            "search memories", lambda: self._memory_search(self._memory_keys(name), args)
-        )
-        documents, total = int(raw[0]), int(raw[1])
-        if documents == 0:
-            return []
-        postings: list[dict[str, tuple[int, int]]] = []
-        for flat in raw[2:]:
-            posting: dict[str, tuple[int, int]] = {}
-            for i in range(0, len(flat), 2):
-                frequency, size = _text(flat[i + 1]).split()
-                posting[_text(flat[i])] = (int(frequency), int(size))
-            postings.append(posting)
-        average = total / documents
-        weights = [ranking.idf(documents, len(p)) for p in postings]
-        scores: dict[str, float] = {}
-        for posting, weight in zip(postings, weights, strict=True):
-            for memory_id, (tf, length) in posting.items():
-                gained = ranking.term_score(tf, length, average, weight)
-                scores[memory_id] = scores.get(memory_id, 0.0) + gained
-        best = sorted(scores.items(), key=lambda pair: (-pair[1], _reverse(pair[0])))[:limit]
-        items = {m.id: m for m in self._read_items(name, [memory_id for memory_id, _ in best])}
-        return [(items[memory_id], rank) for memory_id, rank in best if memory_id in items]
+        args = [self._memory_base(name) + "t:", str(limit), repr(ranking.K1), repr(ranking.B)]
+        args += terms
+        keys = self._memory_keys(name)
+        raw = self._call("search memories", lambda: self._memory_search(keys, args))
+        return [
+            (memory_from_record(_loads(raw[i + 2])), float(raw[i + 1]))
+            for i in range(0, len(raw), 3)
+            if raw[i + 2] is not None
+        ]
 
     def put_memories(self, items: Sequence[MemoryItem]) -> int:
         """A few round trips per batch: the pointers read in one pipeline, memories moving
@@ -418,11 +431,6 @@ class RedisMemoriesMixin(RedisCore):
             return found
 
         return self._call("find memories", run)
-
-
-def _reverse(text: str) -> tuple[int, ...]:
-    """A sort key that orders strings descending (ties: the newer id first)."""
-    return tuple(-ord(c) for c in text)
 
 
 def _loads(body: bytes | str) -> dict[str, Any]:
