@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     MEMORY_STORES: tuple[type[MemoriesStore], ...] = (
         JsonFileStore,
         MemoryStore,
+        MongoStore,
         RedisStore,
+        SQLStore,
     )
     ANALYTICS_SINKS: tuple[type[AnalyticsSink], ...] = (ClickHouseSink,)
