@@ -31,16 +31,31 @@ if _TYPE_CHECKING:
     from .adapter import DbSessionAdapter
     from .agents.managed import CustomTool, ManagedAgent, ManagedConfig
     from .aio import AsyncDbSessionAdapter, AsyncPraisonDB, AsyncSession
+    from .aio.memory import AsyncMemory
+    from .core.memory import Memory
     from .core.session import Session
     from .facade import PraisonDB
-    from .model import Checkpoint, Event, Message, Page, Run, SessionInfo, Span, StateEntry
+    from .model import (
+        Checkpoint,
+        Event,
+        MemoryItem,
+        Message,
+        Page,
+        Run,
+        SessionInfo,
+        Span,
+        StateEntry,
+    )
+    from .server.remote_session import AsyncRemoteSession, RemoteSession
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ArchiveError",
     "AsyncDbSessionAdapter",
+    "AsyncMemory",
     "AsyncPraisonDB",
+    "AsyncRemoteSession",
     "AsyncSession",
     "BackendUnavailable",
     "Checkpoint",
@@ -56,11 +71,14 @@ __all__ = [
     "LockTimeout",
     "ManagedAgent",
     "ManagedConfig",
+    "Memory",
+    "MemoryItem",
     "Message",
     "NotFound",
     "Page",
     "PraisonDB",
     "PraisonDBError",
+    "RemoteSession",
     "Run",
     "SchemaOutOfDate",
     "Session",
@@ -77,7 +95,9 @@ __all__ = [
 
 _LAZY = {
     "AsyncDbSessionAdapter": ".aio",
+    "AsyncMemory": ".aio.memory",
     "AsyncPraisonDB": ".aio",
+    "AsyncRemoteSession": ".server.remote_session",
     "AsyncSession": ".aio",
     "Checkpoint": ".model",
     "CustomTool": ".agents.managed",
@@ -85,9 +105,12 @@ _LAZY = {
     "Event": ".model",
     "ManagedAgent": ".agents.managed",
     "ManagedConfig": ".agents.managed",
+    "Memory": ".core.memory",
+    "MemoryItem": ".model",
     "Message": ".model",
     "Page": ".model",
     "PraisonDB": ".facade",
+    "RemoteSession": ".server.remote_session",
     "Run": ".model",
     "Session": ".core.session",
     "SessionInfo": ".model",

@@ -19,20 +19,21 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from .errors import ValidationError
-from .model import Checkpoint, Message, Run, SessionInfo, Span, StateEntry
+from .model import Checkpoint, MemoryItem, Message, Run, SessionInfo, Span, StateEntry
 from .validation import (
     INT_MAX,
     check_id,
     check_json,
+    check_memory,
     check_message,
     check_metadata,
     check_scope,
 )
 
-Model = SessionInfo | Message | Run | Checkpoint | Span | StateEntry
-M = TypeVar("M", SessionInfo, Message, Run, Checkpoint, Span, StateEntry)
+Model = SessionInfo | Message | Run | Checkpoint | Span | StateEntry | MemoryItem
+M = TypeVar("M", SessionInfo, Message, Run, Checkpoint, Span, StateEntry, MemoryItem)
 
-_MODELS = (SessionInfo, Message, Run, Checkpoint, Span, StateEntry)
+_MODELS = (SessionInfo, Message, Run, Checkpoint, Span, StateEntry, MemoryItem)
 _FIELDS: dict[type, tuple[str, ...]] = {cls: tuple(f.name for f in fields(cls)) for cls in _MODELS}
 _TIMES: dict[type, frozenset[str]] = {
     cls: frozenset(f.name for f in fields(cls) if "datetime" in str(f.type)) for cls in _MODELS
@@ -242,4 +243,24 @@ def parse_state(record: Mapping[str, Any]) -> StateEntry:
         version=f.count("version", minimum=1),
         expires_at=f.opt_stamp("expires_at"),
         updated_at=f.stamp("updated_at"),
+    )
+
+
+def parse_memory(record: Mapping[str, Any]) -> MemoryItem:
+    """A long-term memory from an archive or export, every field checked."""
+    f = _Fields(record)
+    embedding = record.get("embedding")
+    return check_memory(
+        MemoryItem(
+            text=f.text("text"),
+            scope=f.text("scope"),
+            owner=f.ident("owner"),
+            importance=f.get("importance"),
+            relevance=f.get("relevance"),
+            quality=f.get("quality"),
+            metadata=f.mapping("metadata"),
+            embedding=embedding,
+            id=f.ident("id"),
+            created_at=f.stamp("created_at"),
+        )
     )

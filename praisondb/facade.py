@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
 from .analytics.facade import Analytics
 from .core.events import EventLog
+from .core.memory import Memory
 from .core.repositories import Checkpoints, Messages, Runs, Sessions, State
 from .core.session import Session
+from .core.session_memory import SessionMemory
 from .integrations.praisonai import LifecycleMixin
 from .stores import open_store
 from .stores.base import ConversationStore, StateStore
@@ -129,10 +133,33 @@ class PraisonDB(LifecycleMixin):
         return open_store(url, role, **options)
 
     def session(
-        self, session_id: str, user_id: str | None = None, agent: str | None = None
+        self,
+        session_id: str,
+        user_id: str | None = None,
+        agent: str | None = None,
+        *,
+        memory: SessionMemory = False,
     ) -> Session:
-        """The :class:`Session` ``session_id`` (created if it does not exist yet)."""
-        return Session(self, session_id, user_id=user_id, agent=agent)
+        """The :class:`Session` ``session_id`` (created if it does not exist yet).
+
+        ``memory=True`` (or a :class:`~praisondb.core.memory.Memory`) gives it
+        ``session.memory``, the user's long-term memories, and puts the best of them
+        in ``session.context()``."""
+        return Session(self, session_id, user_id=user_id, agent=agent, memory=memory)
+
+    def memory(
+        self,
+        quality_threshold: float = 0.0,
+        max_memories: int = 1000,
+        embed: Callable[[str], Sequence[float]] | None = None,
+        recency_half_life: timedelta = timedelta(days=30),
+    ) -> Memory:
+        """Long-term memory kept in the conversation store (README: Long-term memory).
+
+        Items scoring under ``quality_threshold`` (0..1) are not stored; past
+        ``max_memories`` per scope the lowest quality go first; ``embed(text) -> floats``
+        turns on vector search (cosine); recency halves every ``recency_half_life``."""
+        return Memory(self, quality_threshold, max_memories, embed, recency_half_life)
 
     @property
     def temp_state(self) -> StateStore:

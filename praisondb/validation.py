@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
 from .errors import ValidationError
-from .model import ROLES, Message
+from .model import ROLES, MemoryItem, Message
 
 MAX_ID_LENGTH = 255
 MAX_SCOPE_LENGTH = 320
@@ -296,3 +297,80 @@ def _coerce(value: Any, depth: int) -> Any:
 def _safe_text(text: str) -> str:
     """Lone surrogates replaced by U+FFFD (a valid pair is joined into its character)."""
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+# -- long-term memory ------------------------------------------------------------------
+
+MAX_MEMORY_TEXT = 16_000
+"""Characters in one memory (at most 64,000 bytes of UTF-8: fits every store's text column)."""
+MAX_DIMENSIONS = 16_384
+"""Numbers in one embedding vector."""
+
+
+def check_unit(value: object, what: str) -> float:
+    """A number (not a bool) in 0..1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(f"{what} must be a number in 0..1, not {type(value).__name__}")
+    number = float(value)
+    if not 0.0 <= number <= 1.0:  # NaN fails too
+        raise ValidationError(f"{what} must be in 0..1, not {number!r}")
+    return number
+
+
+def check_vector(value: object) -> list[float]:
+    """What an ``embed`` function returned, as a list of finite floats."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise ValidationError(
+            f"embed must return a sequence of numbers, not {type(value).__name__}"
+        )
+    if not 0 < len(value) <= MAX_DIMENSIONS:
+        raise ValidationError(
+            f"embed returned {len(value)} numbers; a vector has 1..{MAX_DIMENSIONS}"
+        )
+    vector: list[float] = []
+    for number in value:
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise ValidationError(
+                f"embed must return numbers only, not {type(number).__name__}: fix the "
+                "function passed as db.memory(embed=...)"
+            )
+        if not math.isfinite(number):
+            raise ValidationError("embed returned NaN or infinity; vectors must be finite")
+        vector.append(float(number))
+    return vector
+
+
+def check_memory_text(text: object) -> str:
+    """One memory's text: non-blank, no NUL, at most MAX_MEMORY_TEXT characters."""
+    if not isinstance(text, str):
+        raise ValidationError(f"memory text must be a string, not {type(text).__name__}")
+    if not text.strip():
+        raise ValidationError("memory text must not be empty")
+    if len(text) > MAX_MEMORY_TEXT:
+        raise ValidationError(
+            f"memory text is {len(text)} characters long; the limit is {MAX_MEMORY_TEXT}: "
+            "keep a memory to one fact"
+        )
+    if "\x00" in text:
+        raise ValidationError("memory text must not contain NUL characters")
+    check_text(text, "memory text")
+    return text
+
+
+def check_memory(item: MemoryItem) -> MemoryItem:
+    """Every field of a memory from outside (an import, a copy); metadata normalised."""
+    if not isinstance(item, MemoryItem):
+        raise ValidationError(f"expected a MemoryItem, not {type(item).__name__}")
+    check_memory_text(item.text)
+    if item.scope not in ("user", "agent", "app"):
+        raise ValidationError(f"memory scope must be user, agent or app, not {item.scope!r}")
+    check_id(item.owner, f"{item.scope} id")
+    check_id(item.id, "memory id")
+    for name in ("importance", "relevance", "quality"):
+        check_unit(getattr(item, name), name)
+    item.metadata = check_metadata(item.metadata)
+    if item.embedding is not None:
+        item.embedding = check_vector(item.embedding)
+    if not isinstance(item.created_at, datetime) or item.created_at.tzinfo is None:
+        raise ValidationError("memory created_at must be a timezone-aware datetime")
+    return item

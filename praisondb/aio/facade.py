@@ -9,11 +9,13 @@ network; the stores open on the first awaited call.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from ..analytics.facade import Analytics
 from ..core.events import EventLog
+from ..core.session_memory import SessionMemory
 from ..errors import DatabaseClosed
 from ..facade import PraisonDB
 from ..stores import async_io, open_store
@@ -29,6 +31,7 @@ from .faces import (
     AsyncSessions,
     AsyncState,
 )
+from .memory import AsyncMemory
 
 T = TypeVar("T")
 
@@ -160,10 +163,31 @@ class AsyncPraisonDB(AsyncLifecycle, Closing):
 
     # -- the rest of the facade -------------------------------------------------------------
     async def session(
-        self, session_id: str, user_id: str | None = None, agent: str | None = None
+        self,
+        session_id: str,
+        user_id: str | None = None,
+        agent: str | None = None,
+        *,
+        memory: SessionMemory = False,
     ) -> AsyncSession:
-        """The :class:`AsyncSession` ``session_id`` (created if it does not exist yet)."""
-        return AsyncSession(await self.run(self._core.session, session_id, user_id, agent), self)
+        """The :class:`AsyncSession` ``session_id`` (created if it does not exist yet);
+        ``memory=`` as in :meth:`praisondb.PraisonDB.session`."""
+        if isinstance(memory, AsyncMemory):
+            memory = memory.sync
+        found = await self.run(self._core.session, session_id, user_id, agent, memory=memory)
+        return AsyncSession(found, self)
+
+    def memory(
+        self,
+        quality_threshold: float = 0.0,
+        max_memories: int = 1000,
+        embed: Callable[[str], Sequence[float]] | None = None,
+        recency_half_life: timedelta = timedelta(days=30),
+    ) -> AsyncMemory:
+        """Long-term memory (:meth:`praisondb.PraisonDB.memory`), awaited; no I/O here."""
+        return AsyncMemory(
+            self._core.memory(quality_threshold, max_memories, embed, recency_half_life), self
+        )
 
     @property
     def analytics(self) -> Analytics | None:

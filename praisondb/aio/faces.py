@@ -26,6 +26,7 @@ from ..integrations.praisonai import LifecycleMixin
 from ..model import Content, Message, SessionInfo
 from .context import SessionContext, SyncContext
 from .face import Face, Runner, awaited, direct, iterated, returning, returning_optional
+from .memory import AsyncMemory
 
 
 class AsyncSessions(Face[Sessions]):
@@ -170,6 +171,7 @@ class AsyncSession(Face[Session], SessionContext):
     analyse = awaited(Session.analyse)
     build_context = awaited(Session.build_context)
     context = awaited(Session.context)
+    recall = awaited(Session.recall)
     update_preference = awaited(Session.update_preference)
     preferences = awaited(Session.preferences)
     checkpoint = awaited(Session.checkpoint)
@@ -233,6 +235,11 @@ class AsyncSession(Face[Session], SessionContext):
     def temp(self) -> AsyncStateView:
         """This process's scratch state for the session, never persisted."""
         return _view(self._sync.temp, self._runner)
+
+    @property
+    def memory(self) -> AsyncMemory:
+        """The user's long-term memories (``db.session(..., memory=True)``)."""
+        return AsyncMemory(self._sync.memory, self._runner)
 
     @property
     def shared_state(self) -> AsyncStateView:

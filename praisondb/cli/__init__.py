@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Write sessions and state from SOURCE to an archive FILE (JSON Lines, .gz to compress).",
     ),
     "import": ("transfer:import_command", "Load an archive FILE into TARGET."),
+    "keys": ("keys:keys", "Create, list and revoke the API keys `praisondb serve` accepts."),
     "serve": (
         "serve:serve_command",
         "Serve sessions, messages and state over HTTP (clients use praisondb+http://HOST:PORT).",

@@ -9,6 +9,7 @@ import click
 
 from ..errors import ConfigError
 from .options import DATABASE_URL_ENV
+from .serve_security import app_options, security_options
 
 
 def serve(
@@ -21,6 +22,7 @@ def serve(
     max_body: int | None = None,
     auto_migrate: bool = False,
     uvicorn_options: dict[str, Any] | None = None,
+    **security: Any,
 ) -> None:
     """Serve ``database_url`` (and the other stores) over HTTP until interrupted."""
     try:
@@ -36,10 +38,19 @@ def serve(
     db = PraisonDB(database_url, state_url, analytics_url, auto_migrate=auto_migrate)
     try:
         db.ping()
-        app = create_app(db, max_body_bytes=max_body or DEFAULT_MAX_BODY)
+        app = create_app(
+            db, max_body_bytes=max_body or DEFAULT_MAX_BODY, **app_options(db, host, **security)
+        )
         options = dict(uvicorn_options or {})
         fd = options.pop("fd", None)
-        config = uvicorn.Config(app, host=host, port=port, log_level="info", **options)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=False,  # serversec's access log (auth.py) leaves out query strings
+            **options,
+        )
         server = uvicorn.Server(config)
         if fd is None:
             server.run()
@@ -78,6 +89,7 @@ def serve(
 )
 @click.option("--ssl-certfile", help="TLS certificate (PEM), passed to uvicorn.")
 @click.option("--ssl-keyfile", help="TLS private key (PEM), passed to uvicorn.")
+@security_options
 def serve_command(
     database_url: str | None,
     state_url: str | None,
@@ -89,6 +101,7 @@ def serve_command(
     fd: int | None,
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
+    **security: Any,
 ) -> None:
     """Serve sessions, messages and state over HTTP (clients use praisondb+http://HOST:PORT).
 
@@ -105,4 +118,5 @@ def serve_command(
         max_body=max_body,
         auto_migrate=auto_migrate,
         uvicorn_options=passed,
+        **security,
     )

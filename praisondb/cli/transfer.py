@@ -226,7 +226,8 @@ def _print_transfer(report: TransferReport) -> None:
         click.echo(f"  messages: moved {report.messages_copied:,} in {report.elapsed:.1f}s{rate}")
     click.echo(
         f"  runs {report.runs_copied:,}, checkpoints {report.checkpoints_copied:,}, "
-        f"spans {report.spans_copied:,}, state entries {report.state_copied:,}"
+        f"spans {report.spans_copied:,}, state entries {report.state_copied:,}, "
+        f"memories {report.memories_copied:,}"
     )
     if report.bytes is not None:
         click.echo(f"  bytes: {report.bytes:,} ({_human(report.bytes)}) as archive JSON")
@@ -257,7 +258,8 @@ def _print_verify(report: VerifyReport) -> None:
     click.echo(
         f"verify: {status}: {report.sessions_checked:,} sessions "
         f"({report.sessions_different:,} differ), {report.messages_checked:,} messages, "
-        f"{report.state_checked:,} state entries ({report.state_different:,} differ)"
+        f"{report.state_checked:,} state entries ({report.state_different:,} differ), "
+        f"{report.memories_checked:,} memories ({report.memories_different:,} differ)"
     )
     for note in report.notes:
         click.echo(f"  note: {note}")
@@ -267,6 +269,8 @@ def _print_verify(report: VerifyReport) -> None:
         click.echo(f"  ... and {report.sessions_different - len(report.differences):,} more")
     for text in report.state_differences:
         click.echo(f"  state {text}")
+    for text in report.memory_differences:
+        click.echo(f"  {text}")
 
 
 def _human(size: int) -> str:

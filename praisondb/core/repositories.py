@@ -48,6 +48,7 @@ from .batches import already_stored, as_message
 from .events import EventLog, message_event
 from .export import export_session, import_session
 from .lock_names import LOCK_SCOPE, session_lock_name
+from .memory import memories_store
 from .tokens import verify_token
 
 if TYPE_CHECKING:
@@ -237,12 +238,16 @@ class Sessions:
         dry_run: bool = False,
         user_id: str | None = None,
         agent: str | None = None,
+        memories: bool = False,
     ) -> int:
         """Delete whole sessions (messages, runs, checkpoints, state, lock record) not
         updated for ``older_than``; returns how many were (or, with ``dry_run``, would be)
-        deleted."""
+        deleted. ``memories=True`` (with ``user_id``) also removes that user's long-term
+        memories (not counted in the result)."""
         if not isinstance(older_than, timedelta) or older_than <= timedelta(0):
             raise ValidationError(f"older_than must be a positive timedelta, not {older_than!r}")
+        if memories is not False and (memories is not True or user_id is None):
+            raise ValidationError("memories=True removes one user's memories: pass user_id= too")
         cutoff = utcnow() - older_than
         doomed = [
             info.id for info in self.iterate(user_id=user_id, agent=agent, updated_before=cutoff)
@@ -253,6 +258,8 @@ class Sessions:
         for session_id in doomed:
             if self.delete(session_id):
                 count += 1
+        if memories and user_id is not None:
+            memories_store(self._db).delete_memories("user", check_id(user_id, "user_id"))
         return count
 
     def verify_token(self, token: str, secret: str | bytes) -> str:

@@ -38,6 +38,7 @@ from .arguments import TTL
 from .copies import VERSION_LABEL, Version, chunks, copy_of, parse_version
 from .locks import DEFAULT_LEASE, Lease, session_lock_name
 from .multiagent import MultiAgentSession, attributed, by_agent
+from .session_memory import MemorySession, SessionMemory
 from .state_view import StateView
 from .tokens import DEFAULT_TTL, issue_token
 
@@ -54,7 +55,7 @@ PREFERENCE_PREFIX = "pref:"
 Summary = str | Callable[[list[Message]], str]
 
 
-class Session(MultiAgentSession, SessionAnalysis):
+class Session(MultiAgentSession, SessionAnalysis, MemorySession):
     """A conversation with its history, scoped state, checkpoints and branches.
 
     Get one with ``db.session(session_id, user_id=None, agent=None)`` (get-or-create).
@@ -69,6 +70,7 @@ class Session(MultiAgentSession, SessionAnalysis):
         agent: str | None = None,
         *,
         info: SessionInfo | None = None,
+        memory: SessionMemory = False,
     ) -> None:
         self._db = db
         self.info = info or db.sessions.get_or_create(session_id, user_id=user_id, agent=agent)
@@ -77,6 +79,7 @@ class Session(MultiAgentSession, SessionAnalysis):
         self.agent = self.info.agent or agent
         self._pending: list[Message] = []
         self._leases: list[Lease] = []
+        self._bind_memory(memory)
 
     def __repr__(self) -> str:
         return f"Session({self.id!r}, user_id={self.user_id!r}, agent={self.agent!r})"
@@ -197,12 +200,15 @@ class Session(MultiAgentSession, SessionAnalysis):
         return found[0] if found else None
 
     def context(self, last: int = 20) -> list[Message]:
-        """What to send a model: the summary of older turns (if any), then the last N messages."""
+        """What to send a model: with ``memory=True`` first a system message of the user's
+        best memories (not stored; see :meth:`recall`), then the summary of older turns
+        (if any), then the last N messages."""
         window = self.history(last=last)
         summary = self.summary
         if summary is not None and all(m.seq != summary.seq for m in window):
-            return [summary, *window]
-        return window
+            window = [summary, *window]
+        remembered = self._memory_message(window)
+        return window if remembered is None else [remembered, *window]
 
     # -- state ------------------------------------------------------------------------
     @property
@@ -491,7 +497,7 @@ class Session(MultiAgentSession, SessionAnalysis):
             session_id=session_id,
             praisondb_previous=self.id,
         )
-        nxt = Session(self._db, successor.id, info=successor)
+        nxt = Session(self._db, successor.id, info=successor, memory=self._memory or False)
         if text:
             nxt.add(
                 "system", text, {SUMMARY: {"previous_id": self.id, "through_seq": info.last_seq}}

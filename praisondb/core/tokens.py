@@ -1,8 +1,8 @@
 """Signed session tokens: hand a client a session id it cannot forge or keep forever.
 
 Format: ``<payload>.<signature>``, both unpadded base64url. The payload is JSON
-``{"v": 1, "sid": ..., "uid": ..., "iat": ..., "exp": ...}`` (times in whole epoch
-seconds); the signature is HMAC-SHA256 over the payload's base64 text, so what is
+``{"v": 1, "sid": ..., "uid": ..., "tnt": ..., "iat": ..., "exp": ...}`` (times in whole
+epoch seconds; ``tnt``, the server tenant the session belongs to, only when given); the signature is HMAC-SHA256 over the payload's base64 text, so what is
 verified is exactly what was signed. Comparison is constant-time. No state is kept:
 revoking one token before it expires means rotating the secret (or deleting the
 session).
@@ -29,7 +29,8 @@ CLOCK_SKEW_SECONDS = 5
 """Tokens issued this far in the future (another host's clock) are still accepted."""
 
 
-def _secret_bytes(secret: str | bytes) -> bytes:
+def check_secret(secret: str | bytes) -> bytes:
+    """The secret as bytes; ValidationError when it is too short to sign with."""
     if isinstance(secret, str):
         check_text(secret, "token secret")
     raw = secret.encode("utf-8") if isinstance(secret, str) else secret
@@ -58,9 +59,11 @@ def issue_token(
     *,
     ttl: float | timedelta = DEFAULT_TTL,
     user_id: str | None = None,
+    tenant: str | None = None,
     now: float | None = None,
 ) -> str:
-    """A token naming ``session_id`` (and ``user_id``) that expires after ``ttl``."""
+    """A token naming ``session_id`` (and ``user_id``, and the ``praisondb serve`` tenant
+    it belongs to) that expires after ``ttl``."""
     check_id(session_id)
     seconds = check_ttl(ttl, "token ttl")
     issued = int(clock.time() if now is None else now)
@@ -72,13 +75,15 @@ def issue_token(
     }
     if user_id is not None:
         claims["uid"] = user_id
+    if tenant is not None:
+        claims["tnt"] = check_id(tenant, "tenant")
     payload = _b64(orjson.dumps(claims))
-    return f"{payload}.{_sign(payload, _secret_bytes(secret))}"
+    return f"{payload}.{_sign(payload, check_secret(secret))}"
 
 
 def read_token(token: str, secret: str | bytes, *, now: float | None = None) -> dict[str, Any]:
     """Verify ``token`` and return its claims; raises InvalidToken or TokenExpired."""
-    key = _secret_bytes(secret)
+    key = check_secret(secret)
     if not isinstance(token, str) or token.count(".") != 1:
         raise InvalidToken("malformed session token")
     payload, signature = token.split(".")
@@ -114,4 +119,11 @@ def verify_token(token: str, secret: str | bytes, *, now: float | None = None) -
     return str(read_token(token, secret, now=now)["sid"])
 
 
-__all__ = ["InvalidToken", "TokenExpired", "issue_token", "read_token", "verify_token"]
+__all__ = [
+    "InvalidToken",
+    "TokenExpired",
+    "check_secret",
+    "issue_token",
+    "read_token",
+    "verify_token",
+]

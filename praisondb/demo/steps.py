@@ -1,5 +1,6 @@
-"""The demo's steps: a stored conversation resumed by a second process, a managed agent,
-and the analytics report of everything they logged.
+"""The demo's steps: a stored conversation resumed by a second process, a fact it taught
+remembered by a new session, a managed agent, and the analytics report of everything
+they logged.
 
 Each feature area adds its step to ``DEMO_STEPS``; everything lives in one directory.
 """
@@ -18,6 +19,7 @@ from ..analytics.report import text_report
 from ..errors import ValidationError
 from .context import DemoContext, print_history
 from .managed import managed_agent_step
+from .memory_step import memory_step
 
 SESSION_ID = "demo:support"
 
@@ -90,6 +92,7 @@ def demo_report_step(ctx: DemoContext) -> None:
 
 DEMO_STEPS: list[Callable[[DemoContext], None]] = [
     conversation_step,
+    memory_step,
     managed_agent_step,
     demo_report_step,
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -26,7 +26,8 @@ from ..errors import PraisonDBError
 from ..facade import PraisonDB
 from . import records, sessions, state
 from ._http import Context, call, context, error_response, json
-from .auth import Authenticator
+from .agents import agent_routes
+from .auth import Authenticator, middleware
 from .tenancy import Tenancy
 from .wire import CLOCK_HEADER, route_path
 
@@ -132,12 +133,14 @@ def create_app(
     auth: Authenticator | None = None,
     agents: Mapping[str, Callable[..., Any]] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY,
+    cors_origins: Sequence[str] = (),
 ) -> Starlette:
     """The application serving ``db``. ``auth=None``: every caller is the ``default``
     tenant (a private network, or a proxy that authenticates). ``agents`` are mounted
     by the auth/agents layer under ``/agents/{name}``; this core leaves them alone."""
     app = Starlette(
-        routes=list(ROUTES),
+        routes=[*ROUTES, *agent_routes(dict(agents or {}), auth)],
+        middleware=middleware(auth, tuple(cors_origins)),  # serversec: auth, CORS, access log
         exception_handlers={PraisonDBError: _typed_error, Exception: _unexpected},
     )
     app.state.praisondb = Context(db, Tenancy(shared=auth is not None), max_body_bytes)

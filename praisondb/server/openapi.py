@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from ..model import Checkpoint, Message, Run, SessionInfo, Span, StateEntry
+from .openapi_auth import with_auth
 
 VERSION = "1"
 
@@ -397,20 +398,21 @@ def document(routes: list[Any]) -> dict[str, Any]:
             },
         }
         paths.setdefault(path, {})[method.lower()] = op
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "praisondb server",
-            "version": VERSION,
-            "description": "Sessions, messages, runs, spans, checkpoints and state of one "
-            "praisondb database (praisondb serve). Clients: praisondb+http:// URLs.",
-        },
-        "paths": paths,
-        "components": {
-            "schemas": SCHEMAS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-    }
+    return with_auth(  # serversec: keys, tokens, agents (openapi_auth.py)
+        {
+            "openapi": "3.1.0",
+            "info": {
+                "title": "praisondb server",
+                "version": VERSION,
+                "description": "Sessions, messages, runs, spans, checkpoints and state of one "
+                "praisondb database (praisondb serve). Clients: praisondb+http:// URLs.",
+            },
+            "paths": paths,
+            "components": {
+                "schemas": SCHEMAS,
+            },
+        }
+    )
 
 
 def dumps(routes: list[Any]) -> bytes:

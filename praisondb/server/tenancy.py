@@ -31,6 +31,9 @@ from ..validation import MAX_ID_LENGTH, MAX_SCOPE_LENGTH
 from .auth import Principal
 
 DEFAULT_TENANT = "default"
+RESERVED_SCOPE = "praisondb.keys"
+"""The state scope the server keeps for itself (API keys, see keys.py); no route reads or
+writes it, for any tenant."""
 M = TypeVar("M", SessionInfo, Message, Run, Checkpoint, Span)
 
 _ID_FIELDS: dict[type, tuple[str, ...]] = {
@@ -130,6 +133,8 @@ class Tenancy:
 
     # -- state scopes ---------------------------------------------------------------
     def scope(self, principal: Principal, scope: str) -> str:
+        if _reserved(scope):  # serversec: the API keys live there
+            raise NotFound(f"state scope {scope!r} not found")
         if principal.session_id is not None and scope != f"session:{principal.session_id}":
             raise NotFound(f"state scope {scope!r} not found")
         if _is_default(principal):
@@ -142,6 +147,8 @@ class Tenancy:
         return stored
 
     def own_scope(self, principal: Principal, stored: str) -> str | None:
+        if _reserved(stored):
+            return None
         if _is_default(principal):
             mine: str | None = None if self.shared and stored.startswith("tenant:") else stored
         else:
@@ -158,6 +165,8 @@ class Tenancy:
         return None if scope is None else dataclasses.replace(entry, scope=scope)
 
     def entry_in(self, principal: Principal, entry: StateEntry) -> StateEntry:
+        if _reserved(entry.scope):
+            raise NotFound(f"state scope {entry.scope!r} not found")
         if self.plain(principal):
             return entry
         return dataclasses.replace(entry, scope=self.scope(principal, entry.scope))
@@ -167,6 +176,10 @@ class Tenancy:
         if principal.session_id is not None:
             return self.scope(principal, f"session:{principal.session_id}")
         return None if _is_default(principal) else f"tenant:{principal.tenant}:"
+
+
+def _reserved(scope: str) -> bool:
+    return scope == RESERVED_SCOPE or scope.startswith(RESERVED_SCOPE + ":")
 
 
 def _is_default(principal: Principal) -> bool:

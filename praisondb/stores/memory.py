@@ -18,6 +18,7 @@ from ..options import AUTO_MIGRATE, OptionTable
 from ..urls import StoreURL
 from ..validation import INT_MAX, INT_MIN, incr_overflow
 from ._kit import check_version, newest, page_sessions, scan_sorted_keys, select_sessions
+from ._memories import MemoryTable, TableMemories
 from .base import (
     UNSET,
     Capability,
@@ -68,7 +69,7 @@ class _StateTable(dict[tuple[str, str], StateEntry]):
             del self.keys_by_scope[item[0]]
 
 
-class MemoryStore:
+class MemoryStore(TableMemories):
     capabilities: frozenset[Capability] = frozenset()
     async_io = "inline"
     """No I/O: the async face calls it straight from its greenlets."""
@@ -84,6 +85,7 @@ class MemoryStore:
         self._spans: dict[str, Span] = {}
         self._checkpoints: dict[str, Checkpoint] = {}
         self._state = _StateTable()
+        self._memories = MemoryTable()
         self._tokens: dict[tuple[str, str], str] = {}
         """The write token of each entry's last set/incr (see StateStore.set_entry)."""
 

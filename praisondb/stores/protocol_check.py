@@ -12,7 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .base import AnalyticsSink, BulkSessionLoader, ConversationStore, StateStore
+    from .base import (
+        AnalyticsSink,
+        BulkSessionLoader,
+        ConversationStore,
+        MemoriesStore,
+        StateStore,
+    )
     from .clickhouse import ClickHouseSink
     from .http.store import HttpStore
     from .jsonfiles.store import JsonFileStore
@@ -38,4 +44,11 @@ if TYPE_CHECKING:
         SQLStore,
     )
     BULK_LOADERS: tuple[type[BulkSessionLoader], ...] = (MemoryStore, SQLStore)
+    MEMORY_STORES: tuple[type[MemoriesStore], ...] = (
+        JsonFileStore,
+        MemoryStore,
+        MongoStore,
+        RedisStore,
+        SQLStore,
+    )
     ANALYTICS_SINKS: tuple[type[AnalyticsSink], ...] = (ClickHouseSink,)

@@ -10,6 +10,7 @@ from typing import Any
 from ..model import StateEntry, utcnow
 from ..stores.base import StateStore
 from ._endpoints import Endpoint, is_reserved_scope, open_endpoint
+from ._memories import check_memories, iter_memories, memories_of, memory_scopes, write_memories
 from ._plan import (
     DEFAULT_BATCH_SIZE,
     check_common,
@@ -32,7 +33,14 @@ from ._reports import (
 from ._sources import ArchiveSession, StoreSession
 from ._sync import SessionSyncer, SyncOptions, state_equal
 from ._verify import CompareOptions, check_one, iter_entries, state_problem
-from .archive import ArchiveError, ArchiveReader, ArchiveScan, ArchiveWriter, SessionBlock
+from .archive import (
+    ArchiveError,
+    ArchiveReader,
+    ArchiveScan,
+    ArchiveWriter,
+    MemoryBatch,
+    SessionBlock,
+)
 
 
 def verify_archive(
@@ -52,6 +60,9 @@ def verify_archive(
             if exclude and item.info.id in exclude:
                 continue
             check_one(ArchiveSession(item), tgt, options, None, report, tracker)
+            continue
+        if isinstance(item, MemoryBatch):
+            check_memories(item, tgt.conversations, report)
             continue
         for entry in item:
             if is_reserved_scope(entry.scope):
@@ -131,6 +142,12 @@ def export(
                 scopes += shared_scopes(selection, users)
             for scope in scopes:
                 _export_state(src.state, scope, batch_size, writer, tracker)
+            memories = memories_of(src.conversations)
+            if memories is not None:
+                kept = memory_scopes(selection, users)
+                for items in iter_memories(memories, kept, batch_size):
+                    writer.write_memories(items)
+                    tracker.add(memories_copied=len(items))
             writer.close()
         except BaseException:
             writer.abort()
@@ -211,6 +228,9 @@ def import_(
                 report.sessions_seen += 1
                 if syncer.sync(ArchiveSession(item)) == "conflicting":
                     conflicting.add(item.info.id)
+                continue
+            if isinstance(item, MemoryBatch):
+                write_memories(tgt.conversations, item, tracker, dry_run=dry_run)
                 continue
             changed = [
                 entry

@@ -64,14 +64,21 @@ class VerifyReport:
     messages_checked: int = 0
     state_checked: int = 0
     state_different: int = 0
+    memories_checked: int = 0
+    memories_different: int = 0
     differences: list[SessionDiff] = field(default_factory=list)
     state_differences: list[str] = field(default_factory=list)
+    memory_differences: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     elapsed: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return self.sessions_different == 0 and self.state_different == 0
+        return (
+            self.sessions_different == 0
+            and self.state_different == 0
+            and self.memories_different == 0
+        )
 
     def add_difference(self, diff: SessionDiff) -> None:
         self.sessions_different += 1
@@ -82,6 +89,11 @@ class VerifyReport:
         self.state_different += 1
         if len(self.state_differences) < MAX_LISTED:
             self.state_differences.append(text)
+
+    def add_memory_difference(self, text: str) -> None:
+        self.memories_different += 1
+        if len(self.memory_differences) < MAX_LISTED:
+            self.memory_differences.append(text)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -108,6 +120,7 @@ class TransferReport:
     checkpoints_copied: int = 0
     spans_copied: int = 0
     state_copied: int = 0
+    memories_copied: int = 0
     bytes: int | None = None
     """Size of the records as archive JSON: what an export writes or an import reads, and
     what a dry run plans to move. None for a real copy: between two stores the bytes on

@@ -26,6 +26,7 @@ from ._endpoints import (
     refuse_self_copy,
     same_state_store,
 )
+from ._memories import compare_memories, copy_memories, memory_scopes
 from ._plan import (
     DEFAULT_BATCH_SIZE,
     Position,
@@ -299,6 +300,17 @@ def copy(
                     scopes += shared_scopes(selection, users)
                 for one in scopes:
                     _copy_state(src.state, tgt.state, one, syncer, batch_size)
+            if report.resumed and selection.filtered:  # users of sessions copied before
+                listed = iter_sessions(src.conversations, selection, lower)
+                users.update(i.user_id for i, _ in listed if i.user_id is not None)
+            copy_memories(
+                src.conversations,
+                tgt.conversations,
+                memory_scopes(selection, users),
+                batch_size,
+                tracker,
+                dry_run=dry_run,
+            )
         except BaseException:  # Ctrl-C or an error: the re-run resumes from here
             keeper.save_on_abort()
             raise
@@ -462,5 +474,12 @@ def _verify_stores(
         else:
             for scope in scopes:
                 compare_all_state(src.state, tgt.state, scope, options.batch_size, report)
+    compare_memories(
+        src.conversations,
+        tgt.conversations,
+        memory_scopes(selection, users),
+        options.batch_size,
+        report,
+    )
     report.elapsed = time.perf_counter() - clock
     return report

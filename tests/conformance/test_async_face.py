@@ -335,9 +335,8 @@ def test_the_loop_is_never_blocked(backend_url: str, uid: str) -> None:
     where the bridge runs calls in greenlets on the loop itself; on worker threads the
     GIL's switching decides the lag, and only the appends are checked."""
     on_greenlets = async_io(parse_url(backend_url)) in ("driver", "inline")
-    limit = 2.0  # generous: the test machine may be shared and loaded
 
-    async def main() -> tuple[float, list[list[Message]]]:
+    async def main() -> tuple[float, float, list[list[Message]]]:
         async with opened(backend_url) as db:
             await db.ping()
             stop = asyncio.Event()
@@ -361,10 +360,15 @@ def test_the_loop_is_never_blocked(backend_url: str, uid: str) -> None:
             await tick
             stored = [await db.messages.list(f"{uid}-{i}") for i in range(200)]
         stamps = [started, *(t for t in ticks if t >= started), ended]
-        return max(b - a for a, b in itertools.pairwise(stamps)), stored
+        return max(b - a for a, b in itertools.pairwise(stamps)), ended - started, stored
 
-    gap, stored = run(main)
+    gap, total, stored = run(main)
     assert all([m.content for m in s] == [f"{n}" for n in range(10)] for s in stored)
     if on_greenlets:
+        # A core that held the loop runs all its tasks' calls without letting the ticker
+        # in: one stretch of nearly the whole run. Relative to the run, so a loaded
+        # machine, which stretches both, does not fail it by a scheduling pause.
         load = os.getloadavg()[0]
-        assert gap < limit, f"the loop stood still for {gap:.3f} s (load average {load:.1f})"
+        assert gap < max(0.75 * total, 0.5), (
+            f"the loop stood still for {gap:.3f} s of a {total:.3f} s run (load average {load:.1f})"
+        )

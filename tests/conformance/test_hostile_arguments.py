@@ -202,7 +202,43 @@ CALLS: dict[str, Call] = {
     "Session.token ttl": lambda db, s, v: db.session(s).token("secret", ttl=v),
     "Session.restore_version": lambda db, s, v: db.session(s).restore_version(v),
     "Session.save_version": lambda db, s, v: db.session(s).save_version(v),
+    # long-term memory
+    "memory quality_threshold": lambda db, s, v: db.memory(quality_threshold=v),
+    "memory max_memories": lambda db, s, v: db.memory(max_memories=v),
+    "memory embed": lambda db, s, v: db.memory(embed=v).add("x", user_id=s),
+    "memory recency_half_life": lambda db, s, v: db.memory(recency_half_life=v),
+    "memory.add text": lambda db, s, v: db.memory().add(v, user_id=s),
+    "memory.add user_id": lambda db, s, v: db.memory().add("x", user_id=v),
+    "memory.add agent": lambda db, s, v: db.memory().add("x", agent=v),
+    "memory.add app": lambda db, s, v: db.memory().add("x", app=v),
+    "memory.add importance": lambda db, s, v: db.memory().add("x", user_id=s, importance=v),
+    "memory.add relevance": lambda db, s, v: db.memory().add("x", user_id=s, relevance=v),
+    "memory.add metadata": lambda db, s, v: db.memory().add("x", user_id=s, metadata=v),
+    "memory.add id": lambda db, s, v: db.memory().add("x", user_id=s, id=v),
+    "memory.add scorer": lambda db, s, v: _scored(db, s, v),
+    "memory.search query": lambda db, s, v: db.memory().search(v, user_id=s),
+    "memory.search limit": lambda db, s, v: db.memory().search("x", user_id=s, limit=v),
+    "memory.search user_id": lambda db, s, v: db.memory().search("x", user_id=v),
+    "memory.list limit": lambda db, s, v: db.memory().list(user_id=s, limit=v),
+    "memory.list cursor": lambda db, s, v: db.memory().list(user_id=s, cursor=v),
+    "memory.list agent": lambda db, s, v: db.memory().list(agent=v),
+    "memory.count app": lambda db, s, v: db.memory().count(app=v),
+    "memory.get": lambda db, s, v: db.memory().get(v),
+    "memory.delete": lambda db, s, v: db.memory().delete(v),
+    "memory.clear": lambda db, s, v: db.memory().clear(user_id=v),
+    "memory.set_quality_scorer": lambda db, s, v: db.memory().set_quality_scorer(v),
+    "db.session memory": lambda db, s, v: db.session(s, user_id=s, memory=v).context(),
+    "Session.recall query": lambda db, s, v: db.session(s, user_id=s, memory=True).recall(v),
+    "Session.recall limit": lambda db, s, v: db.session(s, user_id=s, memory=True).recall(
+        "x", limit=v
+    ),
 }
+
+
+def _scored(db: PraisonDB, sid: str, value: Any) -> object:
+    memory = db.memory()
+    memory.set_quality_scorer(lambda item: value)
+    return memory.add("x", user_id=sid)
 
 
 def _span(db: PraisonDB, sid: str, attributes: dict[str, Any], name: Any = "span") -> None:

@@ -54,6 +54,9 @@ def test_rerunning_the_demo_counts_nothing_twice(tmp_path: Path) -> None:
 def _check_demo(out: str, tmp_path: Path) -> dict[str, int]:
     """The demo's output and what it stored agree; returns the analytics counts."""
     assert "second process resumed 'demo:support' at message 4 (order 1042)" in out
+    assert "remembered for u-42: 'Prefers a replacement over a refund" in out
+    remembered = out.split("a new session 'demo:support-later' starts its context with:")[1]
+    assert "- Prefers a replacement over a refund for damaged orders" in remembered
     assert "no ANTHROPIC_API_KEY" in out
     assert "second process resumed remote session" in out
     assert "checkpoint 'before-refund'" in out
@@ -62,6 +65,9 @@ def _check_demo(out: str, tmp_path: Path) -> dict[str, int]:
 
     with PraisonDB(f"sqlite:///{tmp_path / 'demo.db'}") as db:
         support = db.messages.list("demo:support")
+        assert [m.text for m in db.memory().list(user_id="u-42").items] == [
+            "Prefers a replacement over a refund for damaged orders"
+        ]
         assert [m.seq for m in support] == [1, 2, 3, 4, 5, 6]
         assert support[-1].content == "Done: replacement for order #1042 ships tomorrow."
         runs = db.runs.list("demo:managed")

@@ -17,11 +17,14 @@ from praisondb.aio.faces import (
     AsyncState,
     AsyncStateView,
 )
+from praisondb.aio.memory import AsyncMemory
 from praisondb.core.locks import Lease
+from praisondb.core.memory import Memory
 from praisondb.core.repositories import Checkpoints, Messages, Runs, Sessions, State
 from praisondb.core.session import Session
 from praisondb.core.state_view import StateView
 from praisondb.facade import PraisonDB
+from praisondb.server.remote_session import AsyncRemoteSession, RemoteSession
 
 PAIRS = [
     (Sessions, AsyncSessions),
@@ -33,6 +36,8 @@ PAIRS = [
     (Session, AsyncSession),
     (DbSessionAdapter, AsyncDbSessionAdapter),
     (PraisonDB, AsyncPraisonDB),
+    (Memory, AsyncMemory),
+    (RemoteSession, AsyncRemoteSession),
 ]
 STORES = {"conversations", "state_store", "temp_state"}
 """The stores themselves are sync objects: async code reaches them with ``db.run_sync``."""
@@ -75,6 +80,8 @@ HAND_WRITTEN = {
     "lock",  # Session.lock: returns an AsyncLease (no I/O), takes Session.lock's arguments
     "merge",  # takes an AsyncSession as well as an id
     "session",  # AsyncPraisonDB.session: awaited, returns an AsyncSession
+    "memory",  # AsyncPraisonDB.memory: returns an AsyncMemory (no I/O)
+    "bind",  # AsyncMemory.bind: returns an AsyncMemory (no I/O)
     "ping",
     "close",  # AsyncPraisonDB/AsyncDbSessionAdapter: close their own async resources
     "metadata",

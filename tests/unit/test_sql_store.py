@@ -15,7 +15,7 @@ from praisondb import ConfigError, Message, PraisonDB, Run
 from praisondb.stores import open_conversation_store
 from praisondb.stores.sql import engine as sql_engine
 from praisondb.stores.sql import types as sql_types
-from praisondb.stores.sql.schema import FLOOR_LAG, sessions
+from praisondb.stores.sql.schema import FLOOR_LAG, TABLES, sessions
 from praisondb.stores.sql.store import SQLStore
 from praisondb.urls import parse_url
 from tests.conftest import FakeClock
@@ -110,7 +110,7 @@ def test_four_byte_characters_and_exact_ids_on_mysql(mysql_url: str) -> None:  #
         " WHERE table_schema = DATABASE() AND table_name LIKE 'praisondb%'"
         " AND table_name <> 'praisondb_alembic_version'",
     )
-    assert len(collations) == 6
+    assert len(collations) == len(TABLES)
     assert {c for _, c in collations} == {sql_types.MYSQL_COLLATION}
 
 

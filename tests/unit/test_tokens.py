@@ -59,3 +59,12 @@ def test_weak_secrets_and_bad_ttls_are_refused() -> None:
 
 def test_invalid_token_is_a_validation_error() -> None:
     assert issubclass(TokenExpired, InvalidToken) and issubclass(InvalidToken, ValidationError)
+
+
+def test_a_token_may_name_its_server_tenant() -> None:
+    from praisondb.core.tokens import issue_token, read_token
+
+    secret = "tenant-claim-secret-0123456789"
+    claims = read_token(issue_token("s-1", secret, tenant="acme"), secret)
+    assert (claims["sid"], claims["tnt"]) == ("s-1", "acme")
+    assert "tnt" not in read_token(issue_token("s-1", secret), secret)

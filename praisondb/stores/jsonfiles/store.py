@@ -13,6 +13,8 @@ Layout under the root::
     sessions/<name>/{runs,spans,checkpoints}.jsonl   append-only, last record wins
     spans/orphans.jsonl            spans that belong to no session
     index/{runs,spans,checkpoints}/<name>.json   id -> session, for lookups by id
+    memories/<name>/items.jsonl    long-term memories of one scope (see jsonfiles.memories)
+    index/memories/<name>.json     memory id -> its scope's file
     state/<scope>/<key>.json       see jsonfiles_state
     locks/*.lock                   cross-process locks (kept: see LockTable)
     trash/                         deleted directories on their way out
@@ -95,6 +97,7 @@ from .files import (
     unlink_quietly,
 )
 from .log import IdCache, complete_batches, encode_batch, read_forward, read_ids, read_last
+from .memories import MemoryFiles
 from .records import RECORD_KINDS, RecordFiles
 from .state import StateFiles
 
@@ -109,7 +112,7 @@ _OPTIONS = OptionTable(
 _ID_CACHE_SESSIONS = 256
 
 
-class JsonFileStore(RecordFiles, StateFiles):
+class JsonFileStore(RecordFiles, StateFiles, MemoryFiles):
     capabilities: frozenset[Capability] = frozenset(
         {Capability.PERSISTENT, Capability.MULTI_PROCESS}
     )
@@ -126,6 +129,7 @@ class JsonFileStore(RecordFiles, StateFiles):
         self._ids = IdCache(_ID_CACHE_SESSIONS)
         self._open_root()
         self._locks = LockTable(self._fs.dir("locks"), self._lock_timeout)
+        self._init_memories()
 
     def _open_root(self) -> None:
         try:

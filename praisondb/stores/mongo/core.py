@@ -33,7 +33,18 @@ from ...urls import StoreURL, redact_text
 
 T = TypeVar("T")
 
-COLLECTIONS = ("sessions", "messages", "runs", "checkpoints", "spans", "state")
+COLLECTIONS = (
+    "sessions",
+    "messages",
+    "runs",
+    "checkpoints",
+    "spans",
+    "state",
+    "memories",
+    "memory_scopes",
+)
+EVICTION_ORDER = [("quality", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]
+"""Which memory of a full scope goes first (see MemoriesStore.add_memory)."""
 
 _TOO_LARGE = {10334, 17419, 17420, 257, 2}  # BSONObjectTooLarge, TransactionTooLarge, ...
 
@@ -216,8 +227,27 @@ def _migration_1(db: Any) -> None:
     db.state.create_index("x", expireAfterSeconds=0)  # native cleanup of expired entries
 
 
+def _migration_2(db: Any) -> None:
+    """Memories: see :mod:`.memories`."""
+    db.memories.create_index(
+        [("scope", ASCENDING), ("owner", ASCENDING), ("text", "text")],
+        default_language="none",
+        name="memories_text",
+    )
+    db.memories.create_index(
+        [
+            ("scope", ASCENDING),
+            ("owner", ASCENDING),
+            ("created_at", DESCENDING),
+            ("_id", DESCENDING),
+        ]
+    )
+    db.memories.create_index([("scope", ASCENDING), ("owner", ASCENDING), *EVICTION_ORDER])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Any], None]]] = [
     (1, "collections and indexes", _migration_1),
+    (2, "memories: text, listing and eviction indexes", _migration_2),
 ]
 """Numbered like the SQL migrations: append, never edit, so shape changes are versioned."""
 

@@ -54,6 +54,7 @@ from .codec import (
     to_us,
 )
 from .core import bulk_error, ready_lock
+from .memories import MongoMemoriesMixin
 from .state import MongoStateMixin
 
 T = TypeVar("T")
@@ -71,7 +72,7 @@ _SELECTION = "serverselectiontimeoutms"
 _HEARTBEAT = 0.5  # pymongo.common.MIN_HEARTBEAT_INTERVAL: how often selection re-checks
 
 
-class MongoStore(MongoStateMixin):
+class MongoStore(MongoMemoriesMixin, MongoStateMixin):
     """Options (keyword or URL query): ``database`` (else the URL path, else ``praisondb``),
     ``timeout`` (seconds, default 5, else the URL's ``serverSelectionTimeoutMS``: the
     longest an operation waits for a server, all ``retry_attempts`` (default 3) included;

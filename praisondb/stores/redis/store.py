@@ -90,6 +90,7 @@ from .codec import (
 )
 from .index import RedisSessionIndex
 from .items import RedisItemsMixin
+from .memories import RedisMemoriesMixin
 from .state import RedisStateMixin
 
 T = TypeVar("T")
@@ -107,7 +108,7 @@ OPTIONS = OptionTable(
 )
 
 
-class RedisStore(RedisSessionIndex, RedisItemsMixin, RedisStateMixin):
+class RedisStore(RedisSessionIndex, RedisItemsMixin, RedisStateMixin, RedisMemoriesMixin):
     """Conversations and state on one Redis server or a Redis Cluster.
 
     Options (keyword or URL query): ``prefix`` namespaces several apps on one server;
@@ -192,6 +193,7 @@ class RedisStore(RedisSessionIndex, RedisItemsMixin, RedisStateMixin):
         self._state_set = self._client.register_script(STATE_SET)
         self._state_delete = self._client.register_script(STATE_DELETE)
         self._state_incr = self._client.register_script(STATE_INCR)
+        self._register_memory_scripts()
 
     # -- sessions -------------------------------------------------------------
 

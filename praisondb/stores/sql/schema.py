@@ -13,10 +13,12 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from ...validation import MAX_SCOPE_LENGTH
-from .types import FreeText, UTCTimestamp, id_type, json_type, table_options
+from .types import FreeText, SearchText, UTCTimestamp, id_type, json_type, table_options
 
 PREFIX = "praisondb_"
 VERSION_TABLE = "praisondb_alembic_version"
+MEMORY_SCOPE_LENGTH = 16
+"""A memory's scope is ``user``, ``agent`` or ``app``: short, so the indexes stay small."""
 FLOOR_LAG = timedelta(minutes=1)
 """How far ``sessions.updated_floor`` may trail ``updated_at`` (see the sessions table)."""
 
@@ -143,11 +145,67 @@ state = sa.Table(
     **table_options(),
 )
 
-TABLES = (sessions, messages, runs, spans, checkpoints, state)
+memories = sa.Table(
+    "praisondb_memories",
+    metadata,
+    # ``num`` is a stable integer key for the full-text index: SQLite's FTS5 external
+    # content table is keyed by it (an implicit rowid would change on VACUUM).
+    sa.Column(
+        "num",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("id", id_type(), nullable=False),
+    sa.Column("scope", id_type(MEMORY_SCOPE_LENGTH), nullable=False),
+    sa.Column("owner", id_type(), nullable=False),
+    sa.Column("text", SearchText(), nullable=False),
+    sa.Column("importance", sa.Double(), nullable=False),
+    sa.Column("relevance", sa.Double(), nullable=False),
+    sa.Column("quality", sa.Double(), nullable=False),
+    sa.Column("metadata", json_type(), nullable=False),
+    sa.Column("embedding", json_type(), nullable=True),
+    sa.Column("created_at", UTCTimestamp(), nullable=False),
+    sa.UniqueConstraint("id"),
+    # listing, newest first; and eviction, lowest quality then oldest first
+    sa.Index(None, "scope", "owner", "created_at", "id"),
+    sa.Index(None, "scope", "owner", "quality", "created_at", "id"),
+    **table_options(),
+)
+"""Full-text search lives outside these definitions, made by migration 0004 per dialect
+(see :mod:`.fulltext`): SQLite's FTS5 table, PostgreSQL's tsvector column and GIN index,
+MySQL/MariaDB's FULLTEXT index; :func:`include_name` keeps them out of comparisons."""
+
+memory_scopes = sa.Table(
+    "praisondb_memory_scopes",
+    metadata,
+    # One row per (scope, owner): adding a memory locks it, so a scope's writers take
+    # turns and eviction sees an exact ``count`` (kept by every write of memories).
+    sa.Column("scope", id_type(MEMORY_SCOPE_LENGTH), primary_key=True),
+    sa.Column("owner", id_type(), primary_key=True),
+    sa.Column("count", sa.BigInteger(), nullable=False),
+    **table_options(),
+)
+
+TABLES = (sessions, messages, runs, spans, checkpoints, state, memories, memory_scopes)
+
+
+FULLTEXT_NAMES = frozenset(
+    {
+        "praisondb_memories_fts",
+        "search_vector",
+        "ix_praisondb_memories_search",
+        "ft_praisondb_memories_text",
+    }
+)
+"""What migration 0004 makes for full-text search beyond these tables (see :mod:`.fulltext`)."""
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    """Alembic filter: only praisondb's tables; an application's own tables are not ours."""
+    """Alembic filter: only praisondb's tables; an application's own tables are not ours;
+    the full-text structures are dialect-specific and checked by the tests instead."""
+    if name is not None and (name in FULLTEXT_NAMES or name.startswith("praisondb_memories_fts")):
+        return False
     if type_ == "table":
         return bool(name) and str(name).startswith(PREFIX)
     return True

@@ -39,6 +39,7 @@ from .bulk import BulkWriter, session_values
 from .engine import WRITE, connection_guard, create_engine, is_memory_sqlite, parse_options
 from .fastpath import FastPath
 from .items import SQLItemsMixin
+from .memories import SQLMemoriesMixin
 from .packets import PACKET_CHECK_FROM, PACKET_OVERHEAD, message_bytes, packet_too_large
 from .schema import FLOOR_LAG, checkpoints, messages, runs, sessions, spans
 from .state import SQLState
@@ -85,7 +86,7 @@ def _require_greenlet(url: StoreURL) -> None:
         )
 
 
-class SQLStore(SQLItemsMixin):
+class SQLStore(SQLMemoriesMixin, SQLItemsMixin):
     """Conversations and state in one SQL database."""
 
     capabilities: frozenset[Capability] = frozenset(

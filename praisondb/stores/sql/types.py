@@ -219,6 +219,21 @@ class FreeText(TypeDecorator[str]):
         return None if value is None else codec(dialect.name).text_result(value)
 
 
+class SearchText(FreeText):
+    """FreeText that a full-text index reads: on MySQL/MariaDB in a case-insensitive
+    collation, since InnoDB FULLTEXT matches case-sensitively under the tables' binary one."""
+
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in MYSQL:
+            return mysql.LONGTEXT(collation=SEARCH_COLLATION)
+        return super().load_dialect_impl(dialect)
+
+
+SEARCH_COLLATION = "utf8mb4_unicode_ci"
+
+
 def json_type() -> sa.types.TypeEngine[Any]:
     """JSONB on PostgreSQL, JSON elsewhere; (de)serialised by the engine's orjson codec."""
     return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")

@@ -24,6 +24,7 @@ from .records import (
     GZIP_MAGIC,
     MessageDigest,
     parse_checkpoint,
+    parse_memory,
     parse_message,
     parse_run,
     parse_session,
@@ -110,6 +111,7 @@ class RecordWalk:
         """Session blocks that closed intact."""
         self.messages = 0
         self.state_entries = 0
+        self.memories = 0
         self.bytes = 0
         self.ended = False
         self.damage = 0
@@ -169,9 +171,11 @@ class RecordWalk:
             return self._message(number, raw)
         if kind == "session_end":
             return self._session_end(number, raw)
-        if kind in ("state", "end"):
+        if kind in ("state", "memory", "end"):
             if self._block is not None:
                 raise ValidationError(f"{kind} record inside a session block")
+            if kind == "memory":
+                return self._memory(number, raw)
             return self._state(number, raw) if kind == "state" else self._end(number, raw)
         raise ValidationError(f"unknown record type {kind!r}")
 
@@ -240,6 +244,11 @@ class RecordWalk:
         self.state_entries += 1
         return Record(number, "state", entry, None)
 
+    def _memory(self, number: int, raw: dict[str, Any]) -> Record:
+        item = parse_memory(raw)
+        self.memories += 1
+        return Record(number, "memory", item, None)
+
     def _end(self, number: int, raw: dict[str, Any]) -> Record:
         counts = (raw.get("sessions"), raw.get("messages"), raw.get("state"))
         totals = (self.sessions, self.messages, self.state_entries)
@@ -247,6 +256,10 @@ class RecordWalk:
             raise ValidationError(
                 f"end record counts {counts} do not match the archive "
                 f"({totals[0]}, {totals[1]}, {totals[2]})"
+            )
+        if self.damage == 0 and raw.get("memories", 0) != self.memories:  # version 1: none
+            raise ValidationError(
+                f"end record counts {raw.get('memories')} memories, the archive has {self.memories}"
             )
         self.ended = True
         return Record(number, "end", raw, None)

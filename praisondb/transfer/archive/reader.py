@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ValidationError
-from ...model import Checkpoint, Message, Run, SessionInfo, Span, StateEntry
+from ...model import Checkpoint, MemoryItem, Message, Run, SessionInfo, Span, StateEntry
 from .grammar import CHILD_KINDS, Record, RecordWalk, lines, parse_line
 from .records import FORMAT_NAME, FORMAT_VERSION, GZIP_MAGIC, ArchiveError
 
@@ -42,6 +42,7 @@ class ArchiveScan:
     sessions: int = 0
     messages: int = 0
     state_entries: int = 0
+    memories: int = 0
     bytes: int = 0
     complete: bool = False
     damage: list[Damage] = field(default_factory=list)
@@ -115,6 +116,10 @@ class SessionBlock:
         return stream
 
 
+class MemoryBatch(list[MemoryItem]):
+    """Long-term memories read from an archive (told apart from a batch of state)."""
+
+
 class _Lookahead:
     """An iterator of records that can take one back (the record that ended a group)."""
 
@@ -151,11 +156,14 @@ class ArchiveReader:
             pass
         result.sessions, result.messages = walk.sessions, walk.messages
         result.state_entries, result.bytes = walk.state_entries, walk.bytes
+        result.memories = walk.memories
         result.complete = walk.ended
         return result
 
-    def blocks(self, scan: ArchiveScan | None = None) -> Iterator[SessionBlock | list[StateEntry]]:
-        """Session blocks and batches of state entries, in file order.
+    def blocks(
+        self, scan: ArchiveScan | None = None
+    ) -> Iterator[SessionBlock | MemoryBatch | list[StateEntry]]:
+        """Session blocks, batches of memories and batches of state entries, in file order.
 
         Pass the :class:`ArchiveScan` of a damaged archive to skip what it found
         damaged; without one, any damage raises :class:`ArchiveError`. A block's
@@ -168,8 +176,15 @@ class ArchiveReader:
             iter(RecordWalk(self.path, self._skip if tolerant else self._refuse, digests=False))
         )
         state_batch: list[StateEntry] = []
+        memory_batch = MemoryBatch()
         for record in records:
-            if record.kind == "state":
+            if record.kind == "memory":
+                if record.line not in skip_lines:
+                    memory_batch.append(record.value)
+                if len(memory_batch) >= STATE_BATCH:
+                    yield memory_batch
+                    memory_batch = MemoryBatch()
+            elif record.kind == "state":
                 if record.line not in skip_lines:
                     state_batch.append(record.value)
                 if len(state_batch) >= STATE_BATCH:
@@ -180,6 +195,8 @@ class ArchiveReader:
             # else: the end record, or the records of a skipped block
         if state_batch:
             yield state_batch
+        if memory_batch:
+            yield memory_batch
 
     @staticmethod
     def _skip(_line: int, _reason: str, _session: str | None) -> None:
@@ -228,6 +245,7 @@ __all__ = [
     "ArchiveReader",
     "ArchiveScan",
     "Damage",
+    "MemoryBatch",
     "SessionBlock",
     "check_header",
     "is_archive_path",

@@ -14,6 +14,7 @@ import orjson
 
 from ...codec import (
     parse_checkpoint,
+    parse_memory,
     parse_message,
     parse_run,
     parse_session,
@@ -22,10 +23,11 @@ from ...codec import (
     to_record,
 )
 from ...errors import ArchiveError
-from ...model import Checkpoint, Message, Run, SessionInfo, Span, StateEntry
+from ...model import Checkpoint, MemoryItem, Message, Run, SessionInfo, Span, StateEntry
 
 FORMAT_NAME = "praisondb.archive"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2 added ``memory`` records (long-term memories) and the end record's ``memories``."""
 GZIP_MAGIC = b"\x1f\x8b"
 
 # -- canonical forms -----------------------------------------------------------------
@@ -104,6 +106,12 @@ def state_record(entry: StateEntry) -> dict[str, Any]:
     return {"type": "state", **to_record(entry)}
 
 
+def memory_record(item: MemoryItem) -> dict[str, Any]:
+    record = {"type": "memory", **to_record(item)}
+    del record["score"]  # a search result's, never stored
+    return record
+
+
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
@@ -113,8 +121,10 @@ __all__ = [
     "canonical_message",
     "checkpoint_record",
     "iso",
+    "memory_record",
     "message_record",
     "parse_checkpoint",
+    "parse_memory",
     "parse_message",
     "parse_run",
     "parse_session",

@@ -13,13 +13,14 @@ from typing import IO, Any, cast
 
 import orjson
 
-from ...model import Checkpoint, Message, Run, SessionInfo, Span, StateEntry
+from ...model import Checkpoint, MemoryItem, Message, Run, SessionInfo, Span, StateEntry
 from .records import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MessageDigest,
     checkpoint_record,
     iso,
+    memory_record,
     message_record,
     run_record,
     session_record,
@@ -56,6 +57,7 @@ class ArchiveWriter:
         self.sessions = 0
         self.messages = 0
         self.state_entries = 0
+        self.memories = 0
         self._block: tuple[str, MessageDigest] | None = None
         self._closed = False
         self._write(
@@ -119,6 +121,11 @@ class ArchiveWriter:
             self._write(state_record(entry))
         self.state_entries += len(entries)
 
+    def write_memories(self, items: list[MemoryItem]) -> None:
+        for item in items:
+            self._write(memory_record(item))
+        self.memories += len(items)
+
     def close(self) -> None:
         """Write the ``end`` record, flush to disk and move the file into place."""
         if self._closed:
@@ -131,6 +138,7 @@ class ArchiveWriter:
                 "sessions": self.sessions,
                 "messages": self.messages,
                 "state": self.state_entries,
+                "memories": self.memories,
             }
         )
         if self._out is not self._raw:
