@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import clock
 from ..errors import PraisonDBError
 from ..facade import PraisonDB
-from . import records, sessions, state
+from . import memories, records, sessions, state
 from ._http import Context, call, context, error_response, json
 from .agents import agent_routes
 from .auth import Authenticator, middleware
@@ -79,6 +79,7 @@ ROUTES: list[Route] = [
     *sessions.ROUTES,
     *records.ROUTES,
     *state.ROUTES,
+    *memories.ROUTES,
 ]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from ..model import Checkpoint, Message, Run, SessionInfo, Span, StateEntry
+from ..model import Checkpoint, MemoryItem, Message, Run, SessionInfo, Span, StateEntry
 from .openapi_auth import with_auth
 
 VERSION = "1"
@@ -22,6 +22,8 @@ VERSION = "1"
 _TYPES: dict[str, dict[str, Any]] = {
     "str": {"type": "string"},
     "int": {"type": "integer"},
+    "float": {"type": "number"},
+    "list[float]": {"type": "array", "items": {"type": "number"}},
     "datetime": {"type": "string", "format": "date-time"},
     "dict[str, Any]": {"type": "object"},
     "Content": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
@@ -70,6 +72,7 @@ SCHEMAS: dict[str, Any] = {
     "Span": _record(Span),
     "Checkpoint": _record(Checkpoint),
     "StateEntry": _record(StateEntry),
+    "Memory": _record(MemoryItem, optional=("embedding", "score")),
     "Problem": {
         "type": "object",
         "properties": {
@@ -359,6 +362,63 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             }
         ),
         "responses": {"200": _json(_obj(value={"type": "integer"}))},
+    },
+    ("GET", "/memories"): {
+        "summary": "Memories newest first (or count them with count=true)",
+        "parameters": [
+            _q("scope", {"enum": ["user", "agent", "app"]}),
+            _q("owner", _TEXT),
+            _q("limit", {"type": "integer", "minimum": 1}),
+            _q("cursor", _TEXT),
+            _q("count", _BOOL),
+        ],
+        "responses": {"200": _json({"type": "object"})},
+    },
+    ("POST", "/memories"): {
+        "summary": "Add a memory, keeping at most max_items in its (scope, owner); same id and content again is a no-op",
+        "requestBody": _body(
+            {
+                "type": "object",
+                "properties": {
+                    "item": _ref("Memory"),
+                    "max_items": {"type": ["integer", "null"], "minimum": 1},
+                },
+                "required": ["item"],
+            }
+        ),
+        "responses": {"200": _json(_obj(evicted={"type": "array", "items": _TEXT}))},
+    },
+    ("PUT", "/memories"): {
+        "summary": "Insert or overwrite memories exactly as given (import, copy)",
+        "requestBody": _body(_obj(items={"type": "array", "items": _ref("Memory")})),
+        "responses": {"200": _json(_obj(written=_INT))},
+    },
+    ("DELETE", "/memories"): {
+        "summary": "Delete every memory of (scope, owner)",
+        "parameters": [_q("scope", {"enum": ["user", "agent", "app"]}), _q("owner", _TEXT)],
+        "responses": {"200": _json(_obj(deleted=_INT))},
+    },
+    ("POST", "/memories/search"): {
+        "summary": "The best text matches with their raw rank",
+        "requestBody": _body(
+            _obj(
+                scope={"enum": ["user", "agent", "app"]},
+                owner=_TEXT,
+                query=_TEXT,
+                limit={"type": "integer", "minimum": 1},
+            )
+        ),
+        "responses": {"200": _json({"type": "object"})},
+    },
+    ("GET", "/memories/{id}"): {
+        "summary": "One memory",
+        "parameters": [_p("id", "the memory " + _ID)],
+        "responses": {"200": _json(_ref("Memory"))},
+    },
+    ("DELETE", "/memories/{id}"): {
+        "summary": "Delete a memory",
+        "parameters": [_p("id", "the memory " + _ID)],
+        "responses": {"200": _DELETED},
     },
 }
 

@@ -26,7 +26,7 @@ import dataclasses
 from typing import Any, TypeVar
 
 from ..errors import NotFound, ValidationError
-from ..model import Checkpoint, Message, Run, SessionInfo, Span, StateEntry
+from ..model import Checkpoint, MemoryItem, Message, Run, SessionInfo, Span, StateEntry
 from ..validation import MAX_ID_LENGTH, MAX_SCOPE_LENGTH
 from .auth import Principal
 
@@ -34,7 +34,7 @@ DEFAULT_TENANT = "default"
 RESERVED_SCOPE = "praisondb.keys"
 """The state scope the server keeps for itself (API keys, see keys.py); no route reads or
 writes it, for any tenant."""
-M = TypeVar("M", SessionInfo, Message, Run, Checkpoint, Span)
+M = TypeVar("M", SessionInfo, Message, Run, Checkpoint, Span, MemoryItem)
 
 _ID_FIELDS: dict[type, tuple[str, ...]] = {
     # the first field decides whose record it is
@@ -43,6 +43,7 @@ _ID_FIELDS: dict[type, tuple[str, ...]] = {
     Run: ("session_id", "id"),
     Checkpoint: ("session_id", "id"),
     Span: ("id", "trace_id", "parent_id", "session_id"),
+    MemoryItem: ("owner", "id"),
 }
 
 
@@ -90,7 +91,10 @@ class Tenancy:
         if self.plain(principal):
             return obj
         names = _ID_FIELDS[type(obj)]
-        if type(obj) is not Span:
+        if type(obj) is MemoryItem:
+            if principal.session_id is not None:
+                raise NotFound("memories are not reachable with a session token")
+        elif type(obj) is not Span:
             self.session_id(principal, getattr(obj, names[0]))
         elif principal.session_id is not None and obj.session_id != principal.session_id:
             raise NotFound(f"session {obj.session_id!r} not found")
@@ -119,6 +123,8 @@ class Tenancy:
             return None
         found = dataclasses.replace(obj, **changes)
         if principal.session_id is not None:
+            if isinstance(found, MemoryItem):
+                return None
             session = found.id if isinstance(found, SessionInfo) else found.session_id
             if session != principal.session_id:
                 return None

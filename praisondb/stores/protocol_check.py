@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     )
     BULK_LOADERS: tuple[type[BulkSessionLoader], ...] = (MemoryStore, SQLStore)
     MEMORY_STORES: tuple[type[MemoriesStore], ...] = (
+        HttpStore,
         JsonFileStore,
         MemoryStore,
         MongoStore,

@@ -144,3 +144,39 @@ def test_with_tenants_the_server_keeps_its_own_clock(call: Tenants) -> None:
     # followed, this clock would expire the entry for everyone reading the store
     reply = call("acme", "GET", "/state/app/soon", headers={CLOCK_HEADER: ahead})
     assert reply.status_code == 200
+
+
+def test_memories_are_per_tenant(call: Tenants) -> None:
+    def item(mid: str, text: str) -> dict[str, Any]:
+        return {
+            "item": {
+                "id": mid,
+                "text": text,
+                "scope": "user",
+                "owner": "u1",
+                "importance": 0.5,
+                "relevance": 0.5,
+                "quality": 0.5,
+                "metadata": {},
+                "created_at": STAMP,
+            }
+        }
+
+    assert call("acme", "POST", "/memories", json=item("m1", "likes tea")).status_code == 200
+    assert call("globex", "POST", "/memories", json=item("m1", "likes coffee")).status_code == 200
+    for tenant, text in (("acme", "likes tea"), ("globex", "likes coffee")):
+        listed = call(tenant, "GET", "/memories", params={"scope": "user", "owner": "u1"})
+        assert [(m["id"], m["owner"], m["text"]) for m in listed.json()["items"]] == [
+            ("m1", "u1", text)
+        ]
+        found = call(
+            tenant,
+            "POST",
+            "/memories/search",
+            json={"scope": "user", "owner": "u1", "query": "likes", "limit": 5},
+        )
+        assert [r["item"]["text"] for r in found.json()["items"]] == [text]
+    assert call("default", "GET", "/memories/m1").status_code == 404
+    assert call("acme", "GET", "/memories/m1", session="s").status_code == 404
+    assert call("globex", "DELETE", "/memories/m1").json() == {"deleted": True}
+    assert call("acme", "GET", "/memories/m1").json()["text"] == "likes tea"

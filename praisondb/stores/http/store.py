@@ -17,7 +17,17 @@ import orjson
 
 from ...codec import from_record, iso, parse_iso, to_record
 from ...errors import Conflict
-from ...model import JSON, Checkpoint, Message, Page, Run, SessionInfo, Span, StateEntry
+from ...model import (
+    JSON,
+    Checkpoint,
+    MemoryItem,
+    Message,
+    Page,
+    Run,
+    SessionInfo,
+    Span,
+    StateEntry,
+)
 from ...server.wire import MAX_PAGE, segment
 from ...urls import StoreURL
 from ..base import UNSET, Capability, SessionQuery, new_write_token
@@ -42,7 +52,66 @@ def _message(record: dict[str, Any]) -> Message:
         return from_record(Message, record, time=lambda value: value)
 
 
-class HttpStore:
+class _Memories:
+    """The MemoriesStore half of :class:`HttpStore` (routes in praisondb/server/memories.py)."""
+
+    _http: Transport
+
+    def _get(self, path: str, **params: Any) -> Any:
+        return orjson.loads(self._http.request("GET", path, params=params).content)
+
+    def add_memory(self, item: MemoryItem, *, max_items: int | None = None) -> list[str]:
+        body = {"item": to_record(item), "max_items": max_items}
+        evicted: list[str] = orjson.loads(
+            self._http.request("POST", "/memories", body=body).content
+        )["evicted"]
+        return evicted
+
+    def get_memory(self, memory_id: str) -> MemoryItem:
+        return from_record(MemoryItem, self._get(f"/memories/{_id(memory_id)}"))
+
+    def list_memories(
+        self,
+        scope: str | None = None,
+        owner: str | None = None,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[MemoryItem]:
+        body = self._get("/memories", scope=scope, owner=owner, limit=limit, cursor=cursor)
+        return Page([from_record(MemoryItem, r) for r in body["items"]], body["next_cursor"])
+
+    def count_memories(self, scope: str | None = None, owner: str | None = None) -> int:
+        count: int = self._get("/memories", scope=scope, owner=owner, count="true")["count"]
+        return count
+
+    def delete_memory(self, memory_id: str) -> bool:
+        reply = self._http.request("DELETE", f"/memories/{_id(memory_id)}")
+        deleted: bool = orjson.loads(reply.content)["deleted"]
+        return deleted
+
+    def delete_memories(self, scope: str, owner: str) -> int:
+        reply = self._http.request("DELETE", "/memories", params={"scope": scope, "owner": owner})
+        deleted: int = orjson.loads(reply.content)["deleted"]
+        return deleted
+
+    def search_memories(
+        self, scope: str, owner: str, query: str, *, limit: int
+    ) -> list[tuple[MemoryItem, float]]:
+        body = {"scope": scope, "owner": owner, "query": query, "limit": limit}
+        reply = self._http.request("POST", "/memories/search", body=body)
+        items = orjson.loads(reply.content)["items"]
+        return [(from_record(MemoryItem, r["item"]), float(r["rank"])) for r in items]
+
+    def put_memories(self, items: Sequence[MemoryItem]) -> int:
+        body = {"items": [to_record(i) for i in items]}
+        written: int = orjson.loads(self._http.request("PUT", "/memories", body=body).content)[
+            "written"
+        ]
+        return written
+
+
+class HttpStore(_Memories):
     """A ``praisondb serve`` server as a store (``praisondb+http://host:port``).
 
     Options (URL query or keywords): ``api_key`` (default ``$PRAISONDB_API_KEY``),
