@@ -247,7 +247,9 @@ class Sessions:
         if not isinstance(older_than, timedelta) or older_than <= timedelta(0):
             raise ValidationError(f"older_than must be a positive timedelta, not {older_than!r}")
         if memories is not False and (memories is not True or user_id is None):
-            raise ValidationError("memories=True removes one user's memories: pass user_id= too")
+            raise ValidationError(
+                "cleanup removes the memories of one user: pass user_id with memories"
+            )
         cutoff = utcnow() - older_than
         doomed = [
             info.id for info in self.iterate(user_id=user_id, agent=agent, updated_before=cutoff)

@@ -53,8 +53,8 @@ class MemorySession:
             )
         if self.user_id is None:
             raise ValidationError(
-                f"session {self.id!r} has no user: memory=True needs "
-                "db.session(id, user_id=..., memory=True)"
+                f"session {self.id!r} has no user, and memories belong to a user: "
+                "open it with db.session(id, user_id=..., memory=...) (True, or a db.memory(...))"
             )
         self._memory = memory.bind("user", self.user_id)
 
@@ -63,8 +63,8 @@ class MemorySession:
         """The user's long-term memories (``add``/``search``/``list`` default to the user)."""
         if self._memory is None:
             raise ValidationError(
-                f"session {self.id!r} was opened without memory; use "
-                "db.session(id, user_id=..., memory=True)"
+                f"session {self.id!r} was opened without memory: open it with "
+                "db.session(id, user_id=..., memory=...) (True, or a db.memory(...))"
             )
         return self._memory
 
