@@ -16,6 +16,7 @@ import orjson
 
 from ..model import Checkpoint, MemoryItem, Message, Run, SessionInfo, Span, StateEntry
 from .openapi_auth import with_auth
+from .wire import MESSAGE_FIELDS, NDJSON, ROWS
 
 VERSION = "1"
 
@@ -58,6 +59,17 @@ def _ref(name: str) -> dict[str, Any]:
 
 def _items(name: str) -> dict[str, Any]:
     return {"type": "object", "properties": {"items": {"type": "array", "items": _ref(name)}}}
+
+
+_ROWS = {
+    "type": "object",
+    "description": "one array per message, its values in the order of fields",
+    "properties": {
+        "fields": {"type": "array", "items": {"type": "string"}, "example": list(MESSAGE_FIELDS)},
+        "rows": {"type": "array", "items": {"type": "array"}},
+    },
+    "required": ["fields", "rows"],
+}
 
 
 def _obj(**properties: dict[str, Any]) -> dict[str, Any]:
@@ -191,7 +203,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {"200": _DELETED},
     },
     ("GET", "/sessions/{id}/messages"): {
-        "summary": "Messages in seq order; NDJSON with Accept: application/x-ndjson",
+        "summary": f"Messages in seq order; NDJSON with Accept: {NDJSON}, arrays with {ROWS}",
         "parameters": [
             *_SESSION,
             _q("after_seq", _INT),
@@ -205,7 +217,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                 "description": "The messages",
                 "content": {
                     "application/json": {"schema": _items("Message")},
-                    "application/x-ndjson": {"schema": _ref("Message")},
+                    NDJSON: {"schema": _ref("Message")},
+                    ROWS: {"schema": _ROWS},
                 },
             }
         },
