@@ -262,7 +262,16 @@ def test_ndjson_streams_10000_messages(server: Server) -> None:
         assert [m.content for m in history[:2]] == ["m0", "m1"] and len(history) == 10_000
 
 
-def test_the_server_follows_a_client_clock_that_runs_ahead(api: Client) -> None:
+def test_by_default_the_server_keeps_its_own_clock(api: Client) -> None:
+    """A client whose clock is wrong must not expire other clients' entries and leases."""
+    api("PUT", "/state/app/soon", json={"value": 1, "expires_at": _in(3600)})
+    ahead = str(time.time_ns() + 7200 * 10**9)
+    assert api("GET", "/state/app/soon", headers={CLOCK_HEADER: ahead}).status_code == 200
+
+
+def test_the_server_follows_a_client_clock_that_runs_ahead_when_asked(app_db: PraisonDB) -> None:
+    """``--follow-client-clock``: for test suites that move their clock forward."""
+    api = Client(app_db, follow_client_clock=True)
     expires = "2099-01-01T00:00:00+00:00"
     api("PUT", "/state/app/ttl", json={"value": 1, "expires_at": expires})
     assert api("GET", "/state/app/ttl").status_code == 200
