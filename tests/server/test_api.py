@@ -288,3 +288,32 @@ def test_the_server_follows_a_client_clock_that_runs_ahead_when_asked(app_db: Pr
 
 def _in(seconds: float) -> str:
     return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat()
+
+
+def test_no_caller_lists_the_api_keys_even_on_an_open_server(app_db: PraisonDB) -> None:
+    """An open server (no auth) over a store that holds keys: the key records (names,
+    tenants, hashes) never come out, whatever the listing's paging."""
+    from praisondb.server.keys import KEY_SCOPE, KeyStore
+
+    for n in range(3):
+        KeyStore(app_db).create(f"k{n}")
+    app_db.state.set("a", 1, scope="app")
+    app_db.state.set("z", 1, scope="zz")
+    api = Client(app_db)
+    listed = api("GET", "/state", params={"limit": "1"}).json()["items"]
+    everything = api("GET", "/state").json()["items"]
+    assert [(e["scope"], e["key"]) for e in listed] == [("app", "a")]
+    assert [(e["scope"], e["key"]) for e in everything] == [("app", "a"), ("zz", "z")]
+    assert api("GET", "/state", params={"scope": KEY_SCOPE}).json()["items"] == []
+
+
+def test_serve_asks_for_keys_when_its_store_holds_some(app_db: PraisonDB) -> None:
+    """On loopback a server may run open, unless its store has keys: they are meant to be
+    asked for."""
+    from praisondb.cli.serve_security import app_options
+    from praisondb.server.keys import KeyStore
+
+    assert app_options(app_db, "127.0.0.1")["auth"] is None
+    KeyStore(app_db).create("ops")
+    assert app_options(app_db, "127.0.0.1")["auth"] is not None
+    assert app_options(app_db, "127.0.0.1", insecure_no_auth=True)["auth"] is None
