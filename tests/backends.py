@@ -187,7 +187,9 @@ def http_backend(tmp: Path) -> Iterator[str]:
     process bound (a free port, no race), ready once ``/readyz`` answers."""
     from tests.server.serving import serve
 
-    with serve(f"sqlite:///{tmp / 'server.db'}", tmp) as server:
+    # the suite moves its clock forward to lapse TTLs and leases: the server follows it
+    args = ("--follow-client-clock",)
+    with serve(f"sqlite:///{tmp / 'server.db'}", tmp, args=args) as server:
         yield server.client_url
 
 

@@ -21,6 +21,7 @@ def serve(
     port: int = 8787,
     max_body: int | None = None,
     auto_migrate: bool = False,
+    follow_client_clock: bool = False,
     uvicorn_options: dict[str, Any] | None = None,
     **security: Any,
 ) -> None:
@@ -39,7 +40,10 @@ def serve(
     try:
         db.ping()
         app = create_app(
-            db, max_body_bytes=max_body or DEFAULT_MAX_BODY, **app_options(db, host, **security)
+            db,
+            max_body_bytes=max_body or DEFAULT_MAX_BODY,
+            follow_client_clock=follow_client_clock,
+            **app_options(db, host, **security),
         )
         options = dict(uvicorn_options or {})
         fd = options.pop("fd", None)
@@ -87,6 +91,12 @@ def serve(
     type=int,
     help="Listen on this inherited socket instead of --host/--port (socket activation).",
 )
+@click.option(
+    "--follow-client-clock",
+    is_flag=True,
+    help="Run each request on the client's clock when it is ahead (up to a week): for "
+    "test suites that move their clock forward; never with keys.",
+)
 @click.option("--ssl-certfile", help="TLS certificate (PEM), passed to uvicorn.")
 @click.option("--ssl-keyfile", help="TLS private key (PEM), passed to uvicorn.")
 @security_options
@@ -98,6 +108,7 @@ def serve_command(
     port: int,
     max_body: int | None,
     auto_migrate: bool,
+    follow_client_clock: bool,
     fd: int | None,
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
@@ -117,6 +128,7 @@ def serve_command(
         port=port,
         max_body=max_body,
         auto_migrate=auto_migrate,
+        follow_client_clock=follow_client_clock,
         uvicorn_options=passed,
         **security,
     )

@@ -96,8 +96,8 @@ def app_options(
 
     if require_keys and insecure_no_auth:
         raise ConfigError("--require-keys and --insecure-no-auth contradict each other; drop one")
-    if require_keys is None:
-        require_keys = not insecure_no_auth and not is_loopback(host)
+    if require_keys is None:  # keys in the store are meant to be asked for, loopback too
+        require_keys = not insecure_no_auth and (not is_loopback(host) or bool(KeyStore(db).list()))
     if not require_keys and not is_loopback(host) and not insecure_no_auth:
         raise ConfigError(
             f"refusing to serve {host} without API keys: anyone who can reach it could read "

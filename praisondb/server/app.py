@@ -22,7 +22,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import clock
-from ..errors import PraisonDBError
+from ..errors import ConfigError, PraisonDBError
 from ..facade import PraisonDB
 from . import memories, records, sessions, state
 from ._http import Context, call, context, error_response, json
@@ -91,8 +91,9 @@ class RawPathRouting:
     def __init__(self, app: ASGIApp, *, follow_clock: bool = True) -> None:
         self.app = app
         self.follow_clock = follow_clock
-        """Follow a client's clock that runs ahead (single-tenant servers only: with
-        tenants, one client's clock must not expire another's entries)."""
+        """Follow a client's clock that runs ahead: for test suites that move their
+        clock forward (``--follow-client-clock``), never on by default, since a client
+        whose clock is wrong would expire other clients' entries and leases early."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope.get("raw_path"):
@@ -135,6 +136,7 @@ def create_app(
     agents: Mapping[str, Callable[..., Any]] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     cors_origins: Sequence[str] = (),
+    follow_client_clock: bool = False,
 ) -> Starlette:
     """The application serving ``db``. ``auth=None``: every caller is the ``default``
     tenant (a private network, or a proxy that authenticates). ``agents`` are mounted
@@ -147,7 +149,12 @@ def create_app(
     app.state.praisondb = Context(db, Tenancy(shared=auth is not None), max_body_bytes)
     app.state.auth = auth
     app.state.agents = dict(agents or {})
-    app.add_middleware(RawPathRouting, follow_clock=auth is None)
+    if follow_client_clock and auth is not None:
+        raise ConfigError(
+            "a server with keys never follows a client's clock (one tenant's clock must "
+            "not expire another's entries): drop --follow-client-clock"
+        )
+    app.add_middleware(RawPathRouting, follow_clock=follow_client_clock)
     return app
 
 

@@ -192,8 +192,6 @@ def _list(
     after: tuple[str, str] | None,
 ) -> list[StateEntry]:
     store, tenancy = ctx.db.state_store, ctx.tenancy
-    if tenancy.plain(who):
-        return store.list_entries(scope, prefix, limit=limit, after=after)
     if who.session_id is not None:
         scope = scope or f"session:{who.session_id}"
     if scope is not None:

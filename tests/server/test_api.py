@@ -292,7 +292,16 @@ def test_ndjson_streams_10000_messages(server: Server) -> None:
         assert [m.content for m in history[:2]] == ["m0", "m1"] and len(history) == 10_000
 
 
-def test_the_server_follows_a_client_clock_that_runs_ahead(api: Client) -> None:
+def test_by_default_the_server_keeps_its_own_clock(api: Client) -> None:
+    """A client whose clock is wrong must not expire other clients' entries and leases."""
+    api("PUT", "/state/app/soon", json={"value": 1, "expires_at": _in(3600)})
+    ahead = str(time.time_ns() + 7200 * 10**9)
+    assert api("GET", "/state/app/soon", headers={CLOCK_HEADER: ahead}).status_code == 200
+
+
+def test_the_server_follows_a_client_clock_that_runs_ahead_when_asked(app_db: PraisonDB) -> None:
+    """``--follow-client-clock``: for test suites that move their clock forward."""
+    api = Client(app_db, follow_client_clock=True)
     expires = "2099-01-01T00:00:00+00:00"
     api("PUT", "/state/app/ttl", json={"value": 1, "expires_at": expires})
     assert api("GET", "/state/app/ttl").status_code == 200
@@ -309,3 +318,32 @@ def test_the_server_follows_a_client_clock_that_runs_ahead(api: Client) -> None:
 
 def _in(seconds: float) -> str:
     return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat()
+
+
+def test_no_caller_lists_the_api_keys_even_on_an_open_server(app_db: PraisonDB) -> None:
+    """An open server (no auth) over a store that holds keys: the key records (names,
+    tenants, hashes) never come out, whatever the listing's paging."""
+    from praisondb.server.keys import KEY_SCOPE, KeyStore
+
+    for n in range(3):
+        KeyStore(app_db).create(f"k{n}")
+    app_db.state.set("a", 1, scope="app")
+    app_db.state.set("z", 1, scope="zz")
+    api = Client(app_db)
+    listed = api("GET", "/state", params={"limit": "1"}).json()["items"]
+    everything = api("GET", "/state").json()["items"]
+    assert [(e["scope"], e["key"]) for e in listed] == [("app", "a")]
+    assert [(e["scope"], e["key"]) for e in everything] == [("app", "a"), ("zz", "z")]
+    assert api("GET", "/state", params={"scope": KEY_SCOPE}).json()["items"] == []
+
+
+def test_serve_asks_for_keys_when_its_store_holds_some(app_db: PraisonDB) -> None:
+    """On loopback a server may run open, unless its store has keys: they are meant to be
+    asked for."""
+    from praisondb.cli.serve_security import app_options
+    from praisondb.server.keys import KeyStore
+
+    assert app_options(app_db, "127.0.0.1")["auth"] is None
+    KeyStore(app_db).create("ops")
+    assert app_options(app_db, "127.0.0.1")["auth"] is not None
+    assert app_options(app_db, "127.0.0.1", insecure_no_auth=True)["auth"] is None
