@@ -463,8 +463,8 @@ class PraisonDBSessionService(BaseSessionService):
             raise ConfigError(
                 "PraisonDBSessionService needs db= (a URL, PraisonDB or AsyncPraisonDB)"
             )
-        if isinstance(target, str) and target.lower().startswith(SCHEME_PREFIX):
-            target = target[len(SCHEME_PREFIX) :]
+        if isinstance(target, str):
+            target = _without_registry_prefix(target)
         self._runner = make_runner(target, options)
 
     def __repr__(self) -> str:
@@ -547,6 +547,17 @@ class PraisonDBSessionService(BaseSessionService):
 
 
 # -- ADK's service registry ----------------------------------------------------------------------
+def _without_registry_prefix(url: str) -> str:
+    """``praisondb+sqlite:///x`` -> ``sqlite:///x``; a praisondb URL whose own scheme
+    starts with the prefix (``praisondb+http://``) is kept as it is."""
+    from ..urls import SCHEMES
+
+    scheme = url.split("://", 1)[0].lower()
+    if scheme.startswith(SCHEME_PREFIX) and scheme not in SCHEMES:
+        return url[len(SCHEME_PREFIX) :]
+    return url
+
+
 def _factory(uri: str, **kwargs: Any) -> PraisonDBSessionService:
     kwargs.pop("agents_dir", None)
     return PraisonDBSessionService(uri, **kwargs)
