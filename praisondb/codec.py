@@ -28,6 +28,7 @@ from .validation import (
     check_message,
     check_metadata,
     check_scope,
+    whole,
 )
 
 Model = SessionInfo | Message | Run | Checkpoint | Span | StateEntry | MemoryItem
@@ -130,7 +131,7 @@ class _Fields:
         return None if value is None else check_id(value, name)
 
     def count(self, name: str, minimum: int = 0) -> int:
-        value = self.get(name)
+        value = whole(self.get(name))
         if type(value) is not int or not minimum <= value <= INT_MAX:
             raise ValidationError(f"field {name!r} must be an integer from {minimum} to {INT_MAX}")
         return value
