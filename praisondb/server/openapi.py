@@ -27,10 +27,12 @@ from .openapi_types import (
     KEY_PREFIX,
     MEMORY_SCOPE,
     MEMORY_TEXT,
+    OPTIONAL_ID,
     PAGE_LIMIT,
     POSITIVE,
     ROLE,
     SCOPE,
+    TIMESTAMP,
     UNIT,
     VECTOR,
     problem,
@@ -43,7 +45,7 @@ _TYPES: dict[str, dict[str, Any]] = {
     "int": COUNT,  # every integer field of a record is a count (codec: _Fields.count)
     "float": {"type": "number"},
     "list[float]": {"type": "array", "items": {"type": "number"}},
-    "datetime": {"type": "string", "format": "date-time"},
+    "datetime": TIMESTAMP,
     "dict[str, Any]": JSON_OBJECT,
     "Content": {"oneOf": [{"type": "string"}, {"type": "array", "items": JSON_OBJECT}]},
     "JSON": JSON_VALUE,
@@ -138,7 +140,7 @@ SCHEMAS: dict[str, Any] = {
 _BOOL = {"type": "boolean"}
 _INT = COUNT
 _TEXT = {"type": "string"}
-_TIME = {"type": "string", "format": "date-time"}
+_TIME = TIMESTAMP
 
 
 def _q(name: str, schema: dict[str, Any], doc: str = "", required: bool = False) -> dict[str, Any]:
@@ -186,6 +188,10 @@ _ENTRY = [_p("scope", "the scope, percent-encoded", SCOPE), _p("key", "the key, 
 _DELETED = _json(_obj(deleted=_BOOL))
 _COUNT = _json(_obj(count=_INT))
 _NONE = {"description": "Done"}
+_WRITE_TOKEN = {
+    **OPTIONAL_ID,
+    "description": "names this write; a re-send with the same token is not applied twice",
+}
 _IF_MATCH = _h("If-Match", 'compare-and-set: the ETag ("<version>") the entry must have', ETAG)
 
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
@@ -402,11 +408,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                 "type": "object",
                 "properties": {
                     "value": JSON_VALUE,
-                    "expires_at": {"type": ["string", "null"], "format": "date-time"},
-                    "write_token": {
-                        "type": ["string", "null"],
-                        "description": "names this write; a re-send with the same token is not applied twice",
-                    },
+                    "expires_at": {**TIMESTAMP, "type": ["string", "null"]},
+                    "write_token": _WRITE_TOKEN,
                 },
                 "required": ["value"],
             }
@@ -429,7 +432,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                 "type": "object",
                 "properties": {
                     "amount": INTEGER,
-                    "expires_at": {"type": ["string", "null"], "format": "date-time"},
+                    "expires_at": {**TIMESTAMP, "type": ["string", "null"]},
+                    "write_token": _WRITE_TOKEN,
                 },
             }
         ),

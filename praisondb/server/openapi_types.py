@@ -42,7 +42,7 @@ KEY_PREFIX: dict[str, Any] = {
     "pattern": f"^{PRINTABLE}*$",
 }
 """A key prefix: the key rules, but it may be empty (check_prefix)."""
-OPTIONAL_ID: dict[str, Any] = {"anyOf": [ID, {"type": "null"}]}
+OPTIONAL_ID: dict[str, Any] = {**ID, "type": ["string", "null"]}
 SCOPE: dict[str, Any] = {
     "type": "string",
     "minLength": 1,
@@ -66,6 +66,14 @@ ETAG: dict[str, Any] = {
     "pattern": f'^(W/)?"[0-9]{{1,{len(str(INT_MAX)) - 1}}}"$',
 }
 """An entry's ETag, ``"<version>"`` (state.py's If-Match)."""
+TIMESTAMP: dict[str, Any] = {
+    "type": "string",
+    "format": "date-time",
+    # years 2..9998: the app keeps times in UTC, and one in year 1 or 9999 with an offset
+    # may leave years 1..9999 there (codec.parse_iso refuses it)
+    "pattern": "^(000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-",
+    "description": "RFC 3339 with an offset, in years 2 to 9998",
+}
 UNIT: dict[str, Any] = {"type": "number", "minimum": 0, "maximum": 1}
 VECTOR: dict[str, Any] = {
     "type": "array",
@@ -132,6 +140,7 @@ __all__ = [
     "PRINTABLE",
     "ROLE",
     "SCOPE",
+    "TIMESTAMP",
     "UNIT",
     "VECTOR",
     "problem",

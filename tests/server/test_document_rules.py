@@ -105,3 +105,13 @@ def test_incr_of_a_stored_non_integer_is_a_conflict(api: Client) -> None:
     api("PUT", "/state/app/big", json={"value": big})
     reply = api("POST", "/state/app/big/incr", json={"amount": 1})
     assert reply.status_code == 409 and reply.json()["error"] == "ValidationError"
+
+
+def test_a_time_outside_utc_years_is_422_not_500(api: Client) -> None:
+    """0001-01-01T00:00+05:00 is in year 0 in UTC, where the app keeps times: it was a 500."""
+    early = "0001-01-01T00:00:00+05:00"
+    reply = api("PUT", "/sessions/s", json={**session_body("s"), "created_at": early})
+    assert reply.status_code == 422 and "outside years 1..9999" in reply.json()["detail"]
+    assert api("GET", "/sessions", params={"updated_after": early}).status_code == 422
+    reply = api("PUT", "/state/app/k", json={"value": 1, "expires_at": early})
+    assert reply.status_code == 422
