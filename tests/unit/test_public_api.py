@@ -54,7 +54,18 @@ def test_every_export_has_a_docstring_or_is_data() -> None:
     assert missing == [], f"no docstring of their own: {missing}"
 
 
-DRIVERS = ["psycopg", "pymysql", "pymongo", "redis", "clickhouse_connect", "chdb", "anthropic"]
+DRIVERS = [
+    "psycopg",
+    "pymysql",
+    "pymongo",
+    "redis",
+    "clickhouse_connect",
+    "chdb",
+    "anthropic",
+    "httpx",  # the praisondb+http:// client
+    "starlette",  # the server
+    "uvicorn",
+]
 FRAMEWORKS = [
     "agents",
     "google.adk",
