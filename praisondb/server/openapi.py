@@ -37,6 +37,7 @@ from .openapi_types import (
     VECTOR,
     problem,
 )
+from .wire import MESSAGE_FIELDS, NDJSON, ROWS
 
 VERSION = "1"
 
@@ -99,6 +100,17 @@ def _ref(name: str) -> dict[str, Any]:
 
 def _items(name: str) -> dict[str, Any]:
     return {"type": "object", "properties": {"items": {"type": "array", "items": _ref(name)}}}
+
+
+_ROWS = {
+    "type": "object",
+    "description": "one array per message, its values in the order of fields",
+    "properties": {
+        "fields": {"type": "array", "items": {"type": "string"}, "example": list(MESSAGE_FIELDS)},
+        "rows": {"type": "array", "items": {"type": "array"}},
+    },
+    "required": ["fields", "rows"],
+}
 
 
 def _obj(**properties: dict[str, Any]) -> dict[str, Any]:
@@ -265,7 +277,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {"200": _DELETED},
     },
     ("GET", "/sessions/{id}/messages"): {
-        "summary": "Messages in seq order; NDJSON with Accept: application/x-ndjson",
+        "summary": f"Messages in seq order; NDJSON with Accept: {NDJSON}, arrays with {ROWS}",
         "parameters": [
             *_SESSION,
             _q("after_seq", _INT),
@@ -279,7 +291,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                 "description": "The messages",
                 "content": {
                     "application/json": {"schema": _items("Message")},
-                    "application/x-ndjson": {"schema": _ref("Message")},
+                    NDJSON: {"schema": _ref("Message")},
+                    ROWS: {"schema": _ROWS},
                 },
             }
         },

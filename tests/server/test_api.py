@@ -15,7 +15,8 @@ import pytest
 from praisondb import BackendUnavailable, Conflict, NotFound, PraisonDB, ValidationError
 from praisondb.codec import parse_iso
 from praisondb.server.app import create_app
-from praisondb.server.wire import CLOCK_HEADER, NDJSON
+from praisondb.server.wire import CLOCK_HEADER, NDJSON, ROWS
+from praisondb.stores.http.store import _listed
 from tests.server.serving import Server
 from tests.servers import free_port
 
@@ -171,6 +172,35 @@ def test_a_retried_append_is_idempotent(api: Client) -> None:
     changed = api("POST", "/sessions/s/messages", json={"messages": [{**message, "content": "x"}]})
     assert changed.status_code == 409
     assert api("GET", "/sessions/s").json()["last_seq"] == 1
+
+
+def test_rows_list_the_messages_objects_do(api: Client) -> None:
+    api("POST", "/sessions", json=session_body("s"))
+    stamp = "2026-01-01T00:00:00+00:00"
+    new = [
+        {
+            "id": f"i{n}",
+            "role": "user",
+            "content": f"m{n}",
+            "metadata": {"n": n},
+            "created_at": stamp,
+        }
+        for n in range(3)
+    ]
+    assert api("POST", "/sessions/s/messages", json={"messages": new}).status_code == 201
+    objects = api("GET", "/sessions/s/messages")
+    rows = api("GET", "/sessions/s/messages", headers={"Accept": ROWS})
+    assert rows.headers["content-type"] == ROWS
+    body = rows.json()
+    assert [dict(zip(body["fields"], r, strict=True)) for r in body["rows"]] == objects.json()[
+        "items"
+    ]
+    # the client reads rows, objects (a server without rows) and rows of other fields alike
+    expected = _listed(objects.json())
+    assert [m.content for m in expected] == ["m0", "m1", "m2"]
+    assert _listed(rows.json()) == expected
+    extra = {"fields": [*body["fields"], "later"], "rows": [[*r, 1] for r in rows.json()["rows"]]}
+    assert _listed(extra) == expected
 
 
 def test_errors_carry_no_message_content(api: Client, caplog: pytest.LogCaptureFixture) -> None:

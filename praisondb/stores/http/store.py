@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
@@ -28,7 +28,7 @@ from ...model import (
     Span,
     StateEntry,
 )
-from ...server.wire import MAX_PAGE, segment
+from ...server.wire import MAX_PAGE, MESSAGE_FIELDS, ROWS, segment
 from ...urls import StoreURL
 from ..base import UNSET, Capability, SessionQuery, new_write_token
 from .transport import Transport
@@ -42,14 +42,39 @@ def _id(value: str) -> str:
     return segment(value)
 
 
+def _utc(text: str) -> datetime:
+    """``parse_iso`` with the server's own spelling (``+00:00``) taken first."""
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo is timezone.utc else parse_iso(text)
+
+
 def _message(record: dict[str, Any]) -> Message:
     """A message from the server's JSON: the hot path of loading a history, so the
     record is taken as the server's dataclass fields (from_record when it is not)."""
-    record["created_at"] = parse_iso(record["created_at"])
+    record["created_at"] = _utc(record["created_at"])
     try:
         return Message(**record)
     except TypeError:  # a newer server's extra fields
         return from_record(Message, record, time=lambda value: value)
+
+
+_AT = MESSAGE_FIELDS.index("created_at")
+
+
+def _listed(body: dict[str, Any]) -> list[Message]:
+    """The messages of a listing: a :data:`ROWS` body's arrays (one positional call
+    each), or objects from a server that writes no rows."""
+    rows: list[list[Any]] | None = body.get("rows")
+    if rows is None:
+        return [_message(r) for r in body["items"]]
+    names = tuple(body["fields"])
+    if names != MESSAGE_FIELDS:  # another version's fields: by name
+        return [_message(dict(zip(names, row, strict=True))) for row in rows]
+    found = []
+    for row in rows:
+        row[_AT] = _utc(row[_AT])
+        found.append(Message(*row))
+    return found
 
 
 class _Memories:
@@ -135,6 +160,10 @@ class HttpStore(_Memories):
 
     def _get(self, path: str, **params: Any) -> Any:
         return orjson.loads(self._http.request("GET", path, params=params).content)
+
+    def _listed(self, path: str, **params: Any) -> list[Message]:
+        reply = self._http.request("GET", path, params=params, headers={"Accept": ROWS})
+        return _listed(orjson.loads(reply.content))
 
     def _items(self, path: str, **params: Any) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = self._get(path, **params)["items"]
@@ -243,12 +272,12 @@ class HttpStore(_Memories):
         path = f"/sessions/{_id(session_id)}/messages"
         params: dict[str, Any] = {"after_seq": after_seq, "before_seq": before_seq}
         if last is not None or limit is not None:
-            return [_message(r) for r in self._items(path, **params, last=last, limit=limit)]
+            return self._listed(path, **params, last=last, limit=limit)
         # a whole history: pages of MAX_PAGE (one round trip up to that length; JSON is
         # cheaper than NDJSON lines to write and read, see stream_messages for those)
         found: list[Message] = []
         while True:
-            page = [_message(r) for r in self._items(path, **params, limit=MAX_PAGE)]
+            page = self._listed(path, **params, limit=MAX_PAGE)
             found.extend(page)
             if len(page) < MAX_PAGE:
                 return found
