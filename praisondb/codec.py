@@ -28,6 +28,7 @@ from .validation import (
     check_message,
     check_metadata,
     check_scope,
+    whole,
 )
 
 Model = SessionInfo | Message | Run | Checkpoint | Span | StateEntry | MemoryItem
@@ -48,11 +49,19 @@ def iso(value: datetime) -> str:
 
 
 def parse_iso(text: str) -> datetime:
-    """Aware UTC from ISO 8601; a value without an offset is taken as UTC."""
+    """Aware UTC from ISO 8601; a value without an offset is taken as UTC. ValueError for
+    text that is not one, or whose UTC time is outside years 1..9999."""
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    return _utc(value)
+
+
+def _utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise ValueError(f"{value.isoformat()} is outside years 1..9999 in UTC") from None
 
 
 def to_record(obj: Model, time: Callable[[datetime], Any] = iso) -> dict[str, Any]:
@@ -130,7 +139,7 @@ class _Fields:
         return None if value is None else check_id(value, name)
 
     def count(self, name: str, minimum: int = 0) -> int:
-        value = self.get(name)
+        value = whole(self.get(name))
         if type(value) is not int or not minimum <= value <= INT_MAX:
             raise ValidationError(f"field {name!r} must be an integer from {minimum} to {INT_MAX}")
         return value
@@ -149,7 +158,10 @@ class _Fields:
             raise ValidationError(f"field {name!r} is not an ISO 8601 timestamp") from None
         if parsed.tzinfo is None:
             raise ValidationError(f"field {name!r} has no timezone")
-        return parsed.astimezone(timezone.utc)
+        try:
+            return _utc(parsed)
+        except ValueError as exc:
+            raise ValidationError(f"field {name!r}: {exc}") from None
 
     def opt_stamp(self, name: str) -> datetime | None:
         return None if self.record.get(name) is None else self.stamp(name)

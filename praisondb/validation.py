@@ -16,8 +16,11 @@ from .model import ROLES, MemoryItem, Message
 MAX_ID_LENGTH = 255
 MAX_SCOPE_LENGTH = 320
 """A scope is a short prefix plus an id, e.g. ``session:`` + a 255-character session id."""
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_NEEDS_ID = frozenset({"user", "session"})
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f"
+"""The characters no id, scope or key may hold, as a regex class body (the OpenAPI
+document's id patterns are built from it too: praisondb/server/openapi_types.py)."""
+_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
+SCOPES_NEEDING_ID = frozenset({"user", "session"})
 SCOPE_PATTERN = re.compile(r"^(app|temp|user:.+|session:.+|[a-z][a-z0-9_.-]*(:.+)?)$", re.DOTALL)
 
 
@@ -61,6 +64,15 @@ class _Bad(Exception):
         super().__init__(reason)
         self.reason = reason
         self.path: list[str] = []
+
+
+def whole(value: object) -> object:
+    """A whole float (``600.0``) as the int it equals, anything else as it is: JSON has one
+    number type, and JSON Schema (so the server's OpenAPI document) calls 600.0 an integer.
+    For numbers read from a request body; the Python API stays strict."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
 
 
 def check_int(value: object, what: str, minimum: int = INT_MIN, maximum: int = INT_MAX) -> int:
@@ -229,7 +241,7 @@ def check_message(message: Message) -> Message:
 
 def check_scope(scope: object) -> str:
     """Scopes are ``app``, ``temp``, ``user:<id>``, ``session:<id>`` or a lowercase name[:<id>]."""
-    if not isinstance(scope, str) or not SCOPE_PATTERN.match(scope) or scope in _NEEDS_ID:
+    if not isinstance(scope, str) or not SCOPE_PATTERN.match(scope) or scope in SCOPES_NEEDING_ID:
         raise ValidationError(
             f"scope {scope!r} is not one of app, temp, user:<id>, session:<id>, or name[:<id>]"
         )

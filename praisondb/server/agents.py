@@ -28,12 +28,13 @@ from ..codec import to_record
 from ..core.multiagent import begin_exchange, fail_exchange, finish_exchange
 from ..core.tokens import issue_token
 from ..errors import ConfigError, NotFound, ValidationError
+from ..validation import whole
 from .auth import Authenticator, Principal
 
 if TYPE_CHECKING:
     from ._http import Context
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SPEC = re.compile(r"^([^=]+)=([\w.]+):([\w.]+)$")
 MAX_MESSAGE_CHARS = 1_000_000
 MAX_TOKEN_TTL = 30 * 24 * 3600
@@ -42,7 +43,7 @@ MAX_TOKEN_TTL = 30 * 24 * 3600
 def load_agent(spec: str) -> tuple[str, Callable[..., Any]]:
     """``"support=myapp.agents:support"`` -> ``("support", the object)``."""
     found = _SPEC.match(spec.strip())
-    if found is None or not _NAME.match(found.group(1)):
+    if found is None or not AGENT_NAME.match(found.group(1)):
         raise ConfigError(
             f"--agent {spec!r} must read NAME=module:attribute (e.g. support=myapp.agents:support)"
         )
@@ -187,9 +188,7 @@ def _last(text: str | None) -> int | None:
 
 
 def _ttl(body: dict[str, Any]) -> int:
-    ttl = body.get("ttl", 3600)
-    if isinstance(ttl, float) and ttl.is_integer():
-        ttl = int(ttl)  # JSON has one number type: 600.0 is the integer 600
+    ttl = whole(body.get("ttl", 3600))  # JSON has one number type: 600.0 is the integer 600
     if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_TOKEN_TTL:
         raise ValidationError(f"ttl must be whole seconds from 1 to {MAX_TOKEN_TTL}")
     return ttl

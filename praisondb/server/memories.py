@@ -11,7 +11,7 @@ from starlette.routing import Route
 from ..codec import parse_memory
 from ..errors import NotFound, ValidationError
 from ..model import MemoryItem, Page
-from ..validation import check_id, check_text
+from ..validation import check_id, check_text, whole
 from ._http import Context, call, caller, json, path_id, q_bool, q_int, q_text, read_object
 from .auth import Principal
 from .wire import MAX_PAGE
@@ -37,7 +37,7 @@ async def add_memory(request: Request) -> Response:
     body = await read_object(request)
     record: Any = body.get("item")
     item = ctx.tenancy.inward(who, parse_memory(record))
-    most = body.get("max_items")
+    most = whole(body.get("max_items"))
     if most is not None and (type(most) is not int or most < 1):
         raise ValidationError("max_items must be a positive integer or null")
     evicted = await call(ctx.db.conversations.add_memory, item, max_items=most)  # type: ignore[attr-defined]
@@ -123,7 +123,7 @@ async def delete_memories(request: Request) -> Response:
 async def search_memories(request: Request) -> Response:
     ctx, who = caller(request)
     body = await read_object(request)
-    scope, owner, limit = body.get("scope"), body.get("owner"), body.get("limit")
+    scope, owner, limit = body.get("scope"), body.get("owner"), whole(body.get("limit"))
     if scope not in _SCOPES:
         raise ValidationError(f"memory scope must be user, agent or app, not {scope!r}")
     if type(limit) is not int or not 1 <= limit <= MAX_PAGE:

@@ -16,25 +16,66 @@ import orjson
 
 from ..model import Checkpoint, MemoryItem, Message, Run, SessionInfo, Span, StateEntry
 from .openapi_auth import with_auth
+from .openapi_types import (
+    COUNT,
+    ETAG,
+    ID,
+    INTEGER,
+    JSON_OBJECT,
+    JSON_SCHEMAS,
+    JSON_VALUE,
+    KEY_PREFIX,
+    MEMORY_SCOPE,
+    MEMORY_TEXT,
+    OPTIONAL_ID,
+    PAGE_LIMIT,
+    POSITIVE,
+    ROLE,
+    SCOPE,
+    TIMESTAMP,
+    UNIT,
+    VECTOR,
+    problem,
+)
 from .wire import MESSAGE_FIELDS, NDJSON, ROWS
 
 VERSION = "1"
 
 _TYPES: dict[str, dict[str, Any]] = {
     "str": {"type": "string"},
-    "int": {"type": "integer"},
+    "int": COUNT,  # every integer field of a record is a count (codec: _Fields.count)
     "float": {"type": "number"},
     "list[float]": {"type": "array", "items": {"type": "number"}},
-    "datetime": {"type": "string", "format": "date-time"},
-    "dict[str, Any]": {"type": "object"},
-    "Content": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
-    "JSON": {},
+    "datetime": TIMESTAMP,
+    "dict[str, Any]": JSON_OBJECT,
+    "Content": {"oneOf": [{"type": "string"}, {"type": "array", "items": JSON_OBJECT}]},
+    "JSON": JSON_VALUE,
 }
 
 
-def _field_schema(annotation: str) -> dict[str, Any]:
+_FIELDS: dict[str, dict[str, Any]] = {
+    name: ID
+    for name in (
+        "id",
+        "session_id",
+        "user_id",
+        "agent",
+        "parent_id",
+        "run_id",
+        "trace_id",
+        "key",
+        "owner",
+    )
+}
+"""Fields checked as ids wherever they appear (check_id), and the other checked fields."""
+_FIELDS |= {"role": ROLE}
+
+
+def _field_schema(
+    annotation: str, name: str = "", shapes: dict[str, Any] | None = None
+) -> dict[str, Any]:
     base, _, optional = annotation.partition(" | ")
-    schema = dict(_TYPES[base])
+    schema = dict((shapes or {}).get(name) or _FIELDS.get(name) or _TYPES[base])
     if optional == "None":
         schema = (
             {"anyOf": [schema, {"type": "null"}]}
@@ -44,11 +85,11 @@ def _field_schema(annotation: str) -> dict[str, Any]:
     return schema
 
 
-def _record(cls: type, optional: tuple[str, ...] = ()) -> dict[str, Any]:
+def _record(cls: type, optional: tuple[str, ...] = (), **shapes: dict[str, Any]) -> dict[str, Any]:
     fields = dataclasses.fields(cls)
     return {
         "type": "object",
-        "properties": {f.name: _field_schema(str(f.type)) for f in fields},
+        "properties": {f.name: _field_schema(str(f.type), f.name, shapes) for f in fields},
         "required": [f.name for f in fields if f.name not in optional],
     }
 
@@ -77,14 +118,24 @@ def _obj(**properties: dict[str, Any]) -> dict[str, Any]:
 
 
 SCHEMAS: dict[str, Any] = {
+    **JSON_SCHEMAS,
     "Session": _record(SessionInfo),
-    "Message": _record(Message),
-    "NewMessage": _record(Message, optional=("session_id", "seq", "run_id")),
+    "Message": _record(Message, seq=POSITIVE),
+    "NewMessage": _record(Message, optional=("session_id", "seq", "run_id"), seq=POSITIVE),
     "Run": _record(Run),
     "Span": _record(Span),
     "Checkpoint": _record(Checkpoint),
-    "StateEntry": _record(StateEntry),
-    "Memory": _record(MemoryItem, optional=("embedding", "score")),
+    "StateEntry": _record(StateEntry, scope=SCOPE, version=POSITIVE),
+    "Memory": _record(
+        MemoryItem,
+        optional=("embedding", "score"),
+        scope=MEMORY_SCOPE,
+        text=MEMORY_TEXT,
+        importance=UNIT,
+        relevance=UNIT,
+        quality=UNIT,
+        embedding=VECTOR,
+    ),
     "Problem": {
         "type": "object",
         "properties": {
@@ -99,21 +150,31 @@ SCHEMAS: dict[str, Any] = {
 }
 
 _BOOL = {"type": "boolean"}
-_INT = {"type": "integer", "minimum": 0}
+_INT = COUNT
 _TEXT = {"type": "string"}
-_TIME = {"type": "string", "format": "date-time"}
+_TIME = TIMESTAMP
 
 
-def _q(name: str, schema: dict[str, Any], doc: str = "") -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": doc}
+def _q(name: str, schema: dict[str, Any], doc: str = "", required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": doc}
 
 
-def _p(name: str, doc: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": _TEXT, "description": doc}
+HANDED_OUT = "x-praisondb-handed-out"
+"""Marks a parameter whose values only the server makes (a cursor is one page's
+next_cursor): any other string is refused, which a schema cannot say."""
+_CURSOR = {
+    **_q("cursor", {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"}),
+    "description": "next_cursor of the previous page (opaque)",
+    HANDED_OUT: "next_cursor",
+}
 
 
-def _h(name: str, doc: str) -> dict[str, Any]:
-    return {"name": name, "in": "header", "required": False, "schema": _TEXT, "description": doc}
+def _p(name: str, doc: str, schema: dict[str, Any] = ID) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": doc}
+
+
+def _h(name: str, doc: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": False, "schema": schema, "description": doc}
 
 
 def _json(schema: dict[str, Any], doc: str = "") -> dict[str, Any]:
@@ -124,13 +185,26 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
+BODY_ID = "x-praisondb-body-id"
+"""Names the path parameter the body's ``id`` must equal (JSON Schema cannot say so)."""
+
+
+def _put_body(name: str) -> dict[str, Any]:
+    body = {**_body(_ref(name)), "description": "the record; its id must equal the path's id"}
+    return {"requestBody": body, BODY_ID: "id"}
+
+
 _ID = "the id, percent-encoded whole (a `/` in it as %2F)"
 _SESSION = [_p("id", "the session " + _ID)]
-_ENTRY = [_p("scope", "the scope, percent-encoded"), _p("key", "the key, percent-encoded")]
+_ENTRY = [_p("scope", "the scope, percent-encoded", SCOPE), _p("key", "the key, percent-encoded")]
 _DELETED = _json(_obj(deleted=_BOOL))
 _COUNT = _json(_obj(count=_INT))
 _NONE = {"description": "Done"}
-_IF_MATCH = _h("If-Match", 'compare-and-set: the ETag ("<version>") the entry must have')
+_WRITE_TOKEN = {
+    **OPTIONAL_ID,
+    "description": "names this write; a re-send with the same token is not applied twice",
+}
+_IF_MATCH = _h("If-Match", 'compare-and-set: the ETag ("<version>") the entry must have', ETAG)
 
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/healthz"): {
@@ -144,13 +218,13 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/sessions"): {
         "summary": "List sessions, newest first (or count them with count=true)",
         "parameters": [
-            _q("user_id", _TEXT),
-            _q("agent", _TEXT),
-            _q("parent_id", _TEXT),
+            _q("user_id", ID),
+            _q("agent", ID),
+            _q("parent_id", ID),
             _q("updated_after", _TIME),
             _q("updated_before", _TIME),
-            _q("limit", {"type": "integer", "minimum": 1}),
-            _q("cursor", _TEXT, "next_cursor of the previous page"),
+            _q("limit", POSITIVE),
+            _CURSOR,
             _q("count", _BOOL, "answer {count} instead of a page"),
         ],
         "responses": {
@@ -179,7 +253,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/sessions/{id}"): {
         "summary": "Insert or overwrite a session exactly as given (import, copy)",
         "parameters": _SESSION,
-        "requestBody": _body(_ref("Session")),
+        **_put_body("Session"),
         "responses": {"204": _NONE},
     },
     ("PATCH", "/sessions/{id}"): {
@@ -190,7 +264,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                 "type": "object",
                 "properties": {
                     "title": {"type": ["string", "null"]},
-                    "metadata": {"type": ["object", "null"]},
+                    "metadata": {"anyOf": [JSON_OBJECT, {"type": "null"}]},
                     "replace_metadata": _BOOL,
                 },
             }
@@ -239,15 +313,15 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "summary": "Delete messages with from_seq <= seq <= to_seq",
         "parameters": [
             *_SESSION,
-            _q("from_seq", {"type": "integer"}),
-            _q("to_seq", {"type": "integer"}),
+            _q("from_seq", INTEGER),
+            _q("to_seq", INTEGER),
         ],
         "responses": {"200": _json(_obj(deleted=_INT))},
     },
     ("POST", "/sessions/{id}/messages/lookup"): {
         "summary": "The stored messages with these ids",
         "parameters": _SESSION,
-        "requestBody": _body(_obj(ids={"type": "array", "items": _TEXT})),
+        "requestBody": _body(_obj(ids={"type": "array", "items": ID})),
         "responses": {"200": _json(_items("Message"))},
     },
     ("GET", "/sessions/{id}/runs"): {
@@ -268,15 +342,15 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/runs/{id}"): {
         "summary": "Insert or overwrite a run",
         "parameters": [_p("id", "the run " + _ID)],
-        "requestBody": _body(_ref("Run")),
+        **_put_body("Run"),
         "responses": {"204": _NONE},
     },
     ("GET", "/spans"): {
         "summary": "Spans, oldest first",
         "parameters": [
-            _q("trace_id", _TEXT),
-            _q("session_id", _TEXT),
-            _q("user_id", _TEXT),
+            _q("trace_id", ID),
+            _q("session_id", ID),
+            _q("user_id", ID),
             _q("roots_only", _BOOL),
             _q("limit", _INT),
         ],
@@ -290,7 +364,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/spans/{id}"): {
         "summary": "Insert or overwrite a span",
         "parameters": [_p("id", "the span " + _ID)],
-        "requestBody": _body(_ref("Span")),
+        **_put_body("Span"),
         "responses": {"204": _NONE},
     },
     ("GET", "/checkpoints/{id}"): {
@@ -301,7 +375,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/checkpoints/{id}"): {
         "summary": "Insert or overwrite a checkpoint",
         "parameters": [_p("id", "the checkpoint " + _ID)],
-        "requestBody": _body(_ref("Checkpoint")),
+        **_put_body("Checkpoint"),
         "responses": {"204": _NONE},
     },
     ("DELETE", "/checkpoints/{id}"): {
@@ -312,11 +386,11 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/state"): {
         "summary": "Live entries sorted by (scope, key)",
         "parameters": [
-            _q("scope", _TEXT),
-            _q("prefix", _TEXT),
+            _q("scope", SCOPE),
+            _q("prefix", KEY_PREFIX),
             _q("limit", _INT),
-            _q("after_scope", _TEXT),
-            _q("after_key", _TEXT),
+            _q("after_scope", SCOPE, "list after this (scope, key)"),
+            _q("after_key", KEY_PREFIX),
         ],
         "responses": {"200": _json(_items("StateEntry"))},
     },
@@ -327,7 +401,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("DELETE", "/state/{scope}"): {
         "summary": "Delete a whole scope",
-        "parameters": [_p("scope", "the scope, percent-encoded")],
+        "parameters": [_p("scope", "the scope, percent-encoded", SCOPE)],
         "responses": {"200": _json(_obj(deleted=_INT))},
     },
     ("GET", "/state/{scope}/{key}"): {
@@ -337,30 +411,31 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("PUT", "/state/{scope}/{key}"): {
         "summary": "Write a value (If-Match: compare-and-set; If-None-Match: * creates only; 412 on mismatch)",
-        "parameters": [*_ENTRY, _IF_MATCH, _h("If-None-Match", "* : only if no live entry exists")],
+        "parameters": [
+            *_ENTRY,
+            _IF_MATCH,
+            _h("If-None-Match", "* : only if no live entry exists", {"enum": ["*"]}),
+        ],
         "requestBody": _body(
             {
                 "type": "object",
                 "properties": {
-                    "value": {},
-                    "expires_at": {"type": ["string", "null"], "format": "date-time"},
-                    "write_token": {
-                        "type": ["string", "null"],
-                        "description": "names this write; a re-send with the same token is not applied twice",
-                    },
+                    "value": JSON_VALUE,
+                    "expires_at": {**TIMESTAMP, "type": ["string", "null"]},
+                    "write_token": _WRITE_TOKEN,
                 },
                 "required": ["value"],
             }
         ),
         "responses": {
             "200": _json(_ref("StateEntry")),
-            "412": _json(_ref("Problem"), "The condition failed"),
+            "412": problem("The condition failed"),
         },
     },
     ("DELETE", "/state/{scope}/{key}"): {
         "summary": "Delete (If-Match: only at that version; 412 otherwise)",
         "parameters": [*_ENTRY, _IF_MATCH],
-        "responses": {"200": _DELETED, "412": _json(_ref("Problem"), "The condition failed")},
+        "responses": {"200": _DELETED, "412": problem("The condition failed")},
     },
     ("POST", "/state/{scope}/{key}/incr"): {
         "summary": "Atomically add to an integer value",
@@ -369,8 +444,9 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             {
                 "type": "object",
                 "properties": {
-                    "amount": {"type": "integer"},
-                    "expires_at": {"type": ["string", "null"], "format": "date-time"},
+                    "amount": INTEGER,
+                    "expires_at": {**TIMESTAMP, "type": ["string", "null"]},
+                    "write_token": _WRITE_TOKEN,
                 },
             }
         ),
@@ -379,10 +455,10 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/memories"): {
         "summary": "Memories newest first (or count them with count=true)",
         "parameters": [
-            _q("scope", {"enum": ["user", "agent", "app"]}),
-            _q("owner", _TEXT),
-            _q("limit", {"type": "integer", "minimum": 1}),
-            _q("cursor", _TEXT),
+            _q("scope", MEMORY_SCOPE),
+            _q("owner", ID),
+            _q("limit", POSITIVE),
+            _CURSOR,
             _q("count", _BOOL),
         ],
         "responses": {"200": _json({"type": "object"})},
@@ -394,7 +470,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                 "type": "object",
                 "properties": {
                     "item": _ref("Memory"),
-                    "max_items": {"type": ["integer", "null"], "minimum": 1},
+                    "max_items": {**POSITIVE, "type": ["integer", "null"]},
                 },
                 "required": ["item"],
             }
@@ -408,17 +484,20 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("DELETE", "/memories"): {
         "summary": "Delete every memory of (scope, owner)",
-        "parameters": [_q("scope", {"enum": ["user", "agent", "app"]}), _q("owner", _TEXT)],
+        "parameters": [
+            _q("scope", MEMORY_SCOPE, required=True),
+            _q("owner", ID, required=True),
+        ],
         "responses": {"200": _json(_obj(deleted=_INT))},
     },
     ("POST", "/memories/search"): {
         "summary": "The best text matches with their raw rank",
         "requestBody": _body(
             _obj(
-                scope={"enum": ["user", "agent", "app"]},
-                owner=_TEXT,
+                scope=MEMORY_SCOPE,
+                owner=ID,
                 query=_TEXT,
-                limit={"type": "integer", "minimum": 1},
+                limit=PAGE_LIMIT,
             )
         ),
         "responses": {"200": _json({"type": "object"})},
@@ -465,7 +544,7 @@ def document(routes: list[Any]) -> dict[str, Any]:
         op["responses"] = {
             **operation["responses"],
             **{
-                code: _json(_ref("Problem"), text)
+                code: problem(text)
                 for code, text in _ERRORS.items()
                 if code not in operation["responses"]
             },

@@ -12,25 +12,17 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .agents import AGENT_NAME
 from .auth import OPEN_PATHS
+from .openapi_types import ID, problem
 
-NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-ID_PATTERN = "^[^\\u0000-\\u001f\\u007f]+$"
-"""Ids are any printable text (praisondb.validation.check_id): no control characters."""
-_PROBLEM = {"$ref": "#/components/schemas/Problem"}
-
-
-def _answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    content = {"application/problem+json": {"schema": _PROBLEM}}
-    if schema is not None:
-        content = {"application/json": {"schema": schema}}
-    return {"description": description, "content": content}
+NAME_PATTERN = AGENT_NAME.pattern
 
 
 def _path_params(*names: str) -> list[dict[str, Any]]:
     shapes = {
         "name": {"type": "string", "pattern": NAME_PATTERN},
-        "id": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": ID_PATTERN},
+        "id": ID,
     }
     return [{"name": n, "in": "path", "required": True, "schema": shapes[n]} for n in names]
 
@@ -42,7 +34,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         422: "invalid input",
         503: "a store is unavailable",
     }
-    return {str(s): _answer(texts[s]) for s in (*statuses, 503)}
+    return {str(s): problem(texts[s]) for s in (*statuses, 503)}
 
 
 def _body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +158,7 @@ _PATHS: dict[str, Any] = {
                         }
                     },
                 },
-                "400": _answer("the server issues no tokens (no --token-secret)"),
+                "400": problem("the server issues no tokens (no --token-secret)"),
                 **_errors(404, 413, 422),
             },
         }
@@ -205,9 +197,9 @@ def with_auth(document: dict[str, Any]) -> dict[str, Any]:
             },
             "responses": {
                 **components.get("responses", {}),
-                "Unauthorized": _answer("no credential, or a wrong, revoked or expired one"),
+                "Unauthorized": problem("no credential, or a wrong, revoked or expired one"),
                 "RateLimited": {
-                    **_answer("this key's rate limit is reached"),
+                    **problem("this key's rate limit is reached"),
                     "headers": {
                         "Retry-After": {
                             "description": "seconds to wait",

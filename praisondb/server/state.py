@@ -25,6 +25,7 @@ from ..validation import (
     check_key,
     check_scope,
     incremented,
+    whole,
 )
 from ._http import Context, call, caller, error_response, json, q_int, read_object
 from .auth import Principal
@@ -47,7 +48,8 @@ def _expected(request: Request) -> int | None:
     match = request.headers.get("if-match")
     if match is not None:
         tag = match.strip().removeprefix("W/").strip('"')
-        if not tag.isdigit():
+        # ASCII digits only: int() refuses some str.isdigit() digits ("²"), which was a 500
+        if not (tag.isascii() and tag.isdigit()) or int(tag) > INT_MAX:
             raise ValidationError('If-Match must be an ETag of this API: "<version>"')
         return int(tag)
     if request.headers.get("if-none-match", "").strip() == "*":
@@ -125,25 +127,23 @@ async def incr(request: Request) -> Response:
     ctx, who = caller(request)
     scope, key = _where(request)
     body = await read_object(request)
-    amount = body.get("amount", 1)
+    amount = whole(body.get("amount", 1))
     if type(amount) is not int or not INT_MIN <= amount <= INT_MAX:
         raise ValidationError("amount must be a 64-bit integer")
     token = body.get("write_token")
-    stored_scope = ctx.tenancy.scope(who, scope)
-    if token is None:
-        value = await call(
-            ctx.db.state_store.incr, stored_scope, key, amount, expires_at=_expires(body)
-        )
-    else:
-        value = await call(
-            _incr_once,
-            ctx.db.state_store,
-            stored_scope,
-            key,
-            amount,
-            _expires(body),
-            check_id(token, "write_token"),
-        )
+    token = None if token is None else check_id(token, "write_token")
+    expires_at, stored_scope = _expires(body), ctx.tenancy.scope(who, scope)
+    store = ctx.db.state_store
+    try:
+        if token is None:
+            value = await call(store.incr, stored_scope, key, amount, expires_at=expires_at)
+        else:
+            value = await call(_incr_once, store, stored_scope, key, amount, expires_at, token)
+    except ValidationError as exc:
+        # the request was valid; the stored value is not an integer, or the sum leaves 64
+        # bits: a conflict with the entry's state (the client still raises ValidationError)
+        exc.http_status = 409  # type: ignore[attr-defined]
+        raise
     return json({"value": value})
 
 
