@@ -9,7 +9,7 @@ import click
 
 from ..errors import ConfigError
 from .options import DATABASE_URL_ENV
-from .serve_security import app_options, security_options
+from .serve_security import app_options, security_options, show_access_log
 
 
 def serve(
@@ -39,6 +39,7 @@ def serve(
     db = PraisonDB(database_url, state_url, analytics_url, auto_migrate=auto_migrate)
     try:
         db.ping()
+        show_access_log()
         app = create_app(
             db,
             max_body_bytes=max_body or DEFAULT_MAX_BODY,

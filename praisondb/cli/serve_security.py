@@ -116,7 +116,6 @@ def app_options(
             )
     elif token_secret is not None or default_rate is not None:
         raise ConfigError("--token-secret and --rate need keys: add --require-keys")
-    _show_access_log()
     return {
         "auth": auth,
         "agents": load_agents(agent_specs),
@@ -124,7 +123,7 @@ def app_options(
     }
 
 
-def _show_access_log() -> None:
+def show_access_log() -> None:
     """Access lines to stderr (uvicorn's own access log is off: it prints query strings)."""
     logger = logging.getLogger("praisondb.server.access")
     if not logger.handlers:
@@ -135,4 +134,4 @@ def _show_access_log() -> None:
         logger.propagate = False
 
 
-__all__ = ["app_options", "is_loopback", "security_options"]
+__all__ = ["app_options", "is_loopback", "security_options", "show_access_log"]

@@ -46,7 +46,12 @@ def test_writers_survive_a_restart_with_nothing_lost_or_doubled(server: Server) 
         thread.start()
     eventually(lambda: min(written[w] for w in range(WRITERS)) >= 10, 60, "first appends")
     server.stop(kill=True)  # kill -9 mid-write
-    eventually(lambda: all(failed[w] for w in range(WRITERS)), 60, "every writer saw the outage")
+    eventually(
+        lambda: all(failed[w] or written[w] == PER_WRITER for w in range(WRITERS)),
+        60,
+        "every writer still writing saw the outage",  # one may have finished before it
+    )
+    assert any(failed.values())
     server.start()
     resume.set()
     for thread in threads:
