@@ -17,10 +17,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
-from praisondb import AsyncRemoteSession, BackendUnavailable, LockTimeout, PraisonDB, RemoteSession
+from praisondb import (
+    AsyncRemoteSession,
+    BackendUnavailable,
+    ConfigError,
+    LockTimeout,
+    PraisonDB,
+    RemoteSession,
+)
+from praisondb.cli import cli
 from praisondb.core.lock_names import LOCK_SCOPE, session_lock_name
 from praisondb.model import StateEntry
+from praisondb.server.turns import ChatTurns
 from tests.conftest import private_url
 from tests.server.served_agents import SIGNAL_DIR_ENV
 from tests.server.serving import Server
@@ -237,3 +247,17 @@ def test_a_server_killed_mid_turn_blocks_the_session_only_until_its_lease_lapses
     assert time.monotonic() - began < 30  # within the default --chat-wait
     assert _waiting(b)  # it did wait for the dead server's lease
     assert _history(b, "crash") == [("user", "u1"), ("user", "u2"), ("assistant", "u2 saw nothing")]
+
+
+@pytest.mark.parametrize(("wait", "lease"), [(-1.0, 15.0), (30.0, 0.5), (30.0, 4000.0)])
+def test_turn_settings_out_of_range_are_config_errors(wait: float, lease: float) -> None:
+    with pytest.raises(ConfigError, match="--chat-"):
+        ChatTurns(wait=wait, lease=lease)
+
+
+def test_serve_refuses_a_lease_shorter_than_a_second(sqlite_store: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["serve", "--database-url", sqlite_store, "--chat-lease", "0.5"]
+    )
+    assert result.exit_code == 2
+    assert "--chat-lease" in result.output
