@@ -86,12 +86,13 @@ def agent_routes(
     the app's database and tenancy (``_http.context``); errors leave through the app's
     PraisonDBError handler as problem bodies. Chats with one session take turns
     (:mod:`.turns`, waiting and leasing as ``turns`` says)."""
-    settings = turns or ChatTurns()
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
 
     from ._http import call, caller, json, path_id, read_object
+
+    settings = turns or ChatTurns()
 
     def session_of(request: Request) -> tuple[Context, Principal, str, str]:
         ctx, principal = caller(request)
