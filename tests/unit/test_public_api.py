@@ -62,8 +62,7 @@ DRIVERS = [
     "clickhouse_connect",
     "chdb",
     "anthropic",
-    "httpx",  # RemoteSession
-    "httpcore",  # the praisondb+http:// client
+    "httpx",  # the praisondb+http:// client
     "starlette",  # the server
     "uvicorn",
 ]
