@@ -221,6 +221,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             _q("user_id", ID),
             _q("agent", ID),
             _q("parent_id", ID),
+            _q("id_prefix", ID, "only sessions whose id starts with this"),
             _q("updated_after", _TIME),
             _q("updated_before", _TIME),
             _q("limit", POSITIVE),

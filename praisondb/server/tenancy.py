@@ -16,8 +16,10 @@ namespace.
 - A principal holding a signed session token (``session_id`` set) reaches that one
   session only: its messages, runs, checkpoints, spans and ``session:<id>`` state.
 
-The cost: a tenant's ids are shorter than 255 characters by its prefix, and listing
-sessions, spans or every state scope on a shared store scans past other tenants' rows.
+Listing a tenant's sessions is an id-prefix range in the store (``SessionQuery.id_prefix``),
+and listing its state a scope-prefix range, so neither reads other tenants' rows. The
+cost: a tenant's ids are shorter than 255 characters by its prefix; the default tenant of
+a shared store and span listings still filter out other tenants' rows as they read.
 """
 
 from __future__ import annotations
@@ -71,6 +73,13 @@ class Tenancy:
                 f"{MAX_ID_LENGTH - len(stored) + len(value)} characters"
             )
         return stored
+
+    def id_prefix(self, principal: Principal, prefix: str | None) -> str | None:
+        """The stored id prefix a listing of ``principal``'s sessions is bound to (the store
+        reads that range only), with the caller's own ``prefix`` inside it."""
+        if prefix:
+            return self.store_id(principal, prefix, "id_prefix")
+        return None if _is_default(principal) else f"~{principal.tenant}~"
 
     def session_id(self, principal: Principal, value: str) -> str:
         """The stored id of a session the principal may touch (NotFound otherwise)."""

@@ -57,6 +57,10 @@ class SessionQuery:
     """Inclusive lower bound on ``updated_at``."""
     updated_before: datetime | None = None
     """Exclusive upper bound on ``updated_at``."""
+    id_prefix: str | None = None
+    """Only sessions whose id starts with this: an index range on the id
+    (``id >= prefix AND id < prefix_upper_bound(prefix)``), so a listing never reads the
+    rows of other prefixes (the server keeps each tenant's sessions under ``~T~``)."""
     limit: int = 50
     cursor: str | None = None
 

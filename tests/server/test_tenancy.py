@@ -10,12 +10,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from praisondb import PraisonDB
+from praisondb.model import Page, SessionInfo
 from praisondb.server.app import create_app
 from praisondb.server.auth import Principal
 from praisondb.server.wire import CLOCK_HEADER
+from praisondb.stores.base import SessionQuery
 from tests.server.test_api import session_body
 
 STAMP = "2026-01-01T00:00:00+00:00"
@@ -180,3 +183,39 @@ def test_memories_are_per_tenant(call: Tenants) -> None:
     assert call("acme", "GET", "/memories/m1", session="s").status_code == 404
     assert call("globex", "DELETE", "/memories/m1").json() == {"deleted": True}
     assert call("acme", "GET", "/memories/m1").json()["text"] == "likes tea"
+
+
+def test_a_tenant_listing_reads_only_its_own_rows(
+    call: Tenants, app_db: PraisonDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store call carries the tenant's id prefix: with many sessions of other tenants
+    in the store, the rows it hands back are the tenant's own, page after page."""
+    for i in range(60):
+        call("globex", "POST", "/sessions", json=session_body(f"g{i}"))
+    for i in range(5):
+        call("acme", "POST", "/sessions", json=session_body(f"a{i}"))
+    store = app_db.conversations
+    real = store.list_sessions
+    returned: list[str] = []
+
+    def counted(query: SessionQuery) -> Page[SessionInfo]:
+        page = real(query)
+        returned.extend(s.id for s in page.items)
+        return page
+
+    monkeypatch.setattr(store, "list_sessions", counted)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        body = call("acme", "GET", "/sessions", params=params).json()
+        seen.extend(s["id"] for s in body["items"])
+        assert "~" not in orjson.dumps(body).decode()  # cursors name the caller's ids only
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == [f"a{i}" for i in range(5)] and len(set(seen)) == 5
+    assert sorted(returned) == [f"~acme~a{i}" for i in range(5)]  # no globex row was read
+    mine = call("acme", "GET", "/sessions", params={"id_prefix": "a1"}).json()["items"]
+    assert [s["id"] for s in mine] == ["a1"]
+    assert call("acme", "GET", "/sessions", params={"count": "true"}).json() == {"count": 5}

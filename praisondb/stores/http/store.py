@@ -208,6 +208,7 @@ class HttpStore(_Memories):
             "user_id": query.user_id,
             "agent": query.agent,
             "parent_id": query.parent_id,
+            "id_prefix": query.id_prefix or None,
             "updated_after": _at(query.updated_after),
             "updated_before": _at(query.updated_before),
         }

@@ -26,6 +26,7 @@ from ...errors import ConfigError, Conflict, NotFound, ValidationError
 from ...model import JSON, Message, Page, SessionInfo, StateEntry, utcnow
 from ...retry import Retry, driver_text
 from ...urls import StoreURL
+from .._kit import prefix_upper_bound
 from ..base import (
     UNSET,
     Capability,
@@ -195,6 +196,11 @@ class SQLStore(SQLMemoriesMixin, SQLItemsMixin):
             where.append(sessions.c.agent == query.agent)
         if query.parent_id is not None:
             where.append(sessions.c.parent_id == query.parent_id)
+        if query.id_prefix:  # a range on the primary key: bound values, no LIKE to escape
+            where.append(sessions.c.id >= query.id_prefix)
+            upper = prefix_upper_bound(query.id_prefix)
+            if upper is not None:
+                where.append(sessions.c.id < upper)
         # The index range is on updated_floor, which trails updated_at by at most
         # FLOOR_LAG and never exceeds it; the exact test on updated_at keeps the rest.
         if query.updated_after is not None:

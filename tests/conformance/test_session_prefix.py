@@ -1,0 +1,55 @@
+"""Listing sessions by id prefix (``SessionQuery.id_prefix``): a range on the id, so the
+store hands back only that prefix's rows, pages included (the server's tenants rely on it)."""
+
+from __future__ import annotations
+
+from praisondb import PraisonDB
+from praisondb.model import SessionInfo
+from praisondb.stores.base import SessionQuery
+
+
+def _all_pages(db: PraisonDB, query: SessionQuery) -> tuple[list[SessionInfo], int]:
+    """Every page of ``query``; also how many rows the store calls returned in all."""
+    found: list[SessionInfo] = []
+    returned, cursor = 0, None
+    while True:
+        page = db.conversations.list_sessions(SessionQuery(**{**_fields(query), "cursor": cursor}))
+        returned += len(page.items)
+        found.extend(page.items)
+        if page.next_cursor is None:
+            return found, returned
+        cursor = page.next_cursor
+
+
+def _fields(query: SessionQuery) -> dict[str, object]:
+    return {name: getattr(query, name) for name in query.__dataclass_fields__}
+
+
+def test_a_prefix_listing_returns_only_that_prefix_page_by_page(db: PraisonDB, uid: str) -> None:
+    mine = f"~{uid}%_~"  # LIKE wildcards, taken literally
+    own = [f"{mine}s{i}" for i in range(5)]
+    others = [f"~{uid}zz~s{i}" for i in range(40)]  # what '%_' would match as a pattern
+    others += [f"~{uid}%_}}s", f"~{uid}%_s", f"~{uid}%_"]
+    for session_id in others[:20] + own + others[20:]:
+        db.sessions.create(session_id, user_id=f"u-{uid}")
+    found, returned = _all_pages(db, SessionQuery(id_prefix=mine, limit=2))
+    assert [s.id for s in found] == list(reversed(own))  # newest first, each once
+    assert returned == len(own)  # no other prefix's row left the store
+    assert db.conversations.count_sessions(SessionQuery(id_prefix=mine)) == len(own)
+    both = SessionQuery(id_prefix=mine, user_id=f"u-{uid}", limit=3)
+    assert [s.id for s in _all_pages(db, both)[0]] == list(reversed(own))
+    wider, _ = _all_pages(db, SessionQuery(id_prefix=f"~{uid}%", limit=7))
+    assert sorted(s.id for s in wider) == sorted([*own, f"~{uid}%_}}s", f"~{uid}%_s", f"~{uid}%_"])
+    empty = SessionQuery(id_prefix=f"~{uid}nobody~")
+    assert db.conversations.list_sessions(empty).items == []
+    assert db.conversations.count_sessions(empty) == 0
+
+
+def test_a_prefix_listing_sees_sessions_deleted_and_added(db: PraisonDB, uid: str) -> None:
+    mine = f"~{uid}~"
+    for i in range(3):
+        db.sessions.create(f"{mine}{i}")
+    db.sessions.delete(f"{mine}1")
+    db.sessions.create(f"{mine}9")
+    found, _ = _all_pages(db, SessionQuery(id_prefix=mine, limit=1))
+    assert [s.id for s in found] == [f"{mine}9", f"{mine}2", f"{mine}0"]
