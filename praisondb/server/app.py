@@ -27,7 +27,7 @@ from ..facade import PraisonDB
 from . import memories, records, sessions, state
 from ._http import Context, call, context, error_response, json
 from .agents import agent_routes
-from .auth import Authenticator, middleware
+from .auth import Authenticator, middleware, principal_of
 from .tenancy import Tenancy
 from .wire import CLOCK_HEADER, route_path
 
@@ -60,7 +60,7 @@ async def openapi(request: Request) -> Response:
 
 async def _typed_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PraisonDBError)
-    response = error_response(exc)
+    response = error_response(exc, who=principal_of(request))
     if response.status_code >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, type(exc).__name__)
     return response

@@ -104,7 +104,7 @@ async def set_entry(request: Request) -> Response:
             write_token=None if token is None else check_id(token, "write_token"),
         )
     except Conflict as exc:
-        return error_response(exc, 412)
+        return error_response(exc, 412, who)
     return json(_out(ctx, who, entry), headers=_etag(entry))
 
 
@@ -119,7 +119,7 @@ async def delete_entry(request: Request) -> Response:
             expected_version=_expected(request),
         )
     except Conflict as exc:
-        return error_response(exc, 412)
+        return error_response(exc, 412, who)
     return json({"deleted": deleted})
 
 

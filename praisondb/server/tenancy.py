@@ -25,6 +25,7 @@ a shared store and span listings still filter out other tenants' rows as they re
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, TypeVar
 
 from ..errors import NotFound, ValidationError
@@ -195,6 +196,20 @@ class Tenancy:
         return None if _is_default(principal) else f"tenant:{principal.tenant}:"
 
 
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"  # a tenant name (keys.check_tenant)
+_STORED = re.compile(rf"(^|[\s'\"(\[/=,])(?:~{_NAME}~|tenant:{_NAME}:)")
+"""A namespace prefix at the start of an id or scope in a message (one per id: the id the
+tenant sent may itself start with something like it)."""
+
+
+def public_text(principal: Principal, text: str) -> str:
+    """``text`` (an error's message) with the store's namespace prefixes taken off, so a
+    tenant's error names only the ids and scopes it sent."""
+    if _is_default(principal):
+        return text  # its ids are stored as sent
+    return _STORED.sub(r"\1", text)
+
+
 def _reserved(scope: str) -> bool:
     return scope == RESERVED_SCOPE or scope.startswith(RESERVED_SCOPE + ":")
 
@@ -203,4 +218,4 @@ def _is_default(principal: Principal) -> bool:
     return principal.tenant == DEFAULT_TENANT
 
 
-__all__ = ["DEFAULT_TENANT", "Tenancy"]
+__all__ = ["DEFAULT_TENANT", "Tenancy", "public_text"]
