@@ -389,6 +389,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "parameters": [
             _q("scope", SCOPE),
             _q("prefix", KEY_PREFIX),
+            _q("scope_prefix", KEY_PREFIX, "only scopes starting with this"),
             _q("limit", _INT),
             _q("after_scope", SCOPE, "list after this (scope, key)"),
             _q("after_key", KEY_PREFIX),

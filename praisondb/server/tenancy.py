@@ -16,10 +16,12 @@ namespace.
 - A principal holding a signed session token (``session_id`` set) reaches that one
   session only: its messages, runs, checkpoints, spans and ``session:<id>`` state.
 
-Listing a tenant's sessions is an id-prefix range in the store (``SessionQuery.id_prefix``),
-and listing its state a scope-prefix range, so neither reads other tenants' rows. The
-cost: a tenant's ids are shorter than 255 characters by its prefix; the default tenant of
-a shared store and span listings still filter out other tenants' rows as they read.
+Listing a tenant's sessions is an id-prefix range in the store (``SessionQuery.id_prefix``)
+and listing its state a scope-prefix range (``list_entries(scope_prefix=...)``), so neither
+reads other tenants' rows; errors name ids as the tenant sent them (:func:`public_text`).
+The costs: a tenant's ids are shorter than 255 characters by its prefix; the default
+tenant of a shared store lists sessions by filtering out the ``~`` ids as it reads, and
+state by jumping past the ``tenant:`` range (one page of it is read); span listings filter.
 """
 
 from __future__ import annotations

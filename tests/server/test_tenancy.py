@@ -14,7 +14,8 @@ import orjson
 import pytest
 
 from praisondb import PraisonDB
-from praisondb.model import Page, SessionInfo
+from praisondb.model import Page, SessionInfo, StateEntry
+from praisondb.server import state as state_routes
 from praisondb.server.app import create_app
 from praisondb.server.auth import Principal
 from praisondb.server.wire import CLOCK_HEADER
@@ -219,3 +220,40 @@ def test_a_tenant_listing_reads_only_its_own_rows(
     mine = call("acme", "GET", "/sessions", params={"id_prefix": "a1"}).json()["items"]
     assert [s["id"] for s in mine] == ["a1"]
     assert call("acme", "GET", "/sessions", params={"count": "true"}).json() == {"count": 5}
+
+
+def test_a_tenant_state_listing_reads_only_its_own_rows(
+    call: Tenants, app_db: PraisonDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(50):
+        call("globex", "PUT", f"/state/app/k{i}", json={"value": i})
+    for scope in ("app", "apple", "beta"):
+        call("acme", "PUT", f"/state/{scope}/k", json={"value": scope})
+    for scope in ("alpha", "zeta"):  # around the tenants' range, in the store's order
+        call("default", "PUT", f"/state/{scope}/k", json={"value": scope})
+    store = app_db.state_store
+    real = store.list_entries
+    returned: list[str] = []
+
+    def counted(*args: Any, **kwargs: Any) -> list[StateEntry]:
+        found = real(*args, **kwargs)
+        returned.extend(e.scope for e in found)
+        return found
+
+    monkeypatch.setattr(store, "list_entries", counted)
+    listed = call("acme", "GET", "/state").json()["items"]
+    assert [e["scope"] for e in listed] == ["app", "apple", "beta"]
+    assert returned == ["tenant:acme:app", "tenant:acme:apple", "tenant:acme:beta"]
+    returned.clear()
+    some = call("acme", "GET", "/state", params={"scope_prefix": "ap", "limit": 1}).json()
+    assert [e["scope"] for e in some["items"]] == ["app"] and returned == ["tenant:acme:app"]
+    after = {"scope_prefix": "ap", "after_scope": "app", "after_key": "k"}
+    assert [e["scope"] for e in call("acme", "GET", "/state", params=after).json()["items"]] == [
+        "apple"
+    ]
+    returned.clear()
+    monkeypatch.setattr(state_routes, "PAGE", 4)
+    theirs = call("default", "GET", "/state").json()["items"]
+    assert [e["scope"] for e in theirs] == ["alpha", "zeta"]
+    # the default tenant's listing jumps past the tenants' range: one page of it is read
+    assert len(returned) <= 2 + 4 and returned[0] == "alpha" and returned[-1] == "zeta"

@@ -456,8 +456,11 @@ class SQLStore(SQLMemoriesMixin, SQLItemsMixin):
         *,
         limit: int | None = None,
         after: tuple[str, str] | None = None,
+        scope_prefix: str = "",
     ) -> list[StateEntry]:
-        return self._state.list_entries(scope, prefix, limit=limit, after=after)
+        return self._state.list_entries(
+            scope, prefix, limit=limit, after=after, scope_prefix=scope_prefix
+        )
 
     def delete_scope(self, scope: str) -> int:
         return self._state.delete_scope(scope)
