@@ -42,7 +42,7 @@ from ..errors import (
     ValidationError,
 )
 from .keys import DEFAULT_TENANT, KeyRecord, KeyStore, check_tenant, matches, split_key
-from .limits import SharedRateLimiter
+from .limits import RateLimiter, SharedRateLimiter
 from .wire import PROBLEM, problem, status_for
 
 Scope = MutableMapping[str, Any]
@@ -80,43 +80,6 @@ def principal_of(request: Any) -> Principal:
     """The caller of ``request`` (a Starlette Request or anything with ``.scope``)."""
     found = request.scope.get(PRINCIPAL_KEY)
     return found if isinstance(found, Principal) else ANONYMOUS
-
-
-class RateLimiter:
-    """Token buckets by name: ``rate`` requests a second, bursts of up to one second's
-    worth (at least one request). Past ``max_buckets`` names (session tokens come and go),
-    buckets idle long enough to be full again are dropped: forgetting them changes
-    nothing."""
-
-    def __init__(self, max_buckets: int = 10_000) -> None:
-        self._buckets: dict[str, tuple[float, float, float]] = {}
-        self._lock = threading.Lock()
-        self.max_buckets = max_buckets
-
-    def wait(self, name: str, rate: float, now: float) -> float:
-        """What :meth:`take` would answer, without taking."""
-        with self._lock:
-            tokens, then, _ = self._buckets.get(name, (max(1.0, rate), now, rate))
-        tokens = min(max(1.0, rate), tokens + (now - then) * rate)
-        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
-
-    def take(self, name: str, rate: float, now: float | None = None) -> float:
-        """0 when a request may go now, else the seconds until one may."""
-        now = time.monotonic() if now is None else now
-        capacity = max(1.0, rate)
-        with self._lock:
-            tokens, then, _ = self._buckets.get(name, (capacity, now, rate))
-            tokens = min(capacity, tokens + (now - then) * rate)
-            wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
-            self._buckets[name] = (tokens - 1.0 if wait == 0.0 else tokens, now, rate)
-            if len(self._buckets) > self.max_buckets:
-                self._prune(now)
-            return wait
-
-    def _prune(self, now: float) -> None:
-        for name, (tokens, then, rate) in list(self._buckets.items()):
-            if tokens + (now - then) * rate >= max(1.0, rate):
-                del self._buckets[name]
 
 
 class Authenticator:

@@ -14,7 +14,7 @@ per slice, not per request. A lease is clipped to what the budget has left, so:
 - **Under-use instead**: tokens a process leased and did not spend are lost when the
   window ends, at most ``slice - 1`` per process per window; callers spread over many
   processes may be refused slightly before the budget is spent.
-- Each process also keeps its token bucket (:class:`.auth.RateLimiter`): one process
+- Each process also keeps its token bucket (:class:`RateLimiter`): one process
   alone never bursts past one second's worth, whatever the window has left.
 - A refused window is remembered until it ends: refusals cost no store call either.
 - When the state store fails, the process falls back to its own bucket until the window
@@ -38,7 +38,6 @@ from ..errors import PraisonDBError
 
 if TYPE_CHECKING:
     from ..stores.base import StateStore
-    from .auth import RateLimiter
 
 LIMIT_SCOPE = "praisondb.keys:rates"
 """The state scope of the shared counters (under the reserved ``praisondb.keys``: no
@@ -57,6 +56,43 @@ def window_of(rate: float) -> tuple[float, int]:
 
 def slice_of(budget: int) -> int:
     return max(1, math.ceil(budget / SLICES))
+
+
+class RateLimiter:
+    """Token buckets by name: ``rate`` requests a second, bursts of up to one second's
+    worth (at least one request). Past ``max_buckets`` names (session tokens come and go),
+    buckets idle long enough to be full again are dropped: forgetting them changes
+    nothing."""
+
+    def __init__(self, max_buckets: int = 10_000) -> None:
+        self._buckets: dict[str, tuple[float, float, float]] = {}
+        self._lock = threading.Lock()
+        self.max_buckets = max_buckets
+
+    def wait(self, name: str, rate: float, now: float) -> float:
+        """What :meth:`take` would answer, without taking."""
+        with self._lock:
+            tokens, then, _ = self._buckets.get(name, (max(1.0, rate), now, rate))
+        tokens = min(max(1.0, rate), tokens + (now - then) * rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
+
+    def take(self, name: str, rate: float, now: float | None = None) -> float:
+        """0 when a request may go now, else the seconds until one may."""
+        now = time.monotonic() if now is None else now
+        capacity = max(1.0, rate)
+        with self._lock:
+            tokens, then, _ = self._buckets.get(name, (capacity, now, rate))
+            tokens = min(capacity, tokens + (now - then) * rate)
+            wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
+            self._buckets[name] = (tokens - 1.0 if wait == 0.0 else tokens, now, rate)
+            if len(self._buckets) > self.max_buckets:
+                self._prune(now)
+            return wait
+
+    def _prune(self, now: float) -> None:
+        for name, (tokens, then, rate) in list(self._buckets.items()):
+            if tokens + (now - then) * rate >= max(1.0, rate):
+                del self._buckets[name]
 
 
 @dataclass
@@ -149,4 +185,4 @@ def _counter(name: str, index: int) -> str:
     return f"{hashlib.sha256(name.encode()).hexdigest()[:32]}@{index}"
 
 
-__all__ = ["LIMIT_SCOPE", "SharedRateLimiter", "slice_of", "window_of"]
+__all__ = ["LIMIT_SCOPE", "RateLimiter", "SharedRateLimiter", "slice_of", "window_of"]
