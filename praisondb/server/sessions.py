@@ -46,13 +46,18 @@ STREAM_BATCH = 1_000
 async def list_sessions(request: Request) -> Response:
     ctx, who = caller(request)
     parent = q_text(request, "parent_id")
+    try:
+        id_prefix = ctx.tenancy.id_prefix(who, q_text(request, "id_prefix"))
+    except NotFound:  # a session token's one session does not match
+        empty = {"count": 0} if q_bool(request, "count") else {"items": [], "next_cursor": None}
+        return json(empty)
     query = SessionQuery(
         user_id=q_text(request, "user_id"),
         agent=q_text(request, "agent"),
         parent_id=None if parent is None else ctx.tenancy.store_id(who, parent),
         updated_after=q_time(request, "updated_after"),
         updated_before=q_time(request, "updated_before"),
-        id_prefix=ctx.tenancy.id_prefix(who, q_text(request, "id_prefix")),
+        id_prefix=id_prefix,
         limit=min(q_int(request, "limit", 1) or 50, MAX_LIST),
         cursor=_cursor_in(ctx, who, request.query_params.get("cursor")),
     )
@@ -94,8 +99,8 @@ def _list_sessions(ctx: Context, who: Principal, query: SessionQuery) -> Page[Se
 
 
 def _count_sessions(ctx: Context, who: Principal, query: SessionQuery) -> int:
-    if ctx.tenancy.plain(who) or query.id_prefix:
-        return ctx.db.conversations.count_sessions(query)
+    if ctx.tenancy.plain(who) or (query.id_prefix and who.session_id is None):
+        return ctx.db.conversations.count_sessions(query)  # exactly the caller's sessions
     total, cursor = 0, None
     while True:
         page = _list_sessions(ctx, who, dataclasses.replace(query, limit=MAX_LIST, cursor=cursor))

@@ -79,7 +79,13 @@ class Tenancy:
 
     def id_prefix(self, principal: Principal, prefix: str | None) -> str | None:
         """The stored id prefix a listing of ``principal``'s sessions is bound to (the store
-        reads that range only), with the caller's own ``prefix`` inside it."""
+        reads that range only), with the caller's own ``prefix`` inside it. A session
+        token's listing is bound to its one session's id (NotFound: no session of it
+        matches ``prefix``)."""
+        if principal.session_id is not None:
+            if prefix and not principal.session_id.startswith(prefix):
+                raise NotFound("no session matches id_prefix")
+            return self.store_id(principal, principal.session_id, "session id")
         if prefix:
             return self.store_id(principal, prefix, "id_prefix")
         return None if _is_default(principal) else f"~{principal.tenant}~"

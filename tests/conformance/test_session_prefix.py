@@ -3,6 +3,10 @@ store hands back only that prefix's rows, pages included (the server's tenants r
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from praisondb import PraisonDB
 from praisondb.model import SessionInfo
 from praisondb.stores.base import SessionQuery
@@ -53,3 +57,24 @@ def test_a_prefix_listing_sees_sessions_deleted_and_added(db: PraisonDB, uid: st
     db.sessions.create(f"{mine}9")
     found, _ = _all_pages(db, SessionQuery(id_prefix=mine, limit=1))
     assert [s.id for s in found] == [f"{mine}9", f"{mine}2", f"{mine}0"]
+
+
+@pytest.mark.backends("redis", "redis_cluster")
+def test_redis_indexes_namespaces_a_store_wrote_before_it_had_them(
+    backend_url: str, uid: str
+) -> None:
+    """Sessions written before the per-namespace indexes existed are indexed by the first
+    namespace listing (once per store: a marker key says it is done)."""
+    with PraisonDB(backend_url) as db:
+        store: Any = db.conversations
+        mine = f"~{uid}~"
+        for i in range(3):
+            db.sessions.create(f"{mine}{i}")
+        client = store._client
+        client.delete(store._idx("ns", mine))  # as an older version left the store
+        client.delete(store._idx("ns-built"))
+        store._namespaces_indexed = False
+        found, _ = _all_pages(db, SessionQuery(id_prefix=mine, limit=2))
+        assert [s.id for s in found] == [f"{mine}2", f"{mine}1", f"{mine}0"]
+        assert client.exists(store._idx("ns-built")) == 1
+        assert client.zcard(store._idx("ns", mine)) == 3

@@ -257,3 +257,17 @@ def test_a_tenant_state_listing_reads_only_its_own_rows(
     assert [e["scope"] for e in theirs] == ["alpha", "zeta"]
     # the default tenant's listing jumps past the tenants' range: one page of it is read
     assert len(returned) <= 2 + 4 and returned[0] == "alpha" and returned[-1] == "zeta"
+
+
+def test_a_session_token_lists_its_one_session_by_its_id(call: Tenants) -> None:
+    for sid in ("mine", "mine2", "other"):
+        call("acme", "POST", "/sessions", json=session_body(sid))
+    listed = call("acme", "GET", "/sessions", session="mine").json()
+    assert [s["id"] for s in listed["items"]] == ["mine"]  # not "mine2", though it matches
+    assert call("acme", "GET", "/sessions", session="mine", params={"count": "true"}).json() == {
+        "count": 1
+    }
+    miss = call("acme", "GET", "/sessions", session="mine", params={"id_prefix": "o"}).json()
+    assert miss == {"items": [], "next_cursor": None}
+    hit = call("acme", "GET", "/sessions", session="mine", params={"id_prefix": "mi"}).json()
+    assert [s["id"] for s in hit["items"]] == ["mine"]
