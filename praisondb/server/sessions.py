@@ -49,8 +49,9 @@ async def list_sessions(request: Request) -> Response:
     try:
         id_prefix = ctx.tenancy.id_prefix(who, q_text(request, "id_prefix"))
     except NotFound:  # a session token's one session does not match
-        empty = {"count": 0} if q_bool(request, "count") else {"items": [], "next_cursor": None}
-        return json(empty)
+        if q_bool(request, "count"):
+            return json({"count": 0})
+        return json({"items": [], "next_cursor": None})
     query = SessionQuery(
         user_id=q_text(request, "user_id"),
         agent=q_text(request, "agent"),
