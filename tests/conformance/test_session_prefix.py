@@ -3,12 +3,13 @@ store hands back only that prefix's rows, pages included (the server's tenants r
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from praisondb import PraisonDB
-from praisondb.model import SessionInfo
+from praisondb.model import SessionInfo, utcnow
 from praisondb.stores.base import SessionQuery
 
 
@@ -78,3 +79,38 @@ def test_redis_indexes_namespaces_a_store_wrote_before_it_had_them(
         assert [s.id for s in found] == [f"{mine}2", f"{mine}1", f"{mine}0"]
         assert client.exists(store._idx("ns-built")) == 1
         assert client.zcard(store._idx("ns", mine)) == 3
+
+
+@pytest.mark.backends("postgres")
+def test_postgres_reads_only_the_prefix_rows_through_the_primary_key(
+    backend_url: str, uid: str
+) -> None:
+    """EXPLAIN ANALYZE of the store's own listing statement: the rows the scan reads are the
+    prefix's, found through the primary key, with 29 other prefixes' rows in the table."""
+    import sqlalchemy as sa
+
+    with PraisonDB(backend_url, auto_migrate=True) as db:
+        store: Any = db.conversations
+        now = utcnow()
+        batch = [
+            (SessionInfo(id=f"~{uid}{n % 30}~s{n}", created_at=now, updated_at=now), [])
+            for n in range(6000)
+        ]
+        store.put_session_batch(batch)
+        stmt = store._session_listing(SessionQuery(id_prefix=f"~{uid}7~", limit=50))
+        sql = stmt.compile(dialect=store._engine.dialect, compile_kwargs={"literal_binds": True})
+        with store._engine.connect() as conn:
+            conn.execute(sa.text("ANALYZE praisondb_sessions"))
+            plan = conn.execute(sa.text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).scalar_one()
+    scans = list(_scans(plan[0]["Plan"]))
+    assert scans and all(s.get("Index Name") == "pk_praisondb_sessions" for s in scans), scans
+    assert sum(s["Actual Rows"] for s in scans) == 6000 // 30  # that prefix's rows only
+
+
+def _scans(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The plan's leaf nodes: the scans that read the table or its indexes."""
+    children = node.get("Plans", [])
+    if not children:
+        yield node
+    for child in children:
+        yield from _scans(child)

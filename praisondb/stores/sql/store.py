@@ -212,6 +212,14 @@ class SQLStore(SQLMemoriesMixin, SQLItemsMixin):
         return where
 
     def list_sessions(self, query: SessionQuery) -> Page[SessionInfo]:
+        stmt = self._session_listing(query)
+        rows = self._tx(lambda conn: conn.execute(stmt).all(), action="list_sessions")
+        items = [_session(row) for row in rows[: query.limit]]
+        more = len(rows) > query.limit
+        return Page(items, session_cursor(items[-1]) if more and items else None)
+
+    def _session_listing(self, query: SessionQuery) -> sa.Select[Any]:
+        """The statement of one page of ``list_sessions`` (and its look-ahead row)."""
         where = self._session_filters(query)
         if query.cursor:
             created, last_id = decode_session_cursor(query.cursor)
@@ -227,10 +235,7 @@ class SQLStore(SQLMemoriesMixin, SQLItemsMixin):
             .order_by(sessions.c.created_at.desc(), sessions.c.id.desc())
             .limit(query.limit + 1)
         )
-        rows = self._tx(lambda conn: conn.execute(stmt).all(), action="list_sessions")
-        items = [_session(row) for row in rows[: query.limit]]
-        more = len(rows) > query.limit
-        return Page(items, session_cursor(items[-1]) if more and items else None)
+        return stmt
 
     def count_sessions(self, query: SessionQuery) -> int:
         stmt = sa.select(sa.func.count()).select_from(sessions).where(*self._session_filters(query))
