@@ -27,7 +27,7 @@ from ..facade import PraisonDB
 from . import memories, records, sessions, state
 from ._http import Context, call, context, error_response, json
 from .agents import agent_routes
-from .auth import Authenticator, middleware
+from .auth import Authenticator, middleware, principal_of
 from .tenancy import Tenancy
 from .turns import ChatTurns
 from .wire import CLOCK_HEADER, route_path
@@ -61,7 +61,7 @@ async def openapi(request: Request) -> Response:
 
 async def _typed_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PraisonDBError)
-    response = error_response(exc)
+    response = error_response(exc, who=principal_of(request))
     retry_after = getattr(exc, "retry_after", None)  # a chat refused its session's turn
     if isinstance(retry_after, int):
         response.headers["Retry-After"] = str(retry_after)

@@ -221,6 +221,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             _q("user_id", ID),
             _q("agent", ID),
             _q("parent_id", ID),
+            _q("id_prefix", ID, "only sessions whose id starts with this"),
             _q("updated_after", _TIME),
             _q("updated_before", _TIME),
             _q("limit", POSITIVE),
@@ -388,6 +389,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "parameters": [
             _q("scope", SCOPE),
             _q("prefix", KEY_PREFIX),
+            _q("scope_prefix", KEY_PREFIX, "only scopes starting with this"),
             _q("limit", _INT),
             _q("after_scope", SCOPE, "list after this (scope, key)"),
             _q("after_key", KEY_PREFIX),

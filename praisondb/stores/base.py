@@ -57,6 +57,10 @@ class SessionQuery:
     """Inclusive lower bound on ``updated_at``."""
     updated_before: datetime | None = None
     """Exclusive upper bound on ``updated_at``."""
+    id_prefix: str | None = None
+    """Only sessions whose id starts with this: an index range on the id
+    (``id >= prefix AND id < prefix_upper_bound(prefix)``), so a listing never reads the
+    rows of other prefixes (the server keeps each tenant's sessions under ``~T~``)."""
     limit: int = 50
     cursor: str | None = None
 
@@ -279,10 +283,14 @@ class StateStore(Protocol):
         *,
         limit: int | None = None,
         after: tuple[str, str] | None = None,
+        scope_prefix: str = "",
     ) -> list[StateEntry]:
         """Live entries sorted by (scope, key); ``scope=None`` means every scope.
 
-        ``after`` is the (scope, key) to continue after, for paging.
+        ``after`` is the (scope, key) to continue after, for paging. ``scope_prefix``
+        keeps only scopes starting with it, as a range on the scope where the backend
+        has an ordered index (SQL, MongoDB), so the rows of other scopes are not read
+        (the server keeps each tenant's state under ``tenant:T:``).
         """
 
     def delete_scope(self, scope: str) -> int: ...

@@ -208,6 +208,7 @@ class HttpStore(_Memories):
             "user_id": query.user_id,
             "agent": query.agent,
             "parent_id": query.parent_id,
+            "id_prefix": query.id_prefix or None,
             "updated_after": _at(query.updated_after),
             "updated_before": _at(query.updated_before),
         }
@@ -433,11 +434,13 @@ class HttpStore(_Memories):
         *,
         limit: int | None = None,
         after: tuple[str, str] | None = None,
+        scope_prefix: str = "",
     ) -> list[StateEntry]:
         items = self._items(
             "/state",
             scope=scope,
             prefix=prefix or None,
+            scope_prefix=scope_prefix or None,
             limit=limit,
             after_scope=None if after is None else after[0],
             after_key=None if after is None else after[1],
