@@ -99,6 +99,8 @@ class BulkCopier:
 
     def _whole(self, src: StoreSession) -> list[Message] | None:
         """All the session's messages if it is new to the target and fits a batch, else None."""
+        if src.info.message_count > self.batch_size:
+            return None
         try:
             self.syncer.target.get_session(src.info.id)
         except NotFound:
