@@ -14,13 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
-from praisondb import BackendUnavailable, PraisonDB, ValidationError, transfer
+from praisondb import BackendUnavailable, ConflictAbort, PraisonDB, ValidationError, transfer
 from praisondb.codec import to_record
 from praisondb.model import Checkpoint, Message, Run, SessionInfo, Span, utcnow
 from praisondb.stores.base import WholeSession
 from praisondb.stores.http.bulk import bodies
 from praisondb.stores.http.store import HttpStore
-from praisondb.transfer import Progress
+from praisondb.transfer import OnConflict, Progress
 from praisondb.urls import parse_url
 from tests.faults.proxy import FaultProxy
 from tests.server.serving import Server, serve
@@ -153,6 +153,29 @@ def test_a_server_killed_mid_copy_then_a_resumed_copy_verifies(
     report = transfer.copy(source, server.client_url, batch_size=12)
     assert report.resumed and report.verify is not None and report.verify.ok, report.verify
     assert totals(server_db_url) == totals(source)  # nothing doubled, nothing lost
+
+
+@pytest.mark.parametrize("on_conflict", ["skip", "overwrite", "fail"])
+def test_on_conflict_means_the_same_through_the_bulk_route(
+    server: Server, server_db_url: str, tmp_path: Path, on_conflict: OnConflict
+) -> None:
+    source = build_source(tmp_path / "src.db", 6)
+    with PraisonDB(server_db_url) as served:  # another session under the same id
+        served.session("s2/ü").add_user("not from the source")
+    if on_conflict == "fail":
+        with pytest.raises(ConflictAbort, match="s2/ü"):
+            transfer.copy(source, server.client_url, on_conflict="fail")
+        return
+    report = transfer.copy(source, server.client_url, on_conflict=on_conflict)
+    with PraisonDB(server_db_url) as served:
+        kept = [m.content for m in served.messages.list("s2/ü")]
+    if on_conflict == "skip":
+        assert report.sessions_conflicting == 1 and report.sessions_created == 6
+        assert kept == ["not from the source"]
+    else:
+        assert report.sessions_replaced == 1 and report.sessions_created == 6
+        assert kept == [f"hello 2.{k} 🚀" for k in range(3)]
+        assert report.verify is not None and report.verify.ok, report.verify
 
 
 def test_a_served_store_without_transactions_loads_and_resumes(tmp_path: Path) -> None:
