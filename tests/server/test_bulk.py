@@ -5,7 +5,10 @@ in-process for tenancy, size limits and hostile input (praisondb/server/bulk.py)
 
 from __future__ import annotations
 
+import dataclasses
+import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -155,6 +158,40 @@ def test_a_server_killed_mid_copy_then_a_resumed_copy_verifies(
     assert totals(server_db_url) == totals(source)  # nothing doubled, nothing lost
 
 
+def test_a_server_killed_inside_a_batch_then_a_resumed_copy_verifies(
+    server: Server, server_db_url: str, tmp_path: Path
+) -> None:
+    """Killed once the batch's first children are written (the server writes the runs,
+    checkpoints and spans one commit each, then the sessions and messages in one
+    transaction): the re-run loads the batch again and nothing is doubled."""
+    source = build_source(tmp_path / "src.db", 60)
+    failed: list[BaseException] = []
+
+    def copy() -> None:
+        try:
+            transfer.copy(source, server.client_url, target_options={"retry_attempts": 1})
+        except BackendUnavailable as exc:
+            failed.append(exc)
+
+    copying = threading.Thread(target=copy)
+    copying.start()
+    served = sqlite3.connect(server_db_url.removeprefix("sqlite:///"))
+    deadline = time.monotonic() + 60
+    try:
+        while served.execute("SELECT count(*) FROM praisondb_runs").fetchone()[0] == 0:
+            assert time.monotonic() < deadline, "no run reached the server"
+            time.sleep(0.001)  # the polling interval, not a synchronisation
+    finally:
+        served.close()
+    server.stop(kill=True)
+    copying.join(timeout=120)
+    assert not copying.is_alive() and failed, "the copy went on without its server"
+    server.start()
+    report = transfer.copy(source, server.client_url)
+    assert report.resumed and report.verify is not None and report.verify.ok, report.verify
+    assert totals(server_db_url) == totals(source)
+
+
 @pytest.mark.parametrize("on_conflict", ["skip", "overwrite", "fail"])
 def test_on_conflict_means_the_same_through_the_bulk_route(
     server: Server, server_db_url: str, tmp_path: Path, on_conflict: OnConflict
@@ -179,13 +216,23 @@ def test_on_conflict_means_the_same_through_the_bulk_route(
 
 
 def test_a_served_store_without_transactions_loads_and_resumes(tmp_path: Path) -> None:
-    """The server's fallback path (no put_session_batch): JSON files behind the server."""
+    """The server's fallback path (no put_session_batch): JSON files behind the server. A
+    session left half-written (provisional record, first message) by a killed load is
+    present, so copy resumes it on the per-session path."""
     source = build_source(tmp_path / "src.db", 8)
     served = f"json://{tmp_path / 'served'}"
+    with PraisonDB(source) as db:
+        info = db.sessions.get("s3/ü")
+        first = db.messages.list("s3/ü", limit=1)
     with serve(served, tmp_path, inherit=False) as running:
+        half = http_store(running.client_url)
+        half.put_session(dataclasses.replace(info, last_seq=0, message_count=0))
+        half.put_messages("s3/ü", first)
+        half.close()
         report = transfer.copy(source, running.client_url, batch_size=10)
         assert report.verify is not None and report.verify.ok, report.verify
-        assert report.messages_copied == 9 * 3
+        assert report.messages_copied == 9 * 3 - 1
+        assert report.sessions_created == 8 and report.sessions_updated == 1
     assert totals(served) == totals(source)
 
 
