@@ -192,6 +192,38 @@ def test_a_server_killed_inside_a_batch_then_a_resumed_copy_verifies(
     assert totals(server_db_url) == totals(source)
 
 
+def test_copy_out_of_a_server_survives_a_lost_reply_and_a_killed_server(
+    server: Server, tmp_path: Path
+) -> None:
+    source = build_source(tmp_path / "src.db", 24)
+    assert transfer.copy(source, server.client_url).verify.ok  # type: ignore[union-attr]
+    back = f"sqlite:///{tmp_path / 'back.db'}"
+    with FaultProxy("127.0.0.1", server.port) as proxy:
+        proxy.drop_reply(b"/messages?", after=5)  # a history read whose reply is lost
+        killed = threading.Event()
+
+        def kill_midway(progress: Progress) -> None:
+            if progress.sessions_done >= 12 and not killed.is_set():
+                killed.set()
+                server.stop(kill=True)
+
+        url = f"praisondb+http://{proxy.address}"
+        with pytest.raises(BackendUnavailable):
+            transfer.copy(
+                url,
+                back,
+                batch_size=10,
+                progress=kill_midway,
+                source_options={"retry_attempts": 2},
+            )
+        assert proxy.injected["drop_reply"] == 1 and killed.is_set()
+        server.start()
+        assert 0 < totals(back)[0] < 25
+        report = transfer.copy(url, back, batch_size=10)  # the same source: it resumes
+    assert report.resumed and report.verify is not None and report.verify.ok, report.verify
+    assert totals(back) == totals(source)
+
+
 @pytest.mark.parametrize("on_conflict", ["skip", "overwrite", "fail"])
 def test_on_conflict_means_the_same_through_the_bulk_route(
     server: Server, server_db_url: str, tmp_path: Path, on_conflict: OnConflict
