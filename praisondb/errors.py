@@ -76,6 +76,10 @@ class Conflict(PraisonDBError):
 class LockTimeout(Conflict, TimeoutError):
     """Someone else held the lock for longer than we were willing to wait."""
 
+    retry_after: int | None = None
+    """Seconds after which trying again may succeed, when known (a served chat refused
+    its session's turn: the server's ``Retry-After``)."""
+
 
 class LeaseLost(Conflict):
     """The lease ran out and another holder took it: the critical section was not exclusive."""

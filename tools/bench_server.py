@@ -25,6 +25,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -115,13 +117,37 @@ def in_threads(clients: int, work: Callable[[int], list[float]]) -> tuple[float,
     return time.perf_counter() - started, latencies
 
 
-def measure(url: str, clients: int, appends: int, history: int, tag: str) -> dict[str, float]:
-    per_client = max(1, appends // clients)
+@dataclass
+class Seen:
+    """One path's measurements, summed over the rounds."""
 
-    def append(i: int) -> list[float]:
+    seconds: float = 0.0
+    append: list[float] = field(default_factory=list)
+    load: list[float] = field(default_factory=list)
+
+
+def measure(
+    urls: dict[str, str], clients: int, appends: int, history: int, rounds: int
+) -> dict[str, dict[str, float]]:
+    """Both paths in ``rounds`` alternating rounds (the first path changes each round), so
+    a neighbour's burst on a shared machine lands on both rather than on one."""
+    per_client = max(1, appends // clients // rounds)
+    loads = max(1, 20 // clients)
+    for tag, url in urls.items():
+        with PraisonDB(url, auto_migrate=True) as db:
+            db.ping()
+            db.sessions.create(f"{tag}-history-{clients}")
+            for start in range(0, history, 500):
+                batch = [
+                    {"role": "user", "content": "y" * 200} for _ in range(min(500, history - start))
+                ]
+                db.messages.extend(f"{tag}-history-{clients}", batch)
+    seen = {tag: Seen() for tag in urls}
+
+    def append(url: str, tag: str, r: int, i: int) -> list[float]:
         times = []
         with PraisonDB(url) as db:
-            sid = f"{tag}-a-{clients}-{i}"
+            sid = f"{tag}-a-{clients}-{r}-{i}"
             db.sessions.create(sid)
             for n in range(per_client):
                 start = time.perf_counter()
@@ -129,32 +155,32 @@ def measure(url: str, clients: int, appends: int, history: int, tag: str) -> dic
                 times.append(time.perf_counter() - start)
         return times
 
-    def load(i: int) -> list[float]:
+    def load(url: str, tag: str, i: int) -> list[float]:
         times = []
         with PraisonDB(url) as db:
-            for _ in range(max(1, 20 // clients)):
+            for _ in range(loads):
                 start = time.perf_counter()
                 assert len(db.messages.list(f"{tag}-history-{clients}")) == history
                 times.append(time.perf_counter() - start)
         return times
 
-    with PraisonDB(url, auto_migrate=True) as db:
-        db.ping()
-        db.sessions.create(f"{tag}-history-{clients}")
-        for start in range(0, history, 500):
-            batch = [
-                {"role": "user", "content": "y" * 200} for _ in range(min(500, history - start))
-            ]
-            db.messages.extend(f"{tag}-history-{clients}", batch)
-    seconds, append_times = in_threads(clients, append)
-    _, load_times = in_threads(clients, load)
-    return {
-        "append_per_s": len(append_times) / seconds,
-        "append_p50": percentile(append_times, 0.5) * 1000,
-        "append_p99": percentile(append_times, 0.99) * 1000,
-        "load_p50": percentile(load_times, 0.5) * 1000,
-        "load_p99": percentile(load_times, 0.99) * 1000,
-    }
+    for r in range(rounds):
+        order = list(urls.items()) if r % 2 == 0 else list(urls.items())[::-1]
+        for tag, url in order:
+            seconds, times = in_threads(clients, partial(append, url, tag, r))
+            seen[tag].seconds += seconds
+            seen[tag].append += times
+            seen[tag].load += in_threads(clients, partial(load, url, tag))[1]
+    result = {}
+    for tag, got in seen.items():
+        result[tag] = {
+            "append_per_s": len(got.append) / got.seconds,
+            "append_p50": percentile(got.append, 0.5) * 1000,
+            "append_p99": percentile(got.append, 0.99) * 1000,
+            "load_p50": percentile(got.load, 0.5) * 1000,
+            "load_p99": percentile(got.load, 0.99) * 1000,
+        }
+    return result
 
 
 def main() -> None:
@@ -162,6 +188,9 @@ def main() -> None:
     parser.add_argument("--appends", type=int, default=400, help="appends per row, all clients")
     parser.add_argument("--clients", default="1,100", help="comma-separated client counts")
     parser.add_argument("--history", type=int, default=1000, help="messages loaded whole")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="alternating rounds of the two paths per row"
+    )
     parser.add_argument(
         "--store",
         choices=("sqlite", "postgres"),
@@ -176,9 +205,10 @@ def main() -> None:
         server_url = stack.enter_context(served(url, tmp / "server.log"))
         rows = []
         for clients in counts:
-            direct = measure(url, clients, args.appends, args.history, "d")
-            remote = measure(server_url, clients, args.appends, args.history, "s")
-            rows.append((clients, direct, remote))
+            both = measure(
+                {"d": url, "s": server_url}, clients, args.appends, args.history, args.rounds
+            )
+            rows.append((clients, both["d"], both["s"]))
     load = os.getloadavg()[0]
     print(
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python "

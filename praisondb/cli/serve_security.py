@@ -18,9 +18,11 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import ConfigError
+from ..server.turns import DEFAULT_CHAT_LEASE, DEFAULT_CHAT_WAIT, MIN_CHAT_LEASE, ChatTurns
 
 F = TypeVar("F", bound=Callable[..., Any])
 ACCESS_FORMAT = "%(asctime)s access %(message)s"
+TURNS_FORMAT = "%(asctime)s %(levelname)s chat %(message)s"
 
 
 def security_options(func: F) -> F:
@@ -63,6 +65,22 @@ def security_options(func: F) -> F:
             help="Serve an agent: NAME=module:attribute (a ManagedAgent or a function of "
             "(session, message)); repeatable.",
         ),
+        click.option(
+            "--chat-wait",
+            type=click.FloatRange(0, 3600),
+            default=DEFAULT_CHAT_WAIT,
+            show_default=True,
+            help="Seconds a chat waits while another chat with the same session runs (on "
+            "any server process of the store); then 409 LockTimeout with Retry-After.",
+        ),
+        click.option(
+            "--chat-lease",
+            type=click.FloatRange(MIN_CHAT_LEASE, 3600),
+            default=DEFAULT_CHAT_LEASE,
+            show_default=True,
+            help="Seconds a chat's session lease lasts unless renewed (renewed while the "
+            "agent runs): how long a session stays blocked after its server died mid-turn.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -88,6 +106,8 @@ def app_options(
     default_rate: str | None = None,
     cors_origins: tuple[str, ...] = (),
     agent_specs: tuple[str, ...] = (),
+    chat_wait: float = DEFAULT_CHAT_WAIT,
+    chat_lease: float = DEFAULT_CHAT_LEASE,
 ) -> dict[str, Any]:
     """``create_app`` keyword arguments for these flags; ConfigError for an unsafe mix."""
     from ..server.agents import load_agents
@@ -119,19 +139,22 @@ def app_options(
     return {
         "auth": auth,
         "agents": load_agents(agent_specs),
+        "chat_turns": ChatTurns(wait=chat_wait, lease=chat_lease),
         "cors_origins": cors_origins,
     }
 
 
 def show_access_log() -> None:
-    """Access lines to stderr (uvicorn's own access log is off: it prints query strings)."""
-    logger = logging.getLogger("praisondb.server.access")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(ACCESS_FORMAT))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
+    """Access lines to stderr (uvicorn's own access log is off: it prints query strings),
+    and the chat turns' lines (a chat waiting for its session, a lease lost)."""
+    for name, form in (("access", ACCESS_FORMAT), ("turns", TURNS_FORMAT)):
+        logger = logging.getLogger(f"praisondb.server.{name}")
+        if not logger.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter(form))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
 
 
 __all__ = ["app_options", "is_loopback", "security_options", "show_access_log"]

@@ -30,6 +30,7 @@ from ..core.tokens import issue_token
 from ..errors import ConfigError, NotFound, ValidationError
 from ..validation import whole
 from .auth import Authenticator, Principal
+from .turns import ChatTurns, turn
 
 if TYPE_CHECKING:
     from ._http import Context
@@ -76,15 +77,22 @@ def load_agents(specs: Iterable[str]) -> dict[str, Callable[..., Any]]:
     return agents
 
 
-def agent_routes(agents: Mapping[str, Callable[..., Any]], auth: Authenticator | None) -> list[Any]:
+def agent_routes(
+    agents: Mapping[str, Callable[..., Any]],
+    auth: Authenticator | None,
+    turns: ChatTurns | None = None,
+) -> list[Any]:
     """Starlette routes for ``agents`` (and session tokens when ``auth`` signs them), over
     the app's database and tenancy (``_http.context``); errors leave through the app's
-    PraisonDBError handler as problem bodies."""
+    PraisonDBError handler as problem bodies. Chats with one session take turns
+    (:mod:`.turns`, waiting and leasing as ``turns`` says)."""
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
 
     from ._http import call, caller, json, path_id, read_object
+
+    settings = turns or ChatTurns()
 
     def session_of(request: Request) -> tuple[Context, Principal, str, str]:
         ctx, principal = caller(request)
@@ -98,11 +106,14 @@ def agent_routes(agents: Mapping[str, Callable[..., Any]], auth: Authenticator |
         return name, agents[name]
 
     async def chat(request: Request) -> Response:
-        """Send a message to the agent; the exchange is stored in the caller's session."""
+        """Send a message to the agent; the exchange is stored in the caller's session,
+        after the session's previous chat (409 LockTimeout if it does not end in time)."""
         name, agent = agent_of(request)
         ctx, _, session_id, stored = session_of(request)
         message = _message(await read_object(request))
-        reply = await _run(ctx.db, stored, name, message, agent, call)
+        session = await call(lambda: ctx.db.session(stored, agent=name))
+        async with turn(session, settings, session_id, call):
+            reply = await _run(session, name, message, agent, call)
         return json({"reply": reply, "session_id": session_id, "agent": name})
 
     async def messages(request: Request) -> Response:
@@ -152,15 +163,12 @@ def _is_async(agent: Any) -> bool:
 
 
 async def _run(
-    db: Any, stored: str, name: str, message: str, agent: Any, in_thread: Callable[..., Any]
+    session: Any, name: str, message: str, agent: Any, in_thread: Callable[..., Any]
 ) -> Any:
-    """One exchange in session ``stored``: the store's work on worker threads, an ``async
-    def`` agent awaited here on the loop."""
+    """One exchange in ``session``: the store's work on worker threads, an ``async def``
+    agent awaited here on the loop."""
     if not _is_async(agent):
-        return await in_thread(
-            lambda: db.session(stored, agent=name).run_agent(name, message, agent)
-        )
-    session = await in_thread(lambda: db.session(stored, agent=name))
+        return await in_thread(session.run_agent, name, message, agent)
     run_id, started = await in_thread(begin_exchange, session, name, message)
     try:
         reply = await agent(session, message)

@@ -29,6 +29,7 @@ from ._http import Context, call, context, error_response, json
 from .agents import agent_routes
 from .auth import Authenticator, middleware
 from .tenancy import Tenancy
+from .turns import ChatTurns
 from .wire import CLOCK_HEADER, route_path
 
 CLOCK_HEADER_BYTES = CLOCK_HEADER.lower().encode()
@@ -69,6 +70,9 @@ async def openapi(request: Request) -> Response:
 async def _typed_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PraisonDBError)
     response = error_response(exc)
+    retry_after = getattr(exc, "retry_after", None)  # a chat refused its session's turn
+    if isinstance(retry_after, int):
+        response.headers["Retry-After"] = str(retry_after)
     if response.status_code >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, type(exc).__name__)
     return response
@@ -143,15 +147,17 @@ def create_app(
     *,
     auth: Authenticator | None = None,
     agents: Mapping[str, Callable[..., Any]] | None = None,
+    chat_turns: ChatTurns | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     cors_origins: Sequence[str] = (),
     follow_client_clock: bool = False,
 ) -> Starlette:
     """The application serving ``db``. ``auth=None``: every caller is the ``default``
     tenant (a private network, or a proxy that authenticates). ``agents`` are mounted
-    by the auth/agents layer under ``/agents/{name}``; this core leaves them alone."""
+    by the auth/agents layer under ``/agents/{name}``; this core leaves them alone; their
+    chats with one session take turns as ``chat_turns`` says (``--chat-wait/--chat-lease``)."""
     app = Starlette(
-        routes=[*ROUTES, *agent_routes(dict(agents or {}), auth)],
+        routes=[*ROUTES, *agent_routes(dict(agents or {}), auth, chat_turns)],
         middleware=middleware(auth, tuple(cors_origins)),  # serversec: auth, CORS, access log
         exception_handlers={PraisonDBError: _typed_error, Exception: _unexpected},
     )

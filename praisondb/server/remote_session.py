@@ -19,6 +19,7 @@ import os
 from typing import Any
 from urllib.parse import quote
 
+from .. import errors
 from ..aio.bridge import ThreadBridge
 from ..aio.context import Closing
 from ..aio.face import Face, awaited
@@ -27,6 +28,7 @@ from ..errors import (
     BackendUnavailable,
     ConfigError,
     Conflict,
+    LockTimeout,
     NotFound,
     PraisonDBError,
     ValidationError,
@@ -84,7 +86,11 @@ class RemoteSession:
         return f"{self.agent_url}/sessions/{quote(self.id, safe='')}"
 
     def chat(self, message: str) -> str:
-        """Send ``message`` to the agent; its reply (text blocks joined) once it is stored."""
+        """Send ``message`` to the agent; its reply (text blocks joined) once it is stored.
+
+        Chats with one session take turns on the server: while another runs this one
+        waits (``praisondb serve --chat-wait``, 30 s by default), then raises
+        :class:`~praisondb.LockTimeout` (``.retry_after``: seconds) with nothing stored."""
         if not isinstance(message, str) or not message:
             raise ValidationError("message must be a non-empty string")
         body = self._call("POST", f"{self._base}/chat", json={"message": message})
@@ -137,7 +143,14 @@ class RemoteSession:
         if response.status_code == 401:
             detail += f" (pass api_key= or set ${API_KEY_ENV})"
         kind = _STATUS_ERRORS.get(response.status_code, BackendUnavailable)
-        raise kind(f"agent server {response.status_code}: {detail}")
+        named = getattr(errors, str(body.get("error")), None)
+        if isinstance(named, type) and issubclass(named, kind) and kind is not ConfigError:
+            kind = named  # the subclass the server named: LockTimeout, TokenExpired, ...
+        error = kind(f"agent server {response.status_code}: {detail}")
+        wait = response.headers.get("Retry-After", "")
+        if isinstance(error, LockTimeout) and wait.isdigit():
+            error.retry_after = int(wait)
+        raise error
 
 
 class AsyncRemoteSession(Face[RemoteSession], Closing):

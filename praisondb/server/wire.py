@@ -10,6 +10,7 @@ included; the server routes on the raw path (see :func:`route_path`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
 from operator import attrgetter
 from typing import Any
@@ -111,7 +112,12 @@ def _by_status(status: int) -> type[PraisonDBError]:
 
 def message_rows(messages: list[Message]) -> bytes:
     """``messages`` as a :data:`ROWS` body (orjson writes the aware datetimes itself)."""
-    return orjson.dumps({"fields": MESSAGE_FIELDS, "rows": [_message_row(m) for m in messages]})
+    return rows_body([_message_row(m) for m in messages])
+
+
+def rows_body(rows: Sequence[Sequence[Any]]) -> bytes:
+    """A :data:`ROWS` body of rows already in ``MESSAGE_FIELDS`` order."""
+    return orjson.dumps({"fields": MESSAGE_FIELDS, "rows": rows})
 
 
 def segment(value: str) -> str:
@@ -148,6 +154,7 @@ __all__ = [
     "param",
     "problem",
     "route_path",
+    "rows_body",
     "segment",
     "status_for",
 ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
+from pathlib import Path
 from typing import Any
 
 from praisondb import ManagedAgent, ManagedConfig
@@ -36,3 +39,45 @@ def _managed() -> ManagedAgent | None:
 
 
 support = _managed()
+
+
+SIGNAL_DIR_ENV = "SERVED_SIGNAL_DIR"
+"""A directory the test and the server's agents signal through: the agent touches
+``started-MESSAGE`` and answers once the test has made ``go-MESSAGE``."""
+SIGNAL_TIMEOUT = 120.0
+
+
+def _seen(session: Any) -> str:
+    """The reply the agent saw before its own turn (the last stored assistant message)."""
+    replies = [m.content for m in session.history() if m.role == "assistant"]
+    return str(replies[-1]) if replies else "nothing"
+
+
+def _signals(message: str) -> Path:
+    """Say this turn started; the file whose appearance ends it."""
+    folder = Path(os.environ[SIGNAL_DIR_ENV])
+    (folder / f"started-{message}").touch()
+    return folder / f"go-{message}"
+
+
+def waiting(session: Any, message: str) -> str:
+    """Runs until the test says go (a turn as long as the test wants), then answers
+    with the reply it saw: the next turn must see this one's."""
+    go = _signals(message)
+    deadline = time.monotonic() + SIGNAL_TIMEOUT
+    while not go.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {go.name} within {SIGNAL_TIMEOUT} s")
+        time.sleep(0.005)  # the polling interval, not a synchronisation
+    return f"{message} saw {_seen(session)}"
+
+
+async def waiting_async(session: Any, message: str) -> str:
+    """:func:`waiting` as an ``async def`` agent, awaited on the server's event loop."""
+    go = _signals(message)
+    deadline = time.monotonic() + SIGNAL_TIMEOUT
+    while not go.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {go.name} within {SIGNAL_TIMEOUT} s")
+        await asyncio.sleep(0.005)  # the polling interval, not a synchronisation
+    return f"{message} saw {await asyncio.to_thread(_seen, session)}"

@@ -357,6 +357,18 @@ class SQLStore(SQLMemoriesMixin, SQLItemsMixin):
         )
         return found if last is None or limit is None else found[:limit]
 
+    def wire_rows(
+        self, session_id: str, *, after_seq: int | None, before_seq: int | None, limit: int
+    ) -> list[tuple[Any, ...]] | None:
+        """A server listing's rows, JSON unparsed; None where only messages are read
+        (see :meth:`.FastPath.wire_rows`)."""
+        return self._call(
+            lambda: self._fast.wire_rows(
+                session_id, after_seq=after_seq, before_seq=before_seq, limit=limit
+            ),
+            action="list_messages",
+        )
+
     def get_messages(self, session_id: str, ids: Sequence[str]) -> list[Message]:
         """Find the seqs by id, then load that seq range on the fast path and keep the ids."""
         wanted = set(ids)
