@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import clock
 from ..errors import ConfigError, PraisonDBError
 from ..facade import PraisonDB
-from . import memories, records, sessions, state
+from . import bulk, memories, records, sessions, state
 from ._http import Context, call, context, error_response, json
 from .agents import agent_routes
 from .auth import Authenticator, middleware, principal_of
@@ -46,11 +46,19 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Every store answers; 503 with the typed error otherwise."""
-    db = context(request).db
-    latencies = await call(db.ping)
-    version = await call(db.conversations.schema_version)
-    return json({"status": "ready", "latency_ms": latencies, "schema_version": version})
+    """Every store answers; 503 with the typed error otherwise. ``max_body`` tells
+    clients how large a request may be (the bulk loader cuts its batches to it)."""
+    ctx = context(request)
+    latencies = await call(ctx.db.ping)
+    version = await call(ctx.db.conversations.schema_version)
+    return json(
+        {
+            "status": "ready",
+            "latency_ms": latencies,
+            "schema_version": version,
+            "max_body": ctx.max_body,
+        }
+    )
 
 
 async def openapi(request: Request) -> Response:
@@ -84,6 +92,7 @@ ROUTES: list[Route] = [
     *records.ROUTES,
     *state.ROUTES,
     *memories.ROUTES,
+    *bulk.ROUTES,
 ]
 
 

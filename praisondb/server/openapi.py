@@ -514,6 +514,21 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "parameters": [_p("id", "the memory " + _ID)],
         "responses": {"200": _DELETED},
     },
+    ("POST", "/bulk/sessions"): {
+        "summary": "Load whole sessions the store lacks (copy); those it holds are left as they "
+        "are and named in present, so a re-sent batch stores nothing twice",
+        "requestBody": _body(_obj(sessions={"type": "array", "items": _ref("WholeSession")})),
+        "responses": {"200": _json(_obj(inserted=_INT, present={"type": "array", "items": ID}))},
+    },
+}
+_PARTS = {"messages": "Message", "runs": "Run", "checkpoints": "Checkpoint", "spans": "Span"}
+SCHEMAS["WholeSession"] = {
+    "type": "object",
+    "description": "a session and its records (their session ids are the session's)",
+    "properties": {"session": _ref("Session")}
+    | {part: {"type": "array", "items": _ref(record)} for part, record in _PARTS.items()},
+    "required": ["session"],
+    "additionalProperties": False,
 }
 
 _ERRORS = {

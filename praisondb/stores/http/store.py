@@ -31,6 +31,7 @@ from ...model import (
 from ...server.wire import MAX_PAGE, MESSAGE_FIELDS, ROWS, segment
 from ...urls import StoreURL
 from ..base import UNSET, Capability, SessionQuery, new_write_token
+from .bulk import _Bulk
 from .transport import Transport
 
 
@@ -136,7 +137,7 @@ class _Memories:
         return written
 
 
-class HttpStore(_Memories):
+class HttpStore(_Memories, _Bulk):
     """A ``praisondb serve`` server as a store (``praisondb+http://host:port``).
 
     Options (URL query or keywords): ``api_key`` (default ``$PRAISONDB_API_KEY``),

@@ -108,10 +108,12 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         resend: bool = True,
         ok: tuple[int, ...] = (),
+        content: bytes | None = None,
     ) -> httpx.Response:
         """Send; retry what may be retried; raise the server's typed error for a 4xx/5xx
-        (a status in ``ok`` is returned instead)."""
-        content = None if body is None else orjson.dumps(body)
+        (a status in ``ok`` is returned instead). ``content``: a JSON body already encoded."""
+        if body is not None:
+            content = orjson.dumps(body)
         extra = dict(headers or {})
         if content is not None:
             extra["Content-Type"] = "application/json"
