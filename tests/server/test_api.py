@@ -260,10 +260,10 @@ def test_the_api_key_is_sent_and_never_shown(
     with PraisonDB(server.client_url + "?api_key=sk-in-url") as db:
         store = db.conversations
         assert "sk-" not in repr(store) and "sk-" not in repr(db) and "sk-" not in str(store.url)
-        sent = store._http._client.headers["authorization"]  # type: ignore[attr-defined]
+        sent = store._http._headers["Authorization"]  # type: ignore[attr-defined]
         assert sent == "Bearer sk-in-url"
     with PraisonDB(server.client_url) as db:
-        sent = db.conversations._http._client.headers["authorization"]  # type: ignore[attr-defined]
+        sent = db.conversations._http._headers["Authorization"]  # type: ignore[attr-defined]
         assert sent == "Bearer sk-from-env"
 
 

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from praisondb import BackendUnavailable, ConflictAbort, PraisonDB, ValidationError, transfer
@@ -23,6 +22,7 @@ from praisondb.model import Checkpoint, Message, Run, SessionInfo, Span, utcnow
 from praisondb.stores.base import WholeSession
 from praisondb.stores.http.bulk import bodies
 from praisondb.stores.http.store import HttpStore
+from praisondb.stores.http.transport import Reply
 from praisondb.transfer import OnConflict, Progress
 from praisondb.urls import parse_url
 from tests.faults.proxy import FaultProxy
@@ -57,7 +57,7 @@ class Counting:
         self.seen: Counter[str] = Counter()
         send = store._http.request
 
-        def request(method: str, path: str, **kwargs: Any) -> httpx.Response:
+        def request(method: str, path: str, **kwargs: Any) -> Reply:
             self.seen[f"{method} {'/bulk' if path == BULK else path.split('/')[1]}"] += 1
             return send(method, path, **kwargs)
 

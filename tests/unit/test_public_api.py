@@ -62,7 +62,8 @@ DRIVERS = [
     "clickhouse_connect",
     "chdb",
     "anthropic",
-    "httpx",  # the praisondb+http:// client
+    "httpx",  # RemoteSession
+    "httpcore",  # the praisondb+http:// client
     "starlette",  # the server
     "uvicorn",
 ]

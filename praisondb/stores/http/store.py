@@ -143,14 +143,14 @@ class HttpStore(_Memories, _Bulk):
     Options (URL query or keywords): ``api_key`` (default ``$PRAISONDB_API_KEY``),
     ``timeout`` (seconds per request, 30), ``connect_timeout`` (5), ``retry_attempts``
     (3), ``max_connections`` (100). ``io="async"``: the same store on
-    ``httpx.AsyncClient`` for the async face.
+    httpcore's ``AsyncConnectionPool`` for the async face.
     """
 
     capabilities: frozenset[Capability] = frozenset(
         {Capability.PERSISTENT, Capability.MULTI_PROCESS}
     )
     async_io = "driver"
-    """``io="async"``: httpx's AsyncClient, driven from the core's greenlets."""
+    """``io="async"``: httpcore's AsyncConnectionPool, driven from the core's greenlets."""
 
     def __init__(self, url: StoreURL, *, io: str = "sync", **options: Any) -> None:
         self.url = url
