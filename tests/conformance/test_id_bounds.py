@@ -6,7 +6,11 @@ the tenants' ``~`` range left out)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
 
 from praisondb import PraisonDB
 from praisondb.model import SessionInfo, Span
@@ -105,3 +109,48 @@ def test_a_session_listing_leaves_an_excluded_prefix_out(db: PraisonDB, uid: str
     inside = SessionQuery(id_prefix=f"{left_out}t1~", exclude_id_prefix=left_out)
     assert db.conversations.list_sessions(inside).items == []
     assert db.conversations.count_sessions(inside) == 0
+
+
+@pytest.mark.backends("postgres")
+def test_postgres_reads_only_the_prefix_spans_through_the_primary_key(
+    backend_url: str, uid: str
+) -> None:
+    """EXPLAIN ANALYZE of the store's own span listing: with 29 other prefixes' spans in
+    the table, the scan reads that prefix's rows only, through the primary key."""
+    import sqlalchemy as sa
+
+    from praisondb.stores.sql.schema import spans
+
+    with PraisonDB(backend_url, auto_migrate=True) as db:
+        store: Any = db.conversations
+        rows = [
+            {
+                "id": f"~{uid}{n % 30}~s{n}",
+                "trace_id": f"t-{uid}",
+                "name": "step",
+                "status": "ok",
+                "attributes": {},
+                "started_at": BASE + timedelta(microseconds=n),
+            }
+            for n in range(6000)
+        ]
+        with store._engine.begin() as conn:
+            conn.execute(spans.insert(), rows)
+            conn.execute(sa.text("ANALYZE praisondb_spans"))
+        _, build, values = store._span_listing(None, None, None, False, 50, f"~{uid}7~", None)
+        stmt = build().params(values)
+        sql = stmt.compile(dialect=store._engine.dialect, compile_kwargs={"literal_binds": True})
+        with store._engine.connect() as conn:
+            plan = conn.execute(sa.text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).scalar_one()
+    scans = list(_scans(plan[0]["Plan"]))
+    assert scans and all(s.get("Index Name") == "pk_praisondb_spans" for s in scans), scans
+    assert sum(s["Actual Rows"] for s in scans) == 6000 // 30  # that prefix's rows only
+
+
+def _scans(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The plan's leaf nodes: the scans that read the table or its indexes."""
+    children = node.get("Plans", [])
+    if not children:
+        yield node
+    for child in children:
+        yield from _scans(child)

@@ -118,10 +118,29 @@ class SQLItemsMixin(SQLCore):
     ) -> list[Span]:
         if limit is not None and limit <= 0:
             return []
+        key, build, values = self._span_listing(
+            trace_id, session_id, user_id, roots_only, limit, id_prefix, exclude_id_prefix
+        )
+        rows = self._rows(key, build, values)
+        names = spans.c.keys()
+        return _newest_first_then_reverse(
+            rows, lambda row: Span(**dict(zip(names, row, strict=True)))
+        )
+
+    @staticmethod
+    def _span_listing(
+        trace_id: str | None,
+        session_id: str | None,
+        user_id: str | None,
+        roots_only: bool,
+        limit: int | None,
+        id_prefix: str | None,
+        exclude_id_prefix: str | None,
+    ) -> tuple[Any, Callable[[], sa.Select[Any]], dict[str, Any]]:
+        """The statement of ``list_spans``: its cache key, builder and bound values."""
         filters = {"trace": trace_id, "sid": session_id, "user": user_id}
         given = tuple(sorted(name for name, value in filters.items() if value is not None))
         columns = {"trace": spans.c.trace_id, "sid": spans.c.session_id, "user": spans.c.user_id}
-
         bounds: dict[str, Any] = {}
         ids = id_range(spans.c.id, id_prefix, exclude_id_prefix, bounds)
 
@@ -135,11 +154,7 @@ class SQLItemsMixin(SQLCore):
             return stmt.limit(_LIMIT) if limit is not None else stmt
 
         key = ("spans", given, roots_only, limit is not None, tuple(sorted(bounds)))
-        rows = self._rows(key, build, {**filters, **bounds, "limit": limit})
-        names = spans.c.keys()
-        return _newest_first_then_reverse(
-            rows, lambda row: Span(**dict(zip(names, row, strict=True)))
-        )
+        return key, build, {**filters, **bounds, "limit": limit}
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         self._upsert(checkpoints, to_values(checkpoint), "save_checkpoint")
