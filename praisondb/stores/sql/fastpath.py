@@ -64,7 +64,7 @@ from .compiled import (
 )
 from .engine import CLEAN
 from .schema import FLOOR_LAG, messages, sessions
-from .types import EPOCH, MYSQL, codec, json_dumps
+from .types import EPOCH, MYSQL, codec, json_dumps, pg_json_text
 
 T = TypeVar("T")
 
@@ -535,7 +535,7 @@ class FastPath:
                 sid,
                 role,
                 fragment(text(content)) if kind else text(content),
-                fragment(meta),
+                fragment(pg_json_text(meta)),
                 run_id,
                 id_,
                 seq,
