@@ -108,8 +108,8 @@ class Tenancy:
         itself. The default tenant of a shared store skips every ``~`` id in the store
         (the tenants' range, one jump); a caller's own exclusion beside that is the one
         left to the server."""
-        if self.plain(principal):
-            return excluded or None, None
+        if self.plain(principal) or (_is_default(principal) and not self.shared):
+            return excluded or None, None  # '~' ids are the caller's own here
         if not _is_default(principal):
             return (
                 self.store_id(principal, excluded, "exclude_id_prefix") if excluded else None

@@ -18,6 +18,7 @@ from praisondb.model import Page, SessionInfo, StateEntry
 from praisondb.server import state as state_routes
 from praisondb.server.app import create_app
 from praisondb.server.auth import Principal
+from praisondb.server.tenancy import Tenancy
 from praisondb.server.wire import CLOCK_HEADER
 from praisondb.stores.base import SessionQuery
 from tests.server.test_api import session_body
@@ -380,3 +381,16 @@ def test_the_default_tenants_session_listing_skips_the_tenants_ids(
     mine = call("acme", "GET", "/sessions", params={"exclude_id_prefix": "t1", "limit": 100})
     expected = sorted(f"t{i}" for i in range(0, 120, 2) if not f"t{i}".startswith("t1"))
     assert sorted(s["id"] for s in mine.json()["items"]) == expected
+
+
+def test_only_a_shared_store_keeps_the_default_tenant_out_of_the_tilde_ids() -> None:
+    token = Principal(tenant="default", session_id="s")  # not plain: bound to one session
+    assert Tenancy(shared=False).id_exclusion(token, None, None) == (None, None)
+    assert Tenancy(shared=False).id_exclusion(token, "x", None) == ("x", None)
+    assert Tenancy(shared=True).id_exclusion(token, None, None) == ("~", None)
+    assert Tenancy(shared=True).id_exclusion(token, "x", None) == ("~", "x")
+    assert Tenancy(shared=True).id_exclusion(token, "x", "s") == ("x", None)
+    assert Tenancy(shared=True).id_exclusion(Principal(tenant="acme"), "x", "~acme~") == (
+        "~acme~x",
+        None,
+    )
