@@ -254,7 +254,7 @@ async def list_messages(request: Request) -> Response:
 
 def _rows(store: Any, stored: str, after: int | None, before: int | None, limit: int) -> bytes:
     """A :data:`ROWS` listing, from the store's own rows where it has them (the SQL store
-    on PostgreSQL hands its JSON over unparsed: ``wire_rows``)."""
+    on SQLite and PostgreSQL hands its JSON over unparsed: ``wire_rows``)."""
     wire = getattr(store, "wire_rows", None)
     found = None if wire is None else wire(stored, after_seq=after, before_seq=before, limit=limit)
     if found is None:
