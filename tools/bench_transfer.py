@@ -3,6 +3,8 @@
 
     .venv/bin/python tools/bench_transfer.py                      # 10,000 x 100 x ~500 B
     .venv/bin/python tools/bench_transfer.py --sessions 1000 --workers 1,4
+    .venv/bin/python tools/bench_transfer.py --sessions 200 --messages 50 \
+        --targets served-sqlite,served-postgres --ceiling 0   # through praisondb serve
 
 Builds (once, cached under --dir) a SQLite source of SESSIONS x MESSAGES messages of
 about SIZE bytes, then for each target runs, each in a fresh process so peak RSS is
@@ -133,6 +135,44 @@ def create_mysql() -> str:
 def drop_mysql(url: str) -> None:
     with _my_admin() as conn, conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{url.rsplit('/', 1)[1]}`")
+
+
+class Served:
+    """``praisondb serve`` over a store (a served target: ``copy`` goes through HTTP)."""
+
+    def __init__(self, database_url: str, log: Path) -> None:
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        cmd = [sys.executable, "-m", "praisondb", "serve", "--database-url", database_url]
+        cmd += ["--auto-migrate", "--host", "127.0.0.1", "--port", str(self.port)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(cmd, stdout=out, stderr=out, env=env)
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while True:
+            if self.process.poll() is not None:
+                sys.exit(f"praisondb serve exited; see {log}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                sys.exit(f"praisondb serve not ready in 60 s; see {log}")
+            time.sleep(0.05)  # polling interval
+
+    @property
+    def url(self) -> str:
+        return f"praisondb+http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
 
 
 def migrate(url: str) -> None:
@@ -341,6 +381,32 @@ def run_child(*args: str) -> dict[str, Any]:
     return result
 
 
+def served_rows(
+    target: str, src_url: str, directory: Path, args: argparse.Namespace
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """``copy`` into ``praisondb serve`` over a fresh SQLite file or PostgreSQL database."""
+    rows: list[tuple[str, str, dict[str, Any]]] = []
+    for workers in [int(w) for w in args.workers.split(",")]:
+        if target == "served-postgres":
+            store, drop = create_pg(), drop_pg
+        else:
+            store, drop = f"sqlite:///{directory / f'served-{uuid.uuid4().hex[:8]}.db'}", None
+        server = Served(store, directory / "serve.log")
+        try:
+            batch = str(args.batch_size)
+            verify = "1" if args.verify else "0"
+            result = run_child("copy", src_url, server.url, batch, str(workers), verify)
+            rows.append((target, f"praisondb copy, {workers} worker(s)", result))
+            print(rows[-1], file=sys.stderr)
+        finally:
+            server.stop()
+            if drop is not None:
+                drop(store)
+            else:
+                Path(store.removeprefix("sqlite:///")).unlink(missing_ok=True)
+    return rows
+
+
 # -- main ----------------------------------------------------------------------------------------
 
 
@@ -351,7 +417,12 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--messages", type=int, default=100)
     parser.add_argument("--size", type=int, default=500, help="approximate bytes per message")
-    parser.add_argument("--targets", default="postgres,mysql")
+    parser.add_argument(
+        "--targets",
+        default="postgres,mysql",
+        help="comma-separated: postgres, mysql, served-sqlite, served-postgres (the last two "
+        "copy into `praisondb serve` over that store, through praisondb+http://)",
+    )
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--workers", default="1,4", help="comma-separated worker counts")
     parser.add_argument("--verify", action="store_true", help="also time transfer.verify")
@@ -392,6 +463,9 @@ def main() -> None:
         "mysql": (create_mysql, drop_mysql, "raw-mysql", "PyMySQL executemany"),
     }
     for target in [t.strip() for t in args.targets.split(",") if t.strip()]:
+        if target.startswith("served-"):
+            rows += served_rows(target, src_url, directory, args)
+            continue
         create, drop, raw_kind, raw_label = makers[target]
         for workers in [int(w) for w in args.workers.split(",")]:
             dst = create()

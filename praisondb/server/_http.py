@@ -18,7 +18,7 @@ from ..errors import PraisonDBError, ValidationError
 from ..facade import PraisonDB
 from ..validation import INT_MAX, check_id
 from .auth import Principal, principal_of
-from .tenancy import Tenancy
+from .tenancy import Tenancy, public_text
 from .wire import PROBLEM, param, problem
 
 T = TypeVar("T")
@@ -53,8 +53,14 @@ def json(data: Any, status: int = 200, headers: Mapping[str, str] | None = None)
     return Response(orjson.dumps(data), status, headers=headers, media_type="application/json")
 
 
-def error_response(exc: PraisonDBError, status: int | None = None) -> Response:
+def error_response(
+    exc: PraisonDBError, status: int | None = None, who: Principal | None = None
+) -> Response:
+    """The problem response of ``exc``; for ``who``, its text names the ids as ``who``
+    sent them (the store's messages name the namespaced ids it keeps)."""
     body = problem(exc, status)
+    if who is not None:
+        body["detail"] = public_text(who, body["detail"])
     return Response(orjson.dumps(body), body["status"], media_type=PROBLEM)
 
 

@@ -24,10 +24,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import clock
 from ..errors import ConfigError, PraisonDBError
 from ..facade import PraisonDB
-from . import memories, records, sessions, state
+from . import bulk, memories, records, sessions, state
 from ._http import Context, call, context, error_response, json
 from .agents import agent_routes
-from .auth import Authenticator, middleware
+from .auth import Authenticator, middleware, principal_of
 from .tenancy import Tenancy
 from .turns import ChatTurns
 from .wire import CLOCK_HEADER, route_path
@@ -46,11 +46,19 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Every store answers; 503 with the typed error otherwise."""
-    db = context(request).db
-    latencies = await call(db.ping)
-    version = await call(db.conversations.schema_version)
-    return json({"status": "ready", "latency_ms": latencies, "schema_version": version})
+    """Every store answers; 503 with the typed error otherwise. ``max_body`` tells
+    clients how large a request may be (the bulk loader cuts its batches to it)."""
+    ctx = context(request)
+    latencies = await call(ctx.db.ping)
+    version = await call(ctx.db.conversations.schema_version)
+    return json(
+        {
+            "status": "ready",
+            "latency_ms": latencies,
+            "schema_version": version,
+            "max_body": ctx.max_body,
+        }
+    )
 
 
 async def openapi(request: Request) -> Response:
@@ -61,7 +69,7 @@ async def openapi(request: Request) -> Response:
 
 async def _typed_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PraisonDBError)
-    response = error_response(exc)
+    response = error_response(exc, who=principal_of(request))
     retry_after = getattr(exc, "retry_after", None)  # a chat refused its session's turn
     if isinstance(retry_after, int):
         response.headers["Retry-After"] = str(retry_after)
@@ -84,6 +92,7 @@ ROUTES: list[Route] = [
     *records.ROUTES,
     *state.ROUTES,
     *memories.ROUTES,
+    *bulk.ROUTES,
 ]
 
 

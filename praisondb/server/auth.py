@@ -15,9 +15,10 @@ it, never 403, so nobody learns which ids exist elsewhere.
 
 Key records are cached for :attr:`Authenticator.cache_seconds` (2 s by default): a key
 revoked with ``praisondb keys revoke`` is refused by every server within that time, and
-at once by a server that revoked it itself. Rate limits are token buckets per key (or
-per token's session), kept in the server process: several server processes each allow
-the full rate.
+at once by a server that revoked it itself. Rate limits are per key (or per token's
+session): a budget per window shared through the state store by every server process,
+which each lease slices of (:mod:`.limits`), on top of each process's token bucket;
+with ``memory://`` state, the buckets alone (one process).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from ..errors import (
     ValidationError,
 )
 from .keys import DEFAULT_TENANT, KeyRecord, KeyStore, check_tenant, matches, split_key
+from .limits import RateLimiter, SharedRateLimiter
 from .wire import PROBLEM, problem, status_for
 
 Scope = MutableMapping[str, Any]
@@ -80,36 +82,6 @@ def principal_of(request: Any) -> Principal:
     return found if isinstance(found, Principal) else ANONYMOUS
 
 
-class RateLimiter:
-    """Token buckets by name: ``rate`` requests a second, bursts of up to one second's
-    worth (at least one request). Past ``max_buckets`` names (session tokens come and go),
-    buckets idle long enough to be full again are dropped: forgetting them changes
-    nothing."""
-
-    def __init__(self, max_buckets: int = 10_000) -> None:
-        self._buckets: dict[str, tuple[float, float, float]] = {}
-        self._lock = threading.Lock()
-        self.max_buckets = max_buckets
-
-    def take(self, name: str, rate: float, now: float | None = None) -> float:
-        """0 when a request may go now, else the seconds until one may."""
-        now = time.monotonic() if now is None else now
-        capacity = max(1.0, rate)
-        with self._lock:
-            tokens, then, _ = self._buckets.get(name, (capacity, now, rate))
-            tokens = min(capacity, tokens + (now - then) * rate)
-            wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
-            self._buckets[name] = (tokens - 1.0 if wait == 0.0 else tokens, now, rate)
-            if len(self._buckets) > self.max_buckets:
-                self._prune(now)
-            return wait
-
-    def _prune(self, now: float) -> None:
-        for name, (tokens, then, rate) in list(self._buckets.items()):
-            if tokens + (now - then) * rate >= max(1.0, rate):
-                del self._buckets[name]
-
-
 class Authenticator:
     """Checks credentials against the keys in ``db`` (and tokens against ``token_secret``).
 
@@ -131,6 +103,11 @@ class Authenticator:
         self.default_rate = default_rate
         self.cache_seconds = cache_seconds
         self.limiter = RateLimiter()
+        state = getattr(db, "state_store", None)
+        self.shared: SharedRateLimiter | None = None
+        if state is not None and state.url.family != "memory":
+            self.shared = SharedRateLimiter(state, self.limiter)
+        """Limits shared by the processes on one state store (None: this process only)."""
         self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
         self._lock = threading.Lock()
 
@@ -167,13 +144,24 @@ class Authenticator:
         with self._lock:
             self._cache.pop(key_id, None)
 
-    def retry_after(self, principal: Principal, rate: float | None) -> float:
-        """Seconds to wait before ``principal`` may call again (0: go ahead)."""
+    def quick_wait(self, principal: Principal, rate: float | None) -> float | None:
+        """:meth:`retry_after` when it needs no store call, else None."""
         rate = rate or self.default_rate
         if rate is None:
             return 0.0
-        name = principal.key_id or f"session:{principal.tenant}:{principal.session_id}"
-        return self.limiter.take(name, rate)
+        if self.shared is None:
+            return self.limiter.take(_limit_name(principal), rate)
+        return self.shared.quick(_limit_name(principal), rate)
+
+    def retry_after(self, principal: Principal, rate: float | None) -> float:
+        """Seconds to wait before ``principal`` may call again (0: go ahead); may lease a
+        slice of the shared budget from the state store (call it off the event loop)."""
+        rate = rate or self.default_rate
+        if rate is None:
+            return 0.0
+        if self.shared is None:
+            return self.limiter.take(_limit_name(principal), rate)
+        return self.shared.take(_limit_name(principal), rate)
 
     def rate_of(self, principal: Principal) -> float | None:
         if principal.key_id is None:
@@ -192,6 +180,10 @@ class Authenticator:
         except PraisonDBError:
             raise InvalidToken("session token names an invalid tenant") from None
         return Principal(tenant=tenant, session_id=str(claims["sid"]))
+
+
+def _limit_name(principal: Principal) -> str:
+    return principal.key_id or f"session:{principal.tenant}:{principal.session_id}"
 
 
 def _bearer(authorization: str | None) -> str:
@@ -275,7 +267,10 @@ class AuthMiddleware:
             return ANONYMOUS, _refusal(401, exc)  # damaged key record
         except PraisonDBError as exc:  # the key store is down: the caller may retry
             return ANONYMOUS, _refusal(status_for(exc), exc)
-        wait = self.authenticator.retry_after(principal, self.authenticator.rate_of(principal))
+        rate = self.authenticator.rate_of(principal)
+        wait = self.authenticator.quick_wait(principal, rate)
+        if wait is None:  # a slice of the shared budget is leased from the state store
+            wait = await to_thread.run_sync(self.authenticator.retry_after, principal, rate)
         if wait > 0:
             seconds = math.ceil(wait)
             limited = BackendUnavailable(f"this key's rate limit is reached; retry in {seconds} s")

@@ -221,6 +221,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             _q("user_id", ID),
             _q("agent", ID),
             _q("parent_id", ID),
+            _q("id_prefix", ID, "only sessions whose id starts with this"),
             _q("updated_after", _TIME),
             _q("updated_before", _TIME),
             _q("limit", POSITIVE),
@@ -388,6 +389,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "parameters": [
             _q("scope", SCOPE),
             _q("prefix", KEY_PREFIX),
+            _q("scope_prefix", KEY_PREFIX, "only scopes starting with this"),
             _q("limit", _INT),
             _q("after_scope", SCOPE, "list after this (scope, key)"),
             _q("after_key", KEY_PREFIX),
@@ -512,6 +514,21 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "parameters": [_p("id", "the memory " + _ID)],
         "responses": {"200": _DELETED},
     },
+    ("POST", "/bulk/sessions"): {
+        "summary": "Load whole sessions the store lacks (copy); those it holds are left as they "
+        "are and named in present, so a re-sent batch stores nothing twice",
+        "requestBody": _body(_obj(sessions={"type": "array", "items": _ref("WholeSession")})),
+        "responses": {"200": _json(_obj(inserted=_INT, present={"type": "array", "items": ID}))},
+    },
+}
+_PARTS = {"messages": "Message", "runs": "Run", "checkpoints": "Checkpoint", "spans": "Span"}
+SCHEMAS["WholeSession"] = {
+    "type": "object",
+    "description": "a session and its records (their session ids are the session's)",
+    "properties": {"session": _ref("Session")}
+    | {part: {"type": "array", "items": _ref(record)} for part, record in _PARTS.items()},
+    "required": ["session"],
+    "additionalProperties": False,
 }
 
 _ERRORS = {

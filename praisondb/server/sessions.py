@@ -15,7 +15,13 @@ from ..codec import parse_message, parse_session
 from ..core.batches import already_stored
 from ..errors import Conflict, NotFound, ValidationError
 from ..model import Message, Page, SessionInfo
-from ..stores.base import UNSET, SessionQuery, session_cursor
+from ..stores.base import (
+    UNSET,
+    SessionQuery,
+    decode_session_cursor,
+    encode_cursor,
+    session_cursor,
+)
 from ..validation import check_id, check_metadata
 from ._http import (
     Context,
@@ -40,14 +46,21 @@ STREAM_BATCH = 1_000
 async def list_sessions(request: Request) -> Response:
     ctx, who = caller(request)
     parent = q_text(request, "parent_id")
+    try:
+        id_prefix = ctx.tenancy.id_prefix(who, q_text(request, "id_prefix"))
+    except NotFound:  # a session token's one session does not match
+        if q_bool(request, "count"):
+            return json({"count": 0})
+        return json({"items": [], "next_cursor": None})
     query = SessionQuery(
         user_id=q_text(request, "user_id"),
         agent=q_text(request, "agent"),
         parent_id=None if parent is None else ctx.tenancy.store_id(who, parent),
         updated_after=q_time(request, "updated_after"),
         updated_before=q_time(request, "updated_before"),
+        id_prefix=id_prefix,
         limit=min(q_int(request, "limit", 1) or 50, MAX_LIST),
-        cursor=request.query_params.get("cursor"),
+        cursor=_cursor_in(ctx, who, request.query_params.get("cursor")),
     )
     if q_bool(request, "count"):
         return json({"count": await call(_count_sessions, ctx, who, query)})
@@ -55,35 +68,47 @@ async def list_sessions(request: Request) -> Response:
     return json({"items": page.items, "next_cursor": page.next_cursor})
 
 
+def _cursor_in(ctx: Context, who: Principal, cursor: str | None) -> str | None:
+    """A cursor as the store wants it: the caller's page ended at its own spelling of an
+    id (cursors name only ids the caller sent), the store's keyset needs the stored one."""
+    if cursor is None or ctx.tenancy.plain(who):
+        return cursor
+    created, session_id = decode_session_cursor(cursor)
+    return encode_cursor(created, ctx.tenancy.store_id(who, session_id))
+
+
 def _list_sessions(ctx: Context, who: Principal, query: SessionQuery) -> Page[SessionInfo]:
+    """One page; a tenant's query carries its id prefix, so the store reads that tenant's
+    rows only. The default tenant of a shared store skips the reserved ``~`` ids."""
     store = ctx.db.conversations
     if ctx.tenancy.plain(who):
         return store.list_sessions(query)
     items: list[SessionInfo] = []
     cursor = query.cursor
-    while True:  # other tenants' sessions are skipped, so a page may take several reads
+    while True:  # only the default tenant's pages can hold rows that are not its own
         page = store.list_sessions(dataclasses.replace(query, cursor=cursor))
         for info in page.items:
             mine = ctx.tenancy.outward(who, info)
             if mine is not None:
                 items.append(mine)
                 if len(items) == query.limit:
-                    return Page(items, session_cursor(info))
+                    more = page.next_cursor is not None or info is not page.items[-1]
+                    return Page(items, session_cursor(mine) if more else None)
         if page.next_cursor is None:
             return Page(items, None)
         cursor = page.next_cursor
 
 
 def _count_sessions(ctx: Context, who: Principal, query: SessionQuery) -> int:
-    if ctx.tenancy.plain(who):
-        return ctx.db.conversations.count_sessions(query)
+    if ctx.tenancy.plain(who) or (query.id_prefix and who.session_id is None):
+        return ctx.db.conversations.count_sessions(query)  # exactly the caller's sessions
     total, cursor = 0, None
     while True:
         page = _list_sessions(ctx, who, dataclasses.replace(query, limit=MAX_LIST, cursor=cursor))
         total += len(page.items)
         if page.next_cursor is None:
             return total
-        cursor = page.next_cursor
+        cursor = _cursor_in(ctx, who, page.next_cursor)
 
 
 async def create_session(request: Request) -> Response:

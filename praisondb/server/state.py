@@ -16,6 +16,7 @@ from starlette.routing import Route
 from ..codec import parse_iso, parse_state
 from ..errors import Conflict, NotFound, ValidationError
 from ..model import StateEntry
+from ..stores._kit import prefix_upper_bound
 from ..stores.base import StateStore
 from ..validation import (
     INT_MAX,
@@ -29,6 +30,7 @@ from ..validation import (
 )
 from ._http import Context, call, caller, error_response, json, q_int, read_object
 from .auth import Principal
+from .tenancy import RESERVED_SCOPE
 from .wire import param
 
 PAGE = 1_000
@@ -104,7 +106,7 @@ async def set_entry(request: Request) -> Response:
             write_token=None if token is None else check_id(token, "write_token"),
         )
     except Conflict as exc:
-        return error_response(exc, 412)
+        return error_response(exc, 412, who)
     return json(_out(ctx, who, entry), headers=_etag(entry))
 
 
@@ -119,7 +121,7 @@ async def delete_entry(request: Request) -> Response:
             expected_version=_expected(request),
         )
     except Conflict as exc:
-        return error_response(exc, 412)
+        return error_response(exc, 412, who)
     return json({"deleted": deleted})
 
 
@@ -175,11 +177,12 @@ async def list_entries(request: Request) -> Response:
     raw_scope = request.query_params.get("scope")
     scope = None if raw_scope is None else check_scope(raw_scope)
     prefix = request.query_params.get("prefix", "")
+    scopes = request.query_params.get("scope_prefix", "")
     after_scope = request.query_params.get("after_scope")
     after = None
     if after_scope is not None:
         after = (after_scope, request.query_params.get("after_key", ""))
-    entries = await call(_list, ctx, who, scope, prefix, q_int(request, "limit"), after)
+    entries = await call(_list, ctx, who, scope, prefix, q_int(request, "limit"), after, scopes)
     return json({"items": [e for e in entries]})
 
 
@@ -190,10 +193,16 @@ def _list(
     prefix: str,
     limit: int | None,
     after: tuple[str, str] | None,
+    scopes: str = "",
 ) -> list[StateEntry]:
+    """The caller's entries. A tenant's listing is one scope range of the store
+    (``tenant:T:`` + ``scopes``): no other tenant's row is read. The default tenant of a
+    shared store skips the ``tenant:`` range in one jump (one page may hold some)."""
     store, tenancy = ctx.db.state_store, ctx.tenancy
     if who.session_id is not None:
         scope = scope or f"session:{who.session_id}"
+    if scope is not None and not scope.startswith(scopes):
+        return []
     if scope is not None:
         try:
             stored = tenancy.scope(who, scope)
@@ -203,22 +212,40 @@ def _list(
         found = store.list_entries(stored, prefix, limit=limit, after=cursor)
         return [e for e in (tenancy.entry_out(who, e) for e in found) if e is not None]
     base = tenancy.list_prefix(who)
-    cursor = (tenancy.scope(who, after[0]), after[1]) if after else (base, "") if base else None
+    cursor = None if after is None else (tenancy.scope(who, after[0]), after[1])
+    if base is not None:
+        found = store.list_entries(
+            None, prefix, limit=limit, after=cursor, scope_prefix=base + scopes
+        )
+        return [e for e in (tenancy.entry_out(who, e) for e in found) if e is not None]
     mine: list[StateEntry] = []
     while limit is None or len(mine) < limit:
-        page = store.list_entries(None, prefix, limit=PAGE, after=cursor)
+        page = store.list_entries(None, prefix, limit=PAGE, after=cursor, scope_prefix=scopes)
         for entry in page:
-            if base is not None and not entry.scope.startswith(base):
-                return mine
             out = tenancy.entry_out(who, entry)
             if out is not None:
                 mine.append(out)
                 if limit is not None and len(mine) == limit:
                     return mine
-        if len(page) < PAGE:
-            return mine
-        cursor = (page[-1].scope, page[-1].key)
+            else:
+                jump = _skipped_range(entry.scope)
+                if jump is not None:  # past the whole range in one step
+                    cursor = (jump, "")
+                    break
+            cursor = (entry.scope, entry.key)
+        else:
+            if len(page) < PAGE:
+                return mine
     return mine
+
+
+def _skipped_range(scope: str) -> str | None:
+    """Where the range of scopes no default-tenant listing shows ends, for a scope in it:
+    the tenants' (``tenant:``) and the server's own (``praisondb.keys:``, rate limits)."""
+    for hidden in ("tenant:", RESERVED_SCOPE + ":"):
+        if scope.startswith(hidden):
+            return prefix_upper_bound(hidden)
+    return None
 
 
 async def delete_scope(request: Request) -> Response:

@@ -16,13 +16,18 @@ namespace.
 - A principal holding a signed session token (``session_id`` set) reaches that one
   session only: its messages, runs, checkpoints, spans and ``session:<id>`` state.
 
-The cost: a tenant's ids are shorter than 255 characters by its prefix, and listing
-sessions, spans or every state scope on a shared store scans past other tenants' rows.
+Listing a tenant's sessions is an id-prefix range in the store (``SessionQuery.id_prefix``)
+and listing its state a scope-prefix range (``list_entries(scope_prefix=...)``), so neither
+reads other tenants' rows; errors name ids as the tenant sent them (:func:`public_text`).
+The costs: a tenant's ids are shorter than 255 characters by its prefix; the default
+tenant of a shared store lists sessions by filtering out the ``~`` ids as it reads, and
+state by jumping past the ``tenant:`` range (one page of it is read); span listings filter.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, TypeVar
 
 from ..errors import NotFound, ValidationError
@@ -71,6 +76,19 @@ class Tenancy:
                 f"{MAX_ID_LENGTH - len(stored) + len(value)} characters"
             )
         return stored
+
+    def id_prefix(self, principal: Principal, prefix: str | None) -> str | None:
+        """The stored id prefix a listing of ``principal``'s sessions is bound to (the store
+        reads that range only), with the caller's own ``prefix`` inside it. A session
+        token's listing is bound to its one session's id (NotFound: no session of it
+        matches ``prefix``)."""
+        if principal.session_id is not None:
+            if prefix and not principal.session_id.startswith(prefix):
+                raise NotFound("no session matches id_prefix")
+            return self.store_id(principal, principal.session_id, "session id")
+        if prefix:
+            return self.store_id(principal, prefix, "id_prefix")
+        return None if _is_default(principal) else f"~{principal.tenant}~"
 
     def session_id(self, principal: Principal, value: str) -> str:
         """The stored id of a session the principal may touch (NotFound otherwise)."""
@@ -186,6 +204,20 @@ class Tenancy:
         return None if _is_default(principal) else f"tenant:{principal.tenant}:"
 
 
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"  # a tenant name (keys.check_tenant)
+_STORED = re.compile(rf"(^|[\s'\"(\[/=,])(?:~{_NAME}~|tenant:{_NAME}:)")
+"""A namespace prefix at the start of an id or scope in a message (one per id: the id the
+tenant sent may itself start with something like it)."""
+
+
+def public_text(principal: Principal, text: str) -> str:
+    """``text`` (an error's message) with the store's namespace prefixes taken off, so a
+    tenant's error names only the ids and scopes it sent."""
+    if _is_default(principal):
+        return text  # its ids are stored as sent
+    return _STORED.sub(r"\1", text)
+
+
 def _reserved(scope: str) -> bool:
     return scope == RESERVED_SCOPE or scope.startswith(RESERVED_SCOPE + ":")
 
@@ -194,4 +226,4 @@ def _is_default(principal: Principal) -> bool:
     return principal.tenant == DEFAULT_TENANT
 
 
-__all__ = ["DEFAULT_TENANT", "Tenancy"]
+__all__ = ["DEFAULT_TENANT", "Tenancy", "public_text"]

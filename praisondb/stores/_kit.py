@@ -23,6 +23,7 @@ def session_matches(info: SessionInfo, query: SessionQuery) -> bool:
         (query.user_id is None or info.user_id == query.user_id)
         and (query.agent is None or info.agent == query.agent)
         and (query.parent_id is None or info.parent_id == query.parent_id)
+        and (query.id_prefix is None or info.id.startswith(query.id_prefix))
         and (query.updated_after is None or info.updated_at >= query.updated_after)
         and (query.updated_before is None or info.updated_at < query.updated_before)
     )

@@ -57,6 +57,10 @@ class SessionQuery:
     """Inclusive lower bound on ``updated_at``."""
     updated_before: datetime | None = None
     """Exclusive upper bound on ``updated_at``."""
+    id_prefix: str | None = None
+    """Only sessions whose id starts with this: an index range on the id
+    (``id >= prefix AND id < prefix_upper_bound(prefix)``), so a listing never reads the
+    rows of other prefixes (the server keeps each tenant's sessions under ``~T~``)."""
     limit: int = 50
     cursor: str | None = None
 
@@ -216,6 +220,42 @@ class BulkSessionLoader(Protocol):
         """
 
 
+@dataclass(slots=True)
+class WholeSession:
+    """One session with everything it holds, as :class:`WholeSessionLoader` loads it."""
+
+    info: SessionInfo
+    messages: Sequence[Message]
+    runs: Sequence[Run] = ()
+    checkpoints: Sequence[Checkpoint] = ()
+    spans: Sequence[Span] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What :meth:`WholeSessionLoader.load_sessions` did."""
+
+    inserted: int
+    """Messages inserted."""
+    present: list[str]
+    """Ids of the sessions the store already held: left untouched."""
+
+
+@runtime_checkable
+class WholeSessionLoader(Protocol):
+    """Optional: load many whole sessions the store lacks, children included, in one call.
+
+    For a store where every call is a round trip (the HTTP store): copy hands it a batch of
+    sessions at once instead of a get, a put and the children's saves per session.
+    """
+
+    def load_sessions(self, items: Sequence[WholeSession]) -> Loaded:
+        """For each item whose session the store lacks: its runs, checkpoints and spans
+        (``save_*``), then the session and its messages as ``put_session_batch`` does
+        (all of a session or none of it). A session the store already holds is left
+        untouched and named in ``present``, so a re-sent call stores nothing twice."""
+
+
 @runtime_checkable
 class StateStore(Protocol):
     """Scoped key/value state with TTL and versions."""
@@ -279,10 +319,14 @@ class StateStore(Protocol):
         *,
         limit: int | None = None,
         after: tuple[str, str] | None = None,
+        scope_prefix: str = "",
     ) -> list[StateEntry]:
         """Live entries sorted by (scope, key); ``scope=None`` means every scope.
 
-        ``after`` is the (scope, key) to continue after, for paging.
+        ``after`` is the (scope, key) to continue after, for paging. ``scope_prefix``
+        keeps only scopes starting with it, as a range on the scope where the backend
+        has an ordered index (SQL, MongoDB), so the rows of other scopes are not read
+        (the server keeps each tenant's state under ``tenant:T:``).
         """
 
     def delete_scope(self, scope: str) -> int: ...

@@ -438,7 +438,10 @@ class MemoryStore(TableMemories):
         *,
         limit: int | None = None,
         after: tuple[str, str] | None = None,
+        scope_prefix: str = "",
     ) -> list[StateEntry]:
+        if scope is not None and not scope.startswith(scope_prefix):
+            return []
         with self._lock:
             now = utcnow()
             if scope is not None:
@@ -447,6 +450,7 @@ class MemoryStore(TableMemories):
                 k
                 for k in list(self._state)
                 if (scope is None or k[0] == scope)
+                and k[0].startswith(scope_prefix)
                 and k[1].startswith(prefix)
                 and (after is None or k > after)
                 and self._live(k[0], k[1], now) is not None

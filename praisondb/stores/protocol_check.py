@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         ConversationStore,
         MemoriesStore,
         StateStore,
+        WholeSessionLoader,
     )
     from .clickhouse import ClickHouseSink
     from .http.store import HttpStore
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
         SQLStore,
     )
     BULK_LOADERS: tuple[type[BulkSessionLoader], ...] = (MemoryStore, SQLStore)
+    WHOLE_SESSION_LOADERS: tuple[type[WholeSessionLoader], ...] = (HttpStore,)
     MEMORY_STORES: tuple[type[MemoriesStore], ...] = (
         HttpStore,
         JsonFileStore,

@@ -16,6 +16,7 @@ from ..model import SessionInfo, StateEntry, utcnow
 from ..stores.base import (
     BulkSessionLoader,
     StateStore,
+    WholeSessionLoader,
 )
 from ._archive_io import verify_archive
 from ._bulk import BulkCopier, bulk_units
@@ -217,7 +218,8 @@ def copy(
     looks at sessions updated since that copy began (``full=True`` re-checks all).
     ``on_conflict`` decides what happens when the target holds a session the source's
     data cannot extend: ``skip`` it (reported), ``overwrite`` it, or ``fail``.
-    A target that can load whole sessions (``BulkSessionLoader``, e.g. the SQL stores)
+    A target that can load whole sessions (``BulkSessionLoader``, e.g. the SQL stores,
+    or ``WholeSessionLoader``, the HTTP store)
     gets the sessions it lacks about ``batch_size`` messages per transaction; use
     ``workers`` > 1 to overlap reading the source with the target's own work.
     """
@@ -275,7 +277,7 @@ def copy(
                 users,
             )
             loader = tgt.conversations
-            if isinstance(loader, BulkSessionLoader) and not dry_run:
+            if isinstance(loader, (BulkSessionLoader, WholeSessionLoader)) and not dry_run:
                 bulk = BulkCopier(
                     src.conversations, loader, syncer, tracker, batch_size, keeper.on_batch
                 )

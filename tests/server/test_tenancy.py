@@ -10,12 +10,16 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from praisondb import PraisonDB
+from praisondb.model import Page, SessionInfo, StateEntry
+from praisondb.server import state as state_routes
 from praisondb.server.app import create_app
 from praisondb.server.auth import Principal
 from praisondb.server.wire import CLOCK_HEADER
+from praisondb.stores.base import SessionQuery
 from tests.server.test_api import session_body
 
 STAMP = "2026-01-01T00:00:00+00:00"
@@ -180,3 +184,90 @@ def test_memories_are_per_tenant(call: Tenants) -> None:
     assert call("acme", "GET", "/memories/m1", session="s").status_code == 404
     assert call("globex", "DELETE", "/memories/m1").json() == {"deleted": True}
     assert call("acme", "GET", "/memories/m1").json()["text"] == "likes tea"
+
+
+def test_a_tenant_listing_reads_only_its_own_rows(
+    call: Tenants, app_db: PraisonDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store call carries the tenant's id prefix: with many sessions of other tenants
+    in the store, the rows it hands back are the tenant's own, page after page."""
+    for i in range(60):
+        call("globex", "POST", "/sessions", json=session_body(f"g{i}"))
+    for i in range(5):
+        call("acme", "POST", "/sessions", json=session_body(f"a{i}"))
+    store = app_db.conversations
+    real = store.list_sessions
+    returned: list[str] = []
+
+    def counted(query: SessionQuery) -> Page[SessionInfo]:
+        page = real(query)
+        returned.extend(s.id for s in page.items)
+        return page
+
+    monkeypatch.setattr(store, "list_sessions", counted)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        body = call("acme", "GET", "/sessions", params=params).json()
+        seen.extend(s["id"] for s in body["items"])
+        assert "~" not in orjson.dumps(body).decode()  # cursors name the caller's ids only
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == [f"a{i}" for i in range(5)] and len(set(seen)) == 5
+    assert sorted(returned) == [f"~acme~a{i}" for i in range(5)]  # no globex row was read
+    mine = call("acme", "GET", "/sessions", params={"id_prefix": "a1"}).json()["items"]
+    assert [s["id"] for s in mine] == ["a1"]
+    assert call("acme", "GET", "/sessions", params={"count": "true"}).json() == {"count": 5}
+
+
+def test_a_tenant_state_listing_reads_only_its_own_rows(
+    call: Tenants, app_db: PraisonDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(50):
+        call("globex", "PUT", f"/state/app/k{i}", json={"value": i})
+    for scope in ("app", "apple", "beta"):
+        call("acme", "PUT", f"/state/{scope}/k", json={"value": scope})
+    for scope in ("alpha", "zeta"):  # around the tenants' range, in the store's order
+        call("default", "PUT", f"/state/{scope}/k", json={"value": scope})
+    store = app_db.state_store
+    real = store.list_entries
+    returned: list[str] = []
+
+    def counted(*args: Any, **kwargs: Any) -> list[StateEntry]:
+        found = real(*args, **kwargs)
+        returned.extend(e.scope for e in found)
+        return found
+
+    monkeypatch.setattr(store, "list_entries", counted)
+    listed = call("acme", "GET", "/state").json()["items"]
+    assert [e["scope"] for e in listed] == ["app", "apple", "beta"]
+    assert returned == ["tenant:acme:app", "tenant:acme:apple", "tenant:acme:beta"]
+    returned.clear()
+    some = call("acme", "GET", "/state", params={"scope_prefix": "ap", "limit": 1}).json()
+    assert [e["scope"] for e in some["items"]] == ["app"] and returned == ["tenant:acme:app"]
+    after = {"scope_prefix": "ap", "after_scope": "app", "after_key": "k"}
+    assert [e["scope"] for e in call("acme", "GET", "/state", params=after).json()["items"]] == [
+        "apple"
+    ]
+    returned.clear()
+    monkeypatch.setattr(state_routes, "PAGE", 4)
+    theirs = call("default", "GET", "/state").json()["items"]
+    assert [e["scope"] for e in theirs] == ["alpha", "zeta"]
+    # the default tenant's listing jumps past the tenants' range: one page of it is read
+    assert len(returned) <= 2 + 4 and returned[0] == "alpha" and returned[-1] == "zeta"
+
+
+def test_a_session_token_lists_its_one_session_by_its_id(call: Tenants) -> None:
+    for sid in ("mine", "mine2", "other"):
+        call("acme", "POST", "/sessions", json=session_body(sid))
+    listed = call("acme", "GET", "/sessions", session="mine").json()
+    assert [s["id"] for s in listed["items"]] == ["mine"]  # not "mine2", though it matches
+    assert call("acme", "GET", "/sessions", session="mine", params={"count": "true"}).json() == {
+        "count": 1
+    }
+    miss = call("acme", "GET", "/sessions", session="mine", params={"id_prefix": "o"}).json()
+    assert miss == {"items": [], "next_cursor": None}
+    hit = call("acme", "GET", "/sessions", session="mine", params={"id_prefix": "mi"}).json()
+    assert [s["id"] for s in hit["items"]] == ["mine"]

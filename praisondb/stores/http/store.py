@@ -31,6 +31,7 @@ from ...model import (
 from ...server.wire import MAX_PAGE, MESSAGE_FIELDS, ROWS, segment
 from ...urls import StoreURL
 from ..base import UNSET, Capability, SessionQuery, new_write_token
+from .bulk import _Bulk
 from .transport import Transport
 
 
@@ -136,7 +137,7 @@ class _Memories:
         return written
 
 
-class HttpStore(_Memories):
+class HttpStore(_Memories, _Bulk):
     """A ``praisondb serve`` server as a store (``praisondb+http://host:port``).
 
     Options (URL query or keywords): ``api_key`` (default ``$PRAISONDB_API_KEY``),
@@ -208,6 +209,7 @@ class HttpStore(_Memories):
             "user_id": query.user_id,
             "agent": query.agent,
             "parent_id": query.parent_id,
+            "id_prefix": query.id_prefix or None,
             "updated_after": _at(query.updated_after),
             "updated_before": _at(query.updated_before),
         }
@@ -433,11 +435,13 @@ class HttpStore(_Memories):
         *,
         limit: int | None = None,
         after: tuple[str, str] | None = None,
+        scope_prefix: str = "",
     ) -> list[StateEntry]:
         items = self._items(
             "/state",
             scope=scope,
             prefix=prefix or None,
+            scope_prefix=scope_prefix or None,
             limit=limit,
             after_scope=None if after is None else after[0],
             after_key=None if after is None else after[1],

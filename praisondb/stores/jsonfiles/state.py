@@ -272,7 +272,10 @@ class StateFiles:
         *,
         limit: int | None = None,
         after: tuple[str, str] | None = None,
+        scope_prefix: str = "",
     ) -> list[StateEntry]:
+        if scope is not None and not scope.startswith(scope_prefix):
+            return []
         now = utcnow()
         if scope is not None:
             return self._list_scope(scope, prefix, limit, after, now)
@@ -283,6 +286,7 @@ class StateFiles:
             for directory in directories
             for entry in self._scope_entries(directory)
             if entry.key.startswith(prefix)
+            and entry.scope.startswith(scope_prefix)
             and (after is None or (entry.scope, entry.key) > after)
             and (entry.expires_at is None or entry.expires_at > now)
         ]

@@ -19,7 +19,7 @@ from pymongo import ASCENDING, ReturnDocument
 from ...errors import ValidationError
 from ...model import JSON, StateEntry, utcnow
 from ...validation import INT_MAX, INT_MIN, incr_overflow
-from .._kit import version_conflict
+from .._kit import prefix_upper_bound, version_conflict
 from ..base import new_write_token
 from .codec import escape, from_us, to_us, unescape
 from .core import MongoCore
@@ -174,13 +174,19 @@ class MongoStateMixin(MongoCore):
         *,
         limit: int | None = None,
         after: tuple[str, str] | None = None,
+        scope_prefix: str = "",
     ) -> list[StateEntry]:
         if limit is not None and limit <= 0:
+            return []
+        if scope is not None and not scope.startswith(scope_prefix):
             return []
         now = to_us(utcnow())
         where: dict[str, Any] = {**self._live(now)}
         if scope is not None:
             where["s"] = scope
+        elif scope_prefix:  # a range on the (s, k) index, not a regex
+            upper = prefix_upper_bound(scope_prefix)
+            where["s"] = {"$gte": scope_prefix, **({} if upper is None else {"$lt": upper})}
         if prefix:
             where["k"] = {"$regex": "^" + re.escape(prefix)}
         if after is not None and scope is not None:  # within one scope: a plain key bound

@@ -35,6 +35,7 @@ from ...options import (
 )
 from ...retry import Retry
 from ...urls import StoreURL, redact_text
+from .._kit import prefix_upper_bound
 from ..base import UNSET, Capability, SessionQuery, decode_session_cursor, session_cursor
 from .codec import (
     MESSAGE_FIELDS,
@@ -188,6 +189,9 @@ class MongoStore(MongoMemoriesMixin, MongoStateMixin):
             updated["$lt"] = to_us(query.updated_before)
         if updated:
             found["updated_at"] = updated
+        if query.id_prefix:  # a range on _id (its index), not a regex to escape
+            upper = prefix_upper_bound(query.id_prefix)
+            found["_id"] = {"$gte": query.id_prefix, **({} if upper is None else {"$lt": upper})}
         return found
 
     def list_sessions(self, query: SessionQuery) -> Page[SessionInfo]:

@@ -29,6 +29,15 @@ _BATCH = 200
 """Index entries read per round trip while listing."""
 
 
+def namespace(session_id: str) -> str | None:
+    """The ``~T~`` namespace a session id lives in (the server's tenants), or None."""
+    if session_id.startswith("~"):
+        end = session_id.find("~", 1)
+        if end > 1:
+            return session_id[: end + 1]
+    return None
+
+
 class RedisSessionIndex(RedisCore):
     """Session hashes to SessionInfo and back; listing candidates from the best index."""
 
@@ -68,6 +77,9 @@ class RedisSessionIndex(RedisCore):
             entries[self._idx("agent", info.agent)] = created
         if info.parent_id is not None:
             entries[self._idx("parent", info.parent_id)] = created
+        space = namespace(info.id)
+        if space is not None:
+            entries[self._idx("ns", space)] = created
         return entries
 
     def _add_entries(
@@ -100,7 +112,39 @@ class RedisSessionIndex(RedisCore):
             return self._idx("user", query.user_id)
         if query.agent is not None:
             return self._idx("agent", query.agent)
+        if query.id_prefix and namespace(query.id_prefix) is not None:
+            self._ensure_namespaces()
+            return self._idx("ns", namespace(query.id_prefix))
         return self._idx("created")
+
+    def _ensure_namespaces(self) -> None:
+        """Index the namespaced sessions a store written before the ``ns`` indexes holds
+        (once per store: a marker key says it is done; writers keep the indexes since)."""
+        if getattr(self, "_namespaces_indexed", False):
+            return
+        marker = self._idx("ns-built")
+
+        def build() -> None:
+            if self._client.exists(marker):
+                return
+            start = 0
+            while True:
+                batch = self._client.zrange(
+                    self._idx("created"), start, start + _BATCH - 1, withscores=True
+                )
+                pipe = self._client.pipeline(transaction=False)
+                for member, score in batch:
+                    space = namespace(member.decode())
+                    if space is not None:
+                        pipe.zadd(self._idx("ns", space), {member: score})
+                pipe.execute()
+                if len(batch) < _BATCH:
+                    break
+                start += _BATCH
+            self._client.set(marker, b"1")
+
+        self._call("index session namespaces", build)
+        self._namespaces_indexed = True
 
     def _candidates(self, query: SessionQuery, dangling: list[str]) -> Iterator[SessionInfo]:
         """Sessions newest-created first from the most selective index, filters applied.

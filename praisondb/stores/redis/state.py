@@ -149,8 +149,11 @@ class RedisStateMixin(RedisCore):
         *,
         limit: int | None = None,
         after: tuple[str, str] | None = None,
+        scope_prefix: str = "",
     ) -> list[StateEntry]:
         if limit is not None and limit <= 0:
+            return []
+        if scope is not None and not scope.startswith(scope_prefix):
             return []
         if scope is not None:
             return self._call("list state", lambda: self._list_scope(scope, prefix, limit, after))
@@ -160,7 +163,9 @@ class RedisStateMixin(RedisCore):
             names = [
                 (sk, raw)
                 for sk, raw in names
-                if sk[1].startswith(prefix) and (after is None or sk > after)
+                if sk[1].startswith(prefix)
+                and sk[0].startswith(scope_prefix)
+                and (after is None or sk > after)
             ]
             names.sort()
             now = to_us(utcnow())

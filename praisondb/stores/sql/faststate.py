@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from ...model import StateEntry
+from .._kit import prefix_upper_bound
 from .compiled import Statement
 from .fastpath import FastPath
 from .schema import state
@@ -149,7 +150,7 @@ class FastState:
         self._upsert = _Prepared(
             fast, upsert_statement(dialect_name, state), column_keys=list(_COLUMNS)
         )
-        self._lists: dict[tuple[bool, bool, bool, bool, bool], _Prepared] = {}
+        self._lists: dict[tuple[bool, ...], _Prepared] = {}
         self._after_key: dict[tuple[bool, bool], _Prepared] = {}
         self.one_statement = fast.name == "postgresql" and fast.paramstyle == "pyformat"
         """PostgreSQL on psycopg: writes as single statements (the module docstring)."""
@@ -169,8 +170,10 @@ class FastState:
         limit: int | None,
         after: tuple[str, str] | None,
         now: datetime,
+        scopes: str | None = None,
     ) -> list[StateEntry]:
-        """Live entries in (scope, key) order: an index range, bounded by ``limit``.
+        """Live entries in (scope, key) order: an index range, bounded by ``limit``;
+        ``scopes``: only scopes starting with it (a range on the scope).
 
         Within one scope ``after`` is a plain ``key > after`` bound: the (scope, key)
         OR form made SQLite walk the whole prefix range up to it."""
@@ -180,12 +183,15 @@ class FastState:
             if after[0] == scope and after[1] >= prefix:
                 return self._list_after_key(scope, prefix, upper, limit, after[1], now)
             after = None  # a scope before this one: every key of this scope is after it
+        scopes_upper = None if scopes is None else prefix_upper_bound(scopes)
         shape = (
             scope is not None,
             bool(prefix),
             upper is not None,
             after is not None,
             limit is not None,
+            scopes is not None,
+            scopes_upper is not None,
         )
         prepared = self._lists.get(shape)
         if prepared is None:
@@ -201,6 +207,10 @@ class FastState:
             values["after_scope"], values["after_key"] = after
         if limit is not None:
             values["limit"] = limit
+        if scopes is not None:
+            values["scope_lo"] = scopes
+        if scopes_upper is not None:
+            values["scope_hi"] = scopes_upper
         rows = self.fast.run(partial(_fetch_all, prepared.sql, prepared.args(values)), write=False)
         return [StateEntry(*prepared.decode(row)) for row in rows]
 
@@ -377,11 +387,21 @@ def _where() -> sa.ColumnElement[bool]:
 
 
 def _list_statement(
-    scoped: bool, prefixed: bool, bounded: bool, after: bool, limited: bool
+    scoped: bool,
+    prefixed: bool,
+    bounded: bool,
+    after: bool,
+    limited: bool,
+    scopes_from: bool = False,
+    scopes_below: bool = False,
 ) -> sa.Select[Any]:
     stmt = sa.select(*_ENTRY).where(_LIVE)
     if scoped:
         stmt = stmt.where(state.c.scope == _SCOPE)
+    if scopes_from:
+        stmt = stmt.where(state.c.scope >= sa.bindparam("scope_lo", type_=state.c.scope.type))
+    if scopes_below:
+        stmt = stmt.where(state.c.scope < sa.bindparam("scope_hi", type_=state.c.scope.type))
     if prefixed:
         stmt = stmt.where(state.c.key >= sa.bindparam("lo", type_=state.c.key.type))
     if bounded:

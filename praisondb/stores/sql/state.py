@@ -220,13 +220,17 @@ class SQLState:
         *,
         limit: int | None = None,
         after: tuple[str, str] | None = None,
+        scope_prefix: str = "",
     ) -> list[StateEntry]:
         if limit is not None and limit <= 0:
             return []
+        if scope is not None and not scope.startswith(scope_prefix):
+            return []
         now = utcnow()
         upper = prefix_upper_bound(prefix) if prefix else None
+        scopes = None if scope is not None or not scope_prefix else scope_prefix
         return self._call(
-            lambda: self._fast.entries(scope, prefix, upper, limit, after, now),
+            lambda: self._fast.entries(scope, prefix, upper, limit, after, now, scopes),
             action="list_entries",
         )
 

@@ -26,6 +26,7 @@ from ...errors import ConfigError, Conflict, NotFound, ValidationError
 from ...model import JSON, Message, Page, SessionInfo, StateEntry, utcnow
 from ...retry import Retry, driver_text
 from ...urls import StoreURL
+from .._kit import prefix_upper_bound
 from ..base import (
     UNSET,
     Capability,
@@ -195,6 +196,11 @@ class SQLStore(SQLMemoriesMixin, SQLItemsMixin):
             where.append(sessions.c.agent == query.agent)
         if query.parent_id is not None:
             where.append(sessions.c.parent_id == query.parent_id)
+        if query.id_prefix:  # a range on the primary key: bound values, no LIKE to escape
+            where.append(sessions.c.id >= query.id_prefix)
+            upper = prefix_upper_bound(query.id_prefix)
+            if upper is not None:
+                where.append(sessions.c.id < upper)
         # The index range is on updated_floor, which trails updated_at by at most
         # FLOOR_LAG and never exceeds it; the exact test on updated_at keeps the rest.
         if query.updated_after is not None:
@@ -206,6 +212,14 @@ class SQLStore(SQLMemoriesMixin, SQLItemsMixin):
         return where
 
     def list_sessions(self, query: SessionQuery) -> Page[SessionInfo]:
+        stmt = self._session_listing(query)
+        rows = self._tx(lambda conn: conn.execute(stmt).all(), action="list_sessions")
+        items = [_session(row) for row in rows[: query.limit]]
+        more = len(rows) > query.limit
+        return Page(items, session_cursor(items[-1]) if more and items else None)
+
+    def _session_listing(self, query: SessionQuery) -> sa.Select[Any]:
+        """The statement of one page of ``list_sessions`` (and its look-ahead row)."""
         where = self._session_filters(query)
         if query.cursor:
             created, last_id = decode_session_cursor(query.cursor)
@@ -221,10 +235,7 @@ class SQLStore(SQLMemoriesMixin, SQLItemsMixin):
             .order_by(sessions.c.created_at.desc(), sessions.c.id.desc())
             .limit(query.limit + 1)
         )
-        rows = self._tx(lambda conn: conn.execute(stmt).all(), action="list_sessions")
-        items = [_session(row) for row in rows[: query.limit]]
-        more = len(rows) > query.limit
-        return Page(items, session_cursor(items[-1]) if more and items else None)
+        return stmt
 
     def count_sessions(self, query: SessionQuery) -> int:
         stmt = sa.select(sa.func.count()).select_from(sessions).where(*self._session_filters(query))
@@ -462,8 +473,11 @@ class SQLStore(SQLMemoriesMixin, SQLItemsMixin):
         *,
         limit: int | None = None,
         after: tuple[str, str] | None = None,
+        scope_prefix: str = "",
     ) -> list[StateEntry]:
-        return self._state.list_entries(scope, prefix, limit=limit, after=after)
+        return self._state.list_entries(
+            scope, prefix, limit=limit, after=after, scope_prefix=scope_prefix
+        )
 
     def delete_scope(self, scope: str) -> int:
         return self._state.delete_scope(scope)
