@@ -183,6 +183,21 @@ def measure(
     return result
 
 
+def floor(server_url: str, calls: int = 2000) -> float:
+    """p50 ms of ``GET /healthz`` (no store, no worker thread) with the client's own HTTP
+    library: the fixed cost of one round trip, beside which the append ratio is read."""
+    import httpcore
+
+    url = server_url.replace("praisondb+http://", "http://", 1) + "/healthz"
+    times = []
+    with httpcore.ConnectionPool() as pool:
+        for _ in range(calls):
+            start = time.perf_counter()
+            pool.request("GET", url)
+            times.append(time.perf_counter() - start)
+    return percentile(times, 0.5) * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--appends", type=int, default=400, help="appends per row, all clients")
@@ -209,6 +224,7 @@ def main() -> None:
                 {"d": url, "s": server_url}, clients, args.appends, args.history, args.rounds
             )
             rows.append((clients, both["d"], both["s"]))
+        round_trip = floor(server_url)
     load = os.getloadavg()[0]
     print(
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python "
@@ -226,8 +242,11 @@ def main() -> None:
                 f"{r['append_p99']:.2f} | {r['load_p50']:.1f} | {r['load_p99']:.1f} |"
             )
         ratio_a = direct["append_per_s"] / remote["append_per_s"]
+        ratio_p = remote["append_p50"] / direct["append_p50"]
         ratio_l = remote["load_p50"] / direct["load_p50"]
-        print(f"| {clients} | ratio | {ratio_a:.2f}x slower | | | {ratio_l:.2f}x | |")
+        print(f"| {clients} | ratio | {ratio_a:.2f}x | {ratio_p:.2f}x | | {ratio_l:.2f}x | |")
+    print()
+    print(f"HTTP round trip to the server (GET /healthz, no store): {round_trip:.3f} ms p50")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from ..codec import parse_checkpoint, parse_run, parse_span
 from ..errors import NotFound, ValidationError
 from ..model import Checkpoint, Run, Span
+from ..stores._kit import newest
 from ._http import Context, call, caller, json, path_id, q_bool, q_int, q_text, read_object
 from .auth import Principal
 
@@ -64,24 +65,36 @@ async def list_spans(request: Request) -> Response:
     trace, session = q_text(request, "trace_id"), q_text(request, "session_id")
     if who.session_id is not None:
         session = session or who.session_id
+    bound = ctx.tenancy.id_range(who, q_text(request, "id_prefix"))
+    excluded, left = ctx.tenancy.id_exclusion(who, q_text(request, "exclude_id_prefix"), bound)
     filters: dict[str, Any] = {
         "trace_id": None if trace is None else ctx.tenancy.store_id(who, trace),
         "session_id": None if session is None else ctx.tenancy.session_id(who, session),
         "user_id": q_text(request, "user_id"),
         "roots_only": q_bool(request, "roots_only"),
+        "id_prefix": bound,
+        "exclude_id_prefix": excluded,
     }
-    spans = await call(_list_spans, ctx, who, filters, q_int(request, "limit"))
+    spans = await call(_list_spans, ctx, who, filters, q_int(request, "limit"), left)
     return json({"items": [s for s in spans]})
 
 
 def _list_spans(
-    ctx: Context, who: Principal, filters: dict[str, Any], limit: int | None
+    ctx: Context, who: Principal, filters: dict[str, Any], limit: int | None, left: str | None
 ) -> list[Span]:
+    """The caller's spans. The store reads only the caller's id range (a tenant's ``~T~``
+    prefix; for the default tenant of a shared store everything outside ``~``); ``left``
+    is a caller's exclusion the store could not take beside that one."""
     store = ctx.db.conversations
     if ctx.tenancy.plain(who):
         return store.list_spans(**filters, limit=limit)
-    mine = [s for s in map(lambda s: ctx.tenancy.outward(who, s), store.list_spans(**filters)) if s]
-    return mine if limit is None else mine[-limit:] if limit else []
+    found = store.list_spans(**filters, limit=limit if left is None else None)
+    mine = [
+        s
+        for s in map(lambda s: ctx.tenancy.outward(who, s), found)
+        if s is not None and not (left and s.id.startswith(left))
+    ]
+    return newest(mine, limit)
 
 
 async def delete_checkpoint(request: Request) -> Response:

@@ -52,6 +52,7 @@ async def list_sessions(request: Request) -> Response:
         if q_bool(request, "count"):
             return json({"count": 0})
         return json({"items": [], "next_cursor": None})
+    excluded, left = ctx.tenancy.id_exclusion(who, q_text(request, "exclude_id_prefix"), id_prefix)
     query = SessionQuery(
         user_id=q_text(request, "user_id"),
         agent=q_text(request, "agent"),
@@ -59,12 +60,13 @@ async def list_sessions(request: Request) -> Response:
         updated_after=q_time(request, "updated_after"),
         updated_before=q_time(request, "updated_before"),
         id_prefix=id_prefix,
+        exclude_id_prefix=excluded,
         limit=min(q_int(request, "limit", 1) or 50, MAX_LIST),
         cursor=_cursor_in(ctx, who, request.query_params.get("cursor")),
     )
     if q_bool(request, "count"):
-        return json({"count": await call(_count_sessions, ctx, who, query)})
-    page = await call(_list_sessions, ctx, who, query)
+        return json({"count": await call(_count_sessions, ctx, who, query, left)})
+    page = await call(_list_sessions, ctx, who, query, left)
     return json({"items": page.items, "next_cursor": page.next_cursor})
 
 
@@ -77,9 +79,13 @@ def _cursor_in(ctx: Context, who: Principal, cursor: str | None) -> str | None:
     return encode_cursor(created, ctx.tenancy.store_id(who, session_id))
 
 
-def _list_sessions(ctx: Context, who: Principal, query: SessionQuery) -> Page[SessionInfo]:
+def _list_sessions(
+    ctx: Context, who: Principal, query: SessionQuery, left: str | None = None
+) -> Page[SessionInfo]:
     """One page; a tenant's query carries its id prefix, so the store reads that tenant's
-    rows only. The default tenant of a shared store skips the reserved ``~`` ids."""
+    rows only, and the default tenant's of a shared store excludes the reserved ``~`` ids
+    (the tenants' range, skipped in the store). ``left``: a caller's own exclusion the
+    store could not take beside that one, filtered out here."""
     store = ctx.db.conversations
     if ctx.tenancy.plain(who):
         return store.list_sessions(query)
@@ -89,7 +95,7 @@ def _list_sessions(ctx: Context, who: Principal, query: SessionQuery) -> Page[Se
         page = store.list_sessions(dataclasses.replace(query, cursor=cursor))
         for info in page.items:
             mine = ctx.tenancy.outward(who, info)
-            if mine is not None:
+            if mine is not None and not (left and mine.id.startswith(left)):
                 items.append(mine)
                 if len(items) == query.limit:
                     more = page.next_cursor is not None or info is not page.items[-1]
@@ -99,12 +105,15 @@ def _list_sessions(ctx: Context, who: Principal, query: SessionQuery) -> Page[Se
         cursor = page.next_cursor
 
 
-def _count_sessions(ctx: Context, who: Principal, query: SessionQuery) -> int:
-    if ctx.tenancy.plain(who) or (query.id_prefix and who.session_id is None):
+def _count_sessions(
+    ctx: Context, who: Principal, query: SessionQuery, left: str | None = None
+) -> int:
+    if ctx.tenancy.plain(who) or (left is None and who.session_id is None):
         return ctx.db.conversations.count_sessions(query)  # exactly the caller's sessions
     total, cursor = 0, None
     while True:
-        page = _list_sessions(ctx, who, dataclasses.replace(query, limit=MAX_LIST, cursor=cursor))
+        again = dataclasses.replace(query, limit=MAX_LIST, cursor=cursor)
+        page = _list_sessions(ctx, who, again, left)
         total += len(page.items)
         if page.next_cursor is None:
             return total
@@ -245,7 +254,7 @@ async def list_messages(request: Request) -> Response:
 
 def _rows(store: Any, stored: str, after: int | None, before: int | None, limit: int) -> bytes:
     """A :data:`ROWS` listing, from the store's own rows where it has them (the SQL store
-    on PostgreSQL hands its JSON over unparsed: ``wire_rows``)."""
+    on SQLite and PostgreSQL hands its JSON over unparsed: ``wire_rows``)."""
     wire = getattr(store, "wire_rows", None)
     found = None if wire is None else wire(stored, after_seq=after, before_seq=before, limit=limit)
     if found is None:

@@ -16,12 +16,14 @@ namespace.
 - A principal holding a signed session token (``session_id`` set) reaches that one
   session only: its messages, runs, checkpoints, spans and ``session:<id>`` state.
 
-Listing a tenant's sessions is an id-prefix range in the store (``SessionQuery.id_prefix``)
-and listing its state a scope-prefix range (``list_entries(scope_prefix=...)``), so neither
-reads other tenants' rows; errors name ids as the tenant sent them (:func:`public_text`).
-The costs: a tenant's ids are shorter than 255 characters by its prefix; the default
-tenant of a shared store lists sessions by filtering out the ``~`` ids as it reads, and
-state by jumping past the ``tenant:`` range (one page of it is read); span listings filter.
+Listing a tenant's sessions or spans is an id-prefix range in the store
+(``SessionQuery.id_prefix``, ``list_spans(id_prefix=...)``) and listing its state a
+scope-prefix range (``list_entries(scope_prefix=...)``), so none reads other tenants'
+rows; the default tenant of a shared store lists sessions and spans with the ``~`` id
+range excluded in the store (``exclude_id_prefix``), and state by jumping past the
+``tenant:`` range (one page of it is read). Errors name ids as the tenant sent them
+(:func:`public_text`). The cost: a tenant's ids are shorter than 255 characters by its
+prefix.
 """
 
 from __future__ import annotations
@@ -89,6 +91,32 @@ class Tenancy:
         if prefix:
             return self.store_id(principal, prefix, "id_prefix")
         return None if _is_default(principal) else f"~{principal.tenant}~"
+
+    def id_range(self, principal: Principal, prefix: str | None) -> str | None:
+        """The stored id prefix a listing of ``principal``'s spans is bound to: its
+        namespace, with the caller's own ``prefix`` inside it (None: the default tenant's
+        listing has no prefix, :meth:`id_exclusion` keeps it out of the tenants' ids)."""
+        if prefix:
+            return self.store_id(principal, prefix, "id_prefix")
+        return None if _is_default(principal) else f"~{principal.tenant}~"
+
+    def id_exclusion(
+        self, principal: Principal, excluded: str | None, bound: str | None
+    ) -> tuple[str | None, str | None]:
+        """For a listing bound to the stored id prefix ``bound``: the stored id prefix the
+        store skips, and the caller's ``excluded`` if the server must still filter it out
+        itself. The default tenant of a shared store skips every ``~`` id in the store
+        (the tenants' range, one jump); a caller's own exclusion beside that is the one
+        left to the server."""
+        if self.plain(principal) or (_is_default(principal) and not self.shared):
+            return excluded or None, None  # '~' ids are the caller's own here
+        if not _is_default(principal):
+            return (
+                self.store_id(principal, excluded, "exclude_id_prefix") if excluded else None
+            ), None
+        if bound:  # a default-tenant prefix holds no '~' id: the caller's exclusion fits
+            return excluded or None, None
+        return "~", (None if not excluded or excluded.startswith("~") else excluded)
 
     def session_id(self, principal: Principal, value: str) -> str:
         """The stored id of a session the principal may touch (NotFound otherwise)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..errors import Conflict
 from ..model import Page, SessionInfo, StateEntry
@@ -23,10 +23,32 @@ def session_matches(info: SessionInfo, query: SessionQuery) -> bool:
         (query.user_id is None or info.user_id == query.user_id)
         and (query.agent is None or info.agent == query.agent)
         and (query.parent_id is None or info.parent_id == query.parent_id)
-        and (query.id_prefix is None or info.id.startswith(query.id_prefix))
+        and id_matches(info.id, query.id_prefix, query.exclude_id_prefix)
         and (query.updated_after is None or info.updated_at >= query.updated_after)
         and (query.updated_before is None or info.updated_at < query.updated_before)
     )
+
+
+def id_matches(value: str, prefix: str | None, excluded: str | None) -> bool:
+    """Whether an id is inside ``prefix`` and outside ``excluded`` (empty or None: no bound)."""
+    return (not prefix or value.startswith(prefix)) and not (
+        excluded and value.startswith(excluded)
+    )
+
+
+def mongo_id_range(prefix: str | None, excluded: str | None) -> dict[str, Any] | None:
+    """The ``_id`` condition of :func:`id_matches` for MongoDB: ranges on the ``_id``
+    index (``$gte``/``$lt``, the excluded range under ``$not``), no regex to escape."""
+    bounds: dict[str, Any] = {}
+    if prefix:
+        upper = prefix_upper_bound(prefix)
+        bounds["$gte"] = prefix
+        if upper is not None:
+            bounds["$lt"] = upper
+    if excluded:
+        upper = prefix_upper_bound(excluded)
+        bounds["$not"] = {"$gte": excluded, **({} if upper is None else {"$lt": upper})}
+    return bounds or None
 
 
 def select_sessions(sessions: Iterable[SessionInfo], query: SessionQuery) -> list[SessionInfo]:

@@ -61,6 +61,10 @@ class SessionQuery:
     """Only sessions whose id starts with this: an index range on the id
     (``id >= prefix AND id < prefix_upper_bound(prefix)``), so a listing never reads the
     rows of other prefixes (the server keeps each tenant's sessions under ``~T~``)."""
+    exclude_id_prefix: str | None = None
+    """Only sessions whose id does not start with this (empty or None: no bound): the
+    listing skips that id range in the store (the server's default tenant skips the
+    tenants' ``~`` ids this way)."""
     limit: int = 50
     cursor: str | None = None
 
@@ -188,8 +192,15 @@ class ConversationStore(Protocol):
         user_id: str | None = None,
         roots_only: bool = False,
         limit: int | None = None,
+        id_prefix: str | None = None,
+        exclude_id_prefix: str | None = None,
     ) -> list[Span]:
-        """Oldest first (by started_at, then id); ``limit`` keeps the newest N."""
+        """Oldest first (by started_at, then id); ``limit`` keeps the newest N.
+
+        ``id_prefix`` keeps only spans whose id starts with it, ``exclude_id_prefix`` only
+        those whose id does not (empty or None: no bound); SQL and MongoDB read them as
+        ranges of the primary key, so the other ids' rows are not read (the server keeps
+        each tenant's spans under ``~T~`` and its default tenant's outside ``~``)."""
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Insert or overwrite by id."""

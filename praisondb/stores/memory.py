@@ -17,7 +17,14 @@ from ..model import JSON, Checkpoint, Message, Page, Run, SessionInfo, Span, Sta
 from ..options import AUTO_MIGRATE, OptionTable
 from ..urls import StoreURL
 from ..validation import INT_MAX, INT_MIN, incr_overflow
-from ._kit import check_version, newest, page_sessions, scan_sorted_keys, select_sessions
+from ._kit import (
+    check_version,
+    id_matches,
+    newest,
+    page_sessions,
+    scan_sorted_keys,
+    select_sessions,
+)
 from ._memories import MemoryTable, TableMemories
 from .base import (
     UNSET,
@@ -326,6 +333,8 @@ class MemoryStore(TableMemories):
         user_id: str | None = None,
         roots_only: bool = False,
         limit: int | None = None,
+        id_prefix: str | None = None,
+        exclude_id_prefix: str | None = None,
     ) -> list[Span]:
         with self._lock:
             spans = sorted(
@@ -336,6 +345,7 @@ class MemoryStore(TableMemories):
                     and (session_id is None or s.session_id == session_id)
                     and (user_id is None or s.user_id == user_id)
                     and (not roots_only or s.parent_id is None)
+                    and id_matches(s.id, id_prefix, exclude_id_prefix)
                 ),
                 key=lambda s: (s.started_at, s.id),
             )

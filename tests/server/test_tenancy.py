@@ -18,6 +18,7 @@ from praisondb.model import Page, SessionInfo, StateEntry
 from praisondb.server import state as state_routes
 from praisondb.server.app import create_app
 from praisondb.server.auth import Principal
+from praisondb.server.tenancy import Tenancy
 from praisondb.server.wire import CLOCK_HEADER
 from praisondb.stores.base import SessionQuery
 from tests.server.test_api import session_body
@@ -271,3 +272,125 @@ def test_a_session_token_lists_its_one_session_by_its_id(call: Tenants) -> None:
     assert miss == {"items": [], "next_cursor": None}
     hit = call("acme", "GET", "/sessions", session="mine", params={"id_prefix": "mi"}).json()
     assert [s["id"] for s in hit["items"]] == ["mine"]
+
+
+def _span(span_id: str, minute: int) -> dict[str, Any]:
+    return {
+        "id": span_id,
+        "trace_id": "t1",
+        "parent_id": None,
+        "session_id": None,
+        "user_id": None,
+        "name": "step",
+        "status": "ok",
+        "started_at": f"2026-01-01T00:{minute:02d}:00+00:00",
+        "ended_at": None,
+        "attributes": {},
+    }
+
+
+def _count_spans(app_db: PraisonDB, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the spans the store's list_spans hands back to the server, call by call."""
+    store = app_db.conversations
+    real = store.list_spans
+    returned: list[str] = []
+
+    def counted(**kwargs: Any) -> list[Any]:
+        found = real(**kwargs)
+        returned.extend(s.id for s in found)
+        return found
+
+    monkeypatch.setattr(store, "list_spans", counted)
+    return returned
+
+
+def test_a_span_listing_reads_only_the_callers_rows(
+    call: Tenants, app_db: PraisonDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GET /spans with no trace or session: the store call carries the caller's id range
+    (a tenant's ``~T~``, the default tenant's everything outside ``~``)."""
+    for i in range(40):
+        assert call("globex", "PUT", f"/spans/g{i}", json=_span(f"g{i}", i)).status_code == 204
+    for i in range(3):
+        call("acme", "PUT", f"/spans/a{i}", json=_span(f"a{i}", 10 + i))
+        call("default", "PUT", f"/spans/d{i}", json=_span(f"d{i}", 20 + i))
+    returned = _count_spans(app_db, monkeypatch)
+
+    def listed(tenant: str, **params: Any) -> list[str]:
+        returned.clear()
+        return [s["id"] for s in call(tenant, "GET", "/spans", params=params).json()["items"]]
+
+    assert listed("acme") == ["a0", "a1", "a2"]
+    assert returned == ["~acme~a0", "~acme~a1", "~acme~a2"]  # no other tenant's row was read
+    assert listed("acme", limit=2) == ["a1", "a2"] and len(returned) == 2
+    assert listed("acme", id_prefix="a1") == ["a1"] and returned == ["~acme~a1"]
+    assert listed("acme", exclude_id_prefix="a1") == ["a0", "a2"] and len(returned) == 2
+    assert listed("acme", trace_id="t1") == ["a0", "a1", "a2"] and len(returned) == 3
+    assert listed("default") == ["d0", "d1", "d2"] and returned == ["d0", "d1", "d2"]
+    assert listed("default", limit=1) == ["d2"] and returned == ["d2"]
+    assert listed("default", id_prefix="d") == ["d0", "d1", "d2"] and len(returned) == 3
+    assert listed("default", exclude_id_prefix="d1") == ["d0", "d2"] and len(returned) == 3
+    assert listed("default", exclude_id_prefix="d1", limit=1) == ["d2"]
+    assert listed("globex", id_prefix="g3", limit=2) == ["g38", "g39"] and len(returned) == 2
+
+
+def test_the_default_tenants_session_listing_skips_the_tenants_ids(
+    call: Tenants, app_db: PraisonDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With many tenant sessions in the store (``~T~`` ids, sorting before the default
+    tenant's at equal times), each page of the default tenant's listing reads no more rows
+    than it shows: the tenants' id range is excluded in the store."""
+    for i in range(120):
+        call("globex" if i % 2 else "acme", "POST", "/sessions", json=session_body(f"t{i}"))
+    for i in range(5):
+        call("default", "POST", "/sessions", json=session_body(f"d{i}"))
+    store = app_db.conversations
+    real = store.list_sessions
+    pages: list[int] = []
+    read: list[str] = []
+
+    def counted(query: SessionQuery) -> Page[SessionInfo]:
+        page = real(query)
+        pages.append(len(page.items))
+        read.extend(s.id for s in page.items)
+        return page
+
+    monkeypatch.setattr(store, "list_sessions", counted)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        body = call("default", "GET", "/sessions", params=params).json()
+        seen.extend(s["id"] for s in body["items"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["d4", "d3", "d2", "d1", "d0"]  # newest first (equal times: by id), once
+    assert pages == [2, 2, 1]  # one store call a page, returning only the page's rows
+    assert read == seen  # no tenant's row left the store
+    assert call("default", "GET", "/sessions", params={"count": "true"}).json() == {"count": 5}
+    pages.clear()
+    left = {"exclude_id_prefix": "d1", "limit": 2}
+    first = call("default", "GET", "/sessions", params=left).json()
+    assert [s["id"] for s in first["items"]] == ["d4", "d3"]
+    rest = call("default", "GET", "/sessions", params={**left, "cursor": first["next_cursor"]})
+    assert [s["id"] for s in rest.json()["items"]] == ["d2", "d0"]
+    assert sum(pages) <= 6  # the caller's own exclusion is filtered in the server
+    counted_left = {"exclude_id_prefix": "d1", "count": "true"}
+    assert call("default", "GET", "/sessions", params=counted_left).json() == {"count": 4}
+    mine = call("acme", "GET", "/sessions", params={"exclude_id_prefix": "t1", "limit": 100})
+    expected = sorted(f"t{i}" for i in range(0, 120, 2) if not f"t{i}".startswith("t1"))
+    assert sorted(s["id"] for s in mine.json()["items"]) == expected
+
+
+def test_only_a_shared_store_keeps_the_default_tenant_out_of_the_tilde_ids() -> None:
+    token = Principal(tenant="default", session_id="s")  # not plain: bound to one session
+    assert Tenancy(shared=False).id_exclusion(token, None, None) == (None, None)
+    assert Tenancy(shared=False).id_exclusion(token, "x", None) == ("x", None)
+    assert Tenancy(shared=True).id_exclusion(token, None, None) == ("~", None)
+    assert Tenancy(shared=True).id_exclusion(token, "x", None) == ("~", "x")
+    assert Tenancy(shared=True).id_exclusion(token, "x", "s") == ("x", None)
+    assert Tenancy(shared=True).id_exclusion(Principal(tenant="acme"), "x", "~acme~") == (
+        "~acme~x",
+        None,
+    )

@@ -210,6 +210,7 @@ class HttpStore(_Memories, _Bulk):
             "agent": query.agent,
             "parent_id": query.parent_id,
             "id_prefix": query.id_prefix or None,
+            "exclude_id_prefix": query.exclude_id_prefix or None,
             "updated_after": _at(query.updated_after),
             "updated_before": _at(query.updated_before),
         }
@@ -342,6 +343,8 @@ class HttpStore(_Memories, _Bulk):
         user_id: str | None = None,
         roots_only: bool = False,
         limit: int | None = None,
+        id_prefix: str | None = None,
+        exclude_id_prefix: str | None = None,
     ) -> list[Span]:
         items = self._items(
             "/spans",
@@ -350,6 +353,8 @@ class HttpStore(_Memories, _Bulk):
             user_id=user_id,
             roots_only="true" if roots_only else None,
             limit=limit,
+            id_prefix=id_prefix or None,
+            exclude_id_prefix=exclude_id_prefix or None,
         )
         return [from_record(Span, r) for r in items]
 

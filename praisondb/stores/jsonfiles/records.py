@@ -21,7 +21,7 @@ import orjson
 from ...codec import from_record, to_record
 from ...errors import NotFound
 from ...model import Checkpoint, Run, Span
-from .._kit import newest
+from .._kit import id_matches, newest
 from .files import (
     LockTable,
     PathLock,
@@ -168,6 +168,8 @@ class RecordFiles:
         user_id: str | None = None,
         roots_only: bool = False,
         limit: int | None = None,
+        id_prefix: str | None = None,
+        exclude_id_prefix: str | None = None,
     ) -> list[Span]:
         if session_id is not None:
             paths = [self._records_path("spans", session_id)]
@@ -184,6 +186,7 @@ class RecordFiles:
                 and (session_id is None or s.session_id == session_id)
                 and (user_id is None or s.user_id == user_id)
                 and (not roots_only or s.parent_id is None)
+                and id_matches(s.id, id_prefix, exclude_id_prefix)
             ),
             key=lambda s: (s.started_at, s.id),
         )

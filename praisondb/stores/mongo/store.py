@@ -35,7 +35,7 @@ from ...options import (
 )
 from ...retry import Retry
 from ...urls import StoreURL, redact_text
-from .._kit import prefix_upper_bound
+from .._kit import mongo_id_range
 from ..base import UNSET, Capability, SessionQuery, decode_session_cursor, session_cursor
 from .codec import (
     MESSAGE_FIELDS,
@@ -189,9 +189,9 @@ class MongoStore(MongoMemoriesMixin, MongoStateMixin):
             updated["$lt"] = to_us(query.updated_before)
         if updated:
             found["updated_at"] = updated
-        if query.id_prefix:  # a range on _id (its index), not a regex to escape
-            upper = prefix_upper_bound(query.id_prefix)
-            found["_id"] = {"$gte": query.id_prefix, **({} if upper is None else {"$lt": upper})}
+        ids = mongo_id_range(query.id_prefix, query.exclude_id_prefix)
+        if ids is not None:  # ranges on _id (its index), not a regex to escape
+            found["_id"] = ids
         return found
 
     def list_sessions(self, query: SessionQuery) -> Page[SessionInfo]:
@@ -473,6 +473,8 @@ class MongoStore(MongoMemoriesMixin, MongoStateMixin):
         user_id: str | None = None,
         roots_only: bool = False,
         limit: int | None = None,
+        id_prefix: str | None = None,
+        exclude_id_prefix: str | None = None,
     ) -> list[Span]:
         where: dict[str, Any] = {}
         for field, value in (
@@ -484,6 +486,9 @@ class MongoStore(MongoMemoriesMixin, MongoStateMixin):
                 where[field] = value
         if roots_only:
             where["parent_id"] = None
+        ids = mongo_id_range(id_prefix, exclude_id_prefix)
+        if ids is not None:  # ranges on _id (its index)
+            where["_id"] = ids
         return [parse_span(d) for d in self._newest("spans", where, "started_at", limit)]
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 import orjson
 
 from ...model import SessionInfo
-from .._kit import session_matches
+from .._kit import id_matches, session_matches
 from ..base import (
     SessionQuery,
     decode_session_cursor,
@@ -185,9 +185,11 @@ class RedisSessionIndex(RedisCore):
                 num *= 2  # more sessions share one created_at than a batch holds
                 continue
             num = _BATCH
-            ids = [session_id for _, session_id in fresh]
+            bounds = (query.id_prefix, query.exclude_id_prefix)
+            wanted = [e for e in fresh if id_matches(e[1], *bounds)]  # others left unread
+            ids = [session_id for _, session_id in wanted]
             raws = self._call("list sessions", functools.partial(self._hgetall_many, ids))
-            for (score, session_id), raw in zip(fresh, raws, strict=True):
+            for (score, session_id), raw in zip(wanted, raws, strict=True):
                 info = self._parse_session(session_id, raw) if raw else None
                 if info is None or self._index_entries(info).get(index) != score:
                     dangling.append(session_id)

@@ -30,7 +30,7 @@ import orjson
 
 from ...errors import NotFound
 from ...model import Checkpoint, Run, Span
-from .._kit import newest
+from .._kit import id_matches, newest
 from .codec import (
     DELETE_IF_EQUAL,
     dumps,
@@ -301,6 +301,8 @@ class RedisItemsMixin(RedisCore):
         user_id: str | None = None,
         roots_only: bool = False,
         limit: int | None = None,
+        id_prefix: str | None = None,
+        exclude_id_prefix: str | None = None,
     ) -> list[Span]:
         if trace_id is None and session_id is not None:
             bodies = self._list_spans_home(session_id)
@@ -312,7 +314,8 @@ class RedisItemsMixin(RedisCore):
                 index = self._spans_index("user", user_id)
             else:
                 index = self._spans_index("all")
-            found = self._call("list spans", lambda: self._list_spans_index(index))
+            bounds = (id_prefix, exclude_id_prefix)
+            found = self._call("list spans", lambda: self._list_spans_index(index, *bounds))
         spans = sorted(
             (
                 s
@@ -321,6 +324,7 @@ class RedisItemsMixin(RedisCore):
                 and (session_id is None or s.session_id == session_id)
                 and (user_id is None or s.user_id == user_id)
                 and (not roots_only or s.parent_id is None)
+                and id_matches(s.id, id_prefix, exclude_id_prefix)
             ),
             key=lambda s: (s.started_at, s.id),
         )
@@ -342,8 +346,12 @@ class RedisItemsMixin(RedisCore):
 
         return self._call("list spans", run)
 
-    def _list_spans_index(self, index: str) -> list[Span]:
+    def _list_spans_index(
+        self, index: str, prefix: str | None = None, excluded: str | None = None
+    ) -> list[Span]:
+        """The spans an index names, those outside the id bounds left unread."""
         ids = [m.decode() for m in self._client.zrange(index, 0, -1)]
+        ids = [i for i in ids if id_matches(i, prefix, excluded)]
         spans = self._resolve_spans(ids)
         dangling = {
             span_id

@@ -64,7 +64,7 @@ from .compiled import (
 )
 from .engine import CLEAN
 from .schema import FLOOR_LAG, messages, sessions
-from .types import EPOCH, MYSQL, codec, json_dumps
+from .types import EPOCH, MYSQL, codec, json_dumps, pg_json_text
 
 T = TypeVar("T")
 
@@ -516,32 +516,31 @@ class FastPath:
     def wire_rows(
         self, session_id: str, *, after_seq: int | None, before_seq: int | None, limit: int | None
     ) -> list[tuple[Any, ...]] | None:
-        """PostgreSQL: messages as the server's listing rows (``MESSAGE_FIELDS`` order),
-        their JSON kept as the text PostgreSQL sends (``orjson.Fragment``), so a server
-        writes a history out without parsing and re-encoding every value first (half of
-        its time on a long one). None on other dialects: their rows decode as cheaply."""
-        if self.name != "postgresql":
+        """SQLite and PostgreSQL: messages as the server's listing rows (``MESSAGE_FIELDS``
+        order), their JSON kept as the text the database holds (``orjson.Fragment``), so
+        a server writes a history out without parsing and re-encoding every value first
+        (a third to a half of its time on a long one). None on MySQL."""
+        if self.name not in ("sqlite", "postgresql"):
             return None
-        stmt = self._select(after_seq is not None, before_seq is not None, False, True, True)
+        pg = self.name == "postgresql"  # jsonb read as text: psycopg would parse it
+        stmt = self._select(after_seq is not None, before_seq is not None, False, True, pg)
         values: dict[str, Any] = {"sid": session_id, "limit": limit}
         if after_seq is not None:
             values["after"] = after_seq
         if before_seq is not None:
             values["before"] = before_seq
         rows = self._run(partial(_fetch_all, stmt.sql, stmt.args(values)), write=False)
-        text, ts, fragment = self.codec.text_result, self.codec.ts_result, orjson.Fragment
+        f = orjson.Fragment
+        if not pg:  # text as given, metadata JSON text, times integer microseconds
+            epoch, delta = EPOCH, timedelta
+            return [
+                (s, role, f(c) if kind else c, f(m), r, i, q, epoch + delta(0, 0, t))
+                for s, q, i, role, kind, c, m, r, t in rows
+            ]
+        text, ts = self.codec.text_result, self.codec.ts_result
         return [
-            (
-                sid,
-                role,
-                fragment(text(content)) if kind else text(content),
-                fragment(meta),
-                run_id,
-                id_,
-                seq,
-                ts(created),
-            )
-            for sid, seq, id_, role, kind, content, meta, run_id, created in rows
+            (s, role, f(text(c)) if kind else text(c), f(pg_json_text(m)), r, i, q, ts(t))
+            for s, q, i, role, kind, c, m, r, t in rows
         ]
 
     def _messages(self, rows: list[Any]) -> list[Message]:

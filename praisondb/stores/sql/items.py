@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from ...codec import to_values
 from ...errors import NotFound
 from ...model import Checkpoint, Run, Span
+from .._kit import prefix_upper_bound
 from .core import SQLCore
 from .schema import checkpoints, runs, spans
 from .statements import upsert
@@ -17,6 +18,36 @@ from .statements import upsert
 T = TypeVar("T")
 _SID = sa.bindparam("sid", type_=runs.c.session_id.type)
 _LIMIT = sa.bindparam("limit", type_=sa.BigInteger())
+
+
+def id_range(
+    column: sa.ColumnElement[str],
+    prefix: str | None,
+    excluded: str | None,
+    binds: dict[str, Any] | None = None,
+) -> list[sa.ColumnElement[bool]]:
+    """Conditions keeping ids that start with ``prefix`` and not with ``excluded`` (empty
+    or None: no bound): ranges on the column's index, no LIKE to escape. With ``binds``
+    the values are named parameters (``lo``, ``hi``, ``xlo``, ``xhi``) put in it, so a
+    cached statement's shape does not hold them."""
+
+    def value(name: str, text: str) -> Any:
+        if binds is None:
+            return text
+        binds[name] = text
+        return sa.bindparam(name, type_=column.type)
+
+    where: list[sa.ColumnElement[bool]] = []
+    if prefix:
+        where.append(column >= value("lo", prefix))
+        upper = prefix_upper_bound(prefix)
+        if upper is not None:
+            where.append(column < value("hi", upper))
+    if excluded:
+        below = column < value("xlo", excluded)
+        upper = prefix_upper_bound(excluded)
+        where.append(below if upper is None else sa.or_(below, column >= value("xhi", upper)))
+    return where
 
 
 def _newest_first_then_reverse(rows: Sequence[Any], convert: Callable[[Any], T]) -> list[T]:
@@ -82,12 +113,36 @@ class SQLItemsMixin(SQLCore):
         user_id: str | None = None,
         roots_only: bool = False,
         limit: int | None = None,
+        id_prefix: str | None = None,
+        exclude_id_prefix: str | None = None,
     ) -> list[Span]:
         if limit is not None and limit <= 0:
             return []
+        key, build, values = self._span_listing(
+            trace_id, session_id, user_id, roots_only, limit, id_prefix, exclude_id_prefix
+        )
+        rows = self._rows(key, build, values)
+        names = spans.c.keys()
+        return _newest_first_then_reverse(
+            rows, lambda row: Span(**dict(zip(names, row, strict=True)))
+        )
+
+    @staticmethod
+    def _span_listing(
+        trace_id: str | None,
+        session_id: str | None,
+        user_id: str | None,
+        roots_only: bool,
+        limit: int | None,
+        id_prefix: str | None,
+        exclude_id_prefix: str | None,
+    ) -> tuple[Any, Callable[[], sa.Select[Any]], dict[str, Any]]:
+        """The statement of ``list_spans``: its cache key, builder and bound values."""
         filters = {"trace": trace_id, "sid": session_id, "user": user_id}
         given = tuple(sorted(name for name, value in filters.items() if value is not None))
         columns = {"trace": spans.c.trace_id, "sid": spans.c.session_id, "user": spans.c.user_id}
+        bounds: dict[str, Any] = {}
+        ids = id_range(spans.c.id, id_prefix, exclude_id_prefix, bounds)
 
         def build() -> sa.Select[Any]:
             stmt = sa.select(spans).order_by(spans.c.started_at.desc(), spans.c.id.desc())
@@ -95,14 +150,11 @@ class SQLItemsMixin(SQLCore):
                 stmt = stmt.where(columns[name] == sa.bindparam(name, type_=spans.c.id.type))
             if roots_only:
                 stmt = stmt.where(spans.c.parent_id.is_(None))
+            stmt = stmt.where(*ids)  # primary-key ranges
             return stmt.limit(_LIMIT) if limit is not None else stmt
 
-        key = ("spans", given, roots_only, limit is not None)
-        rows = self._rows(key, build, {**filters, "limit": limit})
-        names = spans.c.keys()
-        return _newest_first_then_reverse(
-            rows, lambda row: Span(**dict(zip(names, row, strict=True)))
-        )
+        key = ("spans", given, roots_only, limit is not None, tuple(sorted(bounds)))
+        return key, build, {**filters, **bounds, "limit": limit}
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         self._upsert(checkpoints, to_values(checkpoint), "save_checkpoint")

@@ -26,7 +26,6 @@ from ...errors import ConfigError, Conflict, NotFound, ValidationError
 from ...model import JSON, Message, Page, SessionInfo, StateEntry, utcnow
 from ...retry import Retry, driver_text
 from ...urls import StoreURL
-from .._kit import prefix_upper_bound
 from ..base import (
     UNSET,
     Capability,
@@ -39,7 +38,7 @@ from . import migrate
 from .bulk import BulkWriter, session_values
 from .engine import WRITE, connection_guard, create_engine, is_memory_sqlite, parse_options
 from .fastpath import FastPath
-from .items import SQLItemsMixin
+from .items import SQLItemsMixin, id_range
 from .memories import SQLMemoriesMixin
 from .packets import PACKET_CHECK_FROM, PACKET_OVERHEAD, message_bytes, packet_too_large
 from .schema import FLOOR_LAG, checkpoints, messages, runs, sessions, spans
@@ -196,11 +195,8 @@ class SQLStore(SQLMemoriesMixin, SQLItemsMixin):
             where.append(sessions.c.agent == query.agent)
         if query.parent_id is not None:
             where.append(sessions.c.parent_id == query.parent_id)
-        if query.id_prefix:  # a range on the primary key: bound values, no LIKE to escape
-            where.append(sessions.c.id >= query.id_prefix)
-            upper = prefix_upper_bound(query.id_prefix)
-            if upper is not None:
-                where.append(sessions.c.id < upper)
+        # ranges on the primary key: bound values, no LIKE to escape
+        where.extend(id_range(sessions.c.id, query.id_prefix, query.exclude_id_prefix))
         # The index range is on updated_floor, which trails updated_at by at most
         # FLOOR_LAG and never exceeds it; the exact test on updated_at keeps the rest.
         if query.updated_after is not None:

@@ -117,9 +117,12 @@ def pg_json_loads(data: str | bytes | bytearray | memoryview) -> Any:
         if _MARK_BYTES not in data:
             return orjson.loads(data)
         data = data.decode()
-    if _MARK in data:
-        data = _TEXT_UNESCAPE.sub(_unescape_json_token, data)
-    return orjson.loads(data)
+    return orjson.loads(pg_json_text(data))
+
+
+def pg_json_text(data: str) -> str:
+    """jsonb's text as the JSON it stands for, NULs put back: what pg_json_loads parses."""
+    return _TEXT_UNESCAPE.sub(_unescape_json_token, data) if _MARK in data else data
 
 
 def to_micros(value: datetime) -> int:
