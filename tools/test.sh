@@ -31,4 +31,7 @@ echo "== ruff"
 echo "== mypy"
 "$VENV/bin/mypy"
 echo "== pytest"
-"$VENV/bin/pytest" -n "${PRAISONDB_TEST_WORKERS:-4}" --durations=15 "$@"
+# worksteal: a worker that runs out of tests takes pending ones from a busy worker, so a
+# few minute-long tests (kill -9 copies, the SDK kit) do not leave the other workers idle
+# at the end as the fixed split of --dist load does
+"$VENV/bin/pytest" -n "${PRAISONDB_TEST_WORKERS:-4}" --dist worksteal --durations=15 "$@"

@@ -65,6 +65,9 @@ def test_the_sdks_session_tests_pass_on_praisondb(backend_url: str, backend: obj
         "PYTHONPATH": os.pathsep.join([str(source), str(KIT), str(ROOT)]),
         "PRAISONDB_KIT_BACKEND": backend.name,  # type: ignore[attr-defined]
         "PRAISONDB_KIT_URL": backend_url,
+        # no installed pytest plugins (hypothesis, langsmith, anyio, xdist): the SDK's
+        # session tests use none of them, and importing them is half of each run's time
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
     }
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "praisondb_sdk_kit", "-p", "no:cacheprovider",
