@@ -18,10 +18,11 @@ import httpx
 import pytest
 
 from praisondb import AsyncPraisonDB, ConfigError, PraisonDB
+from tests.conftest import require_module
 from tests.server.serving import ROOT
 from tests.servers import free_port
 
-trustme = pytest.importorskip("trustme")
+trustme = require_module("trustme")
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.conftest import require_module
 
-pytest.importorskip("starlette")
+require_module("starlette")
 ROOT = Path(__file__).resolve().parents[2]
 
 
