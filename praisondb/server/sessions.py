@@ -18,6 +18,7 @@ from ..model import Message, Page, SessionInfo
 from ..stores.base import (
     UNSET,
     SessionQuery,
+    WireRowReader,
     decode_session_cursor,
     encode_cursor,
     session_cursor,
@@ -255,8 +256,9 @@ async def list_messages(request: Request) -> Response:
 def _rows(store: Any, stored: str, after: int | None, before: int | None, limit: int) -> bytes:
     """A :data:`ROWS` listing, from the store's own rows where it has them (the SQL store
     on SQLite and PostgreSQL hands its JSON over unparsed: ``wire_rows``)."""
-    wire = getattr(store, "wire_rows", None)
-    found = None if wire is None else wire(stored, after_seq=after, before_seq=before, limit=limit)
+    found = None
+    if isinstance(store, WireRowReader):
+        found = store.wire_rows(stored, after_seq=after, before_seq=before, limit=limit)
     if found is None:
         return message_rows(
             store.list_messages(stored, after_seq=after, before_seq=before, limit=limit)

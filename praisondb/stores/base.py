@@ -268,6 +268,20 @@ class WholeSessionLoader(Protocol):
 
 
 @runtime_checkable
+class WireRowReader(Protocol):
+    """Optional: a history as a server listing's rows, its JSON left as the store holds it.
+
+    The server writes such rows out without parsing and re-encoding every value
+    (``orjson.Fragment``); a store without them is listed through its messages."""
+
+    def wire_rows(
+        self, session_id: str, *, after_seq: int | None, before_seq: int | None, limit: int
+    ) -> list[tuple[Any, ...]] | None:
+        """Rows in ``praisondb.server.wire.MESSAGE_FIELDS`` order, as ``list_messages``
+        with these bounds would return them; None when this store's engine has none."""
+
+
+@runtime_checkable
 class StateStore(Protocol):
     """Scoped key/value state with TTL and versions."""
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         MemoriesStore,
         StateStore,
         WholeSessionLoader,
+        WireRowReader,
     )
     from .clickhouse import ClickHouseSink
     from .http.store import HttpStore
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     )
     BULK_LOADERS: tuple[type[BulkSessionLoader], ...] = (MemoryStore, SQLStore)
     WHOLE_SESSION_LOADERS: tuple[type[WholeSessionLoader], ...] = (HttpStore,)
+    WIRE_ROW_READERS: tuple[type[WireRowReader], ...] = (SQLStore,)
     MEMORY_STORES: tuple[type[MemoriesStore], ...] = (
         HttpStore,
         JsonFileStore,
