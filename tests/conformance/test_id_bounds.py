@@ -6,7 +6,6 @@ the tenants' ``~`` range left out)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 from praisondb import PraisonDB
 from praisondb.model import SessionInfo, Span
 from praisondb.stores.base import SessionQuery
+from tests.conformance.test_session_prefix import leaf_scans
 
 BASE = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
 
@@ -142,15 +142,6 @@ def test_postgres_reads_only_the_prefix_spans_through_the_primary_key(
         sql = stmt.compile(dialect=store._engine.dialect, compile_kwargs={"literal_binds": True})
         with store._engine.connect() as conn:
             plan = conn.execute(sa.text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).scalar_one()
-    scans = list(_scans(plan[0]["Plan"]))
+    scans = list(leaf_scans(plan[0]["Plan"]))
     assert scans and all(s.get("Index Name") == "pk_praisondb_spans" for s in scans), scans
     assert sum(s["Actual Rows"] for s in scans) == 6000 // 30  # that prefix's rows only
-
-
-def _scans(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The plan's leaf nodes: the scans that read the table or its indexes."""
-    children = node.get("Plans", [])
-    if not children:
-        yield node
-    for child in children:
-        yield from _scans(child)

@@ -102,15 +102,15 @@ def test_postgres_reads_only_the_prefix_rows_through_the_primary_key(
         with store._engine.connect() as conn:
             conn.execute(sa.text("ANALYZE praisondb_sessions"))
             plan = conn.execute(sa.text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).scalar_one()
-    scans = list(_scans(plan[0]["Plan"]))
+    scans = list(leaf_scans(plan[0]["Plan"]))
     assert scans and all(s.get("Index Name") == "pk_praisondb_sessions" for s in scans), scans
     assert sum(s["Actual Rows"] for s in scans) == 6000 // 30  # that prefix's rows only
 
 
-def _scans(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def leaf_scans(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The plan's leaf nodes: the scans that read the table or its indexes."""
     children = node.get("Plans", [])
     if not children:
         yield node
     for child in children:
-        yield from _scans(child)
+        yield from leaf_scans(child)

@@ -151,24 +151,29 @@ def test_with_tenants_the_server_keeps_its_own_clock(call: Tenants) -> None:
     assert reply.status_code == 200
 
 
-def test_memories_are_per_tenant(call: Tenants) -> None:
-    def item(mid: str, text: str) -> dict[str, Any]:
-        return {
-            "item": {
-                "id": mid,
-                "text": text,
-                "scope": "user",
-                "owner": "u1",
-                "importance": 0.5,
-                "relevance": 0.5,
-                "quality": 0.5,
-                "metadata": {},
-                "created_at": STAMP,
-            }
+def memory_body(mid: str, text: str) -> dict[str, Any]:
+    """The body of a POST /memories in owner u1's user scope."""
+    return {
+        "item": {
+            "id": mid,
+            "text": text,
+            "scope": "user",
+            "owner": "u1",
+            "importance": 0.5,
+            "relevance": 0.5,
+            "quality": 0.5,
+            "metadata": {},
+            "created_at": STAMP,
         }
+    }
 
-    assert call("acme", "POST", "/memories", json=item("m1", "likes tea")).status_code == 200
-    assert call("globex", "POST", "/memories", json=item("m1", "likes coffee")).status_code == 200
+
+def test_memories_are_per_tenant(call: Tenants) -> None:
+    assert call("acme", "POST", "/memories", json=memory_body("m1", "likes tea")).status_code == 200
+    assert (
+        call("globex", "POST", "/memories", json=memory_body("m1", "likes coffee")).status_code
+        == 200
+    )
     for tenant, text in (("acme", "likes tea"), ("globex", "likes coffee")):
         listed = call(tenant, "GET", "/memories", params={"scope": "user", "owner": "u1"})
         assert [(m["id"], m["owner"], m["text"]) for m in listed.json()["items"]] == [

@@ -12,6 +12,7 @@ import pytest
 from praisondb.server.auth import Principal
 from praisondb.server.tenancy import DEFAULT_TENANT, public_text
 from tests.server.secured import Secured, secured_app
+from tests.server.test_tenancy import memory_body
 
 STAMP = "2026-01-01T00:00:00+00:00"
 
@@ -60,22 +61,6 @@ def _span(sid: str, session: str | None) -> dict[str, Any]:
         "ended_at": None,
         "attributes": {},
         "error": None,
-    }
-
-
-def _memory(mid: str, text: str) -> dict[str, Any]:
-    return {
-        "item": {
-            "id": mid,
-            "text": text,
-            "scope": "user",
-            "owner": "u1",
-            "importance": 0.5,
-            "relevance": 0.5,
-            "quality": 0.5,
-            "metadata": {},
-            "created_at": STAMP,
-        }
     }
 
 
@@ -150,7 +135,7 @@ CASES: list[tuple[str, str, str, Any, dict[str, str], set[int]]] = [
     ("incr of a text", "POST", "/state/app/text/incr", {"amount": 1}, {}, {409}),
     ("incr past 64 bits", "POST", "/state/app/big/incr", {"amount": 2**62}, {}, {409}),
     ("missing state", "GET", "/state/app/nope", None, {}, {404}),
-    ("memory id clash", "POST", "/memories", _memory("mem1", "other"), {}, {409}),
+    ("memory id clash", "POST", "/memories", memory_body("mem1", "other"), {}, {409}),
     ("missing memory", "GET", "/memories/nope", None, {}, {404}),
     ("agent history of missing", "GET", "/agents/echo/sessions/nope/messages", None, {}, {404}),
     ("token of missing", "POST", "/sessions/nope/token", {}, {}, {404}),
@@ -169,7 +154,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
             ("PUT", "/state/app/k", {"value": 1}),
             ("PUT", "/state/app/text", {"value": "words"}),
             ("PUT", "/state/app/big", {"value": 2**62}),
-            ("POST", "/memories", _memory("mem1", "likes tea")),
+            ("POST", "/memories", memory_body("mem1", "likes tea")),
         ]:
             reply = secured.client.request(method, path, json=body, headers=alice)
             assert reply.status_code < 300, reply.text
