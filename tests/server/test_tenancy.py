@@ -192,6 +192,33 @@ def test_memories_are_per_tenant(call: Tenants) -> None:
     assert call("acme", "GET", "/memories/m1").json()["text"] == "likes tea"
 
 
+def _count_store_pages(db: PraisonDB, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The ids of each page the server's store call hands back, as the calls happen."""
+    store = db.conversations
+    real = store.list_sessions
+    pages: list[list[str]] = []
+
+    def counted(query: SessionQuery) -> Page[SessionInfo]:
+        page = real(query)
+        pages.append([s.id for s in page.items])
+        return page
+
+    monkeypatch.setattr(store, "list_sessions", counted)
+    return pages
+
+
+def _page_through(call: Tenants, tenant: str) -> list[dict[str, Any]]:
+    """Every page of ``tenant``'s session listing, two sessions a page, cursor to cursor."""
+    bodies: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        bodies.append(call(tenant, "GET", "/sessions", params=params).json())
+        cursor = bodies[-1]["next_cursor"]
+        if cursor is None:
+            return bodies
+
+
 def test_a_tenant_listing_reads_only_its_own_rows(
     call: Tenants, app_db: PraisonDB, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,27 +228,13 @@ def test_a_tenant_listing_reads_only_its_own_rows(
         call("globex", "POST", "/sessions", json=session_body(f"g{i}"))
     for i in range(5):
         call("acme", "POST", "/sessions", json=session_body(f"a{i}"))
-    store = app_db.conversations
-    real = store.list_sessions
-    returned: list[str] = []
-
-    def counted(query: SessionQuery) -> Page[SessionInfo]:
-        page = real(query)
-        returned.extend(s.id for s in page.items)
-        return page
-
-    monkeypatch.setattr(store, "list_sessions", counted)
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-        body = call("acme", "GET", "/sessions", params=params).json()
-        seen.extend(s["id"] for s in body["items"])
+    pages = _count_store_pages(app_db, monkeypatch)
+    bodies = _page_through(call, "acme")
+    seen = [s["id"] for body in bodies for s in body["items"]]
+    for body in bodies:
         assert "~" not in orjson.dumps(body).decode()  # cursors name the caller's ids only
-        cursor = body["next_cursor"]
-        if cursor is None:
-            break
     assert sorted(seen) == [f"a{i}" for i in range(5)] and len(set(seen)) == 5
+    returned = [i for page in pages for i in page]
     assert sorted(returned) == [f"~acme~a{i}" for i in range(5)]  # no globex row was read
     mine = call("acme", "GET", "/sessions", params={"id_prefix": "a1"}).json()["items"]
     assert [s["id"] for s in mine] == ["a1"]
@@ -349,30 +362,11 @@ def test_the_default_tenants_session_listing_skips_the_tenants_ids(
         call("globex" if i % 2 else "acme", "POST", "/sessions", json=session_body(f"t{i}"))
     for i in range(5):
         call("default", "POST", "/sessions", json=session_body(f"d{i}"))
-    store = app_db.conversations
-    real = store.list_sessions
-    pages: list[int] = []
-    read: list[str] = []
-
-    def counted(query: SessionQuery) -> Page[SessionInfo]:
-        page = real(query)
-        pages.append(len(page.items))
-        read.extend(s.id for s in page.items)
-        return page
-
-    monkeypatch.setattr(store, "list_sessions", counted)
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-        body = call("default", "GET", "/sessions", params=params).json()
-        seen.extend(s["id"] for s in body["items"])
-        cursor = body["next_cursor"]
-        if cursor is None:
-            break
+    pages = _count_store_pages(app_db, monkeypatch)
+    seen = [s["id"] for body in _page_through(call, "default") for s in body["items"]]
     assert seen == ["d4", "d3", "d2", "d1", "d0"]  # newest first (equal times: by id), once
-    assert pages == [2, 2, 1]  # one store call a page, returning only the page's rows
-    assert read == seen  # no tenant's row left the store
+    assert [len(page) for page in pages] == [2, 2, 1]  # one store call a page, only its rows
+    assert [i for page in pages for i in page] == seen  # no tenant's row left the store
     assert call("default", "GET", "/sessions", params={"count": "true"}).json() == {"count": 5}
     pages.clear()
     left = {"exclude_id_prefix": "d1", "limit": 2}
@@ -380,7 +374,7 @@ def test_the_default_tenants_session_listing_skips_the_tenants_ids(
     assert [s["id"] for s in first["items"]] == ["d4", "d3"]
     rest = call("default", "GET", "/sessions", params={**left, "cursor": first["next_cursor"]})
     assert [s["id"] for s in rest.json()["items"]] == ["d2", "d0"]
-    assert sum(pages) <= 6  # the caller's own exclusion is filtered in the server
+    assert sum(len(page) for page in pages) <= 6  # the caller's own exclusion: in the server
     counted_left = {"exclude_id_prefix": "d1", "count": "true"}
     assert call("default", "GET", "/sessions", params=counted_left).json() == {"count": 4}
     mine = call("acme", "GET", "/sessions", params={"exclude_id_prefix": "t1", "limit": 100})
